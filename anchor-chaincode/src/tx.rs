@@ -1,0 +1,356 @@
+//! Transactions: decoding the signed envelope into domain types, the messages
+//! that signatures cover, and building signed envelopes (pure, given keys).
+//!
+//! Byte layouts:
+//! - the envelope is the protobuf `cairn.v1.TxEnvelope`; its `payload` field
+//!   holds an encoded `cairn.v1.TxPayload`;
+//! - the transaction id is SHA-256 over the payload bytes;
+//! - the creator signs `"cairn-tx-v1\n" || payload` with Ed25519;
+//! - an endorser signs `"cairn-endorse-v1\n" || payload` with Ed25519.
+//!
+//! Signatures are always checked over the payload bytes as received, never
+//! over a re-encoding.
+
+use prost::Message;
+use serde::Serialize;
+
+use cairn_schemas::v1 as pb;
+
+use crate::types::{Address, DataType, Role, TxId, ValidationCode};
+
+/// The largest accepted envelope, in bytes.
+pub const MAX_TX_BYTES: usize = 1024 * 1024;
+
+/// Prefix of the message a creator signs.
+pub const TX_SIGNATURE_LABEL: &[u8] = b"cairn-tx-v1\n";
+/// Prefix of the message an endorser signs.
+pub const ENDORSEMENT_SIGNATURE_LABEL: &[u8] = b"cairn-endorse-v1\n";
+
+/// An organisation's signature over a payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endorsement {
+    /// The organisation that endorses.
+    pub organisation: String,
+    /// The key that signed.
+    pub public_key: [u8; 32],
+    /// The signature.
+    pub signature: [u8; 64],
+}
+
+/// `RegisterIdentity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegisterIdentity {
+    /// Display name.
+    pub name: String,
+    /// The organisation the identity belongs to.
+    pub organisation: String,
+    /// Its role.
+    pub role: Role,
+    /// Ed25519 public key; equals the creator.
+    #[serde(serialize_with = "hex_bytes")]
+    pub signing_public_key: [u8; 32],
+    /// X25519 public key that data keys are wrapped to.
+    #[serde(serialize_with = "hex_bytes")]
+    pub encryption_public_key: [u8; 32],
+}
+
+/// `PublishAsset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PublishAsset {
+    /// The asset's id.
+    pub asset_id: String,
+    /// The version, strictly greater than the latest one.
+    pub version: u64,
+    /// Structured or unstructured.
+    pub data_type: DataType,
+    /// How `content_hash` was computed.
+    pub hash_algorithm: String,
+    /// The content hash.
+    #[serde(serialize_with = "hex_bytes")]
+    pub content_hash: [u8; 32],
+    /// Size of the content in bytes.
+    pub size_bytes: u64,
+    /// Header metadata (JSON bytes, shown as text when UTF-8).
+    #[serde(serialize_with = "text_or_hex")]
+    pub metadata: Vec<u8>,
+}
+
+/// `SetSharingRules`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SetSharingRules {
+    /// The asset.
+    pub asset_id: String,
+    /// Addresses allowed to read it, as given.
+    pub authorised: Vec<String>,
+}
+
+/// The body of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxBody {
+    /// Register an identity.
+    RegisterIdentity(RegisterIdentity),
+    /// Publish an asset version.
+    PublishAsset(PublishAsset),
+    /// Replace an asset's authorised list.
+    SetSharingRules(SetSharingRules),
+}
+
+impl TxBody {
+    /// The type's name, as shown by `cairn tx show`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TxBody::RegisterIdentity(_) => "register_identity",
+            TxBody::PublishAsset(_) => "publish_asset",
+            TxBody::SetSharingRules(_) => "set_sharing_rules",
+        }
+    }
+}
+
+/// A decoded transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// SHA-256 of the payload.
+    pub id: TxId,
+    /// The payload bytes exactly as signed.
+    pub payload: Vec<u8>,
+    /// The chain named by the payload.
+    pub chain_id: String,
+    /// The creator's Ed25519 public key.
+    pub creator: [u8; 32],
+    /// The submitter's nonce.
+    pub nonce: Vec<u8>,
+    /// The submitter's clock (milliseconds since the epoch), recorded as given.
+    pub timestamp_ms: u64,
+    /// What the transaction does.
+    pub body: TxBody,
+    /// The creator's signature.
+    pub signature: [u8; 64],
+    /// Endorsements.
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// Why an envelope could not be decoded into a [`Transaction`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The best id available: of the payload if it could be extracted, else of the raw bytes.
+    pub id: TxId,
+    /// [`ValidationCode::Malformed`] or [`ValidationCode::Oversized`].
+    pub code: ValidationCode,
+    /// What was wrong.
+    pub message: String,
+}
+
+fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
+    <[u8; N]>::try_from(bytes).map_err(|_| format!("{what} must be {N} bytes, got {}", bytes.len()))
+}
+
+impl Transaction {
+    /// The creator's address.
+    pub fn creator_address(&self) -> Address {
+        Address::of_public_key(&self.creator)
+    }
+
+    /// Decodes an envelope. Never panics; bad input gives a [`Rejection`].
+    pub fn decode(envelope: &[u8]) -> Result<Transaction, Rejection> {
+        let raw_id = || TxId::of_payload(envelope);
+        if envelope.len() > MAX_TX_BYTES {
+            return Err(Rejection {
+                id: raw_id(),
+                code: ValidationCode::Oversized,
+                message: format!("envelope is {} bytes, more than the limit of {MAX_TX_BYTES}", envelope.len()),
+            });
+        }
+        let envelope_pb = pb::TxEnvelope::decode(envelope).map_err(|e| Rejection {
+            id: raw_id(),
+            code: ValidationCode::Malformed,
+            message: format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"),
+        })?;
+        let id = TxId::of_payload(&envelope_pb.payload);
+        let malformed = |message: String| Rejection { id, code: ValidationCode::Malformed, message };
+        let payload = pb::TxPayload::decode(envelope_pb.payload.as_slice())
+            .map_err(|e| malformed(format!("payload is not a valid cairn.v1.TxPayload: {e}")))?;
+        let signature = fixed::<64>(&envelope_pb.signature, "signature").map_err(malformed)?;
+        let creator = fixed::<32>(&payload.creator, "creator public key").map_err(malformed)?;
+        let mut endorsements = Vec::with_capacity(envelope_pb.endorsements.len());
+        for (idx, endorsement) in envelope_pb.endorsements.iter().enumerate() {
+            endorsements.push(Endorsement {
+                organisation: endorsement.organisation.clone(),
+                public_key: fixed::<32>(&endorsement.public_key, &format!("endorsement {idx} public key"))
+                    .map_err(malformed)?,
+                signature: fixed::<64>(&endorsement.signature, &format!("endorsement {idx} signature"))
+                    .map_err(malformed)?,
+            });
+        }
+        let body = match payload.body {
+            None => return Err(malformed("payload has no body (no transaction type)".into())),
+            Some(pb::tx_payload::Body::RegisterIdentity(r)) => TxBody::RegisterIdentity(RegisterIdentity {
+                role: role_from_pb(r.role).map_err(malformed)?,
+                signing_public_key: fixed::<32>(&r.signing_public_key, "signing public key").map_err(malformed)?,
+                encryption_public_key: fixed::<32>(&r.encryption_public_key, "encryption public key")
+                    .map_err(malformed)?,
+                name: r.name,
+                organisation: r.organisation,
+            }),
+            Some(pb::tx_payload::Body::PublishAsset(p)) => TxBody::PublishAsset(PublishAsset {
+                data_type: match pb::DataType::try_from(p.data_type) {
+                    Ok(pb::DataType::Structured) => DataType::Structured,
+                    Ok(pb::DataType::Unstructured) => DataType::Unstructured,
+                    _ => return Err(malformed(format!("data type {} is not structured or unstructured", p.data_type))),
+                },
+                content_hash: fixed::<32>(&p.content_hash, "content hash").map_err(malformed)?,
+                asset_id: p.asset_id,
+                version: p.version,
+                hash_algorithm: p.hash_algorithm,
+                size_bytes: p.size_bytes,
+                metadata: p.metadata,
+            }),
+            Some(pb::tx_payload::Body::SetSharingRules(s)) => {
+                TxBody::SetSharingRules(SetSharingRules { asset_id: s.asset_id, authorised: s.authorised })
+            }
+        };
+        Ok(Transaction {
+            id,
+            payload: envelope_pb.payload,
+            chain_id: payload.chain_id,
+            creator,
+            nonce: payload.nonce,
+            timestamp_ms: payload.timestamp_ms,
+            body,
+            signature,
+            endorsements,
+        })
+    }
+
+    /// The payload as JSON, for reading.
+    pub fn payload_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "chain_id": self.chain_id,
+            "creator": hex::encode(self.creator),
+            "creator_address": self.creator_address().to_string(),
+            "nonce": hex::encode(&self.nonce),
+            "timestamp_ms": self.timestamp_ms,
+            "type": self.body.type_name(),
+            "body": serde_json::to_value(&self.body).unwrap_or_default(),
+            "endorsements": self.endorsements.iter().map(|e| serde_json::json!({
+                "organisation": e.organisation,
+                "public_key": hex::encode(e.public_key),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn role_from_pb(number: i32) -> Result<Role, String> {
+    Ok(match pb::Role::try_from(number) {
+        Ok(pb::Role::Provider) => Role::Provider,
+        Ok(pb::Role::Consumer) => Role::Consumer,
+        Ok(pb::Role::Verifier) => Role::Verifier,
+        Ok(pb::Role::Issuer) => Role::Issuer,
+        Ok(pb::Role::CertificationAuthority) => Role::CertificationAuthority,
+        Ok(pb::Role::Auditor) => Role::Auditor,
+        Ok(pb::Role::Public) => Role::Public,
+        _ => return Err(format!("role {number} is not a known role")),
+    })
+}
+
+/// The protobuf number of a role.
+pub fn role_to_pb(role: Role) -> pb::Role {
+    match role {
+        Role::Provider => pb::Role::Provider,
+        Role::Consumer => pb::Role::Consumer,
+        Role::Verifier => pb::Role::Verifier,
+        Role::Issuer => pb::Role::Issuer,
+        Role::CertificationAuthority => pb::Role::CertificationAuthority,
+        Role::Auditor => pb::Role::Auditor,
+        Role::Public => pb::Role::Public,
+    }
+}
+
+/// The protobuf number of a data type.
+pub fn data_type_to_pb(data_type: DataType) -> pb::DataType {
+    match data_type {
+        DataType::Structured => pb::DataType::Structured,
+        DataType::Unstructured => pb::DataType::Unstructured,
+    }
+}
+
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
+}
+
+fn text_or_hex<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => serializer.serialize_str(&format!("hex:{}", hex::encode(bytes))),
+    }
+}
+
+/// The message a creator signs.
+pub fn creator_message(payload: &[u8]) -> Vec<u8> {
+    [TX_SIGNATURE_LABEL, payload].concat()
+}
+
+/// The message an endorser signs.
+pub fn endorsement_message(payload: &[u8]) -> Vec<u8> {
+    [ENDORSEMENT_SIGNATURE_LABEL, payload].concat()
+}
+
+/// What a client needs to build a transaction; the randomness (nonce) and the
+/// clock (timestamp) are the caller's, so building is pure.
+#[derive(Clone, Debug)]
+pub struct TxDraft {
+    /// The chain id.
+    pub chain_id: String,
+    /// A fresh random nonce (16 bytes or more).
+    pub nonce: Vec<u8>,
+    /// The submitter's clock.
+    pub timestamp_ms: u64,
+    /// The body.
+    pub body: pb::tx_payload::Body,
+}
+
+impl TxDraft {
+    /// Encodes the payload for `creator`.
+    pub fn payload(&self, creator: &[u8; 32]) -> Vec<u8> {
+        pb::TxPayload {
+            chain_id: self.chain_id.clone(),
+            creator: creator.to_vec(),
+            nonce: self.nonce.clone(),
+            timestamp_ms: self.timestamp_ms,
+            body: Some(self.body.clone()),
+        }
+        .encode_to_vec()
+    }
+}
+
+/// Signs `payload` as its creator and with each `(organisation, key)` endorser; returns the encoded envelope.
+pub fn seal(
+    payload: Vec<u8>,
+    creator: &ed25519_zebra::SigningKey,
+    endorsers: &[(&str, &ed25519_zebra::SigningKey)],
+) -> Vec<u8> {
+    let signature = creator.sign(&creator_message(&payload));
+    let endorsement_msg = endorsement_message(&payload);
+    let endorsements = endorsers
+        .iter()
+        .map(|(organisation, key)| pb::Endorsement {
+            organisation: organisation.to_string(),
+            public_key: <[u8; 32]>::from(key.verification_key()).to_vec(),
+            signature: key.sign(&endorsement_msg).to_bytes().to_vec(),
+        })
+        .collect();
+    pb::TxEnvelope { payload, signature: signature.to_bytes().to_vec(), endorsements }.encode_to_vec()
+}
+
+/// Adds an endorsement to an already sealed envelope (for two-step endorsement by another party).
+pub fn endorse(envelope: &[u8], organisation: &str, key: &ed25519_zebra::SigningKey) -> Result<Vec<u8>, String> {
+    let mut envelope_pb =
+        pb::TxEnvelope::decode(envelope).map_err(|e| format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"))?;
+    let signature = key.sign(&endorsement_message(&envelope_pb.payload));
+    envelope_pb.endorsements.push(pb::Endorsement {
+        organisation: organisation.to_string(),
+        public_key: <[u8; 32]>::from(key.verification_key()).to_vec(),
+        signature: signature.to_bytes().to_vec(),
+    });
+    Ok(envelope_pb.encode_to_vec())
+}

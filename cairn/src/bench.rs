@@ -1,0 +1,280 @@
+//! `cairn bench …`: measurements an operator can run on their own hardware.
+//!
+//! `cairn bench ledger` measures committed transactions per second on the
+//! embedded node — signed envelopes, decoded, signature-checked, validated,
+//! applied, logged with fsync (group commit) — and, in the same run, the
+//! single-thread Ed25519 verification rate of the same library on the same
+//! machine, and prints their ratio `ledger_vs_ed25519_verify`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use access_control::keys::KeyPair;
+use anchor_chaincode::genesis::{Genesis, Organisation};
+use anchor_chaincode::tx::{self, Transaction, TxDraft};
+use anchor_chaincode::{Role, ValidationCode};
+use anyhow::{Context, bail};
+use cairn_schemas::v1 as pb;
+use clap::{Args, Subcommand};
+
+use crate::node::{Node, NodeConfig};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Committed transactions per second vs single-thread Ed25519 verifications per second.
+    Ledger(LedgerBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct LedgerBenchArgs {
+    /// Transactions committed per round.
+    #[arg(long, default_value_t = 100_000)]
+    txs: usize,
+    /// Rounds; the medians are reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Distinct registered identities that submit.
+    #[arg(long, default_value_t = 64)]
+    identities: usize,
+    /// Most transactions in one block.
+    #[arg(long, default_value_t = 4096)]
+    max_block_txs: usize,
+    /// Where the bench's ledger logs go (on the disk to measure; removed afterwards).
+    #[arg(long, default_value = ".cairn-bench")]
+    data_dir: PathBuf,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ledger(args) => ledger(args),
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+struct Round {
+    tps: f64,
+    blocks: u64,
+    verify_rate: f64,
+}
+
+fn signed_publishes(chain_id: &str, signers: &[KeyPair], round: usize, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_thread = n.div_ceil(threads);
+    let nonces: Vec<[u8; 16]> = (0..n).map(|_| access_control::keys::random_bytes::<16>()).collect::<Result<_, _>>()?;
+    let envelopes = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let nonces = &nonces;
+                scope.spawn(move || {
+                    (t * per_thread..((t + 1) * per_thread).min(n))
+                        .map(|i| {
+                            let signer = &signers[i % signers.len()];
+                            let draft = TxDraft {
+                                chain_id: chain_id.to_string(),
+                                nonce: nonces[i].to_vec(),
+                                timestamp_ms: 1_700_000_000_000 + i as u64,
+                                body: pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
+                                    asset_id: format!("bench/r{round}/asset-{i}"),
+                                    version: 1,
+                                    data_type: pb::DataType::Unstructured.into(),
+                                    hash_algorithm: "sha256".into(),
+                                    content_hash: sha2::Sha256::digest_bytes(i),
+                                    size_bytes: 1_048_576,
+                                    metadata: br#"{"source":"cairn bench ledger"}"#.to_vec(),
+                                }),
+                            };
+                            tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &[])
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect::<Vec<_>>()
+    });
+    if envelopes.len() != n {
+        bail!("signing threads produced {} envelopes instead of {n}", envelopes.len());
+    }
+    Ok(envelopes)
+}
+
+trait DigestBytes {
+    fn digest_bytes(i: usize) -> Vec<u8>;
+}
+
+impl DigestBytes for sha2::Sha256 {
+    fn digest_bytes(i: usize) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(i.to_be_bytes()).to_vec()
+    }
+}
+
+/// Single-thread verification rate over the creator signatures of `envelopes`.
+fn verify_rate(envelopes: &[Vec<u8>]) -> anyhow::Result<f64> {
+    let checks: Vec<([u8; 32], ed25519_zebra::Signature, Vec<u8>)> = envelopes
+        .iter()
+        .map(|envelope| {
+            let transaction = Transaction::decode(envelope).map_err(|r| anyhow::format_err!("{}", r.message))?;
+            Ok((
+                transaction.creator,
+                ed25519_zebra::Signature::from_bytes(&transaction.signature),
+                tx::creator_message(&transaction.payload),
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let start = Instant::now();
+    let mut ok = 0usize;
+    for (key, signature, message) in &checks {
+        let key = ed25519_zebra::VerificationKey::try_from(*key)?;
+        if key.verify(signature, message).is_ok() {
+            ok += 1;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    if ok != checks.len() {
+        bail!("only {ok} of {} signatures verified", checks.len());
+    }
+    Ok(checks.len() as f64 / elapsed)
+}
+
+fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Round> {
+    let dir = args.data_dir.join(format!("round-{round}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let ca = KeyPair::generate()?;
+    let dept = KeyPair::generate()?;
+    let chain_id = "bench";
+    let genesis = Genesis {
+        chain_id: chain_id.into(),
+        origin: String::new(),
+        organisations: vec![
+            Organisation { name: "ca".into(), description: String::new(), public_key: hex::encode(ca.signing_public_key()) },
+            Organisation { name: "dept".into(), description: String::new(), public_key: hex::encode(dept.signing_public_key()) },
+        ],
+        certification_authority: "ca".into(),
+        endorsement: None,
+    };
+    let mut config = NodeConfig::new(&dir);
+    config.max_block_txs = args.max_block_txs;
+    let node = Node::open(&config, Some(&genesis.to_bytes()))?;
+    let signers: Vec<KeyPair> = (0..args.identities.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
+    let registrations: Vec<Vec<u8>> = signers
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            let draft = TxDraft {
+                chain_id: chain_id.into(),
+                nonce: (i as u64).to_be_bytes().to_vec(),
+                timestamp_ms: 1_700_000_000_000,
+                body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+                    name: format!("bench submitter {i}"),
+                    organisation: "dept".into(),
+                    role: tx::role_to_pb(Role::Provider).into(),
+                    signing_public_key: pair.signing_public_key().to_vec(),
+                    encryption_public_key: pair.encryption_public_key().to_vec(),
+                }),
+            };
+            tx::seal(draft.payload(&pair.signing_public_key()), pair.signing_key(), &[("ca", ca.signing_key())])
+        })
+        .collect();
+    let (valid, _) = runtime.block_on(submit_all(&node, registrations, args.max_block_txs * 2))?;
+    if valid != signers.len() {
+        bail!("only {valid} of {} bench identities registered", signers.len());
+    }
+    let envelopes = signed_publishes(chain_id, &signers, round, args.txs)?;
+    let verify_sample = &envelopes[..envelopes.len().min(20_000)];
+    let height_before = node.ledger().height();
+    let start = Instant::now();
+    let (valid, n) = runtime.block_on(submit_all(&node, envelopes.clone(), args.max_block_txs * 2))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    if valid != n {
+        bail!("only {valid} of {n} bench transactions were valid");
+    }
+    let blocks = node.ledger().height() - height_before;
+    drop(node);
+    let verify_rate = verify_rate(verify_sample)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Round { tps: n as f64 / elapsed, blocks, verify_rate })
+}
+
+async fn submit_all(node: &Node, envelopes: Vec<Vec<u8>>, in_flight: usize) -> anyhow::Result<(usize, usize)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let n = envelopes.len();
+    for envelope in envelopes {
+        let permit = limit.clone().acquire_owned().await?;
+        let node = node.clone();
+        let _ = tasks.spawn(async move {
+            let result = node.submit(envelope).await;
+            drop(permit);
+            result
+        });
+    }
+    let mut valid = 0;
+    while let Some(result) = tasks.join_next().await {
+        if result??.receipt.code == ValidationCode::Valid {
+            valid += 1;
+        }
+    }
+    Ok((valid, n))
+}
+
+fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
+    if args.txs == 0 || args.rounds == 0 {
+        bail!("--txs and --rounds must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        let result = ledger_round(&args, round, &runtime)?;
+        eprintln!(
+            "round {}: {:.0} tx/s committed in {} blocks; {:.0} Ed25519 verifications/s on one thread",
+            round + 1,
+            result.tps,
+            result.blocks,
+            result.verify_rate
+        );
+        rounds.push(result);
+    }
+    let _ = std::fs::remove_dir(&args.data_dir);
+    let tps = median(&mut rounds.iter().map(|r| r.tps).collect::<Vec<_>>());
+    let verify = median(&mut rounds.iter().map(|r| r.verify_rate).collect::<Vec<_>>());
+    let block_size = median(&mut rounds.iter().map(|r| args.txs as f64 / r.blocks.max(1) as f64).collect::<Vec<_>>());
+    let ratio = tps / verify;
+    println!("cairn bench ledger: {} rounds of {} PublishAsset transactions, medians", args.rounds, args.txs);
+    println!("{:<32} {:>12}  {}", "figure", "value", "unit");
+    println!("{:<32} {:>12.0}  tx/s", "ledger_commit", tps);
+    println!("{:<32} {:>12.0}  sig/s", "ed25519_verify_single_thread", verify);
+    println!("{:<32} {:>12.0}  tx/block", "mean_block_size", block_size);
+    println!("{:<32} {:>12.2}  (goal 1.0)", "ledger_vs_ed25519_verify", ratio);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "ledger",
+                "figures": [
+                    {"name": "ledger_commit", "value": tps, "unit": "tx/s"},
+                    {"name": "ed25519_verify_single_thread", "value": verify, "unit": "sig/s"},
+                    {"name": "mean_block_size", "value": block_size, "unit": "tx/block"},
+                ],
+                "ratios": [{"name": "ledger_vs_ed25519_verify", "value": ratio, "goal": 1.0}],
+            })
+        );
+    }
+    Ok(())
+}

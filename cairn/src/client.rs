@@ -1,0 +1,556 @@
+//! CLI commands that talk to a running node over gRPC.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use access_control::keys::{KeyPair, random_bytes};
+use anchor_chaincode::tx::{self, TxDraft};
+use anchor_chaincode::{DataType, Role, ValidationCode};
+use anyhow::{Context, bail, format_err};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::ledger_client::LedgerClient;
+use clap::{Args, Subcommand};
+use sha2::{Digest, Sha256};
+use tonic::transport::Channel;
+
+use crate::NodeArgs;
+
+/// Runs a future on a small runtime.
+pub(crate) fn run_async<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future)
+}
+
+/// Prints `value` as JSON, or the text `text` makes.
+pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+/// Connects to the node.
+pub(crate) async fn connect(node: &str) -> anyhow::Result<LedgerClient<Channel>> {
+    let endpoint = Channel::from_shared(node.to_string()).with_context(|| format!("{node:?} is not a valid node URL"))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format_err!("cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"))?;
+    Ok(LedgerClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(4 * 1024 * 1024))
+}
+
+/// Turns a gRPC status into an error that says what the node said.
+pub(crate) fn status(status: tonic::Status) -> anyhow::Error {
+    format_err!("the node answered {:?}: {}", status.code(), status.message())
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh draft for the node's chain.
+pub(crate) fn draft(chain_id: &str, body: pb::tx_payload::Body) -> anyhow::Result<TxDraft> {
+    Ok(TxDraft { chain_id: chain_id.to_string(), nonce: random_bytes::<16>()?.to_vec(), timestamp_ms: now_ms(), body })
+}
+
+pub(crate) fn code_name(number: i32) -> &'static str {
+    u16::try_from(number).ok().and_then(ValidationCode::from_number).map_or("unknown", ValidationCode::as_str)
+}
+
+/// Submits an envelope and prints the outcome; an invalid transaction is an error.
+pub(crate) async fn submit_and_print(
+    client: &mut LedgerClient<Channel>,
+    envelope: Vec<u8>,
+    json: bool,
+) -> anyhow::Result<pb::SubmitResponse> {
+    let response = client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
+    let code = code_name(response.validation_code);
+    let response_json: serde_json::Value = serde_json::from_str(&response.response_json).unwrap_or_default();
+    let view = serde_json::json!({
+        "tx_id": response.tx_id,
+        "block": response.block_number,
+        "validation_code": code,
+        "message": response.message,
+        "response": response_json,
+    });
+    print(json, &view, || {
+        let mut text = format!("tx       {}\nblock    {}\nresult   {code}", response.tx_id, response.block_number);
+        if !response.message.is_empty() {
+            text.push_str(&format!("\nreason   {}", response.message));
+        }
+        if !response.response_json.is_empty() {
+            text.push_str(&format!("\nresponse {}", response.response_json));
+        }
+        text
+    });
+    if response.validation_code != i32::from(ValidationCode::Valid.number()) {
+        bail!(
+            "transaction {} was recorded in block {} as {code}: {}",
+            response.tx_id,
+            response.block_number,
+            response.message
+        );
+    }
+    Ok(response)
+}
+
+async fn node_info(client: &mut LedgerClient<Channel>) -> anyhow::Result<pb::NodeInfo> {
+    Ok(client.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner())
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum IdentityCommand {
+    /// Register the identity of a key file, endorsed by the certification authority.
+    Register {
+        /// The identity's key file (from `cairn key new`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Organisation, as in the genesis configuration.
+        #[arg(long)]
+        org: String,
+        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor or public.
+        #[arg(long)]
+        role: Role,
+        /// The certification authority's key file (its organisation key or a registered member's).
+        #[arg(long)]
+        endorser_key: PathBuf,
+        /// The endorsing organisation; defaults to the chain's certification authority.
+        #[arg(long)]
+        endorser_org: Option<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Show an identity: organisation, role, public keys.
+    Show {
+        /// The identity's address.
+        address: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
+    match command {
+        IdentityCommand::Register { key, name, org, role, endorser_key, endorser_org, node } => {
+            let pair = KeyPair::load(&key)?;
+            let endorser = KeyPair::load(&endorser_key)?;
+            let mut client = connect(&node.node).await?;
+            let info = node_info(&mut client).await?;
+            let endorser_org = match endorser_org {
+                Some(org) => org,
+                None => certification_authority(&info)?,
+            };
+            let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+                name,
+                organisation: org,
+                role: tx::role_to_pb(role).into(),
+                signing_public_key: pair.signing_public_key().to_vec(),
+                encryption_public_key: pair.encryption_public_key().to_vec(),
+            });
+            let draft = draft(&info.chain_id, body)?;
+            let envelope = tx::seal(
+                draft.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &[(endorser_org.as_str(), endorser.signing_key())],
+            );
+            let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
+        IdentityCommand::Show { address, node } => {
+            let mut client = connect(&node.node).await?;
+            let identity =
+                client.get_identity(pb::GetIdentityRequest { address }).await.map_err(status)?.into_inner();
+            let role = pb::Role::try_from(identity.role).map_or("unknown".to_string(), |r| {
+                r.as_str_name().trim_start_matches("ROLE_").to_ascii_lowercase()
+            });
+            let view = serde_json::json!({
+                "address": identity.address,
+                "name": identity.name,
+                "organisation": identity.organisation,
+                "role": role,
+                "signing_public_key": hex::encode(&identity.signing_public_key),
+                "encryption_public_key": hex::encode(&identity.encryption_public_key),
+                "registered_in_block": identity.registered_in_block,
+                "registered_by_tx": identity.registered_by_tx,
+            });
+            print(node.json, &view, || {
+                format!(
+                    "address                {}\nname                   {}\norganisation           {}\nrole                   {role}\nsigning public key     {}\nencryption public key  {}\nregistered in block    {} (tx {})",
+                    identity.address,
+                    identity.name,
+                    identity.organisation,
+                    hex::encode(&identity.signing_public_key),
+                    hex::encode(&identity.encryption_public_key),
+                    identity.registered_in_block,
+                    identity.registered_by_tx
+                )
+            });
+            Ok(())
+        }
+    }
+}
+
+fn certification_authority(info: &pb::NodeInfo) -> anyhow::Result<String> {
+    let genesis: serde_json::Value = serde_json::from_str(&info.genesis_json).context("node sent an unreadable genesis")?;
+    genesis["certification_authority"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format_err!("node's genesis names no certification authority"))
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AssetCommand {
+    /// Publish a version of an asset (header and content hash; the data stays off the ledger).
+    Publish {
+        /// The publisher's key file (a member of the owner organisation).
+        #[arg(long)]
+        key: PathBuf,
+        /// The asset id.
+        #[arg(long)]
+        asset_id: String,
+        /// The version; defaults to the latest version plus one.
+        #[arg(long)]
+        version: Option<u64>,
+        /// structured or unstructured.
+        #[arg(long, default_value = "unstructured")]
+        data_type: DataType,
+        /// A file whose SHA-256 becomes the content hash and whose length the size.
+        #[arg(long, conflicts_with_all = ["content_hash", "size"])]
+        file: Option<PathBuf>,
+        /// The content hash (64 hex digits), when not given --file.
+        #[arg(long, requires = "size")]
+        content_hash: Option<String>,
+        /// The size in bytes, when not given --file.
+        #[arg(long)]
+        size: Option<u64>,
+        /// How the content hash was computed.
+        #[arg(long, default_value = "sha256")]
+        hash_algorithm: String,
+        /// Header metadata as JSON.
+        #[arg(long, default_value = "{}")]
+        metadata: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Replace the list of identities allowed to read an asset (owner organisation only).
+    Share {
+        /// The owner's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The asset id.
+        #[arg(long)]
+        asset_id: String,
+        /// An authorised identity's address; repeat for several, omit for none.
+        #[arg(long = "authorise")]
+        authorised: Vec<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Show an asset: owner, authorised list, versions.
+    Show {
+        /// The asset id.
+        asset_id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+fn file_digest(path: &Path) -> anyhow::Result<([u8; 32], u64)> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((hasher.finalize().into(), size))
+}
+
+pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
+    match command {
+        AssetCommand::Publish {
+            key,
+            asset_id,
+            version,
+            data_type,
+            file,
+            content_hash,
+            size,
+            hash_algorithm,
+            metadata,
+            node,
+        } => {
+            let pair = KeyPair::load(&key)?;
+            let metadata_json: serde_json::Value =
+                serde_json::from_str(&metadata).context("--metadata is not valid JSON")?;
+            let (content_hash, size) = match (file, content_hash, size) {
+                (Some(path), _, _) => file_digest(&path)?,
+                (None, Some(hash), Some(size)) => {
+                    let mut bytes = [0u8; 32];
+                    hex::decode_to_slice(&hash, &mut bytes).context("--content-hash must be 64 hex digits")?;
+                    (bytes, size)
+                }
+                _ => bail!("give --file, or --content-hash with --size"),
+            };
+            let mut client = connect(&node.node).await?;
+            let info = node_info(&mut client).await?;
+            let version = match version {
+                Some(version) => version,
+                None => match client.get_asset(pb::GetAssetRequest { asset_id: asset_id.clone() }).await {
+                    Ok(asset) => asset.into_inner().versions.last().map_or(1, |v| v.version + 1),
+                    Err(e) if e.code() == tonic::Code::NotFound => 1,
+                    Err(e) => return Err(status(e)),
+                },
+            };
+            let body = pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
+                asset_id,
+                version,
+                data_type: tx::data_type_to_pb(data_type).into(),
+                hash_algorithm,
+                content_hash: content_hash.to_vec(),
+                size_bytes: size,
+                metadata: metadata_json.to_string().into_bytes(),
+            });
+            let envelope =
+                tx::seal(draft(&info.chain_id, body)?.payload(&pair.signing_public_key()), pair.signing_key(), &[]);
+            let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
+        AssetCommand::Share { key, asset_id, authorised, node } => {
+            let pair = KeyPair::load(&key)?;
+            let mut client = connect(&node.node).await?;
+            let info = node_info(&mut client).await?;
+            let body = pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules { asset_id, authorised });
+            let envelope =
+                tx::seal(draft(&info.chain_id, body)?.payload(&pair.signing_public_key()), pair.signing_key(), &[]);
+            let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
+        AssetCommand::Show { asset_id, node } => {
+            let mut client = connect(&node.node).await?;
+            let asset = client.get_asset(pb::GetAssetRequest { asset_id }).await.map_err(status)?.into_inner();
+            let versions: Vec<serde_json::Value> = asset
+                .versions
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "version": v.version,
+                        "data_type": pb::DataType::try_from(v.data_type).map_or("unknown".into(), |d| d.as_str_name().trim_start_matches("DATA_TYPE_").to_ascii_lowercase()),
+                        "hash_algorithm": v.hash_algorithm,
+                        "content_hash": hex::encode(&v.content_hash),
+                        "size_bytes": v.size_bytes,
+                        "metadata": serde_json::from_slice::<serde_json::Value>(&v.metadata).unwrap_or_default(),
+                        "tx_id": v.tx_id,
+                        "block": v.block_number,
+                    })
+                })
+                .collect();
+            let view = serde_json::json!({
+                "asset_id": asset.asset_id,
+                "owner_organisation": asset.owner_organisation,
+                "owner_address": asset.owner_address,
+                "authorised": asset.authorised,
+                "versions": versions,
+            });
+            print(node.json, &view, || {
+                let mut text = format!(
+                    "asset       {}\nowner       {} ({})\nauthorised  {}\n",
+                    asset.asset_id,
+                    asset.owner_organisation,
+                    asset.owner_address,
+                    if asset.authorised.is_empty() { "nobody".to_string() } else { asset.authorised.join(", ") }
+                );
+                for v in &versions {
+                    text.push_str(&format!(
+                        "version {}  {}  {} {}  {} bytes  block {}\n",
+                        v["version"], v["data_type"], v["hash_algorithm"], v["content_hash"], v["size_bytes"], v["block"]
+                    ));
+                }
+                text.trim_end().to_string()
+            });
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TxCommand {
+    /// Show a transaction: block, validation code, creator, type, submitter's time, payload, response.
+    Show {
+        /// The transaction id (64 hex digits).
+        tx_id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
+    let TxCommand::Show { tx_id, node } = command;
+    let mut client = connect(&node.node).await?;
+    let details = client.get_transaction(pb::GetTransactionRequest { tx_id }).await.map_err(status)?.into_inner();
+    let payload: serde_json::Value = serde_json::from_str(&details.payload_json).unwrap_or_default();
+    let response: serde_json::Value = serde_json::from_str(&details.response_json).unwrap_or_default();
+    let time = humantime::format_rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(details.timestamp_ms));
+    let view = serde_json::json!({
+        "tx_id": details.tx_id,
+        "block": details.block_number,
+        "index_in_block": details.index_in_block,
+        "leaf_index": details.leaf_index,
+        "validation_code": code_name(details.validation_code),
+        "message": details.message,
+        "creator": details.creator_address,
+        "type": details.tx_type,
+        "submitter_time": time.to_string(),
+        "timestamp_ms": details.timestamp_ms,
+        "payload": payload,
+        "response": response,
+    });
+    print(node.json, &view, || {
+        format!(
+            "tx             {}\nblock          {} (index {}, leaf {})\nresult         {}{}\ncreator        {}\ntype           {}\nsubmitter time {}\npayload        {}\nresponse       {}",
+            details.tx_id,
+            details.block_number,
+            details.index_in_block,
+            details.leaf_index,
+            code_name(details.validation_code),
+            if details.message.is_empty() { String::new() } else { format!(": {}", details.message) },
+            details.creator_address,
+            details.tx_type,
+            time,
+            serde_json::to_string_pretty(&payload).unwrap_or_default(),
+            if details.response_json.is_empty() { "-".to_string() } else { details.response_json.clone() },
+        )
+    });
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BlockCommand {
+    /// Show a block header.
+    Show {
+        /// Block number, or "latest".
+        number: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) async fn block(command: BlockCommand) -> anyhow::Result<()> {
+    let BlockCommand::Show { number, node } = command;
+    let mut client = connect(&node.node).await?;
+    let number = if number == "latest" {
+        node_info(&mut client).await?.height.saturating_sub(1)
+    } else {
+        number.parse().with_context(|| format!("block number {number:?} is not a number or \"latest\""))?
+    };
+    let header = client.get_block(pb::GetBlockRequest { number }).await.map_err(status)?.into_inner();
+    let view = serde_json::json!({
+        "number": header.number,
+        "hash": hex::encode(&header.hash),
+        "previous_hash": hex::encode(&header.previous_hash),
+        "tx_root": hex::encode(&header.tx_root),
+        "log_root": hex::encode(&header.log_root),
+        "log_size": header.log_size,
+        "state_root": hex::encode(&header.state_root),
+        "log_offset": header.log_offset,
+        "tx_count": header.tx_count,
+    });
+    print(node.json, &view, || {
+        format!(
+            "block          {}\nhash           {}\nprevious hash  {}\ntx root        {}\nlog root       {}\nlog size       {}\nstate root     {}\nlog offset     {}\ntransactions   {}",
+            header.number,
+            hex::encode(&header.hash),
+            hex::encode(&header.previous_hash),
+            hex::encode(&header.tx_root),
+            hex::encode(&header.log_root),
+            header.log_size,
+            hex::encode(&header.state_root),
+            header.log_offset,
+            header.tx_count
+        )
+    });
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckpointArgs {
+    /// Write the signed checkpoint to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The tree size; defaults to the current size.
+    #[arg(long)]
+    size: Option<u64>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
+    let mut client = connect(&args.node.node).await?;
+    let checkpoint = client
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: args.size.unwrap_or(0) })
+        .await
+        .map_err(status)?
+        .into_inner();
+    if let Some(out) = &args.out {
+        std::fs::write(out, &checkpoint.signed_note).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let view = serde_json::json!({
+        "tree_size": checkpoint.tree_size,
+        "root_hash": hex::encode(&checkpoint.root_hash),
+        "signed_note": checkpoint.signed_note,
+    });
+    print(args.node.json, &view, || checkpoint.signed_note.trim_end().to_string());
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum NodeCommand {
+    /// Chain id, height, tree size, state root and the checkpoint verifier key.
+    Info {
+        /// Also write the verifier key to this file (a trusted-keys file for `cairn proof verify`).
+        #[arg(long)]
+        trusted_keys_out: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
+    let NodeCommand::Info { trusted_keys_out, node } = command;
+    let mut client = connect(&node.node).await?;
+    let info = node_info(&mut client).await?;
+    if let Some(out) = &trusted_keys_out {
+        std::fs::write(out, format!("{}\n", info.verifier_key)).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let view = serde_json::json!({
+        "chain_id": info.chain_id,
+        "origin": info.origin,
+        "height": info.height,
+        "tree_size": info.tree_size,
+        "state_root": hex::encode(&info.state_root),
+        "verifier_key": info.verifier_key,
+    });
+    print(node.json, &view, || {
+        format!(
+            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}",
+            info.chain_id,
+            info.origin,
+            info.height,
+            info.tree_size,
+            hex::encode(&info.state_root),
+            info.verifier_key
+        )
+    });
+    Ok(())
+}

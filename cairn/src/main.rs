@@ -1,0 +1,164 @@
+//! The `cairn` command: runs the embedded node (`cairn up`), talks to a
+//! running node over gRPC, keeps keys on the client, verifies proofs offline,
+//! and runs benchmarks.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod bench;
+mod client;
+mod demo;
+mod node;
+mod proof;
+mod server;
+mod up;
+
+/// Cairn: an event-sourced data-sharing hub with a signed, Merkle-proven ledger.
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the node is.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct NodeArgs {
+    /// The node's gRPC address.
+    #[arg(long, env = "CAIRN_NODE", default_value = "http://127.0.0.1:7878")]
+    pub(crate) node: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an embedded node: the ledger log, the chaincode and the gRPC server.
+    Up(up::UpArgs),
+    /// Make a genesis configuration and the organisations' keys.
+    Genesis {
+        #[command(subcommand)]
+        command: up::GenesisCommand,
+    },
+    /// Keys, made and kept on this machine.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Register and look up identities.
+    Identity {
+        #[command(subcommand)]
+        command: client::IdentityCommand,
+    },
+    /// Publish asset versions, set sharing rules, look up assets.
+    Asset {
+        #[command(subcommand)]
+        command: client::AssetCommand,
+    },
+    /// Look up transactions.
+    Tx {
+        #[command(subcommand)]
+        command: client::TxCommand,
+    },
+    /// Look up blocks.
+    Block {
+        #[command(subcommand)]
+        command: client::BlockCommand,
+    },
+    /// Fetch a signed checkpoint of the transaction log.
+    Checkpoint(client::CheckpointArgs),
+    /// Fetch and verify inclusion and consistency proofs.
+    Proof {
+        #[command(subcommand)]
+        command: proof::ProofCommand,
+    },
+    /// Show the node's chain, height, state root and checkpoint key.
+    Node {
+        #[command(subcommand)]
+        command: client::NodeCommand,
+    },
+    /// Measure this machine.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Generate a key pair (Ed25519 signing, X25519 encryption) into a new file with mode 0600.
+    New {
+        /// The key file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a key file's address and public keys.
+    Show {
+        /// The key file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn key_command(command: KeyCommand) -> anyhow::Result<()> {
+    let (pair, json) = match command {
+        KeyCommand::New { out, json } => {
+            let pair = access_control::keys::KeyPair::generate()?;
+            pair.save(&out)?;
+            (pair, json)
+        }
+        KeyCommand::Show { file, json } => (access_control::keys::KeyPair::load(&file)?, json),
+    };
+    let view = serde_json::json!({
+        "address": pair.address().to_string(),
+        "signing_public_key": hex::encode(pair.signing_public_key()),
+        "encryption_public_key": hex::encode(pair.encryption_public_key()),
+    });
+    client::print(json, &view, || {
+        format!(
+            "address                {}\nsigning public key     {}\nencryption public key  {}",
+            pair.address(),
+            hex::encode(pair.signing_public_key()),
+            hex::encode(pair.encryption_public_key())
+        )
+    });
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Genesis { command } => up::genesis(command),
+        Command::Key { command } => key_command(command),
+        Command::Bench { command } => bench::run(command),
+        Command::Proof { command } => proof::run(command),
+        Command::Identity { command } => client::run_async(client::identity(command)),
+        Command::Asset { command } => client::run_async(client::asset(command)),
+        Command::Tx { command } => client::run_async(client::tx(command)),
+        Command::Block { command } => client::run_async(client::block(command)),
+        Command::Checkpoint(args) => client::run_async(client::checkpoint(args)),
+        Command::Node { command } => client::run_async(client::node(command)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The embedded node: the ledger log, the chaincode fold over it, group
+//! commit of submissions and signed checkpoints.
+//!
+//! A submission is acknowledged only after the block holding it is durable in
+//! the log (fsync) and applied. Submissions that arrive while a block is being
+//! committed wait in a queue and go into the next block together, so one fsync
+//! and one batch signature check serve many transactions.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use anchor_chaincode::checkpoint::NoteSigner;
+use anchor_chaincode::ledger::{self, Ledger};
+use anchor_chaincode::tx::Transaction;
+use anchor_chaincode::{Receipt, TxId, ValidationCode};
+use anyhow::{Context, bail, format_err};
+use connectors::log::LedgerLog;
+use access_control::verify::ParallelVerifier;
+use tokio::sync::{mpsc, oneshot};
+
+/// How a node is set up.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeConfig {
+    /// Where the log and the node key live.
+    pub(crate) data_dir: PathBuf,
+    /// Most transactions in one block.
+    pub(crate) max_block_txs: usize,
+    /// Threads that check signatures.
+    pub(crate) verify_threads: usize,
+}
+
+impl NodeConfig {
+    /// Defaults for a data directory.
+    pub(crate) fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            max_block_txs: 4096,
+            verify_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// The ledger log file.
+    pub(crate) fn log_path(&self) -> PathBuf {
+        self.data_dir.join("ledger.log")
+    }
+
+    /// The node's checkpoint-signing key.
+    pub(crate) fn node_key_path(&self) -> PathBuf {
+        self.data_dir.join("node.key")
+    }
+}
+
+/// The answer to a submission.
+#[derive(Clone, Debug)]
+pub(crate) struct Submitted {
+    /// The receipt of the transaction in its block.
+    pub(crate) receipt: Receipt,
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SubmitError {
+    /// The envelope cannot be decoded or is too large; nothing was logged.
+    #[error("{0}")]
+    Rejected(String),
+    /// The log failed; the transaction's fate is unknown.
+    #[error("ledger log failure: {0}")]
+    Log(String),
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+struct Submission {
+    envelope: Vec<u8>,
+    reply: oneshot::Sender<Result<Submitted, SubmitError>>,
+}
+
+/// A running node.
+#[derive(Clone)]
+pub(crate) struct Node {
+    ledger: Arc<RwLock<Ledger>>,
+    log: Arc<dyn LedgerLog>,
+    signer: Arc<NoteSigner>,
+    queue: mpsc::Sender<Submission>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("log", &self.log).field("signer", &self.signer).finish_non_exhaustive()
+    }
+}
+
+/// Loads the node key, creating it (mode 0600) on first start.
+fn node_key(path: &Path) -> anyhow::Result<access_control::keys::KeyPair> {
+    if path.exists() {
+        Ok(access_control::keys::KeyPair::load(path)?)
+    } else {
+        let pair = access_control::keys::KeyPair::generate()?;
+        pair.save(path)?;
+        Ok(pair)
+    }
+}
+
+impl Node {
+    /// Opens (or creates, with `genesis`) the ledger in `config.data_dir` and
+    /// rebuilds the state by replaying the log.
+    pub(crate) fn open(config: &NodeConfig, genesis: Option<&[u8]>) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let log: Arc<dyn LedgerLog> = Arc::new(connectors::log::EmbeddedLog::open(&config.log_path())?);
+        if log.next_offset() == 0 {
+            let Some(genesis) = genesis else {
+                bail!(
+                    "{} holds no ledger yet: start with --genesis FILE (see `cairn genesis new`) or --demo",
+                    config.data_dir.display()
+                )
+            };
+            let _ = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
+            let record = ledger::genesis_record(
+                &serde_json::from_slice(genesis).context("genesis configuration is not valid JSON")?,
+            );
+            let _ = log.append(&[&record])?;
+        }
+        let first = log.read(0, 1)?;
+        let genesis_record = first.first().ok_or_else(|| format_err!("the ledger log lost its genesis record"))?;
+        let mut state = Ledger::from_genesis_record(0, &genesis_record.bytes)?;
+        if let Some(genesis) = genesis {
+            let given = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
+            if given.genesis != state.consortium().genesis {
+                bail!(
+                    "{} already holds chain {:?} with a different genesis configuration",
+                    config.data_dir.display(),
+                    state.consortium().chain_id()
+                );
+            }
+        }
+        let verifier = ParallelVerifier { threads: config.verify_threads };
+        let mut next = 1;
+        loop {
+            let records = log.read(next, 256)?;
+            if records.is_empty() {
+                break;
+            }
+            for record in records {
+                let _ = state.apply_record_with(record.offset, &record.bytes, &verifier);
+                next = record.offset + 1;
+            }
+        }
+        tracing::info!(
+            height = state.height(),
+            state_root = %hex::encode(state.state_root()),
+            "ledger replayed"
+        );
+        let key = node_key(&config.node_key_path())?;
+        let signer = NoteSigner::new(&state.consortium().origin, *key.signing_key().as_bytes())?;
+        let ledger = Arc::new(RwLock::new(state));
+        let (queue, receiver) = mpsc::channel(65_536);
+        let committer = Committer {
+            ledger: ledger.clone(),
+            log: log.clone(),
+            verifier,
+            max_block_txs: config.max_block_txs,
+        };
+        let _thread = std::thread::Builder::new()
+            .name("cairn-committer".into())
+            .spawn(move || committer.run(receiver))
+            .context("cannot start the committer thread")?;
+        Ok(Node { ledger, log, signer: Arc::new(signer), queue })
+    }
+
+    /// Read access to the ledger.
+    pub(crate) fn ledger(&self) -> RwLockReadGuard<'_, Ledger> {
+        // A poisoned lock means the committer panicked mid-block; reads still
+        // see the last complete block.
+        self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The checkpoint signer.
+    pub(crate) fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
+    /// Submits an envelope; answers once its block is durable and applied.
+    pub(crate) async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
+        if let Err(rejection) = Transaction::decode(&envelope) {
+            return Err(SubmitError::Rejected(format!("{}: {}", rejection.code, rejection.message)));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Submission { envelope, reply }).await.map_err(|_| SubmitError::ShuttingDown)?;
+        answer.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// A signed checkpoint at `size` (0: the current size), as signed-note text.
+    pub(crate) fn signed_checkpoint(&self, size: u64) -> anyhow::Result<(anchor_chaincode::checkpoint::Checkpoint, String)> {
+        let ledger = self.ledger();
+        let size = if size == 0 { ledger.merkle_log().size() } else { size };
+        let checkpoint = ledger.checkpoint(size)?;
+        let note = self.signer.sign(&checkpoint);
+        Ok((checkpoint, note))
+    }
+
+    /// The envelope of a transaction, read back from the log.
+    pub(crate) fn envelope(&self, tx_id: &TxId) -> anyhow::Result<Option<(Receipt, Vec<u8>)>> {
+        let (receipt, offset) = {
+            let ledger = self.ledger();
+            let Some(receipt) = ledger.receipt(tx_id).cloned() else { return Ok(None) };
+            let offset = ledger
+                .block(receipt.block_number)
+                .map(|b| b.header.log_offset)
+                .ok_or_else(|| format_err!("block {} is missing", receipt.block_number))?;
+            (receipt, offset)
+        };
+        let records = self.log.read(offset, 1)?;
+        let record = records.first().ok_or_else(|| format_err!("log record {offset} is missing"))?;
+        let envelopes = ledger::batch_envelopes(&record.bytes).unwrap_or_else(|| vec![record.bytes.clone()]);
+        let envelope = envelopes
+            .get(receipt.index as usize)
+            .cloned()
+            .ok_or_else(|| format_err!("log record {offset} has no transaction {}", receipt.index))?;
+        Ok(Some((receipt, envelope)))
+    }
+}
+
+struct Committer {
+    ledger: Arc<RwLock<Ledger>>,
+    log: Arc<dyn LedgerLog>,
+    verifier: ParallelVerifier,
+    max_block_txs: usize,
+}
+
+impl Committer {
+    fn run(self, mut receiver: mpsc::Receiver<Submission>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_block_txs {
+                match receiver.try_recv() {
+                    Ok(submission) => batch.push(submission),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+        tracing::info!("committer stopped");
+    }
+
+    fn commit(&self, batch: Vec<Submission>) {
+        let (envelopes, replies): (Vec<Vec<u8>>, Vec<_>) = batch.into_iter().map(|s| (s.envelope, s.reply)).unzip();
+        let record = ledger::batch_record(envelopes);
+        let offset = match self.log.append(&[&record]) {
+            Ok(offset) => offset,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger log append failed");
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Log(e.to_string())));
+                }
+                return;
+            }
+        };
+        let mut ledger = self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _span = tracing::debug_span!("apply_block", offset, n_txs = replies.len()).entered();
+        let block = ledger.apply_record_with(offset, &record, &self.verifier);
+        let receipts = block.receipts.clone();
+        drop(ledger);
+        for (reply, receipt) in replies.into_iter().zip(receipts) {
+            if receipt.code != ValidationCode::Valid {
+                tracing::debug!(tx_id = %receipt.tx_id, code = %receipt.code, "transaction not valid");
+            }
+            let _ = reply.send(Ok(Submitted { receipt }));
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The gRPC edge: `cairn.v1.Ledger` served by tonic, with server reflection.
+//! Domain types become protobuf types here and nowhere else.
+
+use std::net::SocketAddr;
+
+use anchor_chaincode::ledger::{AssetRecord, IdentityRecord};
+use anchor_chaincode::tx::{self, MAX_TX_BYTES, Transaction};
+use anchor_chaincode::{Address, BlockHeader, Receipt, TxId, ValidationCode};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::ledger_server::{Ledger, LedgerServer};
+use tonic::{Request, Response, Status};
+
+use crate::node::{Node, SubmitError};
+
+/// The `cairn.v1.Ledger` service over a node.
+#[derive(Debug, Clone)]
+pub(crate) struct LedgerService {
+    node: Node,
+}
+
+pub(crate) fn code_to_pb(code: ValidationCode) -> i32 {
+    // The protobuf enum uses the same numbers.
+    i32::from(code.number())
+}
+
+pub(crate) fn header_to_pb(header: &BlockHeader, hash: &[u8; 32]) -> pb::BlockHeader {
+    pb::BlockHeader {
+        number: header.number,
+        previous_hash: header.previous_hash.to_vec(),
+        tx_root: header.tx_root.to_vec(),
+        log_root: header.log_root.to_vec(),
+        log_size: header.log_size,
+        state_root: header.state_root.to_vec(),
+        log_offset: header.log_offset,
+        tx_count: header.tx_count,
+        hash: hash.to_vec(),
+    }
+}
+
+fn identity_to_pb(identity: &IdentityRecord) -> pb::Identity {
+    pb::Identity {
+        address: identity.address.to_string(),
+        name: identity.name.clone(),
+        organisation: identity.organisation.clone(),
+        role: tx::role_to_pb(identity.role).into(),
+        signing_public_key: identity.signing_public_key.to_vec(),
+        encryption_public_key: identity.encryption_public_key.to_vec(),
+        registered_in_block: identity.registered_in_block,
+        registered_by_tx: identity.registered_by_tx.to_string(),
+    }
+}
+
+fn asset_to_pb(asset: &AssetRecord) -> pb::Asset {
+    pb::Asset {
+        asset_id: asset.asset_id.clone(),
+        owner_organisation: asset.owner_organisation.clone(),
+        owner_address: asset.owner_address.to_string(),
+        authorised: asset.authorised.iter().map(ToString::to_string).collect(),
+        versions: asset
+            .versions
+            .iter()
+            .map(|v| pb::AssetVersion {
+                version: v.version,
+                data_type: tx::data_type_to_pb(v.data_type).into(),
+                hash_algorithm: v.hash_algorithm.clone(),
+                content_hash: v.content_hash.to_vec(),
+                size_bytes: v.size_bytes,
+                metadata: v.metadata.clone(),
+                tx_id: v.tx_id.to_string(),
+                block_number: v.block_number,
+            })
+            .collect(),
+    }
+}
+
+fn checkpoint_to_pb(checkpoint: &anchor_chaincode::checkpoint::Checkpoint, note: String) -> pb::Checkpoint {
+    pb::Checkpoint { signed_note: note, tree_size: checkpoint.size, root_hash: checkpoint.root.to_vec() }
+}
+
+fn submit_response(receipt: &Receipt) -> pb::SubmitResponse {
+    pb::SubmitResponse {
+        tx_id: receipt.tx_id.to_string(),
+        block_number: receipt.block_number,
+        validation_code: code_to_pb(receipt.code),
+        message: receipt.message.clone(),
+        response_json: receipt.response.clone(),
+    }
+}
+
+fn parse_tx_id(text: &str) -> Result<TxId, Status> {
+    text.parse().map_err(Status::invalid_argument)
+}
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    Status::internal(error.to_string())
+}
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    async fn submit(&self, request: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+        let envelope = request.into_inner().envelope;
+        if envelope.len() > MAX_TX_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "oversized: envelope is {} bytes, more than the limit of {MAX_TX_BYTES}",
+                envelope.len()
+            )));
+        }
+        match self.node.submit(envelope).await {
+            Ok(submitted) => Ok(Response::new(submit_response(&submitted.receipt))),
+            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
+            Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down")),
+            Err(e @ SubmitError::Log(_)) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn get_transaction(
+        &self,
+        request: Request<pb::GetTransactionRequest>,
+    ) -> Result<Response<pb::TransactionDetails>, Status> {
+        let tx_id = parse_tx_id(&request.into_inner().tx_id)?;
+        let (receipt, envelope) =
+            self.node.envelope(&tx_id).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
+        let payload_json = match Transaction::decode(&envelope) {
+            Ok(transaction) => transaction.payload_json().to_string(),
+            Err(_) => String::new(),
+        };
+        Ok(Response::new(pb::TransactionDetails {
+            tx_id: receipt.tx_id.to_string(),
+            block_number: receipt.block_number,
+            index_in_block: receipt.index,
+            leaf_index: receipt.leaf_index,
+            validation_code: code_to_pb(receipt.code),
+            message: receipt.message.clone(),
+            creator_address: receipt.creator.map(|a| a.to_string()).unwrap_or_default(),
+            tx_type: receipt.tx_type.to_string(),
+            timestamp_ms: receipt.timestamp_ms,
+            payload_json,
+            response_json: receipt.response.clone(),
+            envelope,
+        }))
+    }
+
+    async fn get_block(&self, request: Request<pb::GetBlockRequest>) -> Result<Response<pb::BlockHeader>, Status> {
+        let number = request.into_inner().number;
+        let ledger = self.node.ledger();
+        let block = ledger.block(number).ok_or_else(|| {
+            Status::not_found(format!("no block {number}; the chain has {} blocks (0 to {})", ledger.height(), ledger.height() - 1))
+        })?;
+        Ok(Response::new(header_to_pb(&block.header, &block.hash)))
+    }
+
+    async fn get_identity(&self, request: Request<pb::GetIdentityRequest>) -> Result<Response<pb::Identity>, Status> {
+        let address: Address = request.into_inner().address.parse().map_err(Status::invalid_argument)?;
+        let ledger = self.node.ledger();
+        let identity =
+            ledger.identity(&address).ok_or_else(|| Status::not_found(format!("no identity {address}")))?;
+        Ok(Response::new(identity_to_pb(identity)))
+    }
+
+    async fn get_asset(&self, request: Request<pb::GetAssetRequest>) -> Result<Response<pb::Asset>, Status> {
+        let asset_id = request.into_inner().asset_id;
+        let ledger = self.node.ledger();
+        let asset = ledger.asset(&asset_id).ok_or_else(|| Status::not_found(format!("no asset {asset_id:?}")))?;
+        Ok(Response::new(asset_to_pb(asset)))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        let size = request.into_inner().tree_size;
+        let (checkpoint, note) = self.node.signed_checkpoint(size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        Ok(Response::new(checkpoint_to_pb(&checkpoint, note)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        let request = request.into_inner();
+        let tx_id = parse_tx_id(&request.tx_id)?;
+        let (receipt, envelope) =
+            self.node.envelope(&tx_id).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
+        let (checkpoint, note) =
+            self.node.signed_checkpoint(request.tree_size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let hashes = self
+            .node
+            .ledger()
+            .merkle_log()
+            .inclusion_proof(receipt.leaf_index, checkpoint.size)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
+        let leaf = anchor_chaincode::ledger::leaf_data(receipt.block_number, receipt.index, receipt.code, &receipt.tx_id, &envelope);
+        Ok(Response::new(pb::GetInclusionProofResponse {
+            tx_id: tx_id.to_string(),
+            proof: Some(pb::InclusionProof {
+                leaf_index: receipt.leaf_index,
+                tree_size: checkpoint.size,
+                leaf,
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            }),
+            checkpoint: Some(checkpoint_to_pb(&checkpoint, note)),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+        let request = request.into_inner();
+        let (checkpoint, note) =
+            self.node.signed_checkpoint(request.new_size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let hashes = self
+            .node
+            .ledger()
+            .merkle_log()
+            .consistency_proof(request.old_size, checkpoint.size)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
+        Ok(Response::new(pb::GetConsistencyProofResponse {
+            proof: Some(pb::ConsistencyProof {
+                old_size: request.old_size,
+                new_size: checkpoint.size,
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            }),
+            checkpoint: Some(checkpoint_to_pb(&checkpoint, note)),
+        }))
+    }
+
+    async fn get_node_info(&self, _request: Request<pb::GetNodeInfoRequest>) -> Result<Response<pb::NodeInfo>, Status> {
+        let ledger = self.node.ledger();
+        let consortium = ledger.consortium();
+        Ok(Response::new(pb::NodeInfo {
+            chain_id: consortium.chain_id().to_string(),
+            origin: consortium.origin.clone(),
+            height: ledger.height(),
+            tree_size: ledger.merkle_log().size(),
+            state_root: ledger.state_root().to_vec(),
+            verifier_key: self.node.signer().verifier_key(),
+            genesis_json: String::from_utf8_lossy(&consortium.bytes).into_owned(),
+        }))
+    }
+}
+
+/// Serves the node on `listener` until `shutdown` resolves.
+pub(crate) async fn serve(
+    node: Node,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let service = LedgerServer::new(LedgerService { node })
+        .max_decoding_message_size(2 * MAX_TX_BYTES)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The address a listener is bound to, for printing.
+pub(crate) fn local_addr(listener: &tokio::net::TcpListener) -> anyhow::Result<SocketAddr> {
+    Ok(listener.local_addr()?)
+}

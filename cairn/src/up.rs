@@ -1,0 +1,132 @@
+//! `cairn up` (the embedded node with its gRPC server) and `cairn genesis new`.
+
+use std::path::PathBuf;
+
+use access_control::keys::KeyPair;
+use anchor_chaincode::genesis::{Genesis, Organisation};
+use anyhow::{Context, format_err};
+use clap::{Args, Subcommand};
+
+use crate::node::{Node, NodeConfig};
+use crate::{demo, server};
+
+#[derive(Args, Debug)]
+pub(crate) struct UpArgs {
+    /// Where the ledger log and the node key live.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+    data_dir: PathBuf,
+    /// The gRPC listen address (port 0 picks a free port and prints it).
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: String,
+    /// Create a small demo consortium on first start and print what to try.
+    #[arg(long, conflicts_with = "genesis")]
+    demo: bool,
+    /// The genesis configuration for a new data directory (see `cairn genesis new`).
+    #[arg(long, env = "CAIRN_GENESIS")]
+    genesis: Option<PathBuf>,
+    /// Most transactions in one block.
+    #[arg(long, env = "CAIRN_MAX_BLOCK_TXS", default_value_t = 4096)]
+    max_block_txs: usize,
+}
+
+pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut config = NodeConfig::new(&args.data_dir);
+        config.max_block_txs = args.max_block_txs.max(1);
+        let genesis = match (&args.genesis, args.demo) {
+            (Some(path), _) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+            (None, true) => Some(demo::prepare(&args.data_dir)?),
+            (None, false) => None,
+        };
+        let node = Node::open(&config, genesis.as_deref())?;
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = server::local_addr(&listener)?;
+        {
+            let ledger = node.ledger();
+            tracing::info!(
+                chain = ledger.consortium().chain_id(),
+                height = ledger.height(),
+                verifier_key = %node.signer().verifier_key(),
+                "node ready"
+            );
+        }
+        let serving = tokio::spawn(server::serve(node.clone(), listener, shutdown_signal()));
+        println!("listening on {address}");
+        if args.demo {
+            demo::populate(&node, &args.data_dir).await?;
+            demo::print_next_steps(&node, &args.data_dir, &address.to_string());
+        }
+        serving.await.map_err(|e| format_err!("server task failed: {e}"))??;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum GenesisCommand {
+    /// Write genesis.json and one key file (mode 0600) per organisation.
+    New {
+        /// The chain id.
+        #[arg(long)]
+        chain_id: String,
+        /// An organisation name; repeat for each.
+        #[arg(long = "org", required = true)]
+        organisations: Vec<String>,
+        /// The organisation that is the certification authority.
+        #[arg(long)]
+        ca: String,
+        /// The directory to write into.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+}
+
+pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
+    let GenesisCommand::New { chain_id, organisations, ca, out_dir } = command;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let genesis_path = out_dir.join("genesis.json");
+    if genesis_path.exists() {
+        anyhow::bail!("{} exists; refusing to overwrite it", genesis_path.display());
+    }
+    let mut entries = Vec::new();
+    let mut keys = Vec::new();
+    for name in &organisations {
+        let pair = KeyPair::generate()?;
+        entries.push(Organisation {
+            name: name.clone(),
+            description: String::new(),
+            public_key: hex::encode(pair.signing_public_key()),
+        });
+        keys.push((out_dir.join(format!("org-{name}.key")), pair));
+    }
+    let genesis = Genesis { chain_id, origin: String::new(), organisations: entries, certification_authority: ca, endorsement: None };
+    let bytes = genesis.to_bytes();
+    // Check before writing anything, so a bad configuration leaves nothing behind.
+    let _ = anchor_chaincode::genesis::Consortium::from_bytes(&bytes)?;
+    for (path, pair) in &keys {
+        pair.save(path)?;
+        println!("wrote {} (organisation key, mode 0600)", path.display());
+    }
+    std::fs::write(&genesis_path, &bytes).with_context(|| format!("cannot write {}", genesis_path.display()))?;
+    println!("wrote {}", genesis_path.display());
+    println!("start a node with: cairn up --genesis {}", genesis_path.display());
+    Ok(())
+}
