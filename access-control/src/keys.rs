@@ -100,12 +100,11 @@ impl KeyPair {
             signing_secret_key: hex::encode(self.signing.as_bytes()),
             encryption_secret_key: hex::encode(self.encryption.to_bytes()),
         };
-        let mut text = serde_json::to_string_pretty(&file).map_err(|e| Error::BadKeyFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let mut text = serde_json::to_string_pretty(&file)
+            .map_err(|e| Error::BadKeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
         text.push('\n');
-        let mut out = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+        let mut out =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
         out.write_all(text.as_bytes()).map_err(io)?;
         out.sync_all().map_err(io)?;
         Ok(())
@@ -127,7 +126,8 @@ impl KeyPair {
         }
         let secret = |hex_text: &str, what: &str| -> Result<[u8; 32]> {
             let mut bytes = [0u8; 32];
-            hex::decode_to_slice(hex_text, &mut bytes).map_err(|e| bad(format!("{what} is not 64 hex digits: {e}")))?;
+            hex::decode_to_slice(hex_text, &mut bytes)
+                .map_err(|e| bad(format!("{what} is not 64 hex digits: {e}")))?;
             Ok(bytes)
         };
         let pair = KeyPair::from_secrets(
@@ -135,7 +135,11 @@ impl KeyPair {
             secret(&file.encryption_secret_key, "encryption_secret_key")?,
         );
         if pair.address().to_string() != file.address {
-            return Err(bad(format!("address {} does not match the signing key (derives {})", file.address, pair.address())));
+            return Err(bad(format!(
+                "address {} does not match the signing key (derives {})",
+                file.address,
+                pair.address()
+            )));
         }
         Ok(pair)
     }

@@ -38,7 +38,8 @@ impl SignatureVerifier for ParallelVerifier {
         }
         let chunk = items.len().div_ceil(self.threads);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(move || verify_chunk(c))).collect();
+            let handles: Vec<_> =
+                items.chunks(chunk).map(|c| scope.spawn(move || verify_chunk(c))).collect();
             handles
                 .into_iter()
                 .flat_map(|h| h.join().unwrap_or_else(|_| vec![false; chunk]))
@@ -46,4 +47,3 @@ impl SignatureVerifier for ParallelVerifier {
         })
     }
 }
-

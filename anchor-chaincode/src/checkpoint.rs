@@ -40,7 +40,8 @@
 //!
 //! - Key ID: the first 4 bytes, as a big-endian `u32`, of
 //!   `SHA-256(key name || 0x0A || 0x01 || 32-byte Ed25519 public key)`.
-//! - Verifier key (vkey): `<key name>+<key ID as 8 lower-case hex digits>+<base64(0x01 || public key)>`.
+//! - Verifier key (vkey):
+//!   `<key name>+<key ID as 8 lower-case hex digits>+<base64(0x01 || public key)>`.
 //! - Key names are non-empty and contain no Unicode whitespace, no `+` and no
 //!   control characters.
 //!
@@ -217,7 +218,9 @@ pub enum NoteError {
         found: u8,
     },
     /// A verifier key's stated key ID is not the hash of its name and key.
-    #[error("verifier key for {name} states key ID {stated:08x}, but its name and key hash to {computed:08x}")]
+    #[error(
+        "verifier key for {name} states key ID {stated:08x}, but its name and key hash to {computed:08x}"
+    )]
     KeyIdMismatch {
         /// The key name.
         name: String,
@@ -435,8 +438,10 @@ impl NoteVerifier {
     /// The key ID must be the hash of the name and key, and the key must be a
     /// valid Ed25519 point.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let malformed =
-            |reason: &str| NoteError::MalformedVerifierKey { vkey: excerpt(vkey), reason: reason.to_owned() };
+        let malformed = |reason: &str| NoteError::MalformedVerifierKey {
+            vkey: excerpt(vkey),
+            reason: reason.to_owned(),
+        };
         let Some((name, rest)) = vkey.split_once('+') else {
             return Err(malformed("it has no '+' after the key name"));
         };
@@ -444,15 +449,15 @@ impl NoteVerifier {
         let Some((id_hex, key_b64)) = rest.split_once('+') else {
             return Err(malformed("it has no '+' after the key ID"));
         };
-        let id_is_canonical =
-            id_hex.len() == 8 && id_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let id_is_canonical = id_hex.len() == 8
+            && id_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let stated = match u32::from_str_radix(id_hex, 16) {
             Ok(id) if id_is_canonical => id,
             _ => return Err(malformed("the key ID is not 8 lower-case hex digits")),
         };
-        let typed = STANDARD
-            .decode(key_b64)
-            .map_err(|e| malformed(&format!("the key is not canonical padded standard base64: {e}")))?;
+        let typed = STANDARD.decode(key_b64).map_err(|e| {
+            malformed(&format!("the key is not canonical padded standard base64: {e}"))
+        })?;
         let Some((&signature_type, key)) = typed.split_first() else {
             return Err(malformed("the key is empty"));
         };
@@ -504,7 +509,12 @@ impl NoteSigner {
         check_key_name(name)?;
         let signing_key = SigningKey::from(secret_key);
         let public_key: [u8; 32] = VerificationKeyBytes::from(&signing_key).into();
-        Ok(Self { name: name.to_owned(), key_id: key_id(name, &public_key), signing_key, public_key })
+        Ok(Self {
+            name: name.to_owned(),
+            key_id: key_id(name, &public_key),
+            signing_key,
+            public_key,
+        })
     }
 
     /// Returns the key name.
@@ -575,7 +585,7 @@ impl NoteSigner {
     }
 }
 
-/// Parses one line of a trusted-keys list: one verifier key per line, with
+/// Parses a trusted-keys list: one verifier key per line, with
 /// blank lines and lines starting with `#` ignored.
 ///
 /// Surrounding whitespace on each line is ignored. Two different keys with
@@ -589,7 +599,8 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<NoteVerifier>, NoteError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let wrap = |e: NoteError| NoteError::TrustedKeyLine { line: line_number, source: Box::new(e) };
+        let wrap =
+            |e: NoteError| NoteError::TrustedKeyLine { line: line_number, source: Box::new(e) };
         let key = NoteVerifier::parse(line).map_err(wrap)?;
         match keys.iter().find(|k| k.name == key.name && k.key_id == key.key_id) {
             Some(existing) if existing.public_key != key.public_key => {
@@ -614,7 +625,8 @@ struct SignatureLine<'a> {
 
 /// Parses `— <name> <base64(key ID || signature)>` (without its newline).
 fn parse_signature_line(line: &str, line_number: usize) -> Result<SignatureLine<'_>, NoteError> {
-    let malformed = |reason: String| NoteError::MalformedSignatureLine { line: line_number, reason };
+    let malformed =
+        |reason: String| NoteError::MalformedSignatureLine { line: line_number, reason };
     let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
         return Err(malformed("it does not start with an em dash (U+2014) and a space".to_owned()));
     };
@@ -625,13 +637,15 @@ fn parse_signature_line(line: &str, line_number: usize) -> Result<SignatureLine<
     if encoded.is_empty() {
         return Err(malformed("the signature is empty".to_owned()));
     }
-    let raw = STANDARD
-        .decode(encoded)
-        .map_err(|e| malformed(format!("the signature is not canonical padded standard base64: {e}")))?;
+    let raw = STANDARD.decode(encoded).map_err(|e| {
+        malformed(format!("the signature is not canonical padded standard base64: {e}"))
+    })?;
     match raw.split_first_chunk::<4>() {
-        Some((id, signature)) if !signature.is_empty() => {
-            Ok(SignatureLine { name, key_id: u32::from_be_bytes(*id), signature: signature.to_vec() })
-        }
+        Some((id, signature)) if !signature.is_empty() => Ok(SignatureLine {
+            name,
+            key_id: u32::from_be_bytes(*id),
+            signature: signature.to_vec(),
+        }),
         _ => Err(malformed(format!(
             "the signature is {} bytes, expected a 4-byte key ID and at least 1 signature byte",
             raw.len()
@@ -656,7 +670,12 @@ fn find_trusted<'a>(
 }
 
 /// Checks one Ed25519 signature of `text` by a trusted key.
-fn verify_signature(key: &NoteVerifier, signature: &[u8], text: &str, line: usize) -> Result<(), NoteError> {
+fn verify_signature(
+    key: &NoteVerifier,
+    signature: &[u8],
+    text: &str,
+    line: usize,
+) -> Result<(), NoteError> {
     let invalid = |reason: String| NoteError::InvalidSignature {
         line,
         name: key.name.clone(),
@@ -734,11 +753,11 @@ mod tests {
 
     /// The matching signer key from the same documentation; its base64 part is
     /// `0x01 || 32-byte Ed25519 seed`.
-    const GO_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const GO_SKEY: &str =
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 
     /// The example note text from the same documentation.
-    const GO_TEXT: &str =
-        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 
     /// The example signed note from the same documentation.
     const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\n\
@@ -774,7 +793,8 @@ mod tests {
     }
 
     fn go_seed() -> [u8; 32] {
-        let (_, encoded) = GO_SKEY.rsplit_once('+').unwrap();
+        // The base64 part may itself contain '+', so split off exactly four fields.
+        let encoded = GO_SKEY.splitn(5, '+').nth(4).unwrap();
         let raw = STANDARD.decode(encoded).unwrap();
         assert_eq!(raw[0], ED25519_SIGNATURE_TYPE);
         raw[1..].try_into().unwrap()
@@ -799,7 +819,7 @@ mod tests {
             NoteVerifier::from_public_key(log_signer.name(), log_signer.public_key()).unwrap(),
             verifier
         );
-        assert!(vkey.starts_with(&format!("cairn.example/chain-1+{:08x}+AQ", log_signer.key_id())));
+        assert!(vkey.starts_with(&format!("cairn.example/chain-1+{:08x}+A", log_signer.key_id())));
 
         assert_eq!(open_checkpoint(&note, std::slice::from_ref(&verifier)).unwrap(), cp);
         assert_eq!(open_note(&note, std::slice::from_ref(&verifier)).unwrap(), cp.body());
@@ -895,7 +915,10 @@ mod tests {
         let note = log_signer.sign(&cp);
 
         // No trusted keys, or only other keys: rejected.
-        assert_eq!(open_checkpoint(&note, &[]), Err(NoteError::NoTrustedSignature { signatures: 1 }));
+        assert_eq!(
+            open_checkpoint(&note, &[]),
+            Err(NoteError::NoTrustedSignature { signatures: 1 })
+        );
         let only_stranger = [stranger.verifier()];
         assert_eq!(
             open_checkpoint(&note, &only_stranger),
@@ -909,16 +932,22 @@ mod tests {
         // Same name and key ID but another public key: the signature is checked and fails.
         let impostor = NoteVerifier { public_key: stranger.public_key(), ..log_signer.verifier() };
         assert!(matches!(
-            open_checkpoint(&note, &[impostor.clone()]),
+            open_checkpoint(&note, std::slice::from_ref(&impostor)),
             Err(NoteError::InvalidSignature { line: 7, .. })
         ));
         // Two different keys under one name and key ID are ambiguous.
         assert_eq!(
             open_checkpoint(&note, &[log_signer.verifier(), impostor]),
-            Err(NoteError::AmbiguousKey { name: log_signer.name().to_owned(), key_id: log_signer.key_id() })
+            Err(NoteError::AmbiguousKey {
+                name: log_signer.name().to_owned(),
+                key_id: log_signer.key_id()
+            })
         );
         // Listing the same key twice is harmless.
-        assert_eq!(open_checkpoint(&note, &[log_signer.verifier(), log_signer.verifier()]).unwrap(), cp);
+        assert_eq!(
+            open_checkpoint(&note, &[log_signer.verifier(), log_signer.verifier()]).unwrap(),
+            cp
+        );
 
         // Two trusted signers: both are checked.
         let witness = signer("witness.example/w1", 3);
@@ -944,7 +973,10 @@ mod tests {
             open_checkpoint(&format!("{note}{short_line}"), &[log_signer.verifier()]),
             Err(NoteError::InvalidSignature { line: 8, ref reason, .. }) if reason.contains("63 bytes")
         ));
-        assert_eq!(open_checkpoint(&format!("{note}{short_line}"), &only_stranger).map(|_| ()), Err(NoteError::NoTrustedSignature { signatures: 2 }));
+        assert_eq!(
+            open_checkpoint(&format!("{note}{short_line}"), &only_stranger).map(|_| ()),
+            Err(NoteError::NoTrustedSignature { signatures: 2 })
+        );
     }
 
     #[test]
@@ -953,7 +985,20 @@ mod tests {
         let body = |size: &str| format!("origin\n{size}\n{root}\n");
         assert_eq!(Checkpoint::parse_body(&body("0")).unwrap().size, 0);
         assert_eq!(Checkpoint::parse_body(&body("18446744073709551615")).unwrap().size, u64::MAX);
-        for size in ["", "00", "01", "+1", "-1", " 1", "1 ", "1_000", "0x10", "1e3", "18446744073709551616", "١"] {
+        for size in [
+            "",
+            "00",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1_000",
+            "0x10",
+            "1e3",
+            "18446744073709551616",
+            "١",
+        ] {
             assert_eq!(
                 Checkpoint::parse_body(&body(size)),
                 Err(NoteError::InvalidTreeSize { text: size.to_owned() }),
@@ -962,7 +1007,13 @@ mod tests {
         }
 
         let with_root = |root: &str| Checkpoint::parse_body(&format!("origin\n5\n{root}\n"));
-        for bad in ["not base64!", &root[..43], &format!("{root}="), &format!("={root}"), &format!(" {root}")] {
+        for bad in [
+            "not base64!",
+            &root[..43],
+            &format!("{root}="),
+            &format!("={root}"),
+            &format!(" {root}"),
+        ] {
             assert!(
                 matches!(with_root(bad), Err(NoteError::InvalidRootHashEncoding { .. })),
                 "root {bad:?}: {:?}",
@@ -971,14 +1022,24 @@ mod tests {
         }
         // Non-zero padding bits make the encoding non-canonical.
         let last = root.as_bytes()[42];
-        let non_canonical = format!("{}{}=", &root[..42], char::from(if last == b'A' { b'B' } else { last ^ 1 }));
-        assert!(matches!(with_root(&non_canonical), Err(NoteError::InvalidRootHashEncoding { .. })));
+        let non_canonical =
+            format!("{}{}=", &root[..42], char::from(if last == b'A' { b'B' } else { last ^ 1 }));
+        assert!(matches!(
+            with_root(&non_canonical),
+            Err(NoteError::InvalidRootHashEncoding { .. })
+        ));
         // URL-safe alphabet is not standard base64.
         let url_safe = STANDARD.encode([0xfbu8; 32]).replace('+', "-").replace('/', "_");
         assert!(matches!(with_root(&url_safe), Err(NoteError::InvalidRootHashEncoding { .. })));
         assert_eq!(with_root(""), Err(NoteError::RootHashLength { len: 0 }));
-        assert_eq!(with_root(&STANDARD.encode([1u8; 31])), Err(NoteError::RootHashLength { len: 31 }));
-        assert_eq!(with_root(&STANDARD.encode([1u8; 33])), Err(NoteError::RootHashLength { len: 33 }));
+        assert_eq!(
+            with_root(&STANDARD.encode([1u8; 31])),
+            Err(NoteError::RootHashLength { len: 31 })
+        );
+        assert_eq!(
+            with_root(&STANDARD.encode([1u8; 33])),
+            Err(NoteError::RootHashLength { len: 33 })
+        );
 
         let good = body("5");
         assert_eq!(
@@ -1005,7 +1066,10 @@ mod tests {
             (format!("{good}ext\u{7f}\n"), 4, 0x7f),
             (format!("{good}ok\next\u{85}\n"), 5, 0x85),
         ] {
-            assert_eq!(Checkpoint::parse_body(&text), Err(NoteError::ControlCharacter { line, code }));
+            assert_eq!(
+                Checkpoint::parse_body(&text),
+                Err(NoteError::ControlCharacter { line, code })
+            );
         }
         let huge = format!("{good}{}\n", "x".repeat(MAX_NOTE_SIZE));
         assert_eq!(
@@ -1037,7 +1101,10 @@ mod tests {
             open_checkpoint(note.trim_end_matches('\n'), &trusted),
             Err(NoteError::MissingFinalNewline)
         );
-        assert_eq!(open_checkpoint(&format!("{body}{line}"), &trusted), Err(NoteError::MissingBlankLine));
+        assert_eq!(
+            open_checkpoint(&format!("{body}{line}"), &trusted),
+            Err(NoteError::MissingBlankLine)
+        );
         assert_eq!(open_checkpoint(&format!("{body}\n"), &trusted), Err(NoteError::NoSignatures));
         assert_eq!(open_checkpoint(&format!("{note}\n"), &trusted), Err(NoteError::NoSignatures));
         assert_eq!(
@@ -1119,30 +1186,68 @@ mod tests {
         };
         assert!(malformed("PeterNeumann").contains("after the key name"));
         assert!(malformed("PeterNeumann+c74f20a3").contains("after the key ID"));
-        assert!(malformed("PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").contains("hex"));
-        assert!(malformed("PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").contains("hex"));
-        assert!(malformed("PeterNeumann+0c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").contains("hex"));
-        assert!(malformed("PeterNeumann++c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").contains("hex"));
-        assert!(malformed("PeterNeumann+-74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").contains("hex"));
-        assert!(malformed("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T").contains("base64"));
-        assert!(malformed("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW ").contains("base64"));
+        assert!(
+            malformed("PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .contains("hex")
+        );
+        assert!(
+            malformed("PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .contains("hex")
+        );
+        assert!(
+            malformed("PeterNeumann+0c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .contains("hex")
+        );
+        assert!(
+            malformed("PeterNeumann++c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .contains("hex")
+        );
+        assert!(
+            malformed("PeterNeumann+-74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .contains("hex")
+        );
+        assert!(
+            malformed("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T")
+                .contains("base64")
+        );
+        assert!(
+            malformed("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW ")
+                .contains("base64")
+        );
         assert!(malformed("PeterNeumann+c74f20a3+").contains("empty"));
         assert!(malformed("PeterNeumann+c74f20a3+AQ==").contains("0 bytes"));
-        assert!(malformed(&format!("PeterNeumann+c74f20a3+{}", STANDARD.encode([1u8; 34]))).contains("33 bytes"));
+        assert!(
+            malformed(&format!("PeterNeumann+c74f20a3+{}", STANDARD.encode([1u8; 34])))
+                .contains("33 bytes")
+        );
 
         assert_eq!(
             NoteVerifier::parse(&format!("PeterNeumann+c74f20a3+{}", STANDARD.encode([2u8; 33]))),
             Err(NoteError::UnsupportedSignatureType { found: 2 })
         );
         assert_eq!(
-            NoteVerifier::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
-            Err(NoteError::KeyIdMismatch { name: "PeterNeumann".to_owned(), stated: 0xc74f20a4, computed: 0xc74f20a3 })
+            NoteVerifier::parse(
+                "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            ),
+            Err(NoteError::KeyIdMismatch {
+                name: "PeterNeumann".to_owned(),
+                stated: 0xc74f20a4,
+                computed: 0xc74f20a3
+            })
         );
         assert_eq!(
-            NoteVerifier::parse("Peter+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").unwrap_err(),
-            NoteError::KeyIdMismatch { name: "Peter".to_owned(), stated: 0xc74f20a3, computed: key_id("Peter", &NoteVerifier::parse(GO_VKEY).unwrap().public_key) }
+            NoteVerifier::parse("Peter+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .unwrap_err(),
+            NoteError::KeyIdMismatch {
+                name: "Peter".to_owned(),
+                stated: 0xc74f20a3,
+                computed: key_id("Peter", &NoteVerifier::parse(GO_VKEY).unwrap().public_key)
+            }
         );
-        assert!(matches!(NoteVerifier::parse("+c74f20a3+AQ=="), Err(NoteError::InvalidKeyName { reason: "is empty", .. })));
+        assert!(matches!(
+            NoteVerifier::parse("+c74f20a3+AQ=="),
+            Err(NoteError::InvalidKeyName { reason: "is empty", .. })
+        ));
 
         // A 32-byte string that is not an Ed25519 point, with a correct key ID.
         let not_a_point = (0u8..=255)
@@ -1150,7 +1255,10 @@ mod tests {
             .find(|bytes| VerificationKey::try_from(*bytes).is_err())
             .expect("some repeated byte is not a point");
         let vkey = format_vkey("bad", key_id("bad", &not_a_point), &not_a_point);
-        assert_eq!(NoteVerifier::parse(&vkey), Err(NoteError::InvalidPublicKey { name: "bad".to_owned() }));
+        assert_eq!(
+            NoteVerifier::parse(&vkey),
+            Err(NoteError::InvalidPublicKey { name: "bad".to_owned() })
+        );
         assert_eq!(
             NoteVerifier::from_public_key("bad", not_a_point),
             Err(NoteError::InvalidPublicKey { name: "bad".to_owned() })
@@ -1203,14 +1311,19 @@ mod tests {
         }
         let long_name = "n".repeat(100) + " ";
         match NoteSigner::new(&long_name, [1; 32]) {
-            Err(NoteError::InvalidKeyName { name, .. }) => assert_eq!(name.chars().count(), EXCERPT_CHARS + 1),
+            Err(NoteError::InvalidKeyName { name, .. }) => {
+                assert_eq!(name.chars().count(), EXCERPT_CHARS + 1)
+            }
             other => panic!("{other:?}"),
         }
 
         let secret = [0xabu8; 32];
         let s = NoteSigner::new("example.com/log", secret).unwrap();
         let debug = format!("{s:?}");
-        assert_eq!(debug, format!("NoteSigner {{ name: \"example.com/log\", key_id: {:08x}, .. }}", s.key_id()));
+        assert_eq!(
+            debug,
+            format!("NoteSigner {{ name: \"example.com/log\", key_id: {:08x}, .. }}", s.key_id())
+        );
         assert!(!debug.contains('['));
 
         // try_sign refuses checkpoints whose body would not parse back.

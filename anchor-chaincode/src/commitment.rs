@@ -92,7 +92,8 @@ impl Commitment {
             for depth in 1..=DEPTH {
                 positions = positions.into_iter().map(|p| p / 2).collect();
                 for &p in &positions {
-                    let hash = node(&self.levels[depth - 1][2 * p], &self.levels[depth - 1][2 * p + 1]);
+                    let hash =
+                        node(&self.levels[depth - 1][2 * p], &self.levels[depth - 1][2 * p + 1]);
                     self.levels[depth][p] = hash;
                 }
             }

@@ -111,7 +111,8 @@ impl Genesis {
 impl Consortium {
     /// Parses and checks genesis bytes (JSON).
     pub fn from_bytes(bytes: &[u8]) -> Result<Consortium, GenesisError> {
-        let genesis: Genesis = serde_json::from_slice(bytes).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        let genesis: Genesis =
+            serde_json::from_slice(bytes).map_err(|e| GenesisError::Parse(e.to_string()))?;
         if !valid_name(&genesis.chain_id) {
             return Err(GenesisError::Invalid(format!(
                 "chain_id {:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
@@ -140,7 +141,10 @@ impl Consortium {
                 )));
             }
             if organisation_keys.insert(organisation.name.clone(), key).is_some() {
-                return Err(GenesisError::Invalid(format!("organisation {:?} is listed twice", organisation.name)));
+                return Err(GenesisError::Invalid(format!(
+                    "organisation {:?} is listed twice",
+                    organisation.name
+                )));
             }
         }
         let ca = &genesis.certification_authority;
@@ -161,9 +165,13 @@ impl Consortium {
         ] {
             if let EndorsementPolicy::AllOf(names) | EndorsementPolicy::AnyOf(names) = policy {
                 if names.is_empty() {
-                    return Err(GenesisError::Invalid(format!("endorsement policy of {tx_type} lists no organisation")));
+                    return Err(GenesisError::Invalid(format!(
+                        "endorsement policy of {tx_type} lists no organisation"
+                    )));
                 }
-                if let Some(unknown) = names.iter().find(|name| !organisation_keys.contains_key(*name)) {
+                if let Some(unknown) =
+                    names.iter().find(|name| !organisation_keys.contains_key(*name))
+                {
                     return Err(GenesisError::Invalid(format!(
                         "endorsement policy of {tx_type} names unknown organisation {unknown:?}"
                     )));
@@ -180,9 +188,15 @@ impl Consortium {
                 "endorsement policy of register_identity must require the certification authority {ca:?}"
             )));
         }
-        let origin = if genesis.origin.is_empty() { format!("cairn.local/{}", genesis.chain_id) } else { genesis.origin.clone() };
+        let origin = if genesis.origin.is_empty() {
+            format!("cairn.local/{}", genesis.chain_id)
+        } else {
+            genesis.origin.clone()
+        };
         if origin.chars().any(|c| c.is_control()) || origin.trim() != origin {
-            return Err(GenesisError::Invalid(format!("origin {origin:?} must be one line without surrounding spaces")));
+            return Err(GenesisError::Invalid(format!(
+                "origin {origin:?} must be one line without surrounding spaces"
+            )));
         }
         Ok(Consortium { genesis, bytes: bytes.to_vec(), origin, organisation_keys, policies })
     }
@@ -203,12 +217,18 @@ mod tests {
     use super::*;
 
     fn genesis(ca: &str, policy: Option<EndorsementPolicies>) -> Vec<u8> {
-        let key = hex::encode(<[u8; 32]>::from(ed25519_zebra::SigningKey::from([7u8; 32]).verification_key()));
+        let key = hex::encode(<[u8; 32]>::from(
+            ed25519_zebra::SigningKey::from([7u8; 32]).verification_key(),
+        ));
         Genesis {
             chain_id: "test".into(),
             origin: String::new(),
             organisations: vec![
-                Organisation { name: "ca".into(), description: String::new(), public_key: key.clone() },
+                Organisation {
+                    name: "ca".into(),
+                    description: String::new(),
+                    public_key: key.clone(),
+                },
                 Organisation { name: "dept".into(), description: String::new(), public_key: key },
             ],
             certification_authority: ca.into(),
@@ -221,7 +241,10 @@ mod tests {
     fn defaults_and_origin() {
         let consortium = Consortium::from_bytes(&genesis("ca", None)).unwrap();
         assert_eq!(consortium.origin, "cairn.local/test");
-        assert_eq!(consortium.policies.register_identity, EndorsementPolicy::AllOf(vec!["ca".into()]));
+        assert_eq!(
+            consortium.policies.register_identity,
+            EndorsementPolicy::AllOf(vec!["ca".into()])
+        );
     }
 
     #[test]

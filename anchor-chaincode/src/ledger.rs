@@ -205,7 +205,8 @@ pub fn genesis_record(genesis: &Genesis) -> Vec<u8> {
 
 /// Builds a batch record from encoded envelopes.
 pub fn batch_record(envelopes: Vec<Vec<u8>>) -> Vec<u8> {
-    pb::LogRecord { kind: Some(pb::log_record::Kind::Batch(pb::Batch { transactions: envelopes })) }.encode_to_vec()
+    pb::LogRecord { kind: Some(pb::log_record::Kind::Batch(pb::Batch { transactions: envelopes })) }
+        .encode_to_vec()
 }
 
 /// Splits a batch record into its envelopes; `None` if it is not a batch.
@@ -217,7 +218,13 @@ pub fn batch_envelopes(record: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// The leaf data of a transaction (see the module docs).
-pub fn leaf_data(block_number: u64, index: u32, code: ValidationCode, tx_id: &TxId, envelope: &[u8]) -> Vec<u8> {
+pub fn leaf_data(
+    block_number: u64,
+    index: u32,
+    code: ValidationCode,
+    tx_id: &TxId,
+    envelope: &[u8],
+) -> Vec<u8> {
     let mut leaf = Vec::with_capacity(8 + 4 + 2 + 32 + envelope.len());
     leaf.extend_from_slice(&block_number.to_be_bytes());
     leaf.extend_from_slice(&index.to_be_bytes());
@@ -248,7 +255,8 @@ pub fn parse_leaf(leaf: &[u8]) -> Result<Leaf, String> {
         return Err(format!("leaf is {} bytes, shorter than the 46-byte prefix", leaf.len()));
     }
     let number = u16::from_be_bytes([leaf[12], leaf[13]]);
-    let code = ValidationCode::from_number(number).ok_or_else(|| format!("leaf has unknown validation code {number}"))?;
+    let code = ValidationCode::from_number(number)
+        .ok_or_else(|| format!("leaf has unknown validation code {number}"))?;
     let mut id = [0u8; 32];
     id.copy_from_slice(&leaf[14..46]);
     Ok(Leaf {
@@ -275,8 +283,16 @@ pub struct Ledger {
 /// A state change that passed validation.
 enum Effect {
     Register(IdentityRecord),
-    Publish { owner_organisation: String, owner_address: Address, version: AssetVersionRecord, asset_id: String },
-    SetRules { asset_id: String, authorised: Vec<Address> },
+    Publish {
+        owner_organisation: String,
+        owner_address: Address,
+        version: AssetVersionRecord,
+        asset_id: String,
+    },
+    SetRules {
+        asset_id: String,
+        authorised: Vec<Address>,
+    },
 }
 
 type Failure = (ValidationCode, String);
@@ -318,7 +334,9 @@ impl Ledger {
         let genesis_bytes = match pb::LogRecord::decode(record) {
             Ok(pb::LogRecord { kind: Some(pb::log_record::Kind::Genesis(bytes)) }) => bytes,
             Ok(_) => return Err(LedgerError::NotGenesis("it is a batch record".into())),
-            Err(e) => return Err(LedgerError::NotGenesis(format!("not a cairn.v1.LogRecord: {e}"))),
+            Err(e) => {
+                return Err(LedgerError::NotGenesis(format!("not a cairn.v1.LogRecord: {e}")));
+            }
         };
         let consortium = Consortium::from_bytes(&genesis_bytes)?;
         let mut commitment = Commitment::new();
@@ -424,7 +442,12 @@ impl Ledger {
 
     /// Applies one log record as the next block, with a signature verifier
     /// that must agree with [`sig::SequentialVerifier`].
-    pub fn apply_record_with(&mut self, offset: u64, record: &[u8], verifier: &dyn SignatureVerifier) -> &Block {
+    pub fn apply_record_with(
+        &mut self,
+        offset: u64,
+        record: &[u8],
+        verifier: &dyn SignatureVerifier,
+    ) -> &Block {
         let envelopes: Vec<Vec<u8>> = match batch_envelopes(record) {
             Some(envelopes) => envelopes,
             // Not a batch: the whole record is one malformed entry.
@@ -440,7 +463,9 @@ impl Ledger {
                     Err(tx::Rejection {
                         id: TxId::of_payload(envelope),
                         code: ValidationCode::Malformed,
-                        message: format!("log record at offset {offset} is not a cairn.v1.LogRecord batch"),
+                        message: format!(
+                            "log record at offset {offset} is not a cairn.v1.LogRecord batch"
+                        ),
                     })
                 }
             })
@@ -453,13 +478,24 @@ impl Ledger {
         for (index, (envelope, decoded)) in envelopes.iter().zip(&decoded).enumerate() {
             let index = index as u32;
             let (tx_id, code, message, response, creator, tx_type, timestamp_ms) = match decoded {
-                Err(rejection) => (rejection.id, rejection.code, rejection.message.clone(), String::new(), None, "", 0),
+                Err(rejection) => (
+                    rejection.id,
+                    rejection.code,
+                    rejection.message.clone(),
+                    String::new(),
+                    None,
+                    "",
+                    0,
+                ),
                 Ok(transaction) => {
                     let (sig_ok, endorsement_ok) = &verdicts[index as usize];
-                    let (code, message, response) = match self.check(transaction, *sig_ok, endorsement_ok) {
-                        Ok(effect) => (ValidationCode::Valid, String::new(), self.execute(effect)),
-                        Err((code, message)) => (code, message, String::new()),
-                    };
+                    let (code, message, response) =
+                        match self.check(transaction, *sig_ok, endorsement_ok) {
+                            Ok(effect) => {
+                                (ValidationCode::Valid, String::new(), self.execute(effect))
+                            }
+                            Err((code, message)) => (code, message, String::new()),
+                        };
                     (
                         transaction.id,
                         code,
@@ -511,11 +547,19 @@ impl Ledger {
     ) -> Vec<(bool, Vec<bool>)> {
         let mut items = Vec::new();
         for transaction in decoded.iter().flatten() {
-            items.push(sig::item(&transaction.creator, &transaction.signature, &tx::creator_message(&transaction.payload)));
+            items.push(sig::item(
+                &transaction.creator,
+                &transaction.signature,
+                &tx::creator_message(&transaction.payload),
+            ));
             if !transaction.endorsements.is_empty() {
                 let message = tx::endorsement_message(&transaction.payload);
                 for endorsement in &transaction.endorsements {
-                    items.push(sig::item(&endorsement.public_key, &endorsement.signature, &message));
+                    items.push(sig::item(
+                        &endorsement.public_key,
+                        &endorsement.signature,
+                        &message,
+                    ));
                 }
             }
         }
@@ -527,13 +571,19 @@ impl Ledger {
                 Err(_) => (false, Vec::new()),
                 Ok(transaction) => {
                     let creator_ok = results.next().unwrap_or(false);
-                    let endorsements_ok =
-                        transaction.endorsements.iter().map(|_| results.next().unwrap_or(false)).collect();
+                    let endorsements_ok = transaction
+                        .endorsements
+                        .iter()
+                        .map(|_| results.next().unwrap_or(false))
+                        .collect();
                     (creator_ok, endorsements_ok)
                 }
             })
             .collect();
-        debug_assert!(results.next().is_none(), "verifier returned more verdicts than the {n_items} items");
+        debug_assert!(
+            results.next().is_none(),
+            "verifier returned more verdicts than the {n_items} items"
+        );
         verdicts
     }
 
@@ -601,22 +651,37 @@ impl Ledger {
     fn registered_creator(&self, transaction: &Transaction) -> Result<&IdentityRecord, Failure> {
         let address = transaction.creator_address();
         self.identities.get(&address).ok_or_else(|| {
-            failure(ValidationCode::UnknownIdentity, format!("creator {address} is not a registered identity"))
+            failure(
+                ValidationCode::UnknownIdentity,
+                format!("creator {address} is not a registered identity"),
+            )
         })
     }
 
     /// Validates a transaction against the current state without changing it.
-    fn check(&self, transaction: &Transaction, sig_ok: bool, endorsement_ok: &[bool]) -> Result<Effect, Failure> {
+    fn check(
+        &self,
+        transaction: &Transaction,
+        sig_ok: bool,
+        endorsement_ok: &[bool],
+    ) -> Result<Effect, Failure> {
         if transaction.chain_id != self.consortium.chain_id() {
             return Err(failure(
                 ValidationCode::WrongChain,
-                format!("transaction is for chain {:?}, this is chain {:?}", transaction.chain_id, self.consortium.chain_id()),
+                format!(
+                    "transaction is for chain {:?}, this is chain {:?}",
+                    transaction.chain_id,
+                    self.consortium.chain_id()
+                ),
             ));
         }
         if !sig_ok {
             return Err(failure(
                 ValidationCode::BadSignature,
-                format!("creator signature does not verify for key {}", hex::encode(transaction.creator)),
+                format!(
+                    "creator signature does not verify for key {}",
+                    hex::encode(transaction.creator)
+                ),
             ));
         }
         if let Some(idx) = endorsement_ok.iter().position(|ok| !ok) {
@@ -624,7 +689,11 @@ impl Ledger {
                 ValidationCode::BadSignature,
                 format!(
                     "endorsement {idx} by organisation {:?} does not verify",
-                    transaction.endorsements.get(idx).map(|e| e.organisation.as_str()).unwrap_or_default()
+                    transaction
+                        .endorsements
+                        .get(idx)
+                        .map(|e| e.organisation.as_str())
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -652,17 +721,26 @@ impl Ledger {
                 if !self.consortium.organisation_keys.contains_key(&register.organisation) {
                     return Err(failure(
                         ValidationCode::UnknownOrganisation,
-                        format!("organisation {:?} is not in the genesis configuration", register.organisation),
+                        format!(
+                            "organisation {:?} is not in the genesis configuration",
+                            register.organisation
+                        ),
                     ));
                 }
                 if register.encryption_public_key == [0; 32] {
-                    return Err(failure(ValidationCode::InvalidArgument, "encryption public key is all zeros"));
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        "encryption public key is all zeros",
+                    ));
                 }
                 let address = transaction.creator_address();
                 if let Some(existing) = self.identities.get(&address) {
                     return Err(failure(
                         ValidationCode::AlreadyRegistered,
-                        format!("identity {address} is already registered (as {:?})", existing.name),
+                        format!(
+                            "identity {address} is already registered (as {:?})",
+                            existing.name
+                        ),
                     ));
                 }
                 self.check_policy(&policies.register_identity, transaction, None, None)?;
@@ -689,16 +767,25 @@ impl Ledger {
                     ));
                 }
                 if !valid_text(&publish.hash_algorithm, 64) {
-                    return Err(failure(ValidationCode::InvalidArgument, "hash algorithm must be 1 to 64 bytes of text"));
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        "hash algorithm must be 1 to 64 bytes of text",
+                    ));
                 }
                 if publish.metadata.len() > MAX_METADATA_BYTES {
                     return Err(failure(
                         ValidationCode::InvalidArgument,
-                        format!("metadata is {} bytes, more than {MAX_METADATA_BYTES}", publish.metadata.len()),
+                        format!(
+                            "metadata is {} bytes, more than {MAX_METADATA_BYTES}",
+                            publish.metadata.len()
+                        ),
                     ));
                 }
                 if publish.version == 0 {
-                    return Err(failure(ValidationCode::InvalidArgument, "version must be at least 1"));
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        "version must be at least 1",
+                    ));
                 }
                 let (owner_organisation, owner_address) = match self.assets.get(&publish.asset_id) {
                     Some(asset) => {
@@ -707,7 +794,10 @@ impl Ledger {
                                 ValidationCode::NotOwner,
                                 format!(
                                     "asset {:?} is owned by organisation {:?}; creator {} belongs to {:?}",
-                                    publish.asset_id, asset.owner_organisation, creator.address, creator.organisation
+                                    publish.asset_id,
+                                    asset.owner_organisation,
+                                    creator.address,
+                                    creator.organisation
                                 ),
                             ));
                         }
@@ -725,7 +815,12 @@ impl Ledger {
                     }
                     None => (creator.organisation.clone(), creator.address),
                 };
-                self.check_policy(&policies.publish_asset, transaction, Some(creator), Some(&owner_organisation))?;
+                self.check_policy(
+                    &policies.publish_asset,
+                    transaction,
+                    Some(creator),
+                    Some(&owner_organisation),
+                )?;
                 Ok(Effect::Publish {
                     owner_organisation,
                     owner_address,
@@ -745,28 +840,37 @@ impl Ledger {
             TxBody::SetSharingRules(rules) => {
                 let creator = self.registered_creator(transaction)?;
                 let asset = self.assets.get(&rules.asset_id).ok_or_else(|| {
-                    failure(ValidationCode::UnknownAsset, format!("asset {:?} does not exist", rules.asset_id))
+                    failure(
+                        ValidationCode::UnknownAsset,
+                        format!("asset {:?} does not exist", rules.asset_id),
+                    )
                 })?;
                 if asset.owner_organisation != creator.organisation {
                     return Err(failure(
                         ValidationCode::NotOwner,
                         format!(
                             "only organisation {:?} may change the sharing rules of asset {:?}; creator {} belongs to {:?}",
-                            asset.owner_organisation, rules.asset_id, creator.address, creator.organisation
+                            asset.owner_organisation,
+                            rules.asset_id,
+                            creator.address,
+                            creator.organisation
                         ),
                     ));
                 }
                 if rules.authorised.len() > MAX_AUTHORISED {
                     return Err(failure(
                         ValidationCode::InvalidArgument,
-                        format!("{} authorised identities, more than {MAX_AUTHORISED}", rules.authorised.len()),
+                        format!(
+                            "{} authorised identities, more than {MAX_AUTHORISED}",
+                            rules.authorised.len()
+                        ),
                     ));
                 }
                 let mut authorised = BTreeSet::new();
                 for (idx, text) in rules.authorised.iter().enumerate() {
-                    let address: Address = text
-                        .parse()
-                        .map_err(|e| failure(ValidationCode::InvalidArgument, format!("authorised[{idx}]: {e}")))?;
+                    let address: Address = text.parse().map_err(|e| {
+                        failure(ValidationCode::InvalidArgument, format!("authorised[{idx}]: {e}"))
+                    })?;
                     if !self.identities.contains_key(&address) {
                         return Err(failure(
                             ValidationCode::UnknownIdentity,
@@ -781,7 +885,10 @@ impl Ledger {
                     Some(creator),
                     Some(&asset.owner_organisation),
                 )?;
-                Ok(Effect::SetRules { asset_id: rules.asset_id.clone(), authorised: authorised.into_iter().collect() })
+                Ok(Effect::SetRules {
+                    asset_id: rules.asset_id.clone(),
+                    authorised: authorised.into_iter().collect(),
+                })
             }
         }
     }
@@ -837,3 +944,6 @@ impl Ledger {
         response.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests;

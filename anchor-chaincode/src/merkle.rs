@@ -2,7 +2,7 @@
 //!
 //! # Hashes and byte layouts
 //!
-//! Every hash is SHA-256, 32 bytes, written [`Hash`].
+//! Every hash is SHA-256, 32 bytes, written [`Hash`](type@Hash).
 //!
 //! - Leaf hash: `SHA-256(0x00 || data)`, where `data` is the leaf's raw bytes.
 //! - Interior node hash: `SHA-256(0x01 || left || right)`, where `left` and
@@ -20,8 +20,8 @@
 //!
 //! An inclusion proof is RFC 6962 `PATH(m, D[n])`: the sibling hashes from the
 //! leaf up to the root, deepest first. A consistency proof is RFC 6962
-//! `PROOF(m, D[n])`: the hashes needed to rebuild both the old root of size `m`
-//! and the new root of size `n` from the old tree, deepest first. Both are lists
+//! `PROOF(m, D[n])`: the subtree hashes from which a verifier rebuilds both
+//! the old root of size `m` and the new root of size `n`, deepest first. Both are lists
 //! of 32-byte hashes with no further framing, and are verified with the
 //! algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2.
 //!
@@ -74,8 +74,8 @@ pub fn empty_root() -> Hash {
 
 /// Computes the Merkle Tree Hash over leaves that are already hashed.
 ///
-/// This is meant for small, self-contained trees such as the transactions of
-/// one block. It performs `n - 1` node hashes and keeps only O(log n) hashes in
+/// This is meant for self-contained trees such as the transactions of one
+/// block. It performs `n - 1` node hashes and keeps only O(log n) hashes in
 /// memory. An empty slice gives [`empty_root`].
 pub fn root_of(leaf_hashes: &[Hash]) -> Hash {
     // The stack holds the roots of complete subtrees with strictly decreasing
@@ -381,7 +381,7 @@ impl MerkleLog {
         if n == 0 {
             return empty_root();
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros();
             if let Some(hash) = self.stored(level, start >> level) {
                 return hash;
@@ -889,7 +889,9 @@ mod tests {
                 assert!(verify_inclusion(&leaf, m, n, &prefixed, &root).is_err());
                 if !proof.is_empty() {
                     assert!(verify_inclusion(&leaf, m, n, &proof[1..], &root).is_err());
-                    assert!(verify_inclusion(&leaf, m, n, &proof[..proof.len() - 1], &root).is_err());
+                    assert!(
+                        verify_inclusion(&leaf, m, n, &proof[..proof.len() - 1], &root).is_err()
+                    );
                 }
                 // Another index in the same tree never verifies.
                 for other in 0..n + 2 {
@@ -908,7 +910,12 @@ mod tests {
                     }
                     if other <= log.size() {
                         let other_root = log.root_at(other).unwrap();
-                        assert!(verify_inclusion(&leaf, m, other, &proof, &other_root).is_err());
+                        let accepted =
+                            verify_inclusion(&leaf, m, other, &proof, &other_root).is_ok();
+                        assert!(
+                            !accepted || log.inclusion_proof(m, other) == Ok(proof.clone()),
+                            "size {other} accepted PATH({m}, D[{n}])"
+                        );
                     }
                     if verify_inclusion(&leaf, m, other, &proof, &root).is_ok() {
                         assert_eq!(
@@ -932,10 +939,13 @@ mod tests {
                 let old_root = log.root_at(m).unwrap();
                 let proof = log.consistency_proof(m, n).unwrap();
                 for &bit in &bits {
-                    assert!(verify_consistency(m, n, &flip(&old_root, bit), &new_root, &proof).is_err());
+                    assert!(
+                        verify_consistency(m, n, &flip(&old_root, bit), &new_root, &proof).is_err()
+                    );
                     if m != 0 {
                         assert!(
-                            verify_consistency(m, n, &old_root, &flip(&new_root, bit), &proof).is_err()
+                            verify_consistency(m, n, &old_root, &flip(&new_root, bit), &proof)
+                                .is_err()
                         );
                     }
                     for i in 0..proof.len() {
@@ -957,12 +967,16 @@ mod tests {
                             .is_err()
                     );
                 }
-                // Claiming other sizes, with the honest roots of those sizes.
+                // Claiming other sizes, with the honest roots of those sizes:
+                // the proof only verifies where it is also the honest proof of
+                // that claim (an empty proof from size 0, or between equal sizes).
                 for other_m in 0..=n + 1 {
-                    if other_m != m && other_m <= log.size() && log.root_at(other_m) != Ok(old_root) {
+                    if other_m != m && other_m <= log.size() {
                         let other_root = log.root_at(other_m).unwrap();
+                        let accepted =
+                            verify_consistency(other_m, n, &other_root, &new_root, &proof).is_ok();
                         assert!(
-                            verify_consistency(other_m, n, &other_root, &new_root, &proof).is_err(),
+                            !accepted || log.consistency_proof(other_m, n) == Ok(proof.clone()),
                             "old size {other_m} accepted PROOF({m}, D[{n}])"
                         );
                     }
@@ -970,10 +984,40 @@ mod tests {
                 for other_n in m..=n + 2 {
                     if other_n != n && other_n <= log.size() {
                         let other_root = log.root_at(other_n).unwrap();
+                        let accepted =
+                            verify_consistency(m, other_n, &old_root, &other_root, &proof).is_ok();
                         assert!(
-                            verify_consistency(m, other_n, &old_root, &other_root, &proof).is_err(),
+                            !accepted || log.consistency_proof(m, other_n) == Ok(proof.clone()),
                             "new size {other_n} accepted PROOF({m}, D[{n}])"
                         );
+                    }
+                }
+                // With the original roots, sizes other than the true ones never
+                // verify, except that a consistency proof, like an inclusion
+                // proof, authenticates roots rather than sizes: a size that
+                // calls for the very same proof shape is indistinguishable.
+                for other_m in 1..n {
+                    if other_m != m
+                        && verify_consistency(other_m, n, &old_root, &new_root, &proof).is_ok()
+                    {
+                        panic!(
+                            "old size {other_m} accepted PROOF({m}, D[{n}]) with the old root of size {m}"
+                        );
+                    }
+                }
+                for other_n in (m.max(1)..n + 3).filter(|&size| size <= log.size()) {
+                    if other_n != n
+                        && verify_consistency(m, other_n, &old_root, &new_root, &proof).is_ok()
+                    {
+                        // Only a new size whose proof has the same shape can
+                        // be confused with the true one; its own root differs.
+                        let shape = log.consistency_proof(m, other_n).map(|p| p.len());
+                        assert_eq!(
+                            shape,
+                            Ok(proof.len()),
+                            "new size {other_n} accepted PROOF({m}, D[{n}])"
+                        );
+                        assert_ne!(log.root_at(other_n), Ok(new_root));
                     }
                 }
             }
@@ -1024,7 +1068,10 @@ mod tests {
         assert_eq!(err.to_string(), "proof has 2 hashes, expected 3");
         let err = verify_inclusion(&leaves[1], 0, 5, &proof, &root).unwrap_err();
         assert!(err.to_string().starts_with("computed root "), "{err}");
-        assert!(err.to_string().ends_with(&format!("does not match expected root {}", hex::encode(root))));
+        assert!(
+            err.to_string()
+                .ends_with(&format!("does not match expected root {}", hex::encode(root)))
+        );
 
         // Extreme sizes never panic.
         let huge_proof = vec![root; 64];
@@ -1032,7 +1079,9 @@ mod tests {
             assert!(verify_inclusion(&leaves[0], index, size, &huge_proof, &root).is_err());
             assert!(verify_inclusion(&leaves[0], index, size, &[], &root).is_err());
         }
-        for (old, new) in [(1, u64::MAX), (u64::MAX - 1, u64::MAX), (u64::MAX, u64::MAX), (u64::MAX, 1)] {
+        for (old, new) in
+            [(1, u64::MAX), (u64::MAX - 1, u64::MAX), (u64::MAX, u64::MAX), (u64::MAX, 1)]
+        {
             assert!(verify_consistency(old, new, &root, &root, &huge_proof).is_err());
             assert!(verify_consistency(old, new, &root, &leaves[0], &[]).is_err());
         }
@@ -1110,7 +1159,8 @@ mod tests {
 
             let path = log.inclusion_proof(index, new_size).unwrap();
             prop_assert_eq!(&path, &reference::path(index as usize, prefix));
-            prop_assert!(verify_inclusion(&leaves[index as usize], index, new_size, &path, &root).is_ok());
+            let leaf = leaves[index as usize];
+            prop_assert!(verify_inclusion(&leaf, index, new_size, &path, &root).is_ok());
 
             let proof = log.consistency_proof(old_size, new_size).unwrap();
             prop_assert_eq!(&proof, &reference::proof(old_size as usize, prefix));
@@ -1118,7 +1168,8 @@ mod tests {
             prop_assert!(verify_consistency(old_size, new_size, &old_root, &root, &proof).is_ok());
             if old_size > 0 && old_size < new_size {
                 let wrong_old = leaf_hash(b"not the old root");
-                prop_assert!(verify_consistency(old_size, new_size, &wrong_old, &root, &proof).is_err());
+                let result = verify_consistency(old_size, new_size, &wrong_old, &root, &proof);
+                prop_assert!(result.is_err());
             }
         }
     }

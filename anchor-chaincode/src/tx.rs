@@ -158,7 +158,10 @@ impl Transaction {
             return Err(Rejection {
                 id: raw_id(),
                 code: ValidationCode::Oversized,
-                message: format!("envelope is {} bytes, more than the limit of {MAX_TX_BYTES}", envelope.len()),
+                message: format!(
+                    "envelope is {} bytes, more than the limit of {MAX_TX_BYTES}",
+                    envelope.len()
+                ),
             });
         }
         let envelope_pb = pb::TxEnvelope::decode(envelope).map_err(|e| Rejection {
@@ -167,7 +170,8 @@ impl Transaction {
             message: format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"),
         })?;
         let id = TxId::of_payload(&envelope_pb.payload);
-        let malformed = |message: String| Rejection { id, code: ValidationCode::Malformed, message };
+        let malformed =
+            |message: String| Rejection { id, code: ValidationCode::Malformed, message };
         let payload = pb::TxPayload::decode(envelope_pb.payload.as_slice())
             .map_err(|e| malformed(format!("payload is not a valid cairn.v1.TxPayload: {e}")))?;
         let signature = fixed::<64>(&envelope_pb.signature, "signature").map_err(malformed)?;
@@ -176,27 +180,44 @@ impl Transaction {
         for (idx, endorsement) in envelope_pb.endorsements.iter().enumerate() {
             endorsements.push(Endorsement {
                 organisation: endorsement.organisation.clone(),
-                public_key: fixed::<32>(&endorsement.public_key, &format!("endorsement {idx} public key"))
-                    .map_err(malformed)?,
-                signature: fixed::<64>(&endorsement.signature, &format!("endorsement {idx} signature"))
-                    .map_err(malformed)?,
+                public_key: fixed::<32>(
+                    &endorsement.public_key,
+                    &format!("endorsement {idx} public key"),
+                )
+                .map_err(malformed)?,
+                signature: fixed::<64>(
+                    &endorsement.signature,
+                    &format!("endorsement {idx} signature"),
+                )
+                .map_err(malformed)?,
             });
         }
         let body = match payload.body {
             None => return Err(malformed("payload has no body (no transaction type)".into())),
-            Some(pb::tx_payload::Body::RegisterIdentity(r)) => TxBody::RegisterIdentity(RegisterIdentity {
-                role: role_from_pb(r.role).map_err(malformed)?,
-                signing_public_key: fixed::<32>(&r.signing_public_key, "signing public key").map_err(malformed)?,
-                encryption_public_key: fixed::<32>(&r.encryption_public_key, "encryption public key")
+            Some(pb::tx_payload::Body::RegisterIdentity(r)) => {
+                TxBody::RegisterIdentity(RegisterIdentity {
+                    role: role_from_pb(r.role).map_err(malformed)?,
+                    signing_public_key: fixed::<32>(&r.signing_public_key, "signing public key")
+                        .map_err(malformed)?,
+                    encryption_public_key: fixed::<32>(
+                        &r.encryption_public_key,
+                        "encryption public key",
+                    )
                     .map_err(malformed)?,
-                name: r.name,
-                organisation: r.organisation,
-            }),
+                    name: r.name,
+                    organisation: r.organisation,
+                })
+            }
             Some(pb::tx_payload::Body::PublishAsset(p)) => TxBody::PublishAsset(PublishAsset {
                 data_type: match pb::DataType::try_from(p.data_type) {
                     Ok(pb::DataType::Structured) => DataType::Structured,
                     Ok(pb::DataType::Unstructured) => DataType::Unstructured,
-                    _ => return Err(malformed(format!("data type {} is not structured or unstructured", p.data_type))),
+                    _ => {
+                        return Err(malformed(format!(
+                            "data type {} is not structured or unstructured",
+                            p.data_type
+                        )));
+                    }
                 },
                 content_hash: fixed::<32>(&p.content_hash, "content hash").map_err(malformed)?,
                 asset_id: p.asset_id,
@@ -206,7 +227,10 @@ impl Transaction {
                 metadata: p.metadata,
             }),
             Some(pb::tx_payload::Body::SetSharingRules(s)) => {
-                TxBody::SetSharingRules(SetSharingRules { asset_id: s.asset_id, authorised: s.authorised })
+                TxBody::SetSharingRules(SetSharingRules {
+                    asset_id: s.asset_id,
+                    authorised: s.authorised,
+                })
             }
         };
         Ok(Transaction {
@@ -339,13 +363,18 @@ pub fn seal(
             signature: key.sign(&endorsement_msg).to_bytes().to_vec(),
         })
         .collect();
-    pb::TxEnvelope { payload, signature: signature.to_bytes().to_vec(), endorsements }.encode_to_vec()
+    pb::TxEnvelope { payload, signature: signature.to_bytes().to_vec(), endorsements }
+        .encode_to_vec()
 }
 
 /// Adds an endorsement to an already sealed envelope (for two-step endorsement by another party).
-pub fn endorse(envelope: &[u8], organisation: &str, key: &ed25519_zebra::SigningKey) -> Result<Vec<u8>, String> {
-    let mut envelope_pb =
-        pb::TxEnvelope::decode(envelope).map_err(|e| format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"))?;
+pub fn endorse(
+    envelope: &[u8],
+    organisation: &str,
+    key: &ed25519_zebra::SigningKey,
+) -> Result<Vec<u8>, String> {
+    let mut envelope_pb = pb::TxEnvelope::decode(envelope)
+        .map_err(|e| format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"))?;
     let signature = key.sign(&endorsement_message(&envelope_pb.payload));
     envelope_pb.endorsements.push(pb::Endorsement {
         organisation: organisation.to_string(),

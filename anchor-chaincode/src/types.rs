@@ -47,7 +47,9 @@ impl FromStr for Address {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut bytes = [0u8; 20];
-        if text.len() != 40 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if text.len() != 40
+            || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(format!("address {text:?} is not 40 lower-case hex digits"));
         }
         hex::decode_to_slice(text, &mut bytes).map_err(|e| format!("address {text:?}: {e}"))?;
@@ -86,7 +88,8 @@ impl FromStr for TxId {
         if text.len() != 64 {
             return Err(format!("transaction id {text:?} is not 64 hex digits"));
         }
-        hex::decode_to_slice(text, &mut bytes).map_err(|e| format!("transaction id {text:?}: {e}"))?;
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|e| format!("transaction id {text:?}: {e}"))?;
         Ok(TxId(bytes))
     }
 }

@@ -72,10 +72,16 @@ struct Round {
     verify_rate: f64,
 }
 
-fn signed_publishes(chain_id: &str, signers: &[KeyPair], round: usize, n: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+fn signed_publishes(
+    chain_id: &str,
+    signers: &[KeyPair],
+    round: usize,
+    n: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_thread = n.div_ceil(threads);
-    let nonces: Vec<[u8; 16]> = (0..n).map(|_| access_control::keys::random_bytes::<16>()).collect::<Result<_, _>>()?;
+    let nonces: Vec<[u8; 16]> =
+        (0..n).map(|_| access_control::keys::random_bytes::<16>()).collect::<Result<_, _>>()?;
     let envelopes = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -98,7 +104,11 @@ fn signed_publishes(chain_id: &str, signers: &[KeyPair], round: usize, n: usize)
                                     metadata: br#"{"source":"cairn bench ledger"}"#.to_vec(),
                                 }),
                             };
-                            tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &[])
+                            tx::seal(
+                                draft.payload(&signer.signing_public_key()),
+                                signer.signing_key(),
+                                &[],
+                            )
                         })
                         .collect::<Vec<_>>()
                 })
@@ -128,7 +138,8 @@ fn verify_rate(envelopes: &[Vec<u8>]) -> anyhow::Result<f64> {
     let checks: Vec<([u8; 32], ed25519_zebra::Signature, Vec<u8>)> = envelopes
         .iter()
         .map(|envelope| {
-            let transaction = Transaction::decode(envelope).map_err(|r| anyhow::format_err!("{}", r.message))?;
+            let transaction =
+                Transaction::decode(envelope).map_err(|r| anyhow::format_err!("{}", r.message))?;
             Ok((
                 transaction.creator,
                 ed25519_zebra::Signature::from_bytes(&transaction.signature),
@@ -151,7 +162,11 @@ fn verify_rate(envelopes: &[Vec<u8>]) -> anyhow::Result<f64> {
     Ok(checks.len() as f64 / elapsed)
 }
 
-fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Round> {
+fn ledger_round(
+    args: &LedgerBenchArgs,
+    round: usize,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Round> {
     let dir = args.data_dir.join(format!("round-{round}-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -163,8 +178,16 @@ fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::
         chain_id: chain_id.into(),
         origin: String::new(),
         organisations: vec![
-            Organisation { name: "ca".into(), description: String::new(), public_key: hex::encode(ca.signing_public_key()) },
-            Organisation { name: "dept".into(), description: String::new(), public_key: hex::encode(dept.signing_public_key()) },
+            Organisation {
+                name: "ca".into(),
+                description: String::new(),
+                public_key: hex::encode(ca.signing_public_key()),
+            },
+            Organisation {
+                name: "dept".into(),
+                description: String::new(),
+                public_key: hex::encode(dept.signing_public_key()),
+            },
         ],
         certification_authority: "ca".into(),
         endorsement: None,
@@ -172,7 +195,8 @@ fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::
     let mut config = NodeConfig::new(&dir);
     config.max_block_txs = args.max_block_txs;
     let node = Node::open(&config, Some(&genesis.to_bytes()))?;
-    let signers: Vec<KeyPair> = (0..args.identities.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
+    let signers: Vec<KeyPair> =
+        (0..args.identities.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
     let registrations: Vec<Vec<u8>> = signers
         .iter()
         .enumerate()
@@ -189,7 +213,11 @@ fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::
                     encryption_public_key: pair.encryption_public_key().to_vec(),
                 }),
             };
-            tx::seal(draft.payload(&pair.signing_public_key()), pair.signing_key(), &[("ca", ca.signing_key())])
+            tx::seal(
+                draft.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &[("ca", ca.signing_key())],
+            )
         })
         .collect();
     let (valid, _) = runtime.block_on(submit_all(&node, registrations, args.max_block_txs * 2))?;
@@ -200,7 +228,8 @@ fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::
     let verify_sample = &envelopes[..envelopes.len().min(20_000)];
     let height_before = node.ledger().height();
     let start = Instant::now();
-    let (valid, n) = runtime.block_on(submit_all(&node, envelopes.clone(), args.max_block_txs * 2))?;
+    let (valid, n) =
+        runtime.block_on(submit_all(&node, envelopes.clone(), args.max_block_txs * 2))?;
     let elapsed = start.elapsed().as_secs_f64();
     if valid != n {
         bail!("only {valid} of {n} bench transactions were valid");
@@ -212,7 +241,11 @@ fn ledger_round(args: &LedgerBenchArgs, round: usize, runtime: &tokio::runtime::
     Ok(Round { tps: n as f64 / elapsed, blocks, verify_rate })
 }
 
-async fn submit_all(node: &Node, envelopes: Vec<Vec<u8>>, in_flight: usize) -> anyhow::Result<(usize, usize)> {
+async fn submit_all(
+    node: &Node,
+    envelopes: Vec<Vec<u8>>,
+    in_flight: usize,
+) -> anyhow::Result<(usize, usize)> {
     let limit = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let n = envelopes.len();
@@ -254,9 +287,14 @@ fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir(&args.data_dir);
     let tps = median(&mut rounds.iter().map(|r| r.tps).collect::<Vec<_>>());
     let verify = median(&mut rounds.iter().map(|r| r.verify_rate).collect::<Vec<_>>());
-    let block_size = median(&mut rounds.iter().map(|r| args.txs as f64 / r.blocks.max(1) as f64).collect::<Vec<_>>());
+    let block_size = median(
+        &mut rounds.iter().map(|r| args.txs as f64 / r.blocks.max(1) as f64).collect::<Vec<_>>(),
+    );
     let ratio = tps / verify;
-    println!("cairn bench ledger: {} rounds of {} PublishAsset transactions, medians", args.rounds, args.txs);
+    println!(
+        "cairn bench ledger: {} rounds of {} PublishAsset transactions, medians",
+        args.rounds, args.txs
+    );
     println!("{:<32} {:>12}  {}", "figure", "value", "unit");
     println!("{:<32} {:>12.0}  tx/s", "ledger_commit", tps);
     println!("{:<32} {:>12.0}  sig/s", "ed25519_verify_single_thread", verify);

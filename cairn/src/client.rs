@@ -32,11 +32,13 @@ pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -
 
 /// Connects to the node.
 pub(crate) async fn connect(node: &str) -> anyhow::Result<LedgerClient<Channel>> {
-    let endpoint = Channel::from_shared(node.to_string()).with_context(|| format!("{node:?} is not a valid node URL"))?;
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format_err!("cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"))?;
+    let endpoint = Channel::from_shared(node.to_string())
+        .with_context(|| format!("{node:?} is not a valid node URL"))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        format_err!(
+            "cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"
+        )
+    })?;
     Ok(LedgerClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(4 * 1024 * 1024))
@@ -53,11 +55,19 @@ pub(crate) fn now_ms() -> u64 {
 
 /// A fresh draft for the node's chain.
 pub(crate) fn draft(chain_id: &str, body: pb::tx_payload::Body) -> anyhow::Result<TxDraft> {
-    Ok(TxDraft { chain_id: chain_id.to_string(), nonce: random_bytes::<16>()?.to_vec(), timestamp_ms: now_ms(), body })
+    Ok(TxDraft {
+        chain_id: chain_id.to_string(),
+        nonce: random_bytes::<16>()?.to_vec(),
+        timestamp_ms: now_ms(),
+        body,
+    })
 }
 
 pub(crate) fn code_name(number: i32) -> &'static str {
-    u16::try_from(number).ok().and_then(ValidationCode::from_number).map_or("unknown", ValidationCode::as_str)
+    u16::try_from(number)
+        .ok()
+        .and_then(ValidationCode::from_number)
+        .map_or("unknown", ValidationCode::as_str)
 }
 
 /// Submits an envelope and prints the outcome; an invalid transaction is an error.
@@ -66,9 +76,11 @@ pub(crate) async fn submit_and_print(
     envelope: Vec<u8>,
     json: bool,
 ) -> anyhow::Result<pb::SubmitResponse> {
-    let response = client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
+    let response =
+        client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
     let code = code_name(response.validation_code);
-    let response_json: serde_json::Value = serde_json::from_str(&response.response_json).unwrap_or_default();
+    let response_json: serde_json::Value =
+        serde_json::from_str(&response.response_json).unwrap_or_default();
     let view = serde_json::json!({
         "tx_id": response.tx_id,
         "block": response.block_number,
@@ -77,7 +89,10 @@ pub(crate) async fn submit_and_print(
         "response": response_json,
     });
     print(json, &view, || {
-        let mut text = format!("tx       {}\nblock    {}\nresult   {code}", response.tx_id, response.block_number);
+        let mut text = format!(
+            "tx       {}\nblock    {}\nresult   {code}",
+            response.tx_id, response.block_number
+        );
         if !response.message.is_empty() {
             text.push_str(&format!("\nreason   {}", response.message));
         }
@@ -164,8 +179,11 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
         }
         IdentityCommand::Show { address, node } => {
             let mut client = connect(&node.node).await?;
-            let identity =
-                client.get_identity(pb::GetIdentityRequest { address }).await.map_err(status)?.into_inner();
+            let identity = client
+                .get_identity(pb::GetIdentityRequest { address })
+                .await
+                .map_err(status)?
+                .into_inner();
             let role = pb::Role::try_from(identity.role).map_or("unknown".to_string(), |r| {
                 r.as_str_name().trim_start_matches("ROLE_").to_ascii_lowercase()
             });
@@ -197,7 +215,8 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
 }
 
 fn certification_authority(info: &pb::NodeInfo) -> anyhow::Result<String> {
-    let genesis: serde_json::Value = serde_json::from_str(&info.genesis_json).context("node sent an unreadable genesis")?;
+    let genesis: serde_json::Value =
+        serde_json::from_str(&info.genesis_json).context("node sent an unreadable genesis")?;
     genesis["certification_authority"]
         .as_str()
         .map(str::to_string)
@@ -262,12 +281,14 @@ pub(crate) enum AssetCommand {
 }
 
 fn file_digest(path: &Path) -> anyhow::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = std::io::Read::read(&mut file, &mut buffer).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = std::io::Read::read(&mut file, &mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -298,7 +319,8 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 (Some(path), _, _) => file_digest(&path)?,
                 (None, Some(hash), Some(size)) => {
                     let mut bytes = [0u8; 32];
-                    hex::decode_to_slice(&hash, &mut bytes).context("--content-hash must be 64 hex digits")?;
+                    hex::decode_to_slice(&hash, &mut bytes)
+                        .context("--content-hash must be 64 hex digits")?;
                     (bytes, size)
                 }
                 _ => bail!("give --file, or --content-hash with --size"),
@@ -307,7 +329,10 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             let info = node_info(&mut client).await?;
             let version = match version {
                 Some(version) => version,
-                None => match client.get_asset(pb::GetAssetRequest { asset_id: asset_id.clone() }).await {
+                None => match client
+                    .get_asset(pb::GetAssetRequest { asset_id: asset_id.clone() })
+                    .await
+                {
                     Ok(asset) => asset.into_inner().versions.last().map_or(1, |v| v.version + 1),
                     Err(e) if e.code() == tonic::Code::NotFound => 1,
                     Err(e) => return Err(status(e)),
@@ -322,8 +347,11 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 size_bytes: size,
                 metadata: metadata_json.to_string().into_bytes(),
             });
-            let envelope =
-                tx::seal(draft(&info.chain_id, body)?.payload(&pair.signing_public_key()), pair.signing_key(), &[]);
+            let envelope = tx::seal(
+                draft(&info.chain_id, body)?.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &[],
+            );
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
             Ok(())
         }
@@ -331,15 +359,23 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             let pair = KeyPair::load(&key)?;
             let mut client = connect(&node.node).await?;
             let info = node_info(&mut client).await?;
-            let body = pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules { asset_id, authorised });
-            let envelope =
-                tx::seal(draft(&info.chain_id, body)?.payload(&pair.signing_public_key()), pair.signing_key(), &[]);
+            let body =
+                pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules { asset_id, authorised });
+            let envelope = tx::seal(
+                draft(&info.chain_id, body)?.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &[],
+            );
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
             Ok(())
         }
         AssetCommand::Show { asset_id, node } => {
             let mut client = connect(&node.node).await?;
-            let asset = client.get_asset(pb::GetAssetRequest { asset_id }).await.map_err(status)?.into_inner();
+            let asset = client
+                .get_asset(pb::GetAssetRequest { asset_id })
+                .await
+                .map_err(status)?
+                .into_inner();
             let versions: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
@@ -369,12 +405,21 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                     asset.asset_id,
                     asset.owner_organisation,
                     asset.owner_address,
-                    if asset.authorised.is_empty() { "nobody".to_string() } else { asset.authorised.join(", ") }
+                    if asset.authorised.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        asset.authorised.join(", ")
+                    }
                 );
                 for v in &versions {
                     text.push_str(&format!(
                         "version {}  {}  {} {}  {} bytes  block {}\n",
-                        v["version"], v["data_type"], v["hash_algorithm"], v["content_hash"], v["size_bytes"], v["block"]
+                        v["version"],
+                        v["data_type"],
+                        v["hash_algorithm"],
+                        v["content_hash"],
+                        v["size_bytes"],
+                        v["block"]
                     ));
                 }
                 text.trim_end().to_string()
@@ -398,10 +443,18 @@ pub(crate) enum TxCommand {
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
     let TxCommand::Show { tx_id, node } = command;
     let mut client = connect(&node.node).await?;
-    let details = client.get_transaction(pb::GetTransactionRequest { tx_id }).await.map_err(status)?.into_inner();
-    let payload: serde_json::Value = serde_json::from_str(&details.payload_json).unwrap_or_default();
-    let response: serde_json::Value = serde_json::from_str(&details.response_json).unwrap_or_default();
-    let time = humantime::format_rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(details.timestamp_ms));
+    let details = client
+        .get_transaction(pb::GetTransactionRequest { tx_id })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let payload: serde_json::Value =
+        serde_json::from_str(&details.payload_json).unwrap_or_default();
+    let response: serde_json::Value =
+        serde_json::from_str(&details.response_json).unwrap_or_default();
+    let time = humantime::format_rfc3339_millis(
+        UNIX_EPOCH + std::time::Duration::from_millis(details.timestamp_ms),
+    );
     let view = serde_json::json!({
         "tx_id": details.tx_id,
         "block": details.block_number,
@@ -424,12 +477,20 @@ pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
             details.index_in_block,
             details.leaf_index,
             code_name(details.validation_code),
-            if details.message.is_empty() { String::new() } else { format!(": {}", details.message) },
+            if details.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", details.message)
+            },
             details.creator_address,
             details.tx_type,
             time,
             serde_json::to_string_pretty(&payload).unwrap_or_default(),
-            if details.response_json.is_empty() { "-".to_string() } else { details.response_json.clone() },
+            if details.response_json.is_empty() {
+                "-".to_string()
+            } else {
+                details.response_json.clone()
+            },
         )
     });
     Ok(())
@@ -452,9 +513,12 @@ pub(crate) async fn block(command: BlockCommand) -> anyhow::Result<()> {
     let number = if number == "latest" {
         node_info(&mut client).await?.height.saturating_sub(1)
     } else {
-        number.parse().with_context(|| format!("block number {number:?} is not a number or \"latest\""))?
+        number
+            .parse()
+            .with_context(|| format!("block number {number:?} is not a number or \"latest\""))?
     };
-    let header = client.get_block(pb::GetBlockRequest { number }).await.map_err(status)?.into_inner();
+    let header =
+        client.get_block(pb::GetBlockRequest { number }).await.map_err(status)?.into_inner();
     let view = serde_json::json!({
         "number": header.number,
         "hash": hex::encode(&header.hash),
@@ -503,7 +567,8 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         .map_err(status)?
         .into_inner();
     if let Some(out) = &args.out {
-        std::fs::write(out, &checkpoint.signed_note).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::write(out, &checkpoint.signed_note)
+            .with_context(|| format!("cannot write {}", out.display()))?;
     }
     let view = serde_json::json!({
         "tree_size": checkpoint.tree_size,
@@ -531,7 +596,8 @@ pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
     let mut client = connect(&node.node).await?;
     let info = node_info(&mut client).await?;
     if let Some(out) = &trusted_keys_out {
-        std::fs::write(out, format!("{}\n", info.verifier_key)).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::write(out, format!("{}\n", info.verifier_key))
+            .with_context(|| format!("cannot write {}", out.display()))?;
     }
     let view = serde_json::json!({
         "chain_id": info.chain_id,

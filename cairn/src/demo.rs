@@ -75,7 +75,12 @@ pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     .to_bytes())
 }
 
-async fn submit(node: &Node, signer: &KeyPair, endorsers: &[(&str, &KeyPair)], body: pb::tx_payload::Body) -> anyhow::Result<String> {
+async fn submit(
+    node: &Node,
+    signer: &KeyPair,
+    endorsers: &[(&str, &KeyPair)],
+    body: pb::tx_payload::Body,
+) -> anyhow::Result<String> {
     let draft = TxDraft {
         chain_id: CHAIN_ID.into(),
         nonce: access_control::keys::random_bytes::<16>()?.to_vec(),
@@ -84,7 +89,8 @@ async fn submit(node: &Node, signer: &KeyPair, endorsers: &[(&str, &KeyPair)], b
     };
     let endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
         endorsers.iter().map(|(org, pair)| (*org, pair.signing_key())).collect();
-    let envelope = tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers);
+    let envelope =
+        tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers);
     let receipt = node.submit(envelope).await?.receipt;
     if receipt.code != ValidationCode::Valid {
         bail!("demo transaction {} was {}: {}", receipt.tx_id, receipt.code, receipt.message);
@@ -115,7 +121,8 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         pairs.push(pair);
     }
     let csv_path = dir.join("clinic-registry.csv");
-    std::fs::write(&csv_path, SAMPLE_CSV).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    std::fs::write(&csv_path, SAMPLE_CSV)
+        .with_context(|| format!("cannot write {}", csv_path.display()))?;
     let metadata = serde_json::json!({
         "name": "Licensed clinic registry",
         "description": "Clinics licensed by the Department of Health, with licence expiry dates",
@@ -152,9 +159,19 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
 pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
     let dir = keys_dir(data_dir);
     let ledger = node.ledger();
-    let publish_tx = ledger.asset(ASSET_ID).and_then(|a| a.versions.first()).map(|v| v.tx_id.to_string()).unwrap_or_default();
-    let consumer = KeyPair::load(&dir.join("civil-consumer.key")).map(|p| p.address().to_string()).unwrap_or_default();
-    let node_flag = if address == "127.0.0.1:7878" { String::new() } else { format!(" --node http://{address}") };
+    let publish_tx = ledger
+        .asset(ASSET_ID)
+        .and_then(|a| a.versions.first())
+        .map(|v| v.tx_id.to_string())
+        .unwrap_or_default();
+    let consumer = KeyPair::load(&dir.join("civil-consumer.key"))
+        .map(|p| p.address().to_string())
+        .unwrap_or_default();
+    let node_flag = if address == "127.0.0.1:7878" {
+        String::new()
+    } else {
+        format!(" --node http://{address}")
+    };
     println!(
         "\nCairn demo chain {CHAIN_ID:?} is up on {address}: {} blocks, {} transactions.\n\
          Demo keys are in {}.\n\nTry, in another terminal:\n\

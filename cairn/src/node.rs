@@ -9,13 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use access_control::verify::ParallelVerifier;
 use anchor_chaincode::checkpoint::NoteSigner;
 use anchor_chaincode::ledger::{self, Ledger};
 use anchor_chaincode::tx::Transaction;
 use anchor_chaincode::{Receipt, TxId, ValidationCode};
 use anyhow::{Context, bail, format_err};
 use connectors::log::LedgerLog;
-use access_control::verify::ParallelVerifier;
 use tokio::sync::{mpsc, oneshot};
 
 /// How a node is set up.
@@ -87,7 +87,10 @@ pub(crate) struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("log", &self.log).field("signer", &self.signer).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("log", &self.log)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,9 +109,11 @@ impl Node {
     /// Opens (or creates, with `genesis`) the ledger in `config.data_dir` and
     /// rebuilds the state by replaying the log.
     pub(crate) fn open(config: &NodeConfig, genesis: Option<&[u8]>) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-        let log: Arc<dyn LedgerLog> = Arc::new(connectors::log::EmbeddedLog::open(&config.log_path())?);
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let log: Arc<dyn LedgerLog> =
+            Arc::new(connectors::log::EmbeddedLog::open(&config.log_path())?);
         if log.next_offset() == 0 {
             let Some(genesis) = genesis else {
                 bail!(
@@ -118,12 +123,14 @@ impl Node {
             };
             let _ = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
             let record = ledger::genesis_record(
-                &serde_json::from_slice(genesis).context("genesis configuration is not valid JSON")?,
+                &serde_json::from_slice(genesis)
+                    .context("genesis configuration is not valid JSON")?,
             );
             let _ = log.append(&[&record])?;
         }
         let first = log.read(0, 1)?;
-        let genesis_record = first.first().ok_or_else(|| format_err!("the ledger log lost its genesis record"))?;
+        let genesis_record =
+            first.first().ok_or_else(|| format_err!("the ledger log lost its genesis record"))?;
         let mut state = Ledger::from_genesis_record(0, &genesis_record.bytes)?;
         if let Some(genesis) = genesis {
             let given = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
@@ -184,15 +191,24 @@ impl Node {
     /// Submits an envelope; answers once its block is durable and applied.
     pub(crate) async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
         if let Err(rejection) = Transaction::decode(&envelope) {
-            return Err(SubmitError::Rejected(format!("{}: {}", rejection.code, rejection.message)));
+            return Err(SubmitError::Rejected(format!(
+                "{}: {}",
+                rejection.code, rejection.message
+            )));
         }
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Submission { envelope, reply }).await.map_err(|_| SubmitError::ShuttingDown)?;
+        self.queue
+            .send(Submission { envelope, reply })
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
         answer.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
     /// A signed checkpoint at `size` (0: the current size), as signed-note text.
-    pub(crate) fn signed_checkpoint(&self, size: u64) -> anyhow::Result<(anchor_chaincode::checkpoint::Checkpoint, String)> {
+    pub(crate) fn signed_checkpoint(
+        &self,
+        size: u64,
+    ) -> anyhow::Result<(anchor_chaincode::checkpoint::Checkpoint, String)> {
         let ledger = self.ledger();
         let size = if size == 0 { ledger.merkle_log().size() } else { size };
         let checkpoint = ledger.checkpoint(size)?;
@@ -212,12 +228,13 @@ impl Node {
             (receipt, offset)
         };
         let records = self.log.read(offset, 1)?;
-        let record = records.first().ok_or_else(|| format_err!("log record {offset} is missing"))?;
-        let envelopes = ledger::batch_envelopes(&record.bytes).unwrap_or_else(|| vec![record.bytes.clone()]);
-        let envelope = envelopes
-            .get(receipt.index as usize)
-            .cloned()
-            .ok_or_else(|| format_err!("log record {offset} has no transaction {}", receipt.index))?;
+        let record =
+            records.first().ok_or_else(|| format_err!("log record {offset} is missing"))?;
+        let envelopes =
+            ledger::batch_envelopes(&record.bytes).unwrap_or_else(|| vec![record.bytes.clone()]);
+        let envelope = envelopes.get(receipt.index as usize).cloned().ok_or_else(|| {
+            format_err!("log record {offset} has no transaction {}", receipt.index)
+        })?;
         Ok(Some((receipt, envelope)))
     }
 }
@@ -245,7 +262,8 @@ impl Committer {
     }
 
     fn commit(&self, batch: Vec<Submission>) {
-        let (envelopes, replies): (Vec<Vec<u8>>, Vec<_>) = batch.into_iter().map(|s| (s.envelope, s.reply)).unzip();
+        let (envelopes, replies): (Vec<Vec<u8>>, Vec<_>) =
+            batch.into_iter().map(|s| (s.envelope, s.reply)).unzip();
         let record = ledger::batch_record(envelopes);
         let offset = match self.log.append(&[&record]) {
             Ok(offset) => offset,

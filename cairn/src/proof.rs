@@ -98,7 +98,10 @@ fn read(path: &Path) -> anyhow::Result<String> {
 
 /// The checkpoint of a signed note, without checking its signatures (only to learn a size).
 fn unverified_checkpoint(note: &str) -> anyhow::Result<Checkpoint> {
-    let body_len = note.find("\n\n").map(|i| i + 1).ok_or_else(|| format_err!("not a signed note: no blank line"))?;
+    let body_len = note
+        .find("\n\n")
+        .map(|i| i + 1)
+        .ok_or_else(|| format_err!("not a signed note: no blank line"))?;
     Ok(Checkpoint::parse_body(&note[..body_len])?)
 }
 
@@ -106,9 +109,11 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
     match command {
         ProofCommand::Inclusion { tx_id, out, checkpoint, node } => client::run_async(async move {
             let tree_size = match &checkpoint {
-                Some(path) => unverified_checkpoint(&read(path)?)
-                    .with_context(|| format!("{} is not a checkpoint", path.display()))?
-                    .size,
+                Some(path) => {
+                    unverified_checkpoint(&read(path)?)
+                        .with_context(|| format!("{} is not a checkpoint", path.display()))?
+                        .size
+                }
                 None => 0,
             };
             let mut client = connect(&node.node).await?;
@@ -140,36 +145,50 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }),
-        ProofCommand::Consistency { from, out, checkpoint_out, node } => client::run_async(async move {
-            let old_note = read(&from)?;
-            let old = unverified_checkpoint(&old_note).with_context(|| format!("{} is not a checkpoint", from.display()))?;
-            let mut client = connect(&node.node).await?;
-            let response = client
-                .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: old.size, new_size: 0 })
-                .await
-                .map_err(status)?
-                .into_inner();
-            let proof = response.proof.ok_or_else(|| format_err!("the node sent no proof"))?;
-            let new_note = response.checkpoint.map(|c| c.signed_note).unwrap_or_default();
-            if let Some(path) = &checkpoint_out {
-                std::fs::write(path, &new_note).with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            let file = ConsistencyFile {
-                kind: CONSISTENCY_KIND.into(),
-                old_size: proof.old_size,
-                new_size: proof.new_size,
-                hashes: proof.hashes.iter().map(hex::encode).collect(),
-                old_checkpoint: old_note,
-                new_checkpoint: new_note,
-            };
-            write_json(&out, &file)?;
-            let view = serde_json::json!({"out": out, "old_size": file.old_size, "new_size": file.new_size});
-            client::print(node.json, &view, || {
-                format!("wrote the consistency proof from {} to {} to {}", file.old_size, file.new_size, out.display())
-            });
-            Ok(())
-        }),
-        ProofCommand::Verify { file, checkpoint, trusted_keys, json } => verify(&file, &checkpoint, &trusted_keys, json),
+        ProofCommand::Consistency { from, out, checkpoint_out, node } => {
+            client::run_async(async move {
+                let old_note = read(&from)?;
+                let old = unverified_checkpoint(&old_note)
+                    .with_context(|| format!("{} is not a checkpoint", from.display()))?;
+                let mut client = connect(&node.node).await?;
+                let response = client
+                    .get_consistency_proof(pb::GetConsistencyProofRequest {
+                        old_size: old.size,
+                        new_size: 0,
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                let proof = response.proof.ok_or_else(|| format_err!("the node sent no proof"))?;
+                let new_note = response.checkpoint.map(|c| c.signed_note).unwrap_or_default();
+                if let Some(path) = &checkpoint_out {
+                    std::fs::write(path, &new_note)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                let file = ConsistencyFile {
+                    kind: CONSISTENCY_KIND.into(),
+                    old_size: proof.old_size,
+                    new_size: proof.new_size,
+                    hashes: proof.hashes.iter().map(hex::encode).collect(),
+                    old_checkpoint: old_note,
+                    new_checkpoint: new_note,
+                };
+                write_json(&out, &file)?;
+                let view = serde_json::json!({"out": out, "old_size": file.old_size, "new_size": file.new_size});
+                client::print(node.json, &view, || {
+                    format!(
+                        "wrote the consistency proof from {} to {} to {}",
+                        file.old_size,
+                        file.new_size,
+                        out.display()
+                    )
+                });
+                Ok(())
+            })
+        }
+        ProofCommand::Verify { file, checkpoint, trusted_keys, json } => {
+            verify(&file, &checkpoint, &trusted_keys, json)
+        }
     }
 }
 
@@ -192,7 +211,8 @@ fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>, String> {
         .enumerate()
         .map(|(idx, text)| {
             let mut hash = [0u8; 32];
-            hex::decode_to_slice(text, &mut hash).map_err(|e| format!("proof hash {idx} is not 64 hex digits: {e}"))?;
+            hex::decode_to_slice(text, &mut hash)
+                .map_err(|e| format!("proof hash {idx} is not 64 hex digits: {e}"))?;
             Ok(hash)
         })
         .collect()
@@ -211,7 +231,10 @@ fn check_file(
             checks.push(Check {
                 name: "checkpoint signature",
                 ok: true,
-                detail: format!("{} at size {} signed by a trusted key", checkpoint.origin, checkpoint.size),
+                detail: format!(
+                    "{} at size {} signed by a trusted key",
+                    checkpoint.origin, checkpoint.size
+                ),
             });
             checkpoint
         }
@@ -248,7 +271,11 @@ fn check_file(
             let leaf = match BASE64.decode(&file.leaf) {
                 Ok(leaf) => leaf,
                 Err(e) => {
-                    checks.push(Check { name: "leaf", ok: false, detail: format!("leaf is not base64: {e}") });
+                    checks.push(Check {
+                        name: "leaf",
+                        ok: false,
+                        detail: format!("leaf is not base64: {e}"),
+                    });
                     return (checks, summary);
                 }
             };
@@ -265,9 +292,15 @@ fn check_file(
                         name: "leaf content",
                         ok: id_ok,
                         detail: if id_ok {
-                            format!("leaf holds transaction {} and its envelope hashes to that id", parsed.tx_id)
+                            format!(
+                                "leaf holds transaction {} and its envelope hashes to that id",
+                                parsed.tx_id
+                            )
                         } else {
-                            format!("leaf holds transaction {} but the file names {}", parsed.tx_id, file.tx_id)
+                            format!(
+                                "leaf holds transaction {} but the file names {}",
+                                parsed.tx_id, file.tx_id
+                            )
                         },
                     });
                     summary = serde_json::json!({
@@ -283,14 +316,23 @@ fn check_file(
                 Err(e) => checks.push(Check { name: "leaf content", ok: false, detail: e }),
             }
             let proof_result = decode_hashes(&file.hashes).and_then(|hashes| {
-                merkle::verify_inclusion(&merkle::leaf_hash(&leaf), file.leaf_index, file.tree_size, &hashes, &checkpoint.root)
-                    .map_err(|e| e.to_string())
+                merkle::verify_inclusion(
+                    &merkle::leaf_hash(&leaf),
+                    file.leaf_index,
+                    file.tree_size,
+                    &hashes,
+                    &checkpoint.root,
+                )
+                .map_err(|e| e.to_string())
             });
             checks.push(Check {
                 name: "inclusion proof",
                 ok: proof_result.is_ok(),
                 detail: match proof_result {
-                    Ok(()) => format!("leaf {} is in the tree of size {} with the checkpoint's root", file.leaf_index, file.tree_size),
+                    Ok(()) => format!(
+                        "leaf {} is in the tree of size {} with the checkpoint's root",
+                        file.leaf_index, file.tree_size
+                    ),
                     Err(e) => e,
                 },
             });
@@ -306,7 +348,11 @@ fn check_file(
             let old = match checkpoint::open_checkpoint(&file.old_checkpoint, trusted) {
                 Ok(old) => old,
                 Err(e) => {
-                    checks.push(Check { name: "old checkpoint signature", ok: false, detail: e.to_string() });
+                    checks.push(Check {
+                        name: "old checkpoint signature",
+                        ok: false,
+                        detail: e.to_string(),
+                    });
                     return (checks, summary);
                 }
             };
@@ -325,14 +371,23 @@ fn check_file(
                 ),
             });
             let proof_result = decode_hashes(&file.hashes).and_then(|hashes| {
-                merkle::verify_consistency(old.size, checkpoint.size, &old.root, &checkpoint.root, &hashes)
-                    .map_err(|e| e.to_string())
+                merkle::verify_consistency(
+                    old.size,
+                    checkpoint.size,
+                    &old.root,
+                    &checkpoint.root,
+                    &hashes,
+                )
+                .map_err(|e| e.to_string())
             });
             checks.push(Check {
                 name: "consistency proof",
                 ok: proof_result.is_ok(),
                 detail: match proof_result {
-                    Ok(()) => format!("the tree of size {} extends the tree of size {}", checkpoint.size, old.size),
+                    Ok(()) => format!(
+                        "the tree of size {} extends the tree of size {}",
+                        checkpoint.size, old.size
+                    ),
                     Err(e) => e,
                 },
             });
@@ -347,7 +402,12 @@ fn check_file(
     (checks, summary)
 }
 
-fn verify(file: &Path, checkpoint_path: &Path, trusted_keys: &Path, json: bool) -> anyhow::Result<()> {
+fn verify(
+    file: &Path,
+    checkpoint_path: &Path,
+    trusted_keys: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     let trusted = checkpoint::parse_trusted_keys(&read(trusted_keys)?)
         .with_context(|| format!("{} is not a trusted-keys file", trusted_keys.display()))?;
     let (checks, summary) = check_file(&read(file)?, &read(checkpoint_path)?, &trusted);
@@ -360,7 +420,12 @@ fn verify(file: &Path, checkpoint_path: &Path, trusted_keys: &Path, json: bool) 
     client::print(json, &view, || {
         let mut text = String::new();
         for check in &checks {
-            text.push_str(&format!("{:4}  {:26} {}\n", if check.ok { "pass" } else { "FAIL" }, check.name, check.detail));
+            text.push_str(&format!(
+                "{:4}  {:26} {}\n",
+                if check.ok { "pass" } else { "FAIL" },
+                check.name,
+                check.detail
+            ));
         }
         if let Some(object) = summary.as_object() {
             for (key, value) in object {
@@ -382,7 +447,12 @@ mod tests {
     #[test]
     fn unverified_checkpoint_reads_the_size() {
         let signer = checkpoint::NoteSigner::new("example.org/log", [9; 32]).unwrap();
-        let note = signer.sign(&Checkpoint { origin: "example.org/log".into(), size: 12, root: [1; 32], extensions: vec![] });
+        let note = signer.sign(&Checkpoint {
+            origin: "example.org/log".into(),
+            size: 12,
+            root: [1; 32],
+            extensions: vec![],
+        });
         assert_eq!(unverified_checkpoint(&note).unwrap().size, 12);
         assert!(unverified_checkpoint("no blank line").is_err());
     }

@@ -73,8 +73,15 @@ fn asset_to_pb(asset: &AssetRecord) -> pb::Asset {
     }
 }
 
-fn checkpoint_to_pb(checkpoint: &anchor_chaincode::checkpoint::Checkpoint, note: String) -> pb::Checkpoint {
-    pb::Checkpoint { signed_note: note, tree_size: checkpoint.size, root_hash: checkpoint.root.to_vec() }
+fn checkpoint_to_pb(
+    checkpoint: &anchor_chaincode::checkpoint::Checkpoint,
+    note: String,
+) -> pb::Checkpoint {
+    pb::Checkpoint {
+        signed_note: note,
+        tree_size: checkpoint.size,
+        root_hash: checkpoint.root.to_vec(),
+    }
 }
 
 fn submit_response(receipt: &Receipt) -> pb::SubmitResponse {
@@ -97,7 +104,10 @@ fn internal(error: impl std::fmt::Display) -> Status {
 
 #[tonic::async_trait]
 impl Ledger for LedgerService {
-    async fn submit(&self, request: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
         let envelope = request.into_inner().envelope;
         if envelope.len() > MAX_TX_BYTES {
             return Err(Status::invalid_argument(format!(
@@ -118,8 +128,11 @@ impl Ledger for LedgerService {
         request: Request<pb::GetTransactionRequest>,
     ) -> Result<Response<pb::TransactionDetails>, Status> {
         let tx_id = parse_tx_id(&request.into_inner().tx_id)?;
-        let (receipt, envelope) =
-            self.node.envelope(&tx_id).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
+        let (receipt, envelope) = self
+            .node
+            .envelope(&tx_id)
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
         let payload_json = match Transaction::decode(&envelope) {
             Ok(transaction) => transaction.payload_json().to_string(),
             Err(_) => String::new(),
@@ -140,27 +153,44 @@ impl Ledger for LedgerService {
         }))
     }
 
-    async fn get_block(&self, request: Request<pb::GetBlockRequest>) -> Result<Response<pb::BlockHeader>, Status> {
+    async fn get_block(
+        &self,
+        request: Request<pb::GetBlockRequest>,
+    ) -> Result<Response<pb::BlockHeader>, Status> {
         let number = request.into_inner().number;
         let ledger = self.node.ledger();
         let block = ledger.block(number).ok_or_else(|| {
-            Status::not_found(format!("no block {number}; the chain has {} blocks (0 to {})", ledger.height(), ledger.height() - 1))
+            Status::not_found(format!(
+                "no block {number}; the chain has {} blocks (0 to {})",
+                ledger.height(),
+                ledger.height() - 1
+            ))
         })?;
         Ok(Response::new(header_to_pb(&block.header, &block.hash)))
     }
 
-    async fn get_identity(&self, request: Request<pb::GetIdentityRequest>) -> Result<Response<pb::Identity>, Status> {
-        let address: Address = request.into_inner().address.parse().map_err(Status::invalid_argument)?;
+    async fn get_identity(
+        &self,
+        request: Request<pb::GetIdentityRequest>,
+    ) -> Result<Response<pb::Identity>, Status> {
+        let address: Address =
+            request.into_inner().address.parse().map_err(Status::invalid_argument)?;
         let ledger = self.node.ledger();
-        let identity =
-            ledger.identity(&address).ok_or_else(|| Status::not_found(format!("no identity {address}")))?;
+        let identity = ledger
+            .identity(&address)
+            .ok_or_else(|| Status::not_found(format!("no identity {address}")))?;
         Ok(Response::new(identity_to_pb(identity)))
     }
 
-    async fn get_asset(&self, request: Request<pb::GetAssetRequest>) -> Result<Response<pb::Asset>, Status> {
+    async fn get_asset(
+        &self,
+        request: Request<pb::GetAssetRequest>,
+    ) -> Result<Response<pb::Asset>, Status> {
         let asset_id = request.into_inner().asset_id;
         let ledger = self.node.ledger();
-        let asset = ledger.asset(&asset_id).ok_or_else(|| Status::not_found(format!("no asset {asset_id:?}")))?;
+        let asset = ledger
+            .asset(&asset_id)
+            .ok_or_else(|| Status::not_found(format!("no asset {asset_id:?}")))?;
         Ok(Response::new(asset_to_pb(asset)))
     }
 
@@ -169,7 +199,8 @@ impl Ledger for LedgerService {
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
         let size = request.into_inner().tree_size;
-        let (checkpoint, note) = self.node.signed_checkpoint(size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let (checkpoint, note) =
+            self.node.signed_checkpoint(size).map_err(|e| Status::out_of_range(e.to_string()))?;
         Ok(Response::new(checkpoint_to_pb(&checkpoint, note)))
     }
 
@@ -179,17 +210,28 @@ impl Ledger for LedgerService {
     ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
         let request = request.into_inner();
         let tx_id = parse_tx_id(&request.tx_id)?;
-        let (receipt, envelope) =
-            self.node.envelope(&tx_id).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
-        let (checkpoint, note) =
-            self.node.signed_checkpoint(request.tree_size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let (receipt, envelope) = self
+            .node
+            .envelope(&tx_id)
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
+        let (checkpoint, note) = self
+            .node
+            .signed_checkpoint(request.tree_size)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
         let hashes = self
             .node
             .ledger()
             .merkle_log()
             .inclusion_proof(receipt.leaf_index, checkpoint.size)
             .map_err(|e| Status::out_of_range(e.to_string()))?;
-        let leaf = anchor_chaincode::ledger::leaf_data(receipt.block_number, receipt.index, receipt.code, &receipt.tx_id, &envelope);
+        let leaf = anchor_chaincode::ledger::leaf_data(
+            receipt.block_number,
+            receipt.index,
+            receipt.code,
+            &receipt.tx_id,
+            &envelope,
+        );
         Ok(Response::new(pb::GetInclusionProofResponse {
             tx_id: tx_id.to_string(),
             proof: Some(pb::InclusionProof {
@@ -207,8 +249,10 @@ impl Ledger for LedgerService {
         request: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
         let request = request.into_inner();
-        let (checkpoint, note) =
-            self.node.signed_checkpoint(request.new_size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let (checkpoint, note) = self
+            .node
+            .signed_checkpoint(request.new_size)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
         let hashes = self
             .node
             .ledger()
@@ -225,7 +269,10 @@ impl Ledger for LedgerService {
         }))
     }
 
-    async fn get_node_info(&self, _request: Request<pb::GetNodeInfoRequest>) -> Result<Response<pb::NodeInfo>, Status> {
+    async fn get_node_info(
+        &self,
+        _request: Request<pb::GetNodeInfoRequest>,
+    ) -> Result<Response<pb::NodeInfo>, Status> {
         let ledger = self.node.ledger();
         let consortium = ledger.consortium();
         Ok(Response::new(pb::NodeInfo {
@@ -255,7 +302,10 @@ pub(crate) async fn serve(
     tonic::transport::Server::builder()
         .add_service(reflection)
         .add_service(service)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

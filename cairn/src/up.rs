@@ -35,7 +35,9 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         let mut config = NodeConfig::new(&args.data_dir);
         config.max_block_txs = args.max_block_txs.max(1);
         let genesis = match (&args.genesis, args.demo) {
-            (Some(path), _) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+            (Some(path), _) => Some(
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            ),
             (None, true) => Some(demo::prepare(&args.data_dir)?),
             (None, false) => None,
         };
@@ -101,7 +103,8 @@ pub(crate) enum GenesisCommand {
 
 pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
     let GenesisCommand::New { chain_id, organisations, ca, out_dir } = command;
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let genesis_path = out_dir.join("genesis.json");
     if genesis_path.exists() {
         anyhow::bail!("{} exists; refusing to overwrite it", genesis_path.display());
@@ -117,7 +120,13 @@ pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
         });
         keys.push((out_dir.join(format!("org-{name}.key")), pair));
     }
-    let genesis = Genesis { chain_id, origin: String::new(), organisations: entries, certification_authority: ca, endorsement: None };
+    let genesis = Genesis {
+        chain_id,
+        origin: String::new(),
+        organisations: entries,
+        certification_authority: ca,
+        endorsement: None,
+    };
     let bytes = genesis.to_bytes();
     // Check before writing anything, so a bad configuration leaves nothing behind.
     let _ = anchor_chaincode::genesis::Consortium::from_bytes(&bytes)?;
@@ -125,7 +134,8 @@ pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
         pair.save(path)?;
         println!("wrote {} (organisation key, mode 0600)", path.display());
     }
-    std::fs::write(&genesis_path, &bytes).with_context(|| format!("cannot write {}", genesis_path.display()))?;
+    std::fs::write(&genesis_path, &bytes)
+        .with_context(|| format!("cannot write {}", genesis_path.display()))?;
     println!("wrote {}", genesis_path.display());
     println!("start a node with: cairn up --genesis {}", genesis_path.display());
     Ok(())

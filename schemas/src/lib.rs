@@ -21,4 +21,5 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every `cairn.v1` file, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cairn_v1_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/cairn_v1_descriptor.bin"));

@@ -1,0 +1,343 @@
+//! Validation codes, one line per case: each bad transaction gets its code
+//! and a message naming what was wrong, and changes no state.
+
+use cairn_schemas::v1 as pb;
+use ed25519_zebra::SigningKey;
+use prost::Message;
+
+use super::*;
+use crate::genesis::Organisation;
+use crate::tx::{TxDraft, seal};
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from([seed; 32])
+}
+
+fn public(key: &SigningKey) -> [u8; 32] {
+    <[u8; 32]>::from(key.verification_key())
+}
+
+struct Fixture {
+    ledger: Ledger,
+    offset: u64,
+    nonce: u64,
+}
+
+const CA_ORG: u8 = 1;
+const HEALTH_ORG: u8 = 2;
+const CIVIL_ORG: u8 = 3;
+const CA_OFFICER: u8 = 10;
+const PROVIDER: u8 = 11;
+const CONSUMER: u8 = 12;
+const OUTSIDER: u8 = 13;
+
+impl Fixture {
+    fn new() -> Fixture {
+        let org = |name: &str, seed| Organisation {
+            name: name.into(),
+            description: String::new(),
+            public_key: hex::encode(public(&key(seed))),
+        };
+        let genesis = Genesis {
+            chain_id: "test-chain".into(),
+            origin: String::new(),
+            organisations: vec![
+                org("ca", CA_ORG),
+                org("health", HEALTH_ORG),
+                org("civil", CIVIL_ORG),
+            ],
+            certification_authority: "ca".into(),
+            endorsement: None,
+        };
+        let ledger = Ledger::from_genesis_record(0, &genesis_record(&genesis)).unwrap();
+        let mut fixture = Fixture { ledger, offset: 1, nonce: 0 };
+        for (seed, organisation, role) in [
+            (CA_OFFICER, "ca", Role::CertificationAuthority),
+            (PROVIDER, "health", Role::Provider),
+            (CONSUMER, "civil", Role::Consumer),
+        ] {
+            let envelope = fixture.register(seed, organisation, role, &[("ca", CA_ORG)]);
+            fixture.expect(envelope, ValidationCode::Valid, "");
+        }
+        let envelope = fixture.publish(PROVIDER, "health/clinics", 1);
+        fixture.expect(envelope, ValidationCode::Valid, "");
+        fixture
+    }
+
+    fn draft(&mut self, body: pb::tx_payload::Body) -> TxDraft {
+        self.nonce += 1;
+        TxDraft {
+            chain_id: "test-chain".into(),
+            nonce: self.nonce.to_be_bytes().to_vec(),
+            timestamp_ms: 1_000 + self.nonce,
+            body,
+        }
+    }
+
+    fn sealed(
+        &mut self,
+        creator: u8,
+        endorsers: &[(&str, u8)],
+        body: pb::tx_payload::Body,
+    ) -> Vec<u8> {
+        let draft = self.draft(body);
+        let keys: Vec<(&str, SigningKey)> =
+            endorsers.iter().map(|(org, seed)| (*org, key(*seed))).collect();
+        let endorsers: Vec<(&str, &SigningKey)> = keys.iter().map(|(org, k)| (*org, k)).collect();
+        seal(draft.payload(&public(&key(creator))), &key(creator), &endorsers)
+    }
+
+    fn register(
+        &mut self,
+        seed: u8,
+        organisation: &str,
+        role: Role,
+        endorsers: &[(&str, u8)],
+    ) -> Vec<u8> {
+        let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+            name: format!("identity {seed}"),
+            organisation: organisation.into(),
+            role: crate::tx::role_to_pb(role).into(),
+            signing_public_key: public(&key(seed)).to_vec(),
+            encryption_public_key: vec![seed; 32],
+        });
+        self.sealed(seed, endorsers, body)
+    }
+
+    fn publish(&mut self, creator: u8, asset_id: &str, version: u64) -> Vec<u8> {
+        let body = pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
+            asset_id: asset_id.into(),
+            version,
+            data_type: pb::DataType::Structured.into(),
+            hash_algorithm: "sha256".into(),
+            content_hash: vec![7; 32],
+            size_bytes: 42,
+            metadata: b"{}".to_vec(),
+        });
+        self.sealed(creator, &[], body)
+    }
+
+    fn share(&mut self, creator: u8, asset_id: &str, authorised: Vec<String>) -> Vec<u8> {
+        let body = pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules {
+            asset_id: asset_id.into(),
+            authorised,
+        });
+        self.sealed(creator, &[], body)
+    }
+
+    /// Applies one envelope in its own block and checks its code, its message and,
+    /// for invalid ones, that the state root did not move.
+    fn expect(&mut self, envelope: Vec<u8>, code: ValidationCode, message_part: &str) {
+        let before = self.ledger.state_root();
+        let block = self.ledger.apply_record(self.offset, &batch_record(vec![envelope])).clone();
+        self.offset += 1;
+        let receipt = &block.receipts[0];
+        assert_eq!(receipt.code, code, "message: {}", receipt.message);
+        assert!(
+            receipt.message.contains(message_part),
+            "{:?} does not contain {message_part:?}",
+            receipt.message
+        );
+        if code == ValidationCode::Valid {
+            assert_ne!(
+                self.ledger.state_root(),
+                before,
+                "a valid transaction must change the state root"
+            );
+        } else {
+            assert_eq!(
+                self.ledger.state_root(),
+                before,
+                "an invalid transaction changed the state"
+            );
+        }
+    }
+}
+
+fn address(seed: u8) -> String {
+    Address::of_public_key(&public(&key(seed))).to_string()
+}
+
+#[test]
+fn malformed_truncated_and_oversized_envelopes() {
+    let mut f = Fixture::new();
+    f.expect(
+        b"\xff\xff\xff".to_vec(),
+        ValidationCode::Malformed,
+        "not a valid cairn.v1.TxEnvelope",
+    );
+    let mut truncated = f.publish(PROVIDER, "health/clinics", 2);
+    truncated.truncate(truncated.len() / 2);
+    f.expect(truncated, ValidationCode::Malformed, "");
+    f.expect(
+        vec![0; crate::tx::MAX_TX_BYTES + 1],
+        ValidationCode::Oversized,
+        "more than the limit",
+    );
+    let no_body = pb::TxEnvelope {
+        payload: pb::TxPayload {
+            chain_id: "test-chain".into(),
+            creator: vec![1; 32],
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        signature: vec![0; 64],
+        endorsements: vec![],
+    };
+    f.expect(no_body.encode_to_vec(), ValidationCode::Malformed, "no body");
+    let short_signature =
+        pb::TxEnvelope { payload: vec![], signature: vec![0; 10], endorsements: vec![] };
+    f.expect(short_signature.encode_to_vec(), ValidationCode::Malformed, "");
+}
+
+#[test]
+fn a_record_that_is_not_a_batch_is_one_malformed_entry() {
+    let mut f = Fixture::new();
+    let before = f.ledger.state_root();
+    let block = f.ledger.apply_record(f.offset, b"garbage that is no log record").clone();
+    assert_eq!(block.receipts.len(), 1);
+    assert_eq!(block.receipts[0].code, ValidationCode::Malformed);
+    assert_eq!(f.ledger.state_root(), before);
+}
+
+#[test]
+fn signatures_chain_and_duplicates() {
+    let mut f = Fixture::new();
+    let mut envelope =
+        pb::TxEnvelope::decode(f.publish(PROVIDER, "health/clinics", 2).as_slice()).unwrap();
+    envelope.signature[3] ^= 1;
+    f.expect(
+        envelope.encode_to_vec(),
+        ValidationCode::BadSignature,
+        "creator signature does not verify",
+    );
+
+    // A body changed after signing.
+    let mut envelope =
+        pb::TxEnvelope::decode(f.publish(PROVIDER, "health/clinics", 2).as_slice()).unwrap();
+    let last = envelope.payload.len() - 1;
+    envelope.payload[last] ^= 1;
+    f.expect(envelope.encode_to_vec(), ValidationCode::BadSignature, "");
+
+    let draft = TxDraft {
+        chain_id: "other-chain".into(),
+        ..f.draft(pb::tx_payload::Body::SetSharingRules(Default::default()))
+    };
+    let wrong_chain = seal(draft.payload(&public(&key(PROVIDER))), &key(PROVIDER), &[]);
+    f.expect(wrong_chain, ValidationCode::WrongChain, "\"other-chain\"");
+
+    let envelope = f.publish(PROVIDER, "health/clinics", 2);
+    f.expect(envelope.clone(), ValidationCode::Valid, "");
+    f.expect(envelope, ValidationCode::DuplicateTxId, "already in the log");
+}
+
+#[test]
+fn registration_rules() {
+    let mut f = Fixture::new();
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[]);
+    f.expect(
+        envelope,
+        ValidationCode::EndorsementPolicyFailure,
+        "requires endorsement by all of [\"ca\"]",
+    );
+    // Endorsed by an organisation that is not the certification authority.
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("civil", CIVIL_ORG)]);
+    f.expect(envelope, ValidationCode::EndorsementPolicyFailure, "signed by [\"civil\"]");
+    // A key that claims to speak for the CA but does not.
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("ca", CIVIL_ORG)]);
+    f.expect(
+        envelope,
+        ValidationCode::EndorsementPolicyFailure,
+        "does not speak for organisation \"ca\"",
+    );
+    let envelope = f.register(OUTSIDER, "nowhere", Role::Consumer, &[("ca", CA_ORG)]);
+    f.expect(envelope, ValidationCode::UnknownOrganisation, "\"nowhere\"");
+    let envelope = f.register(CONSUMER, "civil", Role::Consumer, &[("ca", CA_ORG)]);
+    f.expect(envelope, ValidationCode::AlreadyRegistered, &address(CONSUMER));
+    // A registered CA officer may endorse in the CA's name.
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("ca", CA_OFFICER)]);
+    f.expect(envelope, ValidationCode::Valid, "");
+    assert_eq!(
+        f.ledger.identity(&address(OUTSIDER).parse().unwrap()).unwrap().organisation,
+        "civil"
+    );
+}
+
+#[test]
+fn publishing_rules() {
+    let mut f = Fixture::new();
+    let envelope = f.publish(20, "health/x", 1);
+    f.expect(envelope, ValidationCode::UnknownIdentity, "is not a registered identity");
+    let envelope = f.publish(CONSUMER, "health/clinics", 9);
+    f.expect(envelope, ValidationCode::NotOwner, "owned by organisation \"health\"");
+    let envelope = f.publish(PROVIDER, "health/clinics", 1);
+    f.expect(envelope, ValidationCode::VersionConflict, "does not increase its latest version 1");
+    let envelope = f.publish(PROVIDER, "bad id with spaces", 1);
+    f.expect(envelope, ValidationCode::InvalidArgument, "asset id");
+    let envelope = f.publish(PROVIDER, "health/new", 0);
+    f.expect(envelope, ValidationCode::InvalidArgument, "version must be at least 1");
+    let envelope = f.publish(PROVIDER, "health/clinics", 5);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let envelope = f.publish(PROVIDER, "health/clinics", 5);
+    f.expect(envelope, ValidationCode::VersionConflict, "");
+    let versions: Vec<u64> =
+        f.ledger.asset("health/clinics").unwrap().versions.iter().map(|v| v.version).collect();
+    assert_eq!(versions, [1, 5]);
+}
+
+#[test]
+fn sharing_rules_only_by_the_owner() {
+    let mut f = Fixture::new();
+    let envelope = f.share(CONSUMER, "health/clinics", vec![address(CONSUMER)]);
+    f.expect(envelope, ValidationCode::NotOwner, "only organisation \"health\"");
+    let envelope = f.share(PROVIDER, "health/none", vec![]);
+    f.expect(envelope, ValidationCode::UnknownAsset, "does not exist");
+    let envelope = f.share(PROVIDER, "health/clinics", vec!["not-an-address".into()]);
+    f.expect(envelope, ValidationCode::InvalidArgument, "authorised[0]");
+    let envelope = f.share(PROVIDER, "health/clinics", vec![address(OUTSIDER)]);
+    f.expect(envelope, ValidationCode::UnknownIdentity, "authorised[0]");
+    let envelope = f.share(
+        PROVIDER,
+        "health/clinics",
+        vec![address(CONSUMER), address(CONSUMER), address(PROVIDER)],
+    );
+    f.expect(envelope, ValidationCode::Valid, "");
+    let authorised = &f.ledger.asset("health/clinics").unwrap().authorised;
+    assert_eq!(authorised.len(), 2, "duplicates are folded");
+    assert!(authorised.windows(2).all(|w| w[0] < w[1]), "the list is kept sorted");
+}
+
+#[test]
+fn blocks_chain_and_leaves_carry_their_codes() {
+    let mut f = Fixture::new();
+    let good = f.publish(PROVIDER, "health/clinics", 2);
+    let bad = f.publish(CONSUMER, "health/clinics", 3);
+    let block =
+        f.ledger.apply_record(f.offset, &batch_record(vec![good.clone(), bad.clone()])).clone();
+    let previous = f.ledger.block(block.header.number - 1).unwrap().hash;
+    assert_eq!(block.header.previous_hash, previous);
+    assert_eq!(block.hash, block.header.hash());
+    assert_eq!(block.header.log_size, f.ledger.merkle_log().size());
+    let codes: Vec<_> = block.receipts.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [ValidationCode::Valid, ValidationCode::NotOwner]);
+    let leaves: Vec<_> = block
+        .receipts
+        .iter()
+        .zip([&good, &bad])
+        .map(|(r, envelope)| {
+            merkle::leaf_hash(&leaf_data(r.block_number, r.index, r.code, &r.tx_id, envelope))
+        })
+        .collect();
+    assert_eq!(block.header.tx_root, merkle::root_of(&leaves));
+    let leaf = parse_leaf(&leaf_data(
+        block.header.number,
+        1,
+        ValidationCode::NotOwner,
+        &block.receipts[1].tx_id,
+        &bad,
+    ))
+    .unwrap();
+    assert_eq!(leaf.code, ValidationCode::NotOwner);
+    assert_eq!(leaf.envelope, bad);
+    assert!(parse_leaf(&[0; 10]).is_err());
+}
