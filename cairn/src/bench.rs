@@ -99,7 +99,7 @@ fn signed_publishes(
                                     version: 1,
                                     data_type: pb::DataType::Unstructured.into(),
                                     hash_algorithm: "sha256".into(),
-                                    content_hash: sha2::Sha256::digest_bytes(i),
+                                    content_hash: content_hash(i),
                                     size_bytes: 1_048_576,
                                     metadata: br#"{"source":"cairn bench ledger"}"#.to_vec(),
                                 }),
@@ -122,15 +122,9 @@ fn signed_publishes(
     Ok(envelopes)
 }
 
-trait DigestBytes {
-    fn digest_bytes(i: usize) -> Vec<u8>;
-}
-
-impl DigestBytes for sha2::Sha256 {
-    fn digest_bytes(i: usize) -> Vec<u8> {
-        use sha2::Digest;
-        sha2::Sha256::digest(i.to_be_bytes()).to_vec()
-    }
+fn content_hash(i: usize) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(i.to_be_bytes()).to_vec()
 }
 
 /// Single-thread verification rate over the creator signatures of `envelopes`.
@@ -295,7 +289,7 @@ fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         "cairn bench ledger: {} rounds of {} PublishAsset transactions, medians",
         args.rounds, args.txs
     );
-    println!("{:<32} {:>12}  {}", "figure", "value", "unit");
+    println!("{:<32} {:>12}  unit", "figure", "value");
     println!("{:<32} {:>12.0}  tx/s", "ledger_commit", tps);
     println!("{:<32} {:>12.0}  sig/s", "ed25519_verify_single_thread", verify);
     println!("{:<32} {:>12.0}  tx/block", "mean_block_size", block_size);

@@ -49,6 +49,14 @@ pub(crate) fn status(status: tonic::Status) -> anyhow::Error {
     format_err!("the node answered {:?}: {}", status.code(), status.message())
 }
 
+/// A JSON value as plain text: strings without their quotes.
+pub(crate) fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -429,7 +429,7 @@ fn verify(
         }
         if let Some(object) = summary.as_object() {
             for (key, value) in object {
-                text.push_str(&format!("      {key:26} {value}\n"));
+                text.push_str(&format!("      {key:26} {}\n", client::plain(value)));
             }
         }
         text.trim_end().to_string()
