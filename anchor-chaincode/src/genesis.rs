@@ -58,6 +58,12 @@ pub struct EndorsementPolicies {
     pub publish_asset: EndorsementPolicy,
     /// `SetSharingRules`.
     pub set_sharing_rules: EndorsementPolicy,
+    /// `RevokeIdentity`; defaults to the certification authority.
+    #[serde(default)]
+    pub revoke_identity: Option<EndorsementPolicy>,
+    /// `AnchorAccessEvents`; defaults to the creator alone (each identity anchors its own access log).
+    #[serde(default)]
+    pub anchor_access_events: Option<EndorsementPolicy>,
 }
 
 /// The genesis configuration of a chain.
@@ -153,15 +159,29 @@ impl Consortium {
                 "certification_authority {ca:?} is not one of the organisations"
             )));
         }
-        let policies = genesis.endorsement.clone().unwrap_or_else(|| EndorsementPolicies {
+        let mut policies = genesis.endorsement.clone().unwrap_or_else(|| EndorsementPolicies {
             register_identity: EndorsementPolicy::AllOf(vec![ca.clone()]),
             publish_asset: EndorsementPolicy::OwnerOrg,
             set_sharing_rules: EndorsementPolicy::OwnerOrg,
+            revoke_identity: None,
+            anchor_access_events: None,
         });
+        let _ = policies
+            .revoke_identity
+            .get_or_insert_with(|| EndorsementPolicy::AllOf(vec![ca.clone()]));
+        let _ = policies.anchor_access_events.get_or_insert(EndorsementPolicy::Creator);
         for (tx_type, policy) in [
             ("register_identity", &policies.register_identity),
             ("publish_asset", &policies.publish_asset),
             ("set_sharing_rules", &policies.set_sharing_rules),
+            (
+                "revoke_identity",
+                policies.revoke_identity.as_ref().unwrap_or(&EndorsementPolicy::Creator),
+            ),
+            (
+                "anchor_access_events",
+                policies.anchor_access_events.as_ref().unwrap_or(&EndorsementPolicy::Creator),
+            ),
         ] {
             if let EndorsementPolicy::AllOf(names) | EndorsementPolicy::AnyOf(names) = policy {
                 if names.is_empty() {
@@ -255,6 +275,8 @@ mod tests {
             register_identity: EndorsementPolicy::Creator,
             publish_asset: EndorsementPolicy::OwnerOrg,
             set_sharing_rules: EndorsementPolicy::OwnerOrg,
+            revoke_identity: None,
+            anchor_access_events: None,
         };
         let err = Consortium::from_bytes(&genesis("ca", Some(policy))).unwrap_err();
         assert!(err.to_string().contains("must require the certification authority"), "{err}");

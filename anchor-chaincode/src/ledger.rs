@@ -61,6 +61,32 @@ pub struct IdentityRecord {
     pub registered_in_block: u64,
     /// Transaction that registered it.
     pub registered_by_tx: TxId,
+    /// Set once the identity is revoked.
+    pub revoked: Option<Revocation>,
+}
+
+/// Why and when an identity was revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The reason given.
+    pub reason: String,
+    /// Block that revoked it.
+    pub block_number: u64,
+    /// Transaction that revoked it.
+    pub tx_id: TxId,
+}
+
+/// One anchor of an identity's access-event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessAnchor {
+    /// Size of the access-event log.
+    pub tree_size: u64,
+    /// Its RFC 6962 root.
+    pub root_hash: Hash,
+    /// The anchoring transaction.
+    pub tx_id: TxId,
+    /// Its block.
+    pub block_number: u64,
 }
 
 /// One published version of an asset. Immutable once published.
@@ -278,11 +304,21 @@ pub struct Ledger {
     log: MerkleLog,
     blocks: Vec<Block>,
     tx_locations: BTreeMap<TxId, (u64, u32)>,
+    /// Every anchor of each identity's access-event log, oldest first.
+    access_anchors: BTreeMap<Address, Vec<AccessAnchor>>,
 }
 
 /// A state change that passed validation.
 enum Effect {
     Register(IdentityRecord),
+    Revoke {
+        address: Address,
+        revocation: Revocation,
+    },
+    Anchor {
+        creator: Address,
+        anchor: AccessAnchor,
+    },
     Publish {
         owner_organisation: String,
         owner_address: Address,
@@ -364,6 +400,7 @@ impl Ledger {
             log,
             blocks: vec![Block { header, hash, receipts: Vec::new() }],
             tx_locations: BTreeMap::new(),
+            access_anchors: BTreeMap::new(),
         })
     }
 
@@ -422,6 +459,11 @@ impl Ledger {
     /// All assets, by id.
     pub fn assets(&self) -> impl Iterator<Item = &AssetRecord> {
         self.assets.values()
+    }
+
+    /// Every anchor of an identity's access-event log, oldest first.
+    pub fn access_anchors(&self, creator: &Address) -> &[AccessAnchor] {
+        self.access_anchors.get(creator).map_or(&[], Vec::as_slice)
     }
 
     /// The checkpoint (unsigned) at a tree size.
@@ -594,7 +636,7 @@ impl Ledger {
         }
         self.identities
             .get(&Address::of_public_key(public_key))
-            .is_some_and(|identity| identity.organisation == organisation)
+            .is_some_and(|identity| identity.organisation == organisation && identity.revoked.is_none())
     }
 
     fn check_policy(
@@ -650,12 +692,22 @@ impl Ledger {
 
     fn registered_creator(&self, transaction: &Transaction) -> Result<&IdentityRecord, Failure> {
         let address = transaction.creator_address();
-        self.identities.get(&address).ok_or_else(|| {
+        let identity = self.identities.get(&address).ok_or_else(|| {
             failure(
                 ValidationCode::UnknownIdentity,
                 format!("creator {address} is not a registered identity"),
             )
-        })
+        })?;
+        if let Some(revocation) = &identity.revoked {
+            return Err(failure(
+                ValidationCode::RevokedIdentity,
+                format!(
+                    "creator {address} was revoked in block {}: {}",
+                    revocation.block_number, revocation.reason
+                ),
+            ));
+        }
+        Ok(identity)
     }
 
     /// Validates a transaction against the current state without changing it.
@@ -753,6 +805,7 @@ impl Ledger {
                     encryption_public_key: register.encryption_public_key,
                     registered_in_block: self.height(),
                     registered_by_tx: transaction.id,
+                    revoked: None,
                 }))
             }
             TxBody::PublishAsset(publish) => {
@@ -890,6 +943,88 @@ impl Ledger {
                     authorised: authorised.into_iter().collect(),
                 })
             }
+            TxBody::RevokeIdentity(revoke) => {
+                let creator = self.registered_creator(transaction)?;
+                let address: Address = revoke
+                    .address
+                    .parse()
+                    .map_err(|e: String| failure(ValidationCode::InvalidArgument, e))?;
+                if !valid_text(&revoke.reason, 256) {
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        "reason must be 1 to 256 bytes without control characters",
+                    ));
+                }
+                let target = self.identities.get(&address).ok_or_else(|| {
+                    failure(
+                        ValidationCode::UnknownIdentity,
+                        format!("identity {address} is not registered"),
+                    )
+                })?;
+                if let Some(revocation) = &target.revoked {
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        format!(
+                            "identity {address} was already revoked in block {}",
+                            revocation.block_number
+                        ),
+                    ));
+                }
+                let policy =
+                    policies.revoke_identity.as_ref().unwrap_or(&EndorsementPolicy::Creator);
+                self.check_policy(policy, transaction, Some(creator), None)?;
+                Ok(Effect::Revoke {
+                    address,
+                    revocation: Revocation {
+                        reason: revoke.reason.clone(),
+                        block_number: self.height(),
+                        tx_id: transaction.id,
+                    },
+                })
+            }
+            TxBody::AnchorAccessEvents(anchor) => {
+                let creator = self.registered_creator(transaction)?;
+                let previous = self.access_anchors(&creator.address).last();
+                let (old_size, old_root) =
+                    previous.map_or((0, merkle::empty_root()), |p| (p.tree_size, p.root_hash));
+                if anchor.tree_size <= old_size {
+                    return Err(failure(
+                        ValidationCode::InconsistentAnchor,
+                        format!(
+                            "anchored size {} does not grow the previous anchor's size {old_size}",
+                            anchor.tree_size
+                        ),
+                    ));
+                }
+                merkle::verify_consistency(
+                    old_size,
+                    anchor.tree_size,
+                    &old_root,
+                    &anchor.root_hash,
+                    &anchor.consistency_proof,
+                )
+                .map_err(|e| {
+                    failure(
+                        ValidationCode::InconsistentAnchor,
+                        format!(
+                            "the access-event log of size {} does not extend the anchored log of size {old_size}: {e}",
+                            anchor.tree_size
+                        ),
+                    )
+                })?;
+                let policy =
+                    policies.anchor_access_events.as_ref().unwrap_or(&EndorsementPolicy::Creator);
+                self.check_policy(policy, transaction, Some(creator), None)?;
+                Ok(Effect::Anchor {
+                    creator: creator.address,
+                    anchor: AccessAnchor {
+                        tree_size: anchor.tree_size,
+                        root_hash: anchor.root_hash,
+                        tx_id: transaction.id,
+                        block_number: self.height(),
+                    },
+                })
+            }
         }
     }
 
@@ -900,6 +1035,29 @@ impl Ledger {
                 self.commitment.put(&identity_key(&identity.address), &encode(&identity));
                 let response = serde_json::json!({ "address": identity.address.to_string() });
                 let _ = self.identities.insert(identity.address, identity);
+                response
+            }
+            Effect::Revoke { address, revocation } => {
+                let Some(identity) = self.identities.get_mut(&address) else {
+                    // `check` found the identity; nothing removes identities.
+                    return String::new();
+                };
+                let response = serde_json::json!({
+                    "address": address.to_string(),
+                    "revoked_in_block": revocation.block_number,
+                });
+                identity.revoked = Some(revocation);
+                self.commitment.put(&identity_key(&address), &encode(&*identity));
+                response
+            }
+            Effect::Anchor { creator, anchor } => {
+                let key = [b"access-anchor/".as_slice(), &creator.0].concat();
+                self.commitment.put(&key, &encode(&anchor));
+                let response = serde_json::json!({
+                    "tree_size": anchor.tree_size,
+                    "root_hash": hex::encode(anchor.root_hash),
+                });
+                self.access_anchors.entry(creator).or_default().push(anchor);
                 response
             }
             Effect::Publish { owner_organisation, owner_address, asset_id, version } => {

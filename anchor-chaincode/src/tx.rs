@@ -84,6 +84,28 @@ pub struct SetSharingRules {
     pub authorised: Vec<String>,
 }
 
+/// `RevokeIdentity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevokeIdentity {
+    /// The identity to revoke, as given.
+    pub address: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `AnchorAccessEvents`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnchorAccessEvents {
+    /// Size of the creator's access-event log.
+    pub tree_size: u64,
+    /// Its RFC 6962 root.
+    #[serde(serialize_with = "hex_bytes")]
+    pub root_hash: [u8; 32],
+    /// Consistency proof from the previous anchor.
+    #[serde(serialize_with = "hex_list")]
+    pub consistency_proof: Vec<[u8; 32]>,
+}
+
 /// The body of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +116,10 @@ pub enum TxBody {
     PublishAsset(PublishAsset),
     /// Replace an asset's authorised list.
     SetSharingRules(SetSharingRules),
+    /// Revoke an identity.
+    RevokeIdentity(RevokeIdentity),
+    /// Anchor the creator's access-event log.
+    AnchorAccessEvents(AnchorAccessEvents),
 }
 
 impl TxBody {
@@ -103,6 +129,8 @@ impl TxBody {
             TxBody::RegisterIdentity(_) => "register_identity",
             TxBody::PublishAsset(_) => "publish_asset",
             TxBody::SetSharingRules(_) => "set_sharing_rules",
+            TxBody::RevokeIdentity(_) => "revoke_identity",
+            TxBody::AnchorAccessEvents(_) => "anchor_access_events",
         }
     }
 }
@@ -232,6 +260,23 @@ impl Transaction {
                     authorised: s.authorised,
                 })
             }
+            Some(pb::tx_payload::Body::RevokeIdentity(r)) => {
+                TxBody::RevokeIdentity(RevokeIdentity { address: r.address, reason: r.reason })
+            }
+            Some(pb::tx_payload::Body::AnchorAccessEvents(a)) => {
+                let mut consistency_proof = Vec::with_capacity(a.consistency_proof.len());
+                for (idx, hash) in a.consistency_proof.iter().enumerate() {
+                    consistency_proof.push(
+                        fixed::<32>(hash, &format!("consistency proof hash {idx}"))
+                            .map_err(malformed)?,
+                    );
+                }
+                TxBody::AnchorAccessEvents(AnchorAccessEvents {
+                    tree_size: a.tree_size,
+                    root_hash: fixed::<32>(&a.root_hash, "root hash").map_err(malformed)?,
+                    consistency_proof,
+                })
+            }
         };
         Ok(Transaction {
             id,
@@ -300,6 +345,10 @@ pub fn data_type_to_pb(data_type: DataType) -> pb::DataType {
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&hex::encode(bytes))
+}
+
+fn hex_list<S: serde::Serializer>(hashes: &[[u8; 32]], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(hashes.iter().map(hex::encode))
 }
 
 fn text_or_hex<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {

@@ -222,6 +222,10 @@ pub enum ValidationCode {
     DuplicateTxId = 13,
     /// A field's value is out of range (empty name, bad asset id, …).
     InvalidArgument = 14,
+    /// The creator's identity has been revoked.
+    RevokedIdentity = 15,
+    /// An access-event anchor does not extend the previous anchor.
+    InconsistentAnchor = 16,
 }
 
 impl ValidationCode {
@@ -242,6 +246,8 @@ impl ValidationCode {
             ValidationCode::UnknownAsset => "unknown_asset",
             ValidationCode::DuplicateTxId => "duplicate_tx_id",
             ValidationCode::InvalidArgument => "invalid_argument",
+            ValidationCode::RevokedIdentity => "revoked_identity",
+            ValidationCode::InconsistentAnchor => "inconsistent_anchor",
         }
     }
 
@@ -268,6 +274,8 @@ impl ValidationCode {
             UnknownAsset,
             DuplicateTxId,
             InvalidArgument,
+            RevokedIdentity,
+            InconsistentAnchor,
         ]
         .into_iter()
         .find(|code| code.number() == number)

@@ -341,3 +341,81 @@ fn blocks_chain_and_leaves_carry_their_codes() {
     assert_eq!(leaf.envelope, bad);
     assert!(parse_leaf(&[0; 10]).is_err());
 }
+
+impl Fixture {
+    fn revoke(&mut self, creator: u8, target: String, endorsers: &[(&str, u8)]) -> Vec<u8> {
+        let body = pb::tx_payload::Body::RevokeIdentity(pb::RevokeIdentity {
+            address: target,
+            reason: "key lost".into(),
+        });
+        self.sealed(creator, endorsers, body)
+    }
+
+    fn anchor(&mut self, creator: u8, log: &MerkleLog, from: u64) -> Vec<u8> {
+        let body = pb::tx_payload::Body::AnchorAccessEvents(pb::AnchorAccessEvents {
+            tree_size: log.size(),
+            root_hash: log.root().to_vec(),
+            consistency_proof: log
+                .consistency_proof(from, log.size())
+                .unwrap()
+                .iter()
+                .map(|h| h.to_vec())
+                .collect(),
+        });
+        self.sealed(creator, &[], body)
+    }
+}
+
+#[test]
+fn revocation_needs_the_ca_and_stops_the_identity() {
+    let mut f = Fixture::new();
+    let envelope = f.revoke(PROVIDER, address(CONSUMER), &[]);
+    f.expect(
+        envelope,
+        ValidationCode::EndorsementPolicyFailure,
+        "revoke_identity requires endorsement",
+    );
+    let envelope = f.revoke(CA_OFFICER, address(OUTSIDER), &[]);
+    f.expect(envelope, ValidationCode::UnknownIdentity, "is not registered");
+    let envelope = f.revoke(CA_OFFICER, address(PROVIDER), &[]);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let envelope = f.revoke(CA_OFFICER, address(PROVIDER), &[]);
+    f.expect(envelope, ValidationCode::InvalidArgument, "already revoked");
+    let envelope = f.publish(PROVIDER, "health/clinics", 2);
+    f.expect(envelope, ValidationCode::RevokedIdentity, "key lost");
+    let identity = f.ledger.identity(&address(PROVIDER).parse().unwrap()).unwrap();
+    assert_eq!(identity.revoked.as_ref().unwrap().reason, "key lost");
+}
+
+#[test]
+fn access_event_anchors_only_grow_consistently() {
+    let mut f = Fixture::new();
+    let mut log = MerkleLog::new();
+    for i in 0..5u8 {
+        let _ = log.push(merkle::leaf_hash(&[i]));
+    }
+    let envelope = f.anchor(CA_OFFICER, &log, 0);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let envelope = f.anchor(CA_OFFICER, &log, 0);
+    f.expect(envelope, ValidationCode::InconsistentAnchor, "does not grow");
+    for i in 5..9u8 {
+        let _ = log.push(merkle::leaf_hash(&[i]));
+    }
+    // A proof from the wrong old size does not verify.
+    let envelope = f.anchor(CA_OFFICER, &log, 3);
+    f.expect(envelope, ValidationCode::InconsistentAnchor, "does not extend");
+    // A rewritten history (same size, other leaves) does not extend the anchor either.
+    let mut forged = MerkleLog::new();
+    for i in 100..109u8 {
+        let _ = forged.push(merkle::leaf_hash(&[i]));
+    }
+    let envelope = f.anchor(CA_OFFICER, &forged, 5);
+    f.expect(envelope, ValidationCode::InconsistentAnchor, "");
+    let envelope = f.anchor(CA_OFFICER, &log, 5);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let anchors = f.ledger.access_anchors(&address(CA_OFFICER).parse().unwrap());
+    assert_eq!(anchors.iter().map(|a| a.tree_size).collect::<Vec<_>>(), [5, 9]);
+    // Each identity has its own stream.
+    let envelope = f.anchor(PROVIDER, &log, 0);
+    f.expect(envelope, ValidationCode::Valid, "");
+}
