@@ -204,6 +204,10 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
                 "encryption_public_key": hex::encode(&identity.encryption_public_key),
                 "registered_in_block": identity.registered_in_block,
                 "registered_by_tx": identity.registered_by_tx,
+                "revoked": (!identity.revoked_reason.is_empty()).then(|| serde_json::json!({
+                    "reason": identity.revoked_reason,
+                    "block": identity.revoked_in_block,
+                })),
             });
             print(node.json, &view, || {
                 format!(
@@ -215,7 +219,11 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
                     hex::encode(&identity.encryption_public_key),
                     identity.registered_in_block,
                     identity.registered_by_tx
-                )
+                ) + &if identity.revoked_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nREVOKED in block {}   {}", identity.revoked_in_block, identity.revoked_reason)
+                }
             });
             Ok(())
         }

@@ -47,6 +47,8 @@ fn identity_to_pb(identity: &IdentityRecord) -> pb::Identity {
         encryption_public_key: identity.encryption_public_key.to_vec(),
         registered_in_block: identity.registered_in_block,
         registered_by_tx: identity.registered_by_tx.to_string(),
+        revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+        revoked_in_block: identity.revoked.as_ref().map_or(0, |r| r.block_number),
     }
 }
 
