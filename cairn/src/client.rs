@@ -219,11 +219,12 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
                     hex::encode(&identity.encryption_public_key),
                     identity.registered_in_block,
                     identity.registered_by_tx
-                ) + &if identity.revoked_reason.is_empty() {
+                ) + if identity.revoked_reason.is_empty() {
                     String::new()
                 } else {
                     format!("\nREVOKED in block {}   {}", identity.revoked_in_block, identity.revoked_reason)
                 }
+                .as_str()
             });
             Ok(())
         }
