@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/cairn/v1/ledger.proto"];
+const PROTOS: &[&str] = &["proto/cairn/v1/ledger.proto", "proto/cairn/v1/access.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

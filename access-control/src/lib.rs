@@ -1,17 +1,38 @@
 //! Identities, keys, signed requests and access decisions of Cairn.
 //!
-//! This crate owns the client side of identity: key pairs (Ed25519 for
-//! signing, X25519 for receiving wrapped data keys) generated and kept on the
-//! client, in key files created with mode 0600. Later it also owns the signed
-//! request envelopes with replay protection and the casbin role policy that,
-//! combined with the on-chain authorised lists, decides every request.
+//! This crate owns the client side of identity and the checks a node makes
+//! before it answers a request:
+//!
+//! - [`keys`]: key pairs (Ed25519 for signing, X25519 for receiving wrapped
+//!   data keys) generated and kept on the client, in key files created with
+//!   mode 0600.
+//! - [`verify`]: the chaincode's signature-check port, implemented with
+//!   parallel batch verification.
+//! - [`request`]: signed request envelopes. Every gRPC call that reads
+//!   protected data or costs money carries, in the binary metadata key
+//!   `x-cairn-auth-bin`, a 153-byte envelope signed by the caller over the
+//!   method, a digest of the body, a timestamp and a nonce;
+//!   [`request::RequestVerifier`] checks it, looks the caller up on the
+//!   ledger and refuses replays within the time window.
+//! - [`policy`]: who may do what. A casbin role policy, with organisations as
+//!   domains, says which role may perform which action on which kind of
+//!   object; [`policy::RolePolicy::decide`] combines it with the on-chain
+//!   facts (an asset's authorised list and owner organisation) and explains
+//!   every decision with the condition that decided it.
+//!
+//! A server checks a request in that order: the envelope gives a
+//! [`request::VerifiedCaller`] (address, organisation, role), whose fields
+//! form the [`policy::AccessRequest`].
 //!
 //! Key material never reaches `Debug` output or logs: [`keys::KeyPair`]
-//! prints only its address.
+//! prints only its address, [`policy::RolePolicy`] only its number of rules
+//! and [`request::RequestVerifier`] only its window and cache size.
 
 #![warn(missing_docs)]
 
 pub mod keys;
+pub mod policy;
+pub mod request;
 pub mod verify;
 
 /// Errors of this crate.
@@ -41,6 +62,30 @@ pub enum Error {
         path: std::path::PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A policy model or policy file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    PolicyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A casbin model is not one Cairn can use.
+    #[error("policy model {origin} is not valid: {reason}")]
+    BadPolicyModel {
+        /// Where the model came from: `built-in`, `given as text` or `file PATH`.
+        origin: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A policy's lines are not valid.
+    #[error("policy {origin} is not valid: {reason}")]
+    BadPolicy {
+        /// Where the policy came from: `built-in`, `given as text` or `file PATH`.
+        origin: String,
+        /// What was wrong, with the line number.
+        reason: String,
     },
     /// The operating system's random source failed.
     #[error("the system random source failed: {0}")]

@@ -4,10 +4,12 @@
 //!
 //! Projections are folds of the ledger log and the access-event log: delete
 //! them and they can be rebuilt by replay. In the embedded mode they live in
-//! memory and are rebuilt on start; at scale they live in PostgreSQL.
+//! memory and are rebuilt on start; at scale they will live in PostgreSQL.
 //!
-//! Today the embedded node answers identity and asset queries straight from
-//! the chaincode state; the projections of this crate arrive with the access
-//! events and the scale-out mode.
+//! Today: [`audit`], the access event and the audit projection that answers
+//! `cairn audit events`. Identity and asset queries are answered straight from
+//! the chaincode state.
 
 #![warn(missing_docs)]
+
+pub mod audit;

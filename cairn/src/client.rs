@@ -222,7 +222,10 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
                 ) + if identity.revoked_reason.is_empty() {
                     String::new()
                 } else {
-                    format!("\nREVOKED in block {}   {}", identity.revoked_in_block, identity.revoked_reason)
+                    format!(
+                        "\nREVOKED in block {}   {}",
+                        identity.revoked_in_block, identity.revoked_reason
+                    )
                 }
                 .as_str()
             });

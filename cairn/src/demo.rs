@@ -24,11 +24,12 @@ const ORGANISATIONS: [(&str, &str); 4] = [
     ("verifier-co", "Acme Background Checks Ltd (commercial verifier)"),
 ];
 /// (key file stem, display name, organisation, role)
-const IDENTITIES: [(&str, &str, &str, Role); 4] = [
+const IDENTITIES: [(&str, &str, &str, Role); 5] = [
     ("ca-officer", "CA registration officer", "ca", Role::CertificationAuthority),
     ("health-provider", "Health data steward", "dept-health", Role::Provider),
     ("civil-consumer", "Civil affairs analyst", "dept-civil", Role::Consumer),
     ("verifier", "Acme verification desk", "verifier-co", Role::Verifier),
+    ("auditor", "Consortium auditor", "ca", Role::Auditor),
 ];
 const SAMPLE_CSV: &str = "clinic_id,name,district,licence_valid_until\n\
 C-001,Riverside Family Clinic,North,2027-06-30\n\
@@ -119,6 +120,18 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
             let _ = submit(node, &pair, &[("ca", &ca_org)], body).await?;
         }
         pairs.push(pair);
+    }
+    // The node's own identity anchors the access-event log on the ledger.
+    let node_key = node.key().clone();
+    if node.ledger().identity(&node_key.address()).is_none() {
+        let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+            name: "cairn node".into(),
+            organisation: "ca".into(),
+            role: tx::role_to_pb(Role::Auditor).into(),
+            signing_public_key: node_key.signing_public_key().to_vec(),
+            encryption_public_key: node_key.encryption_public_key().to_vec(),
+        });
+        let _ = submit(node, &node_key, &[("ca", &ca_org)], body).await?;
     }
     let csv_path = dir.join("clinic-registry.csv");
     std::fs::write(&csv_path, SAMPLE_CSV)

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod access;
+mod access_client;
+mod access_service;
+mod auth;
 mod bench;
 mod client;
 mod demo;
@@ -78,6 +82,21 @@ enum Command {
     Node {
         #[command(subcommand)]
         command: client::NodeCommand,
+    },
+    /// Ask for protected data (signed request).
+    Access {
+        #[command(subcommand)]
+        command: access_client::AccessCommand,
+    },
+    /// Check data against the ledger (a verification query; signed request).
+    Verify {
+        #[command(subcommand)]
+        command: access_client::VerifyCommand,
+    },
+    /// Read the audit log of access events and prove entries of it (signed requests).
+    Audit {
+        #[command(subcommand)]
+        command: access_client::AuditCommand,
     },
     /// Measure this machine.
     Bench {
@@ -153,6 +172,9 @@ fn main() -> std::process::ExitCode {
         Command::Block { command } => client::run_async(client::block(command)),
         Command::Checkpoint(args) => client::run_async(client::checkpoint(args)),
         Command::Node { command } => client::run_async(client::node(command)),
+        Command::Access { command } => client::run_async(access_client::access(command)),
+        Command::Verify { command } => client::run_async(access_client::verify(command)),
+        Command::Audit { command } => client::run_async(access_client::audit(command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -82,6 +82,7 @@ pub(crate) struct Node {
     ledger: Arc<RwLock<Ledger>>,
     log: Arc<dyn LedgerLog>,
     signer: Arc<NoteSigner>,
+    key: Arc<access_control::keys::KeyPair>,
     queue: mpsc::Sender<Submission>,
 }
 
@@ -173,7 +174,7 @@ impl Node {
             .name("cairn-committer".into())
             .spawn(move || committer.run(receiver))
             .context("cannot start the committer thread")?;
-        Ok(Node { ledger, log, signer: Arc::new(signer), queue })
+        Ok(Node { ledger, log, signer: Arc::new(signer), key: Arc::new(key), queue })
     }
 
     /// Read access to the ledger.
@@ -181,6 +182,11 @@ impl Node {
         // A poisoned lock means the committer panicked mid-block; reads still
         // see the last complete block.
         self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The node's own key: it signs checkpoints and anchors the access-event log.
+    pub(crate) fn key(&self) -> &access_control::keys::KeyPair {
+        &self.key
     }
 
     /// The checkpoint signer.

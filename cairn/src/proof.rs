@@ -25,6 +25,7 @@ use crate::client::{self, connect, status};
 
 const INCLUSION_KIND: &str = "cairn-inclusion-proof-v1";
 const CONSISTENCY_KIND: &str = "cairn-consistency-proof-v1";
+pub(crate) const AUDIT_KIND: &str = "cairn-audit-proof-v1";
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ProofCommand {
@@ -90,6 +91,26 @@ struct ConsistencyFile {
     hashes: Vec<String>,
     old_checkpoint: String,
     new_checkpoint: String,
+}
+
+/// The proof that an access event was recorded: its inclusion in the
+/// access-event log at an anchored size, and the anchoring transaction's
+/// inclusion in the ledger at the checkpoint's size.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AuditFile {
+    pub(crate) kind: String,
+    /// The encoded `cairn.v1.AccessEvent` (base64), the leaf of the access-event log.
+    pub(crate) event: String,
+    pub(crate) event_index: u64,
+    pub(crate) event_tree_size: u64,
+    pub(crate) event_hashes: Vec<String>,
+    pub(crate) anchor_tx_id: String,
+    pub(crate) anchor_leaf_index: u64,
+    pub(crate) anchor_tree_size: u64,
+    pub(crate) anchor_leaf: String,
+    pub(crate) anchor_hashes: Vec<String>,
+    /// The ledger checkpoint the anchor proof is for.
+    pub(crate) checkpoint: String,
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
@@ -192,7 +213,7 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -393,6 +414,7 @@ fn check_file(
             });
             summary = serde_json::json!({"old_size": old.size, "new_size": checkpoint.size});
         }
+        AUDIT_KIND => check_audit(proof_text, &checkpoint, &mut checks, &mut summary),
         other => checks.push(Check {
             name: "proof file",
             ok: false,
@@ -400,6 +422,139 @@ fn check_file(
         }),
     }
     (checks, summary)
+}
+
+fn check_audit(
+    proof_text: &str,
+    checkpoint: &Checkpoint,
+    checks: &mut Vec<Check>,
+    summary: &mut serde_json::Value,
+) {
+    let file: AuditFile = match serde_json::from_str(proof_text) {
+        Ok(file) => file,
+        Err(e) => {
+            checks.push(Check { name: "proof file", ok: false, detail: e.to_string() });
+            return;
+        }
+    };
+    checks.push(Check {
+        name: "tree size",
+        ok: file.anchor_tree_size == checkpoint.size,
+        detail: format!(
+            "anchor proof at ledger size {}, checkpoint at size {}",
+            file.anchor_tree_size, checkpoint.size
+        ),
+    });
+    let (Ok(anchor_leaf), Ok(event)) =
+        (BASE64.decode(&file.anchor_leaf), BASE64.decode(&file.event))
+    else {
+        checks.push(Check {
+            name: "proof file",
+            ok: false,
+            detail: "anchor_leaf or event is not base64".into(),
+        });
+        return;
+    };
+    // The anchoring transaction: valid, an AnchorAccessEvents of the size the event proof uses.
+    let anchored_root = match parse_leaf(&anchor_leaf) {
+        Err(e) => {
+            checks.push(Check { name: "anchor transaction", ok: false, detail: e });
+            None
+        }
+        Ok(leaf) => match Transaction::decode(&leaf.envelope) {
+            Ok(transaction) => match &transaction.body {
+                anchor_chaincode::tx::TxBody::AnchorAccessEvents(anchor)
+                    if leaf.code == ValidationCode::Valid
+                        && anchor.tree_size == file.event_tree_size
+                        && transaction.id == leaf.tx_id =>
+                {
+                    let creator = transaction.creator_address().to_string();
+                    checks.push(Check {
+                        name: "anchor transaction",
+                        ok: true,
+                        detail: format!(
+                            "valid anchor {} in block {} by {creator}: access-event log size {}",
+                            leaf.tx_id, leaf.block_number, anchor.tree_size
+                        ),
+                    });
+                    *summary = serde_json::json!({
+                        "anchor_tx_id": leaf.tx_id.to_string(),
+                        "anchor_block": leaf.block_number,
+                        "anchored_by": creator,
+                    });
+                    Some(anchor.root_hash)
+                }
+                _ => {
+                    checks.push(Check {
+                        name: "anchor transaction",
+                        ok: false,
+                        detail: format!(
+                            "ledger leaf is not a valid anchor of an access-event log of size {} (code {})",
+                            file.event_tree_size, leaf.code
+                        ),
+                    });
+                    None
+                }
+            },
+            Err(rejection) => {
+                checks.push(Check {
+                    name: "anchor transaction",
+                    ok: false,
+                    detail: rejection.message,
+                });
+                None
+            }
+        },
+    };
+    let anchor_result = decode_hashes(&file.anchor_hashes).and_then(|hashes| {
+        merkle::verify_inclusion(
+            &merkle::leaf_hash(&anchor_leaf),
+            file.anchor_leaf_index,
+            file.anchor_tree_size,
+            &hashes,
+            &checkpoint.root,
+        )
+        .map_err(|e| e.to_string())
+    });
+    checks.push(Check {
+        name: "anchor in ledger",
+        ok: anchor_result.is_ok(),
+        detail: match anchor_result {
+            Ok(()) => format!("anchor is leaf {} of the checkpoint's tree", file.anchor_leaf_index),
+            Err(e) => e,
+        },
+    });
+    let Some(root) = anchored_root else { return };
+    let event_result = decode_hashes(&file.event_hashes).and_then(|hashes| {
+        merkle::verify_inclusion(
+            &merkle::leaf_hash(&event),
+            file.event_index,
+            file.event_tree_size,
+            &hashes,
+            &root,
+        )
+        .map_err(|e| e.to_string())
+    });
+    checks.push(Check {
+        name: "event in anchored log",
+        ok: event_result.is_ok(),
+        detail: match event_result {
+            Ok(()) => format!(
+                "event is entry {} of the anchored access-event log of size {}",
+                file.event_index, file.event_tree_size
+            ),
+            Err(e) => e,
+        },
+    });
+    match asset_registry::audit::AccessEvent::decode(&event) {
+        Ok(event) => {
+            if let Some(object) = summary.as_object_mut() {
+                let _ =
+                    object.insert("event".into(), serde_json::to_value(&event).unwrap_or_default());
+            }
+        }
+        Err(e) => checks.push(Check { name: "event content", ok: false, detail: e }),
+    }
 }
 
 fn verify(

@@ -96,6 +96,42 @@ fn submit_response(receipt: &Receipt) -> pb::SubmitResponse {
     }
 }
 
+/// A transaction's inclusion proof with the signed checkpoint it is for (`tree_size` 0: the current size).
+pub(crate) fn inclusion_proof(
+    node: &Node,
+    tx_id: &TxId,
+    tree_size: u64,
+) -> Result<pb::GetInclusionProofResponse, Status> {
+    let (receipt, envelope) = node
+        .envelope(tx_id)
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
+    let (checkpoint, note) =
+        node.signed_checkpoint(tree_size).map_err(|e| Status::out_of_range(e.to_string()))?;
+    let hashes = node
+        .ledger()
+        .merkle_log()
+        .inclusion_proof(receipt.leaf_index, checkpoint.size)
+        .map_err(|e| Status::out_of_range(e.to_string()))?;
+    let leaf = anchor_chaincode::ledger::leaf_data(
+        receipt.block_number,
+        receipt.index,
+        receipt.code,
+        &receipt.tx_id,
+        &envelope,
+    );
+    Ok(pb::GetInclusionProofResponse {
+        tx_id: tx_id.to_string(),
+        proof: Some(pb::InclusionProof {
+            leaf_index: receipt.leaf_index,
+            tree_size: checkpoint.size,
+            leaf,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+        }),
+        checkpoint: Some(checkpoint_to_pb(&checkpoint, note)),
+    })
+}
+
 fn parse_tx_id(text: &str) -> Result<TxId, Status> {
     text.parse().map_err(Status::invalid_argument)
 }
@@ -212,38 +248,7 @@ impl Ledger for LedgerService {
     ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
         let request = request.into_inner();
         let tx_id = parse_tx_id(&request.tx_id)?;
-        let (receipt, envelope) = self
-            .node
-            .envelope(&tx_id)
-            .map_err(internal)?
-            .ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
-        let (checkpoint, note) = self
-            .node
-            .signed_checkpoint(request.tree_size)
-            .map_err(|e| Status::out_of_range(e.to_string()))?;
-        let hashes = self
-            .node
-            .ledger()
-            .merkle_log()
-            .inclusion_proof(receipt.leaf_index, checkpoint.size)
-            .map_err(|e| Status::out_of_range(e.to_string()))?;
-        let leaf = anchor_chaincode::ledger::leaf_data(
-            receipt.block_number,
-            receipt.index,
-            receipt.code,
-            &receipt.tx_id,
-            &envelope,
-        );
-        Ok(Response::new(pb::GetInclusionProofResponse {
-            tx_id: tx_id.to_string(),
-            proof: Some(pb::InclusionProof {
-                leaf_index: receipt.leaf_index,
-                tree_size: checkpoint.size,
-                leaf,
-                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
-            }),
-            checkpoint: Some(checkpoint_to_pb(&checkpoint, note)),
-        }))
+        Ok(Response::new(inclusion_proof(&self.node, &tx_id, request.tree_size)?))
     }
 
     async fn get_consistency_proof(
@@ -289,12 +294,21 @@ impl Ledger for LedgerService {
     }
 }
 
-/// Serves the node on `listener` until `shutdown` resolves.
+/// What the servers share.
+pub(crate) struct Services {
+    pub(crate) node: Node,
+    pub(crate) access: crate::access::AccessLog,
+    pub(crate) policy: std::sync::Arc<access_control::policy::RolePolicy>,
+    pub(crate) request_window: std::time::Duration,
+}
+
+/// Serves the ledger and access services on `listener` until `shutdown` resolves.
 pub(crate) async fn serve(
-    node: Node,
+    services: Services,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Services { node, access, policy, request_window } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -302,10 +316,24 @@ pub(crate) async fn serve(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let auth = crate::auth::AuthLayer::new(crate::auth::AuthContext {
+        verifier: access_control::request::RequestVerifier::new(request_window),
+        node: node.clone(),
+        access: access.clone(),
+    });
+    let access_service =
+        cairn_schemas::v1::access_server::AccessServer::new(crate::access_service::AccessService {
+            node: node.clone(),
+            access,
+            policy,
+        })
+        .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
     let service = LedgerServer::new(LedgerService { node })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     tonic::transport::Server::builder()
+        .layer(auth)
+        .add_service(access_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(service)

@@ -7,6 +7,9 @@ use anchor_chaincode::genesis::{Genesis, Organisation};
 use anyhow::{Context, format_err};
 use clap::{Args, Subcommand};
 
+use access_control::policy::RolePolicy;
+
+use crate::access::{self, AccessLog};
 use crate::node::{Node, NodeConfig};
 use crate::{demo, server};
 
@@ -27,6 +30,18 @@ pub(crate) struct UpArgs {
     /// Most transactions in one block.
     #[arg(long, env = "CAIRN_MAX_BLOCK_TXS", default_value_t = 4096)]
     max_block_txs: usize,
+    /// How often new access events are anchored on the ledger.
+    #[arg(long, env = "CAIRN_AUDIT_ANCHOR_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    audit_anchor_interval: std::time::Duration,
+    /// How far a signed request's timestamp may be from the node's clock.
+    #[arg(long, env = "CAIRN_REQUEST_WINDOW", default_value = "60s", value_parser = humantime::parse_duration)]
+    request_window: std::time::Duration,
+    /// The casbin model of the role policy (default: the built-in access-control/policy/model.conf).
+    #[arg(long, env = "CAIRN_POLICY_MODEL", requires = "policy")]
+    policy_model: Option<PathBuf>,
+    /// The casbin policy (default: the built-in access-control/policy/policy.csv).
+    #[arg(long, env = "CAIRN_POLICY", requires = "policy_model")]
+    policy: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -42,6 +57,11 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (None, false) => None,
         };
         let node = Node::open(&config, genesis.as_deref())?;
+        let policy = match (&args.policy_model, &args.policy) {
+            (Some(model), Some(policy)) => RolePolicy::load(model, policy).await?,
+            _ => RolePolicy::builtin().await?,
+        };
+        let access = AccessLog::open(&config.data_dir.join("access.log"))?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -55,12 +75,26 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 "node ready"
             );
         }
-        let serving = tokio::spawn(server::serve(node.clone(), listener, shutdown_signal()));
+        let services = server::Services {
+            node: node.clone(),
+            access: access.clone(),
+            policy: std::sync::Arc::new(policy),
+            request_window: args.request_window,
+        };
+        let serving = tokio::spawn(server::serve(services, listener, shutdown_signal()));
         println!("listening on {address}");
         if args.demo {
             demo::populate(&node, &args.data_dir).await?;
             demo::print_next_steps(&node, &args.data_dir, &address.to_string());
         }
+        if node.ledger().identity(&node.key().address()).is_none() {
+            tracing::warn!(
+                address = %node.key().address(),
+                "the node identity is not registered, so access events are recorded but not anchored; register {} with `cairn identity register`",
+                config.node_key_path().display()
+            );
+        }
+        let _anchoring = tokio::spawn(access::anchor_loop(node.clone(), access, args.audit_anchor_interval));
         serving.await.map_err(|e| format_err!("server task failed: {e}"))??;
         tracing::info!("stopped");
         Ok(())

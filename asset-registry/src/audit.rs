@@ -1,0 +1,275 @@
+//! Access events and the audit projection.
+//!
+//! An access event is stored in the access-event log as an encoded
+//! `cairn.v1.AccessEvent`; those bytes are also its leaf in the node's
+//! RFC 6962 access-event Merkle log. The projection is a fold over the log in
+//! offset order, so replaying the log rebuilds it exactly.
+
+use std::collections::BTreeMap;
+
+use cairn_schemas::v1 as pb;
+use prost::Message;
+use serde::Serialize;
+
+/// Whether a request was allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Allowed.
+    Allowed,
+    /// Denied.
+    Denied,
+}
+
+impl Decision {
+    /// The name used in JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+impl std::str::FromStr for Decision {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "allowed" => Ok(Decision::Allowed),
+            "denied" => Ok(Decision::Denied),
+            _ => Err(format!("unknown decision {text:?}; expected allowed or denied")),
+        }
+    }
+}
+
+/// One access event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessEvent {
+    /// 32 hex digits.
+    pub event_id: String,
+    /// The node's clock, milliseconds since the epoch.
+    pub time_ms: u64,
+    /// The caller's address; empty when unidentified.
+    pub identity: String,
+    /// The caller's organisation.
+    pub organisation: String,
+    /// The caller's role.
+    pub role: String,
+    /// The action asked for.
+    pub action: String,
+    /// The resource, e.g. `asset:health/clinics@2` or `audit`.
+    pub resource: String,
+    /// Allowed or denied.
+    pub decision: Decision,
+    /// Why.
+    pub reason: String,
+    /// Bytes of data served.
+    pub bytes: u64,
+    /// Time to decide, microseconds.
+    pub latency_us: u64,
+    /// The gRPC method.
+    pub method: String,
+}
+
+/// The resource string of an asset version.
+pub fn asset_resource(asset_id: &str, version: u64) -> String {
+    if version == 0 { format!("asset:{asset_id}") } else { format!("asset:{asset_id}@{version}") }
+}
+
+impl AccessEvent {
+    /// The asset named by the resource, if it is one.
+    pub fn asset_id(&self) -> Option<&str> {
+        let rest = self.resource.strip_prefix("asset:")?;
+        Some(rest.rsplit_once('@').map_or(rest, |(id, _)| id))
+    }
+
+    /// The bytes stored in the log (and hashed as the Merkle leaf).
+    pub fn encode(&self) -> Vec<u8> {
+        pb::AccessEvent {
+            event_id: self.event_id.clone(),
+            time_ms: self.time_ms,
+            identity: self.identity.clone(),
+            organisation: self.organisation.clone(),
+            role: self.role.clone(),
+            action: self.action.clone(),
+            resource: self.resource.clone(),
+            decision: match self.decision {
+                Decision::Allowed => pb::Decision::Allowed,
+                Decision::Denied => pb::Decision::Denied,
+            }
+            .into(),
+            reason: self.reason.clone(),
+            bytes: self.bytes,
+            latency_us: self.latency_us,
+            method: self.method.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Decodes logged bytes.
+    pub fn decode(bytes: &[u8]) -> Result<AccessEvent, String> {
+        let event = pb::AccessEvent::decode(bytes)
+            .map_err(|e| format!("not a cairn.v1.AccessEvent: {e}"))?;
+        let decision = match pb::Decision::try_from(event.decision) {
+            Ok(pb::Decision::Allowed) => Decision::Allowed,
+            Ok(pb::Decision::Denied) => Decision::Denied,
+            _ => return Err(format!("access event {} has no decision", event.event_id)),
+        };
+        Ok(AccessEvent {
+            event_id: event.event_id,
+            time_ms: event.time_ms,
+            identity: event.identity,
+            organisation: event.organisation,
+            role: event.role,
+            action: event.action,
+            resource: event.resource,
+            decision,
+            reason: event.reason,
+            bytes: event.bytes,
+            latency_us: event.latency_us,
+            method: event.method,
+        })
+    }
+}
+
+/// What `cairn audit events` asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this caller.
+    pub identity: Option<String>,
+    /// Only this asset.
+    pub asset_id: Option<String>,
+    /// Only at or after this time.
+    pub since_ms: Option<u64>,
+    /// Only this decision.
+    pub decision: Option<Decision>,
+    /// At most this many, newest last.
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    fn matches(&self, event: &AccessEvent) -> bool {
+        self.identity.as_ref().is_none_or(|identity| &event.identity == identity)
+            && self.asset_id.as_ref().is_none_or(|asset| event.asset_id() == Some(asset.as_str()))
+            && self.since_ms.is_none_or(|since| event.time_ms >= since)
+            && self.decision.is_none_or(|decision| event.decision == decision)
+    }
+}
+
+/// The audit log projection: every event in log order, indexed by id.
+#[derive(Clone, Debug, Default)]
+pub struct AuditProjection {
+    events: Vec<AccessEvent>,
+    by_id: BTreeMap<String, u64>,
+}
+
+impl AuditProjection {
+    /// Applies the event at `offset`; offsets must come in order from 0.
+    pub fn apply(&mut self, offset: u64, event: AccessEvent) -> Result<(), String> {
+        if offset != self.events.len() as u64 {
+            return Err(format!(
+                "audit projection expected offset {}, got {offset}",
+                self.events.len()
+            ));
+        }
+        let _ = self.by_id.insert(event.event_id.clone(), offset);
+        self.events.push(event);
+        Ok(())
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The log offset of an event.
+    pub fn offset_of(&self, event_id: &str) -> Option<u64> {
+        self.by_id.get(event_id).copied()
+    }
+
+    /// An event by offset.
+    pub fn event(&self, offset: u64) -> Option<&AccessEvent> {
+        usize::try_from(offset).ok().and_then(|i| self.events.get(i))
+    }
+
+    /// The newest `filter.limit` events that match, oldest first.
+    pub fn query(&self, filter: &AuditFilter) -> Vec<&AccessEvent> {
+        let limit = if filter.limit == 0 { usize::MAX } else { filter.limit };
+        let mut matched: Vec<&AccessEvent> =
+            self.events.iter().rev().filter(|event| filter.matches(event)).take(limit).collect();
+        matched.reverse();
+        matched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64, identity: &str, resource: &str, decision: Decision) -> AccessEvent {
+        AccessEvent {
+            event_id: format!("{n:032x}"),
+            time_ms: 1_000 * n,
+            identity: identity.into(),
+            organisation: "org".into(),
+            role: "consumer".into(),
+            action: "request_data".into(),
+            resource: resource.into(),
+            decision,
+            reason: "because".into(),
+            bytes: n,
+            latency_us: 5,
+            method: "/cairn.v1.Access/RequestAccess".into(),
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let original = event(3, "ab", "asset:health/x@2", Decision::Denied);
+        assert_eq!(AccessEvent::decode(&original.encode()).unwrap(), original);
+        assert!(AccessEvent::decode(b"\xff\xff").is_err());
+        assert_eq!(original.asset_id(), Some("health/x"));
+        assert_eq!(event(1, "a", "audit", Decision::Allowed).asset_id(), None);
+    }
+
+    #[test]
+    fn filters_combine_and_limit_keeps_the_newest() {
+        let mut projection = AuditProjection::default();
+        let rows = [
+            ("a", "asset:x@1", Decision::Allowed),
+            ("b", "asset:x@1", Decision::Denied),
+            ("a", "asset:y", Decision::Denied),
+            ("a", "audit", Decision::Allowed),
+            ("b", "asset:y@3", Decision::Denied),
+        ];
+        for (n, (identity, resource, decision)) in rows.into_iter().enumerate() {
+            projection.apply(n as u64, event(n as u64, identity, resource, decision)).unwrap();
+        }
+        let ids = |filter: AuditFilter| -> Vec<u64> {
+            projection.query(&filter).iter().map(|e| e.bytes).collect()
+        };
+        assert_eq!(ids(AuditFilter::default()), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            ids(AuditFilter { identity: Some("a".into()), ..Default::default() }),
+            [0, 2, 3]
+        );
+        assert_eq!(ids(AuditFilter { asset_id: Some("y".into()), ..Default::default() }), [2, 4]);
+        assert_eq!(
+            ids(AuditFilter {
+                decision: Some(Decision::Denied),
+                since_ms: Some(2_000),
+                ..Default::default()
+            }),
+            [2, 4]
+        );
+        assert_eq!(ids(AuditFilter { limit: 2, ..Default::default() }), [3, 4]);
+        assert_eq!(projection.offset_of(&format!("{:032x}", 3)), Some(3));
+        assert!(projection.apply(9, event(9, "a", "audit", Decision::Allowed)).is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! The node's access-event log: every decision, grant, denial, download and
+//! verification query, appended durably before the caller is answered, folded
+//! into an RFC 6962 Merkle log and the audit projection, and anchored on the
+//! ledger at an interval.
+//!
+//! Events are appended by one writer thread: everything queued goes into one
+//! append with one fsync (group commit), then into the Merkle log and the
+//! projection in offset order, so the leaf index of an event is its log offset.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use anchor_chaincode::ValidationCode;
+use anchor_chaincode::merkle::{self, MerkleLog};
+use anchor_chaincode::tx::{self, TxDraft};
+use anyhow::{Context, format_err};
+use asset_registry::audit::{AccessEvent, AuditProjection};
+use cairn_schemas::v1 as pb;
+use connectors::log::LedgerLog;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::node::Node;
+
+/// The Merkle log and projection of the access events.
+#[derive(Debug, Default)]
+pub(crate) struct AccessState {
+    pub(crate) merkle: MerkleLog,
+    pub(crate) projection: AuditProjection,
+}
+
+type Pending = (AccessEvent, oneshot::Sender<Result<u64, String>>);
+
+/// The access-event log of a node.
+#[derive(Clone)]
+pub(crate) struct AccessLog {
+    log: Arc<dyn LedgerLog>,
+    state: Arc<RwLock<AccessState>>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog").field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+/// A fresh event id: 16 random bytes as hex.
+pub(crate) fn new_event_id() -> String {
+    access_control::keys::random_bytes::<16>().map(hex::encode).unwrap_or_else(|_| {
+        // The OS random source failing is not a reason to lose an audit record.
+        format!(
+            "{:032x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        )
+    })
+}
+
+impl AccessLog {
+    /// Opens the log file and rebuilds the Merkle log and projection from it.
+    pub(crate) fn open(path: &Path) -> anyhow::Result<AccessLog> {
+        let log: Arc<dyn LedgerLog> = Arc::new(connectors::log::EmbeddedLog::open(path)?);
+        let mut state = AccessState::default();
+        let mut next = 0;
+        loop {
+            let records = log.read(next, 4096)?;
+            if records.is_empty() {
+                break;
+            }
+            for record in records {
+                let event = AccessEvent::decode(&record.bytes).map_err(|e| {
+                    format_err!("access-event log {} record {}: {e}", path.display(), record.offset)
+                })?;
+                let _ = state.merkle.push(merkle::leaf_hash(&record.bytes));
+                state.projection.apply(record.offset, event).map_err(|e| format_err!(e))?;
+                next = record.offset + 1;
+            }
+        }
+        tracing::info!(events = next, "access-event log replayed");
+        let state = Arc::new(RwLock::new(state));
+        let (queue, receiver) = mpsc::channel(65_536);
+        let writer = Writer { log: log.clone(), state: state.clone() };
+        let _thread = std::thread::Builder::new()
+            .name("cairn-access-log".into())
+            .spawn(move || writer.run(receiver))
+            .context("cannot start the access-log writer")?;
+        Ok(AccessLog { log, state, queue })
+    }
+
+    /// Appends an event; answers with its offset once it is durable.
+    pub(crate) async fn record(&self, event: AccessEvent) -> anyhow::Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((event, reply))
+            .await
+            .map_err(|_| format_err!("the access-event log is closed"))?;
+        answer
+            .await
+            .map_err(|_| format_err!("the access-event log is closed"))?
+            .map_err(|e| format_err!(e))
+    }
+
+    /// Read access to the Merkle log and projection.
+    pub(crate) fn state(&self) -> RwLockReadGuard<'_, AccessState> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The logged bytes of the event at `offset`.
+    pub(crate) fn event_bytes(&self, offset: u64) -> anyhow::Result<Vec<u8>> {
+        let records = self.log.read(offset, 1)?;
+        records
+            .into_iter()
+            .next()
+            .map(|r| r.bytes)
+            .ok_or_else(|| format_err!("access-event log has no record {offset}"))
+    }
+}
+
+struct Writer {
+    log: Arc<dyn LedgerLog>,
+    state: Arc<RwLock<AccessState>>,
+}
+
+impl Writer {
+    fn run(self, mut receiver: mpsc::Receiver<Pending>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < 4096 {
+                match receiver.try_recv() {
+                    Ok(pending) => batch.push(pending),
+                    Err(_) => break,
+                }
+            }
+            let encoded: Vec<Vec<u8>> = batch.iter().map(|(event, _)| event.encode()).collect();
+            let records: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+            match self.log.append(&records) {
+                Ok(first_offset) => {
+                    let mut state =
+                        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
+                    {
+                        let offset = first_offset + i as u64;
+                        let _ = state.merkle.push(merkle::leaf_hash(bytes));
+                        let result = state.projection.apply(offset, event).map(|()| offset);
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "access-event log append failed");
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(format!("access-event log append failed: {e}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Anchors the access-event log on the ledger every `interval`, signed by the node key.
+pub(crate) async fn anchor_loop(node: Node, access: AccessLog, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        let _ = ticker.tick().await;
+        match anchor_once(&node, &access).await {
+            Ok(Some(size)) => tracing::info!(tree_size = size, "access-event log anchored"),
+            Ok(None) => {}
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, "cannot anchor the access-event log");
+                    warned = true;
+                }
+            }
+        }
+    }
+}
+
+/// Anchors what is new, if anything; returns the anchored size.
+pub(crate) async fn anchor_once(node: &Node, access: &AccessLog) -> anyhow::Result<Option<u64>> {
+    let address = node.key().address();
+    let (chain_id, anchored) = {
+        let ledger = node.ledger();
+        let Some(identity) = ledger.identity(&address) else {
+            anyhow::bail!(
+                "the node identity {address} is not registered; register its key (node.key in the data directory) to anchor access events"
+            );
+        };
+        if identity.revoked.is_some() {
+            anyhow::bail!("the node identity {address} is revoked");
+        }
+        (
+            ledger.consortium().chain_id().to_string(),
+            ledger.access_anchors(&address).last().map_or(0, |a| a.tree_size),
+        )
+    };
+    let body = {
+        let state = access.state();
+        let size = state.merkle.size();
+        if size <= anchored {
+            return Ok(None);
+        }
+        let proof = state.merkle.consistency_proof(anchored, size)?;
+        pb::tx_payload::Body::AnchorAccessEvents(pb::AnchorAccessEvents {
+            tree_size: size,
+            root_hash: state.merkle.root().to_vec(),
+            consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
+        })
+    };
+    let draft = TxDraft {
+        chain_id,
+        nonce: access_control::keys::random_bytes::<16>()?.to_vec(),
+        timestamp_ms: crate::client::now_ms(),
+        body,
+    };
+    let key = node.key();
+    let envelope = tx::seal(draft.payload(&key.signing_public_key()), key.signing_key(), &[]);
+    let receipt = node.submit(envelope).await?.receipt;
+    if receipt.code != ValidationCode::Valid {
+        anyhow::bail!(
+            "anchor transaction {} was {}: {}",
+            receipt.tx_id,
+            receipt.code,
+            receipt.message
+        );
+    }
+    let response: serde_json::Value = serde_json::from_str(&receipt.response).unwrap_or_default();
+    Ok(response["tree_size"].as_u64())
+}

@@ -1,0 +1,346 @@
+//! CLI commands of the signed `cairn.v1.Access` service: data requests,
+//! hash verification, the audit log and audit proofs.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use access_control::keys::{KeyPair, random_bytes};
+use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
+use anyhow::{Context, bail, format_err};
+use asset_registry::audit::Decision;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::access_client::AccessClient;
+use clap::Subcommand;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+use crate::NodeArgs;
+use crate::client::{now_ms, plain, print, status};
+
+/// Connects to the access service.
+pub(crate) async fn connect(node: &str) -> anyhow::Result<AccessClient<Channel>> {
+    let endpoint = Channel::from_shared(node.to_string())
+        .with_context(|| format!("{node:?} is not a valid node URL"))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        format_err!(
+            "cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"
+        )
+    })?;
+    Ok(AccessClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// Wraps `message` in a request signed by `key` for `method`.
+pub(crate) fn signed<T: Message>(
+    key: &KeyPair,
+    method: &str,
+    message: T,
+) -> anyhow::Result<tonic::Request<T>> {
+    let body = message.encode_to_vec();
+    let envelope =
+        SignedRequest::sign(key.signing_key(), method, &body, now_ms(), random_bytes::<16>()?);
+    let mut request = tonic::Request::new(message);
+    let _ = request
+        .metadata_mut()
+        .insert_bin(AUTH_METADATA_KEY, MetadataValue::from_bytes(&envelope.encode()));
+    Ok(request)
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AccessCommand {
+    /// Ask for an asset version's data (allowed for authorised identities only).
+    Request {
+        /// The asset id.
+        asset_id: String,
+        /// The version; defaults to the latest.
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum VerifyCommand {
+    /// Check a data file or a content hash against the hash anchored on the ledger.
+    Hash {
+        /// The asset id.
+        asset_id: String,
+        /// The version; defaults to the latest.
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        /// A file to hash with SHA-256.
+        #[arg(long, conflicts_with = "hash", required_unless_present = "hash")]
+        file: Option<PathBuf>,
+        /// A content hash (64 hex digits).
+        #[arg(long)]
+        hash: Option<String>,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// List access events (auditors: all; anyone: their own).
+    Events {
+        /// Only this caller's events.
+        #[arg(long)]
+        identity: Option<String>,
+        /// Only events about this asset.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Only events since then: a duration ago ("1h") or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only allowed or denied events.
+        #[arg(long)]
+        decision: Option<Decision>,
+        /// At most this many (newest last).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Fetch the proof that an access event was recorded and anchored, for offline checking.
+    Prove {
+        /// The event id.
+        event_id: String,
+        /// The proof file to write (check it with `cairn proof verify`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the ledger checkpoint the proof is for.
+        #[arg(long)]
+        checkpoint_out: Option<PathBuf>,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) fn event_json(event: &pb::AccessEvent) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": event.event_id,
+        "time": humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(event.time_ms)).to_string(),
+        "identity": event.identity,
+        "organisation": event.organisation,
+        "role": event.role,
+        "action": event.action,
+        "resource": event.resource,
+        "decision": pb::Decision::try_from(event.decision).map_or("unknown", |d| if d == pb::Decision::Allowed { "allowed" } else { "denied" }),
+        "reason": event.reason,
+        "bytes": event.bytes,
+        "latency_us": event.latency_us,
+        "method": event.method,
+    })
+}
+
+fn parse_since(text: &str) -> anyhow::Result<u64> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(now_ms().saturating_sub(ago.as_millis() as u64));
+    }
+    let time = humantime::parse_rfc3339_weak(text).with_context(|| {
+        format!("--since {text:?} is neither a duration such as 1h nor an RFC 3339 time")
+    })?;
+    Ok(time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+}
+
+fn version_json(version: Option<&pb::AssetVersion>) -> serde_json::Value {
+    version.map_or(serde_json::Value::Null, |v| {
+        serde_json::json!({
+            "version": v.version,
+            "content_hash": hex::encode(&v.content_hash),
+            "size_bytes": v.size_bytes,
+            "hash_algorithm": v.hash_algorithm,
+            "tx_id": v.tx_id,
+            "block": v.block_number,
+        })
+    })
+}
+
+pub(crate) async fn access(command: AccessCommand) -> anyhow::Result<()> {
+    let AccessCommand::Request { asset_id, version, key, node } = command;
+    let key = KeyPair::load(&key)?;
+    let mut client = connect(&node.node).await?;
+    let request = signed(
+        &key,
+        "/cairn.v1.Access/RequestAccess",
+        pb::RequestAccessRequest { asset_id, version },
+    )?;
+    let response = client.request_access(request).await.map_err(status)?.into_inner();
+    let view = serde_json::json!({
+        "allowed": true,
+        "reason": response.reason,
+        "rule": response.rule,
+        "event_id": response.event_id,
+        "version": version_json(response.version.as_ref()),
+    });
+    print(node.json, &view, || {
+        format!(
+            "allowed   {}\nrule      {}\nevent     {}\nversion   {}",
+            response.reason,
+            response.rule,
+            response.event_id,
+            plain(&view["version"]["version"])
+        )
+    });
+    Ok(())
+}
+
+pub(crate) async fn verify(command: VerifyCommand) -> anyhow::Result<()> {
+    let VerifyCommand::Hash { asset_id, version, file, hash, key, node } = command;
+    let content_hash = match (file, hash) {
+        (Some(path), _) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Sha256::digest(&bytes).to_vec()
+        }
+        (None, Some(hash)) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(&hash, &mut bytes).context("--hash must be 64 hex digits")?;
+            bytes.to_vec()
+        }
+        (None, None) => bail!("give --file or --hash"),
+    };
+    let key = KeyPair::load(&key)?;
+    let mut client = connect(&node.node).await?;
+    let request = signed(
+        &key,
+        "/cairn.v1.Access/VerifyDataHash",
+        pb::VerifyDataHashRequest { asset_id, version, content_hash: content_hash.clone() },
+    )?;
+    let response = client.verify_data_hash(request).await.map_err(status)?.into_inner();
+    let view = serde_json::json!({
+        "matches": response.matches,
+        "content_hash": hex::encode(&content_hash),
+        "ledger": version_json(response.version.as_ref()),
+        "event_id": response.event_id,
+    });
+    print(node.json, &view, || {
+        format!(
+            "{}\nyours     {}\nledger    {} (version {}, tx {})\nevent     {}",
+            if response.matches {
+                "MATCH: the hash equals the one anchored on the ledger"
+            } else {
+                "MISMATCH: the hash differs from the ledger"
+            },
+            hex::encode(&content_hash),
+            plain(&view["ledger"]["content_hash"]),
+            plain(&view["ledger"]["version"]),
+            plain(&view["ledger"]["tx_id"]),
+            response.event_id
+        )
+    });
+    if !response.matches {
+        bail!("the content hash does not match the ledger");
+    }
+    Ok(())
+}
+
+pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Events { identity, asset, since, decision, limit, key, node } => {
+            let key = KeyPair::load(&key)?;
+            let since_ms = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
+            let mut client = connect(&node.node).await?;
+            let message = pb::ListAccessEventsRequest {
+                identity: identity.unwrap_or_default(),
+                asset_id: asset.unwrap_or_default(),
+                since_ms,
+                decision: match decision {
+                    None => pb::Decision::Unspecified,
+                    Some(Decision::Allowed) => pb::Decision::Allowed,
+                    Some(Decision::Denied) => pb::Decision::Denied,
+                }
+                .into(),
+                limit,
+            };
+            let request = signed(&key, "/cairn.v1.Access/ListAccessEvents", message)?;
+            let events =
+                client.list_access_events(request).await.map_err(status)?.into_inner().events;
+            let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();
+            print(node.json, &serde_json::Value::Array(rows.clone()), || {
+                let mut text = String::new();
+                for row in &rows {
+                    text.push_str(&format!(
+                        "{}  {}  {:7}  {:12} {:40}  {}  {}\n",
+                        plain(&row["time"]),
+                        plain(&row["event_id"]),
+                        plain(&row["decision"]),
+                        plain(&row["action"]),
+                        plain(&row["resource"]),
+                        plain(&row["identity"]),
+                        plain(&row["reason"])
+                    ));
+                }
+                if text.is_empty() {
+                    "no access events match".to_string()
+                } else {
+                    text.trim_end().to_string()
+                }
+            });
+            Ok(())
+        }
+        AuditCommand::Prove { event_id, out, checkpoint_out, key, node } => {
+            let key = KeyPair::load(&key)?;
+            let mut client = connect(&node.node).await?;
+            let request = signed(
+                &key,
+                "/cairn.v1.Access/ProveAccessEvent",
+                pb::ProveAccessEventRequest { event_id: event_id.clone() },
+            )?;
+            let response = client.prove_access_event(request).await.map_err(status)?.into_inner();
+            let event_proof =
+                response.event_proof.ok_or_else(|| format_err!("the node sent no event proof"))?;
+            let anchor =
+                response.anchor.ok_or_else(|| format_err!("the node sent no anchor proof"))?;
+            let anchor_proof =
+                anchor.proof.ok_or_else(|| format_err!("the node sent no anchor proof"))?;
+            let checkpoint = anchor.checkpoint.map(|c| c.signed_note).unwrap_or_default();
+            if let Some(path) = &checkpoint_out {
+                std::fs::write(path, &checkpoint)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            let file = crate::proof::AuditFile {
+                kind: crate::proof::AUDIT_KIND.into(),
+                event: BASE64.encode(&response.event),
+                event_index: event_proof.leaf_index,
+                event_tree_size: event_proof.tree_size,
+                event_hashes: event_proof.hashes.iter().map(hex::encode).collect(),
+                anchor_tx_id: anchor.tx_id,
+                anchor_leaf_index: anchor_proof.leaf_index,
+                anchor_tree_size: anchor_proof.tree_size,
+                anchor_leaf: BASE64.encode(&anchor_proof.leaf),
+                anchor_hashes: anchor_proof.hashes.iter().map(hex::encode).collect(),
+                checkpoint,
+            };
+            crate::proof::write_json(&out, &file)?;
+            let view = serde_json::json!({"out": out, "event_index": file.event_index, "anchor_tx_id": file.anchor_tx_id});
+            print(node.json, &view, || {
+                format!(
+                    "wrote the proof of access event {} (position {} of the anchored {}; anchor tx {}) to {}",
+                    event_id,
+                    file.event_index,
+                    file.event_tree_size,
+                    file.anchor_tx_id,
+                    out.display()
+                )
+            });
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The `cairn.v1.Access` service: every call is signed (checked by
+//! [`crate::auth`]), decided by the role policy combined with the ledger's
+//! authorised lists, recorded as an access event, and only then answered.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use access_control::policy::{
+    AccessRequest, Action, Decision as PolicyDecision, Resource, RolePolicy,
+};
+use access_control::request::VerifiedCaller;
+use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
+use asset_registry::audit::{AccessEvent, AuditFilter, Decision, asset_resource};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::access_server::Access;
+use tonic::{Request, Response, Status};
+
+use crate::access::{AccessLog, new_event_id};
+use crate::client::now_ms;
+use crate::node::Node;
+
+/// The `cairn.v1.Access` service.
+#[derive(Clone)]
+pub(crate) struct AccessService {
+    pub(crate) node: Node,
+    pub(crate) access: AccessLog,
+    pub(crate) policy: Arc<RolePolicy>,
+}
+
+/// An outcome about to be recorded.
+struct Outcome<'a> {
+    caller: &'a VerifiedCaller,
+    action: Action,
+    resource: String,
+    allowed: bool,
+    reason: String,
+    method: &'static str,
+    started: Instant,
+}
+
+fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
+    pb::AssetVersion {
+        version: v.version,
+        data_type: anchor_chaincode::tx::data_type_to_pb(v.data_type).into(),
+        hash_algorithm: v.hash_algorithm.clone(),
+        content_hash: v.content_hash.to_vec(),
+        size_bytes: v.size_bytes,
+        metadata: v.metadata.clone(),
+        tx_id: v.tx_id.to_string(),
+        block_number: v.block_number,
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
+    request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
+        Status::unauthenticated("request was not checked: the signed-request layer is missing")
+    })
+}
+
+/// Looks an asset version up (0 = latest).
+fn find_version(asset: &AssetRecord, version: u64) -> Option<&AssetVersionRecord> {
+    if version == 0 {
+        asset.versions.last()
+    } else {
+        asset.versions.iter().find(|v| v.version == version)
+    }
+}
+
+impl AccessService {
+    /// Records an outcome; answers with the event id.
+    async fn record(&self, outcome: Outcome<'_>) -> Result<String, Status> {
+        let event = AccessEvent {
+            event_id: new_event_id(),
+            time_ms: now_ms(),
+            identity: outcome.caller.address.to_string(),
+            organisation: outcome.caller.organisation.clone(),
+            role: outcome.caller.role.to_string(),
+            action: outcome.action.as_str().to_string(),
+            resource: outcome.resource,
+            decision: if outcome.allowed { Decision::Allowed } else { Decision::Denied },
+            reason: outcome.reason,
+            bytes: 0,
+            latency_us: outcome.started.elapsed().as_micros() as u64,
+            method: outcome.method.to_string(),
+        };
+        let event_id = event.event_id.clone();
+        let _ = self
+            .access
+            .record(event)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+        Ok(event_id)
+    }
+
+    /// Decides a request about an asset version.
+    fn decide_asset(
+        &self,
+        caller: &VerifiedCaller,
+        action: Action,
+        asset_id: &str,
+        version: u64,
+    ) -> (PolicyDecision, Option<AssetVersionRecord>) {
+        let ledger = self.node.ledger();
+        let Some(asset) = ledger.asset(asset_id) else {
+            return (
+                PolicyDecision {
+                    allowed: false,
+                    reason: format!("asset {asset_id:?} does not exist"),
+                    rule: None,
+                },
+                None,
+            );
+        };
+        let Some(found) = find_version(asset, version) else {
+            let latest = asset.versions.last().map_or(0, |v| v.version);
+            return (
+                PolicyDecision {
+                    allowed: false,
+                    reason: format!(
+                        "asset {asset_id:?} has no version {version} (latest is {latest})"
+                    ),
+                    rule: None,
+                },
+                None,
+            );
+        };
+        let decision = self.policy.decide(&AccessRequest {
+            identity: caller.address,
+            organisation: &caller.organisation,
+            role: caller.role,
+            action,
+            resource: Resource::Asset {
+                asset_id,
+                owner_organisation: &asset.owner_organisation,
+                authorised: &asset.authorised,
+            },
+        });
+        (decision, Some(found.clone()))
+    }
+
+    /// May the caller read audit records of `identity` (empty: everyone's)?
+    fn audit_decision(&self, caller: &VerifiedCaller, identity: &str) -> PolicyDecision {
+        let decision = self.policy.decide(&AccessRequest {
+            identity: caller.address,
+            organisation: &caller.organisation,
+            role: caller.role,
+            action: Action::ReadAudit,
+            resource: Resource::Other("audit"),
+        });
+        if decision.allowed {
+            return decision;
+        }
+        if identity == caller.address.to_string() {
+            return PolicyDecision {
+                allowed: true,
+                reason: format!("{} may read its own access events", caller.address),
+                rule: None,
+            };
+        }
+        decision
+    }
+}
+
+fn denied(status_reason: &str, event_id: &str) -> Status {
+    Status::permission_denied(format!("{status_reason} (access event {event_id})"))
+}
+
+#[tonic::async_trait]
+impl Access for AccessService {
+    async fn request_access(
+        &self,
+        request: Request<pb::RequestAccessRequest>,
+    ) -> Result<Response<pb::RequestAccessResponse>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let (decision, version) =
+            self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
+        let resource = asset_resource(
+            &request.asset_id,
+            version.as_ref().map_or(request.version, |v| v.version),
+        );
+        let event_id = self
+            .record(Outcome {
+                caller: &caller,
+                action: Action::RequestData,
+                resource,
+                allowed: decision.allowed,
+                reason: decision.reason.clone(),
+                method: "/cairn.v1.Access/RequestAccess",
+                started,
+            })
+            .await?;
+        match version {
+            Some(version) if decision.allowed => Ok(Response::new(pb::RequestAccessResponse {
+                reason: decision.reason,
+                rule: decision.rule.unwrap_or_default(),
+                event_id,
+                version: Some(version_to_pb(&version)),
+            })),
+            _ => Err(denied(&decision.reason, &event_id)),
+        }
+    }
+
+    async fn verify_data_hash(
+        &self,
+        request: Request<pb::VerifyDataHashRequest>,
+    ) -> Result<Response<pb::VerifyDataHashResponse>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let (decision, version) =
+            self.decide_asset(&caller, Action::Verify, &request.asset_id, request.version);
+        let resource = asset_resource(
+            &request.asset_id,
+            version.as_ref().map_or(request.version, |v| v.version),
+        );
+        let matches = version
+            .as_ref()
+            .is_some_and(|v| v.content_hash.as_slice() == request.content_hash.as_slice());
+        let reason = if decision.allowed {
+            format!(
+                "{}; the hash {}",
+                decision.reason,
+                if matches { "matches the ledger" } else { "does not match the ledger" }
+            )
+        } else {
+            decision.reason.clone()
+        };
+        let event_id = self
+            .record(Outcome {
+                caller: &caller,
+                action: Action::Verify,
+                resource,
+                allowed: decision.allowed,
+                reason,
+                method: "/cairn.v1.Access/VerifyDataHash",
+                started,
+            })
+            .await?;
+        match version {
+            Some(version) if decision.allowed => Ok(Response::new(pb::VerifyDataHashResponse {
+                matches,
+                version: Some(version_to_pb(&version)),
+                event_id,
+            })),
+            _ => Err(denied(&decision.reason, &event_id)),
+        }
+    }
+
+    async fn list_access_events(
+        &self,
+        request: Request<pb::ListAccessEventsRequest>,
+    ) -> Result<Response<pb::ListAccessEventsResponse>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let decision = self.audit_decision(&caller, &request.identity);
+        let event_id = self
+            .record(Outcome {
+                caller: &caller,
+                action: Action::ReadAudit,
+                resource: "audit".into(),
+                allowed: decision.allowed,
+                reason: decision.reason.clone(),
+                method: "/cairn.v1.Access/ListAccessEvents",
+                started,
+            })
+            .await?;
+        if !decision.allowed {
+            return Err(denied(&decision.reason, &event_id));
+        }
+        let filter = AuditFilter {
+            identity: (!request.identity.is_empty()).then_some(request.identity),
+            asset_id: (!request.asset_id.is_empty()).then_some(request.asset_id),
+            since_ms: (request.since_ms > 0).then_some(request.since_ms),
+            decision: match pb::Decision::try_from(request.decision) {
+                Ok(pb::Decision::Allowed) => Some(Decision::Allowed),
+                Ok(pb::Decision::Denied) => Some(Decision::Denied),
+                _ => None,
+            },
+            limit: if request.limit == 0 { 1000 } else { request.limit as usize },
+        };
+        let state = self.access.state();
+        let events = state
+            .projection
+            .query(&filter)
+            .into_iter()
+            .map(|event| prost::Message::decode(event.encode().as_slice()))
+            .collect::<Result<Vec<pb::AccessEvent>, _>>()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::ListAccessEventsResponse { events }))
+    }
+
+    async fn prove_access_event(
+        &self,
+        request: Request<pb::ProveAccessEventRequest>,
+    ) -> Result<Response<pb::ProveAccessEventResponse>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let event_id = request.into_inner().event_id;
+        let (offset, subject) = {
+            let state = self.access.state();
+            let offset = state.projection.offset_of(&event_id);
+            (
+                offset,
+                offset
+                    .and_then(|o| state.projection.event(o))
+                    .map(|e| e.identity.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        let decision = match offset {
+            None => PolicyDecision {
+                allowed: false,
+                reason: format!("no access event {event_id}"),
+                rule: None,
+            },
+            Some(_) => self.audit_decision(&caller, &subject),
+        };
+        let recorded = self
+            .record(Outcome {
+                caller: &caller,
+                action: Action::ReadAudit,
+                resource: format!("access-event:{event_id}"),
+                allowed: decision.allowed,
+                reason: decision.reason.clone(),
+                method: "/cairn.v1.Access/ProveAccessEvent",
+                started,
+            })
+            .await?;
+        let Some(offset) = offset.filter(|_| decision.allowed) else {
+            return Err(denied(&decision.reason, &recorded));
+        };
+        let node_address = self.node.key().address();
+        let anchor = {
+            let ledger = self.node.ledger();
+            ledger.access_anchors(&node_address).iter().find(|a| a.tree_size > offset).cloned()
+        };
+        let Some(anchor) = anchor else {
+            return Err(Status::failed_precondition(format!(
+                "access event {event_id} is recorded at position {offset} but not anchored on the ledger yet; try again after the next anchor"
+            )));
+        };
+        let hashes = self
+            .access
+            .state()
+            .merkle
+            .inclusion_proof(offset, anchor.tree_size)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let event = self.access.event_bytes(offset).map_err(|e| Status::internal(e.to_string()))?;
+        let anchor_proof = crate::server::inclusion_proof(&self.node, &anchor.tx_id, 0)?;
+        Ok(Response::new(pb::ProveAccessEventResponse {
+            event: event.clone(),
+            event_proof: Some(pb::InclusionProof {
+                leaf_index: offset,
+                tree_size: anchor.tree_size,
+                leaf: event,
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            }),
+            anchor: Some(anchor_proof),
+        }))
+    }
+}
