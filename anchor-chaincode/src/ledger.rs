@@ -634,9 +634,9 @@ impl Ledger {
         if self.consortium.organisation_keys.get(organisation) == Some(public_key) {
             return true;
         }
-        self.identities
-            .get(&Address::of_public_key(public_key))
-            .is_some_and(|identity| identity.organisation == organisation && identity.revoked.is_none())
+        self.identities.get(&Address::of_public_key(public_key)).is_some_and(|identity| {
+            identity.organisation == organisation && identity.revoked.is_none()
+        })
     }
 
     fn check_policy(
