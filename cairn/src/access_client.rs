@@ -22,15 +22,9 @@ use crate::NodeArgs;
 use crate::client::{now_ms, plain, print, status};
 
 /// Connects to the access service.
-pub(crate) async fn connect(node: &str) -> anyhow::Result<AccessClient<Channel>> {
-    let endpoint = Channel::from_shared(node.to_string())
-        .with_context(|| format!("{node:?} is not a valid node URL"))?;
-    let channel = endpoint.connect().await.map_err(|e| {
-        format_err!(
-            "cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"
-        )
-    })?;
-    Ok(AccessClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+pub(crate) async fn connect(node: &NodeArgs) -> anyhow::Result<AccessClient<Channel>> {
+    Ok(AccessClient::new(crate::client::channel(node).await?)
+        .max_decoding_message_size(64 * 1024 * 1024))
 }
 
 /// Wraps `message` in a request signed by `key` for `method`.
@@ -175,7 +169,7 @@ fn version_json(version: Option<&pb::AssetVersion>) -> serde_json::Value {
 pub(crate) async fn access(command: AccessCommand) -> anyhow::Result<()> {
     let AccessCommand::Request { asset_id, version, key, node } = command;
     let key = KeyPair::load(&key)?;
-    let mut client = connect(&node.node).await?;
+    let mut client = connect(&node).await?;
     let request = signed(
         &key,
         "/cairn.v1.Access/RequestAccess",
@@ -217,7 +211,7 @@ pub(crate) async fn verify(command: VerifyCommand) -> anyhow::Result<()> {
         (None, None) => bail!("give --file or --hash"),
     };
     let key = KeyPair::load(&key)?;
-    let mut client = connect(&node.node).await?;
+    let mut client = connect(&node).await?;
     let request = signed(
         &key,
         "/cairn.v1.Access/VerifyDataHash",
@@ -256,7 +250,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Events { identity, asset, since, decision, limit, key, node } => {
             let key = KeyPair::load(&key)?;
             let since_ms = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let message = pb::ListAccessEventsRequest {
                 identity: identity.unwrap_or_default(),
                 asset_id: asset.unwrap_or_default(),
@@ -297,7 +291,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Prove { event_id, out, checkpoint_out, key, node } => {
             let key = KeyPair::load(&key)?;
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let request = signed(
                 &key,
                 "/cairn.v1.Access/ProveAccessEvent",

@@ -22,31 +22,71 @@ pub(crate) fn run_async<F: Future<Output = anyhow::Result<()>>>(future: F) -> an
 }
 
 /// Prints `value` as JSON, or the text `text` makes.
+/// A closed stdout (as in `cairn … | head -1`) is not an error worth a panic.
 pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", text());
-    }
+    use std::io::Write;
+    let line = if json { value.to_string() } else { text() };
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// Connects to the node.
-pub(crate) async fn connect(node: &str) -> anyhow::Result<LedgerClient<Channel>> {
-    let endpoint = Channel::from_shared(node.to_string())
-        .with_context(|| format!("{node:?} is not a valid node URL"))?;
-    let channel = endpoint.connect().await.map_err(|e| {
+/// An error and all its causes, on one line.
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Opens a channel to the node, with TLS for https:// URLs.
+pub(crate) async fn channel(node: &NodeArgs) -> anyhow::Result<Channel> {
+    let url = &node.node;
+    let mut endpoint = Channel::from_shared(url.clone())
+        .with_context(|| format!("{url:?} is not a valid node URL"))?;
+    if url.starts_with("https://") {
+        let Some(ca_cert) = &node.ca_cert else {
+            bail!(
+                "{url} uses TLS: give --ca-cert (or CAIRN_CA_CERT) with the CA certificate that signed the node's certificate"
+            )
+        };
+        let pem =
+            std::fs::read(ca_cert).with_context(|| format!("cannot read {}", ca_cert.display()))?;
+        endpoint = endpoint
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            )
+            .context("invalid TLS configuration")?;
+    }
+    endpoint.connect().await.map_err(|e| {
         format_err!(
-            "cannot reach the node at {node}: {e} (is `cairn up` running? set --node or CAIRN_NODE)"
+            "cannot reach the node at {url}: {} (is `cairn up` running? set --node or CAIRN_NODE)",
+            causes(&e)
         )
-    })?;
-    Ok(LedgerClient::new(channel)
+    })
+}
+
+/// Connects to the ledger service.
+pub(crate) async fn connect(node: &NodeArgs) -> anyhow::Result<LedgerClient<Channel>> {
+    Ok(LedgerClient::new(channel(node).await?)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(4 * 1024 * 1024))
 }
 
 /// Turns a gRPC status into an error that says what the node said.
 pub(crate) fn status(status: tonic::Status) -> anyhow::Error {
-    format_err!("the node answered {:?}: {}", status.code(), status.message())
+    match std::error::Error::source(&status) {
+        Some(cause) => format_err!(
+            "the node answered {:?}: {}: {}",
+            status.code(),
+            status.message(),
+            causes(cause)
+        ),
+        None => format_err!("the node answered {:?}: {}", status.code(), status.message()),
+    }
 }
 
 /// A JSON value as plain text: strings without their quotes.
@@ -149,6 +189,25 @@ pub(crate) enum IdentityCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Revoke an identity (a member of the certification authority signs).
+    Revoke {
+        /// The address to revoke.
+        address: String,
+        /// Why; recorded on the ledger and shown to the revoked identity's callers.
+        #[arg(long)]
+        reason: String,
+        /// The key file of a registered member of the certification authority.
+        #[arg(long)]
+        key: PathBuf,
+        /// Extra endorser key files (organisation keys), if the chain's policy asks for more.
+        #[arg(long = "endorser-key")]
+        endorser_keys: Vec<PathBuf>,
+        /// The organisation each --endorser-key speaks for, in the same order.
+        #[arg(long = "endorser-org")]
+        endorser_orgs: Vec<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// Show an identity: organisation, role, public keys.
     Show {
         /// The identity's address.
@@ -163,7 +222,7 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
         IdentityCommand::Register { key, name, org, role, endorser_key, endorser_org, node } => {
             let pair = KeyPair::load(&key)?;
             let endorser = KeyPair::load(&endorser_key)?;
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let info = node_info(&mut client).await?;
             let endorser_org = match endorser_org {
                 Some(org) => org,
@@ -185,8 +244,33 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
             Ok(())
         }
+        IdentityCommand::Revoke { address, reason, key, endorser_keys, endorser_orgs, node } => {
+            if endorser_keys.len() != endorser_orgs.len() {
+                bail!("give one --endorser-org for each --endorser-key");
+            }
+            let pair = KeyPair::load(&key)?;
+            let endorsers = endorser_keys
+                .iter()
+                .map(|path| KeyPair::load(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut client = connect(&node).await?;
+            let info = node_info(&mut client).await?;
+            let body = pb::tx_payload::Body::RevokeIdentity(pb::RevokeIdentity { address, reason });
+            let endorsements: Vec<(&str, &ed25519_zebra::SigningKey)> = endorser_orgs
+                .iter()
+                .map(String::as_str)
+                .zip(endorsers.iter().map(KeyPair::signing_key))
+                .collect();
+            let envelope = tx::seal(
+                draft(&info.chain_id, body)?.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &endorsements,
+            );
+            let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
         IdentityCommand::Show { address, node } => {
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let identity = client
                 .get_identity(pb::GetIdentityRequest { address })
                 .await
@@ -345,7 +429,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 }
                 _ => bail!("give --file, or --content-hash with --size"),
             };
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let info = node_info(&mut client).await?;
             let version = match version {
                 Some(version) => version,
@@ -377,7 +461,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
         }
         AssetCommand::Share { key, asset_id, authorised, node } => {
             let pair = KeyPair::load(&key)?;
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let info = node_info(&mut client).await?;
             let body =
                 pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules { asset_id, authorised });
@@ -390,7 +474,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AssetCommand::Show { asset_id, node } => {
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let asset = client
                 .get_asset(pb::GetAssetRequest { asset_id })
                 .await
@@ -462,7 +546,7 @@ pub(crate) enum TxCommand {
 
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
     let TxCommand::Show { tx_id, node } = command;
-    let mut client = connect(&node.node).await?;
+    let mut client = connect(&node).await?;
     let details = client
         .get_transaction(pb::GetTransactionRequest { tx_id })
         .await
@@ -529,7 +613,7 @@ pub(crate) enum BlockCommand {
 
 pub(crate) async fn block(command: BlockCommand) -> anyhow::Result<()> {
     let BlockCommand::Show { number, node } = command;
-    let mut client = connect(&node.node).await?;
+    let mut client = connect(&node).await?;
     let number = if number == "latest" {
         node_info(&mut client).await?.height.saturating_sub(1)
     } else {
@@ -580,7 +664,7 @@ pub(crate) struct CheckpointArgs {
 }
 
 pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
-    let mut client = connect(&args.node.node).await?;
+    let mut client = connect(&args.node).await?;
     let checkpoint = client
         .get_checkpoint(pb::GetCheckpointRequest { tree_size: args.size.unwrap_or(0) })
         .await
@@ -613,7 +697,7 @@ pub(crate) enum NodeCommand {
 
 pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
     let NodeCommand::Info { trusted_keys_out, node } = command;
-    let mut client = connect(&node.node).await?;
+    let mut client = connect(&node).await?;
     let info = node_info(&mut client).await?;
     if let Some(out) = &trusted_keys_out {
         std::fs::write(out, format!("{}\n", info.verifier_key))

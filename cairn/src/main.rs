@@ -35,6 +35,9 @@ pub(crate) struct NodeArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The CA certificate (PEM) that signed the node's TLS certificate, for https:// node URLs.
+    #[arg(long, env = "CAIRN_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

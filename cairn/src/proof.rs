@@ -137,7 +137,7 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
                 }
                 None => 0,
             };
-            let mut client = connect(&node.node).await?;
+            let mut client = connect(&node).await?;
             let response = client
                 .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size })
                 .await
@@ -171,7 +171,7 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
                 let old_note = read(&from)?;
                 let old = unverified_checkpoint(&old_note)
                     .with_context(|| format!("{} is not a checkpoint", from.display()))?;
-                let mut client = connect(&node.node).await?;
+                let mut client = connect(&node).await?;
                 let response = client
                     .get_consistency_proof(pb::GetConsistencyProofRequest {
                         old_size: old.size,

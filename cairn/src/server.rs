@@ -300,6 +300,8 @@ pub(crate) struct Services {
     pub(crate) access: crate::access::AccessLog,
     pub(crate) policy: std::sync::Arc<access_control::policy::RolePolicy>,
     pub(crate) request_window: std::time::Duration,
+    /// TLS, when configured.
+    pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -308,7 +310,7 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, policy, request_window } = services;
+    let Services { node, access, policy, request_window, tls } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -331,7 +333,13 @@ pub(crate) async fn serve(
     let service = LedgerServer::new(LedgerService { node })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| anyhow::format_err!("invalid TLS certificate or key: {e}"))?;
+    }
+    builder
         .layer(auth)
         .add_service(access_service)
         .add_service(reflection)

@@ -36,6 +36,12 @@ pub(crate) struct UpArgs {
     /// How far a signed request's timestamp may be from the node's clock.
     #[arg(long, env = "CAIRN_REQUEST_WINDOW", default_value = "60s", value_parser = humantime::parse_duration)]
     request_window: std::time::Duration,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The casbin model of the role policy (default: the built-in access-control/policy/model.conf).
     #[arg(long, env = "CAIRN_POLICY_MODEL", requires = "policy")]
     policy_model: Option<PathBuf>,
@@ -75,14 +81,23 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 "node ready"
             );
         }
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let cert = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+                let key = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+                Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key)))
+            }
+            _ => None,
+        };
         let services = server::Services {
             node: node.clone(),
             access: access.clone(),
             policy: std::sync::Arc::new(policy),
             request_window: args.request_window,
+            tls,
         };
         let serving = tokio::spawn(server::serve(services, listener, shutdown_signal()));
-        println!("listening on {address}");
+        println!("listening on {address}{}", if args.tls_cert.is_some() { " (TLS)" } else { "" });
         if args.demo {
             demo::populate(&node, &args.data_dir).await?;
             demo::print_next_steps(&node, &args.data_dir, &address.to_string());
