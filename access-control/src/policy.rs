@@ -60,9 +60,11 @@
 //! fields, empty fields, quotes, unknown roles, objects or actions, effects
 //! other than `allow` and `deny`, repeated lines, and a policy without rules.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{PoisonError, RwLock};
 
 use anchor_chaincode::{Address, Role};
 use casbin::{CoreApi, MgmtApi, Model};
@@ -255,7 +257,14 @@ impl casbin::Logger for SilentLogger {
 pub struct RolePolicy {
     enforcer: casbin::Enforcer,
     rules: usize,
+    /// Casbin's answers by (role, organisation, object, action). The policy
+    /// never changes after loading, so a remembered answer is exact; casbin's
+    /// matcher is an interpreted expression and costs more than a lookup.
+    memo: RwLock<BTreeMap<(Role, String, String, Action), (bool, Vec<Vec<String>>)>>,
 }
+
+/// Most remembered role-policy answers; past this, answers are computed each time.
+const MEMO_CAPACITY: usize = 100_000;
 
 impl fmt::Debug for RolePolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -328,7 +337,7 @@ impl RolePolicy {
         enforcer.enforce_ex(("public", "cairn-probe", "certificate", "verify")).map_err(|e| {
             bad_model(format!("the matcher cannot be evaluated: {}", casbin_message(&e)))
         })?;
-        Ok(RolePolicy { enforcer, rules: rules.len() })
+        Ok(RolePolicy { enforcer, rules: rules.len(), memo: RwLock::new(BTreeMap::new()) })
     }
 
     /// The number of policy lines.
@@ -340,12 +349,32 @@ impl RolePolicy {
     /// three conditions. Never panics: a casbin error denies the request
     /// with the error as the reason.
     pub fn decide(&self, request: &AccessRequest<'_>) -> Decision {
-        let outcome = self.enforcer.enforce_ex((
-            request.role.as_str(),
-            request.organisation,
-            request.resource.object(),
-            request.action.as_str(),
-        ));
+        let key = (
+            request.role,
+            request.organisation.to_owned(),
+            request.resource.object().to_owned(),
+            request.action,
+        );
+        let remembered =
+            self.memo.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let outcome = match remembered {
+            Some(answer) => Ok(answer),
+            None => {
+                let outcome = self.enforcer.enforce_ex((
+                    request.role.as_str(),
+                    request.organisation,
+                    request.resource.object(),
+                    request.action.as_str(),
+                ));
+                if let Ok(answer) = &outcome {
+                    let mut memo = self.memo.write().unwrap_or_else(PoisonError::into_inner);
+                    if memo.len() < MEMO_CAPACITY {
+                        let _ = memo.insert(key, answer.clone());
+                    }
+                }
+                outcome
+            }
+        };
         decide_with(request, outcome)
     }
 }

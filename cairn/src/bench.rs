@@ -24,6 +24,11 @@ use crate::node::{Node, NodeConfig};
 pub(crate) enum BenchCommand {
     /// Committed transactions per second vs single-thread Ed25519 verifications per second.
     Ledger(LedgerBenchArgs),
+    /// Access decisions per second (in process) and authorised gRPC calls under load.
+    Access(crate::bench_access::AccessBenchArgs),
+    /// The load process of `bench access` (started by it).
+    #[command(hide = true)]
+    AccessLoad(crate::bench_access::AccessLoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -51,6 +56,8 @@ pub(crate) struct LedgerBenchArgs {
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ledger(args) => ledger(args),
+        BenchCommand::Access(args) => crate::bench_access::run(args),
+        BenchCommand::AccessLoad(args) => crate::bench_access::load(args),
     }
 }
 

@@ -11,6 +11,7 @@ mod access_client;
 mod access_service;
 mod auth;
 mod bench;
+mod bench_access;
 mod client;
 mod demo;
 mod node;

@@ -333,7 +333,9 @@ pub(crate) async fn serve(
     let service = LedgerServer::new(LedgerService { node })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)));
     if let Some(tls) = tls {
         builder = builder
             .tls_config(tls)
@@ -345,8 +347,9 @@ pub(crate) async fn serve(
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(service)
+        // Small gRPC answers must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await?;

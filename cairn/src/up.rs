@@ -96,7 +96,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             request_window: args.request_window,
             tls,
         };
-        let serving = tokio::spawn(server::serve(services, listener, shutdown_signal()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut serving = tokio::spawn(server::serve(services, listener, async {
+            let _ = stopped.await;
+        }));
         println!("listening on {address}{}", if args.tls_cert.is_some() { " (TLS)" } else { "" });
         if args.demo {
             demo::populate(&node, &args.data_dir).await?;
@@ -110,7 +113,19 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             );
         }
         let _anchoring = tokio::spawn(access::anchor_loop(node.clone(), access, args.audit_anchor_interval));
-        serving.await.map_err(|e| format_err!("server task failed: {e}"))??;
+        tokio::select! {
+            () = shutdown_signal() => {}
+            result = &mut serving => {
+                result.map_err(|e| format_err!("server task failed: {e}"))??;
+                return Ok(());
+            }
+        }
+        let _ = stop.send(());
+        // Clients that neither finish nor answer must not keep the node up.
+        match tokio::time::timeout(std::time::Duration::from_secs(10), serving).await {
+            Ok(result) => result.map_err(|e| format_err!("server task failed: {e}"))??,
+            Err(_) => tracing::warn!("connections were still open 10 s after the stop signal; stopping anyway"),
+        }
         tracing::info!("stopped");
         Ok(())
     })
