@@ -260,8 +260,13 @@ pub struct RolePolicy {
     /// Casbin's answers by (role, organisation, object, action). The policy
     /// never changes after loading, so a remembered answer is exact; casbin's
     /// matcher is an interpreted expression and costs more than a lookup.
-    memo: RwLock<BTreeMap<(Role, String, String, Action), (bool, Vec<Vec<String>>)>>,
+    memo: RwLock<BTreeMap<MemoKey, CasbinAnswer>>,
 }
+
+/// (role, organisation, object, action).
+type MemoKey = (Role, String, String, Action);
+/// Whether casbin allowed, and the rules it matched.
+type CasbinAnswer = (bool, Vec<Vec<String>>);
 
 /// Most remembered role-policy answers; past this, answers are computed each time.
 const MEMO_CAPACITY: usize = 100_000;
