@@ -373,9 +373,19 @@ impl Node {
     /// its `listening on ADDR` line. With [`Start::Demo`] it also waits until
     /// the demo consortium is populated.
     pub fn start(data_dir: &Path, start: Start<'_>) -> anyhow::Result<Node> {
+        Node::start_with_args(data_dir, start, &[])
+    }
+
+    /// Like [`Node::start`], with extra arguments for `cairn up`.
+    pub fn start_with_args(
+        data_dir: &Path,
+        start: Start<'_>,
+        extra: &[&str],
+    ) -> anyhow::Result<Node> {
         let mut command = cairn_command();
         let _ = command
             .arg("up")
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
