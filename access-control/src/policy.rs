@@ -64,7 +64,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anchor_chaincode::{Address, Role};
 use casbin::{CoreApi, MgmtApi, Model};
@@ -260,7 +260,7 @@ pub struct RolePolicy {
     /// Casbin's answers by (role, organisation, object, action). The policy
     /// never changes after loading, so a remembered answer is exact; casbin's
     /// matcher is an interpreted expression and costs more than a lookup.
-    memo: RwLock<BTreeMap<MemoKey, CasbinAnswer>>,
+    memo: RwLock<BTreeMap<MemoKey, Arc<CasbinAnswer>>>,
 }
 
 /// (role, organisation, object, action).
@@ -371,23 +371,24 @@ impl RolePolicy {
                     request.resource.object(),
                     request.action.as_str(),
                 ));
-                if let Ok(answer) = &outcome {
+                outcome.map(|answer| {
+                    let answer = Arc::new(answer);
                     let mut memo = self.memo.write().unwrap_or_else(PoisonError::into_inner);
                     if memo.len() < MEMO_CAPACITY {
                         let _ = memo.insert(key, answer.clone());
                     }
-                }
-                outcome
+                    answer
+                })
             }
         };
-        decide_with(request, outcome)
+        decide_with(request, outcome.as_deref())
     }
 }
 
 /// The decision for a request, given casbin's answer for its role policy.
 fn decide_with(
     request: &AccessRequest<'_>,
-    outcome: casbin::Result<(bool, Vec<Vec<String>>)>,
+    outcome: Result<&CasbinAnswer, &casbin::Error>,
 ) -> Decision {
     let role = request.role;
     let organisation = request.organisation;
@@ -401,7 +402,7 @@ fn decide_with(
                 format!(
                     "the role policy could not be evaluated for role {role} in organisation \
                      {organisation} ({action} {object}): {}",
-                    casbin_message(&e)
+                    casbin_message(e)
                 ),
                 None,
             );
@@ -997,7 +998,7 @@ mod tests {
         };
         let error =
             casbin::Error::from(casbin::error::RequestError::UnmatchRequestDefinition(4, 3));
-        let decision = decide_with(&request, Err(error));
+        let decision = decide_with(&request, Err(&error));
         assert!(!decision.allowed);
         assert_eq!(decision.rule, None);
         assert!(
