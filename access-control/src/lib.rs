@@ -34,6 +34,7 @@ pub mod keys;
 pub mod policy;
 pub mod request;
 pub mod verify;
+pub mod wrap;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
