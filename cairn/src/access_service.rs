@@ -25,6 +25,8 @@ pub(crate) struct AccessService {
     pub(crate) node: Node,
     pub(crate) access: AccessLog,
     pub(crate) policy: Arc<RolePolicy>,
+    /// The department's ODS object store (sealed objects, version index, key grants).
+    pub(crate) store: Arc<ods_frontend::store::SealedStore>,
 }
 
 /// An outcome about to be recorded.
@@ -67,6 +69,27 @@ fn find_version(asset: &AssetRecord, version: u64) -> Option<&AssetVersionRecord
 }
 
 impl AccessService {
+    /// The caller's data-key grant for a version, if the provider released one.
+    async fn grant(
+        &self,
+        asset_id: &str,
+        version: u64,
+        caller: &anchor_chaincode::Address,
+    ) -> Result<Option<pb::KeyGrant>, Status> {
+        let path = crate::ods::grant_path(asset_id, version, caller);
+        match self.store.get_small(&path).await {
+            Ok(bytes) => {
+                let wrapped: access_control::wrap::WrappedKey = serde_json::from_slice(&bytes)
+                    .map_err(|e| {
+                        Status::internal(format!("the key grant at {path} is unreadable: {e}"))
+                    })?;
+                Ok(Some(pb::KeyGrant { enc: wrapped.enc, ciphertext: wrapped.ciphertext }))
+            }
+            Err(ods_frontend::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Status::internal(format!("cannot read the key grant: {e}"))),
+        }
+    }
+
     /// Records an outcome; answers with the event id.
     async fn record(&self, outcome: Outcome<'_>) -> Result<String, Status> {
         let event = AccessEvent {
@@ -192,14 +215,142 @@ impl Access for AccessService {
             })
             .await?;
         match version {
-            Some(version) if decision.allowed => Ok(Response::new(pb::RequestAccessResponse {
-                reason: decision.reason,
-                rule: decision.rule.unwrap_or_default(),
-                event_id,
-                version: Some(version_to_pb(&version)),
-            })),
+            Some(version) if decision.allowed => {
+                let grant = self.grant(&request.asset_id, version.version, &caller.address).await?;
+                Ok(Response::new(pb::RequestAccessResponse {
+                    reason: decision.reason,
+                    rule: decision.rule.unwrap_or_default(),
+                    event_id,
+                    version: Some(version_to_pb(&version)),
+                    grant,
+                }))
+            }
             _ => Err(denied(&decision.reason, &event_id)),
         }
+    }
+
+    type FetchDataStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::FetchDataChunk, Status>> + Send + 'static>,
+    >;
+
+    async fn fetch_data(
+        &self,
+        request: Request<pb::FetchDataRequest>,
+    ) -> Result<Response<Self::FetchDataStream>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let (decision, version) =
+            self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
+        let resource = asset_resource(
+            &request.asset_id,
+            version.as_ref().map_or(request.version, |v| v.version),
+        );
+        let (Some(version), true) = (version, decision.allowed) else {
+            let event_id = self
+                .record(Outcome {
+                    caller: &caller,
+                    action: Action::RequestData,
+                    resource,
+                    allowed: false,
+                    reason: decision.reason.clone(),
+                    method: "/cairn.v1.Access/FetchData",
+                    started,
+                })
+                .await?;
+            return Err(denied(
+                &format!("not authorised for asset {}: {}", request.asset_id, decision.reason),
+                &event_id,
+            ));
+        };
+        let index_bytes = self
+            .store
+            .get_small(&crate::ods::index_path(&request.asset_id, version.version))
+            .await
+            .map_err(|e| {
+                Status::not_found(format!(
+                    "version {} of {} has no stored data on this node: {e}",
+                    version.version, request.asset_id
+                ))
+            })?;
+        let index: crate::ods::VersionIndex = serde_json::from_slice(&index_bytes)
+            .map_err(|e| Status::internal(format!("the version index is unreadable: {e}")))?;
+        let hashes = self
+            .store
+            .get_small(&index.hashes_object)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let mut object = self
+            .store
+            .get_stream(&index.object)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        let service = self.clone();
+        let reason = decision.reason.clone();
+        let _task = tokio::spawn(async move {
+            use tokio_stream::StreamExt;
+            let mut sent = 0u64;
+            let mut failure = None;
+            if sender
+                .send(Ok(pb::FetchDataChunk {
+                    part: Some(pb::fetch_data_chunk::Part::ChunkHashes(hashes.to_vec())),
+                }))
+                .await
+                .is_err()
+            {
+                failure = Some("the caller went away".to_string());
+            }
+            while failure.is_none() {
+                match object.next().await {
+                    None => break,
+                    Some(Ok(bytes)) => {
+                        for piece in bytes.chunks(1 << 20) {
+                            sent += piece.len() as u64;
+                            let part = pb::FetchDataChunk {
+                                part: Some(pb::fetch_data_chunk::Part::Data(piece.to_vec())),
+                            };
+                            if sender.send(Ok(part)).await.is_err() {
+                                failure = Some("the caller went away".to_string());
+                                break;
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = sender
+                            .send(Err(Status::internal(format!(
+                                "reading the stored object failed: {e}"
+                            ))))
+                            .await;
+                        failure = Some(format!("reading the stored object failed: {e}"));
+                    }
+                }
+            }
+            let (allowed, reason) = match failure {
+                None => (true, format!("{reason}; served {sent} encrypted bytes")),
+                Some(why) => {
+                    (true, format!("{reason}; download stopped after {sent} bytes: {why}"))
+                }
+            };
+            let event = AccessEvent {
+                event_id: new_event_id(),
+                time_ms: now_ms(),
+                identity: caller.address.to_string(),
+                organisation: caller.organisation.clone(),
+                role: caller.role.to_string(),
+                action: Action::RequestData.as_str().to_string(),
+                resource,
+                decision: if allowed { Decision::Allowed } else { Decision::Denied },
+                reason,
+                bytes: sent,
+                latency_us: started.elapsed().as_micros() as u64,
+                method: "/cairn.v1.Access/FetchData".into(),
+            };
+            if let Err(e) = service.access.record(event).await {
+                tracing::error!(error = %e, "cannot record a download");
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
     }
 
     async fn verify_data_hash(

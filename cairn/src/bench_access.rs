@@ -316,6 +316,7 @@ fn end_to_end(
             policy: Arc::new(RolePolicy::builtin().await?),
             request_window: Duration::from_secs(60),
             tls: None,
+            store: Arc::new(ods_frontend::store::SealedStore::from_url("memory://", &[])?),
         };
         let _server = tokio::spawn(crate::server::serve(services, listener, async {
             let _ = stopped.await;

@@ -15,6 +15,7 @@ mod bench_access;
 mod client;
 mod demo;
 mod node;
+mod ods;
 mod proof;
 mod server;
 mod up;
@@ -102,6 +103,18 @@ enum Command {
         #[command(subcommand)]
         command: access_client::AuditCommand,
     },
+    /// Declare what the department shares (the ODS front-end).
+    Share {
+        #[command(subcommand)]
+        command: ods::ShareCommand,
+    },
+    /// Sync a share: seal its data into the ODS, publish the version, release keys.
+    Sync(ods::SyncArgs),
+    /// Fetch shared data you are authorised for.
+    Data {
+        #[command(subcommand)]
+        command: ods::DataCommand,
+    },
     /// Measure this machine.
     Bench {
         #[command(subcommand)]
@@ -176,6 +189,9 @@ fn main() -> std::process::ExitCode {
         Command::Block { command } => client::run_async(client::block(command)),
         Command::Checkpoint(args) => client::run_async(client::checkpoint(args)),
         Command::Node { command } => client::run_async(client::node(command)),
+        Command::Share { command } => ods::share(command),
+        Command::Sync(args) => client::run_async(ods::sync(args)),
+        Command::Data { command } => client::run_async(ods::data(command)),
         Command::Access { command } => client::run_async(access_client::access(command)),
         Command::Verify { command } => client::run_async(access_client::verify(command)),
         Command::Audit { command } => client::run_async(access_client::audit(command)),

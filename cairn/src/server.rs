@@ -302,6 +302,8 @@ pub(crate) struct Services {
     pub(crate) request_window: std::time::Duration,
     /// TLS, when configured.
     pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
+    /// The department's ODS object store.
+    pub(crate) store: std::sync::Arc<ods_frontend::store::SealedStore>,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -310,7 +312,7 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, policy, request_window, tls } = services;
+    let Services { node, access, policy, request_window, tls, store } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -328,6 +330,7 @@ pub(crate) async fn serve(
             node: node.clone(),
             access,
             policy,
+            store,
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
     let service = LedgerServer::new(LedgerService { node })

@@ -42,6 +42,9 @@ pub(crate) struct UpArgs {
     /// The TLS private key (PEM).
     #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The ODS object store this node serves data from (file:///dir, s3://bucket/prefix); defaults to DATA_DIR/ods/objects.
+    #[arg(long, env = "CAIRN_ODS_STORE")]
+    ods_store: Option<String>,
     /// The casbin model of the role policy (default: the built-in access-control/policy/model.conf).
     #[arg(long, env = "CAIRN_POLICY_MODEL", requires = "policy")]
     policy_model: Option<PathBuf>,
@@ -95,6 +98,13 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             policy: std::sync::Arc::new(policy),
             request_window: args.request_window,
             tls,
+            store: std::sync::Arc::new(ods_frontend::store::SealedStore::from_url(
+                &match &args.ods_store {
+                    Some(url) => url.clone(),
+                    None => crate::ods::default_store(&args.data_dir)?,
+                },
+                &[],
+            )?),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut serving = tokio::spawn(server::serve(services, listener, async {

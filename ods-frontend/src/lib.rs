@@ -6,5 +6,27 @@
 //!
 //! It runs next to the provider department's database; nothing it handles in
 //! plaintext (rows, data keys) reaches the ledger, the logs or `Debug` output.
+//!
+//! # The encrypted data pipeline
+//!
+//! - [`aead`]: AES-256-GCM per chunk, with the chunk's position and whether it
+//!   is the last bound into its tag; two implementations (`ring`, `aes-gcm`).
+//! - [`pipeline`]: streaming, multi-threaded, bounded-memory sealing and
+//!   opening, and the content hash (an RFC 6962 root over chunk hashes).
+//! - [`format`]: the sealed object's byte layout.
+//! - [`store`]: the write-once object-store port (memory, local directory, S3).
+//! - [`transfer`]: the pipeline joined to the store.
+//! - [`bench`]: throughput measurements for `cairn bench ods`.
 
 #![warn(missing_docs)]
+
+pub mod aead;
+pub mod bench;
+mod error;
+pub mod format;
+pub mod header;
+pub mod pipeline;
+pub mod store;
+pub mod transfer;
+
+pub use error::{CorruptReason, Error, FormatError, Result};

@@ -1,0 +1,818 @@
+//! The ODS front-end commands: shares (what a department shares and from
+//! where), `cairn sync` (source → chunk → SHA-256 → AES-256-GCM → object
+//! store → publish the header → release data keys to authorised identities),
+//! and `cairn data fetch` (key grant → encrypted stream → verified plaintext).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use access_control::keys::{KeyPair, random_bytes};
+use access_control::wrap::{self, WrappedKey};
+use anchor_chaincode::Address;
+use anchor_chaincode::tx;
+use anyhow::{Context, bail, format_err};
+use bytes::Bytes;
+use cairn_schemas::v1 as pb;
+use clap::Subcommand;
+use connectors::source::{file as file_source, pg};
+use ods_frontend::aead::{DataKey, default_cipher};
+use ods_frontend::format::{ObjectEncoder, ObjectReader};
+use ods_frontend::header::{
+    AccessInfo, AssetHeader, CONTENT_HASH_RULE, Column, FORMAT, HASH_ALGORITHM, SealedAccess,
+    Watermark,
+};
+use ods_frontend::pipeline::{PipelineConfig, open_stream, seal_stream};
+use ods_frontend::store::SealedStore;
+use serde::{Deserialize, Serialize};
+
+use crate::NodeArgs;
+use crate::client::{self, now_ms, print, status};
+
+/// Where a share's rows come from.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum ShareSource {
+    /// A PostgreSQL table or query.
+    Postgres {
+        url: String,
+        #[serde(default)]
+        schema: Option<String>,
+        #[serde(default)]
+        table: Option<String>,
+        #[serde(default)]
+        query: Option<String>,
+        #[serde(default)]
+        watermark: Option<String>,
+        /// `csv` or `ndjson`.
+        format: String,
+    },
+    /// A file: `csv`, `ndjson` or `raw` (unstructured).
+    File { path: PathBuf, format: String },
+}
+
+/// A share: kept in `DATA_DIR/ods/shares/NAME.json` (mode 0600: it may hold a database password).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Share {
+    pub(crate) name: String,
+    pub(crate) asset_id: String,
+    pub(crate) title: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    pub(crate) source: ShareSource,
+    /// The publisher's key file.
+    pub(crate) key: PathBuf,
+    #[serde(default)]
+    pub(crate) authorised: Vec<String>,
+    /// The object store URL.
+    pub(crate) store: String,
+    pub(crate) chunk_size: usize,
+}
+
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Share")
+            .field("name", &self.name)
+            .field("asset_id", &self.asset_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default object store of a data directory (absolute, so the node and the CLI agree).
+pub(crate) fn default_store(data_dir: &Path) -> anyhow::Result<String> {
+    let dir = std::path::absolute(data_dir.join("ods").join("objects"))
+        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(format!("file://{}", dir.display()))
+}
+
+fn share_path(data_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        bail!("share name {name:?} must be letters, digits, '-', '_' or '.'");
+    }
+    Ok(data_dir.join("ods").join("shares").join(format!("{name}.json")))
+}
+
+impl Share {
+    fn load(data_dir: &Path, name: &str) -> anyhow::Result<Share> {
+        let path = share_path(data_dir, name)?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no share {name:?} ({} cannot be read; see `cairn share create`)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid share", path.display()))
+    }
+
+    fn save(&self, data_dir: &Path) -> anyhow::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = share_path(data_dir, &self.name)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| {
+                format!("cannot create {} (does the share exist already?)", path.display())
+            })?;
+        file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        Ok(path)
+    }
+
+    fn data_type(&self) -> &'static str {
+        match &self.source {
+            ShareSource::File { format, .. } if format == "raw" => "unstructured",
+            _ => "structured",
+        }
+    }
+
+    fn encoding(&self) -> &str {
+        match &self.source {
+            ShareSource::Postgres { format, .. } | ShareSource::File { format, .. } => format,
+        }
+    }
+}
+
+fn hex_id(asset_id: &str) -> String {
+    hex::encode(asset_id.as_bytes())
+}
+
+/// Where a version's object locations are listed for the serving node.
+pub(crate) fn index_path(asset_id: &str, version: u64) -> String {
+    format!("index/{}/v{version}.json", hex_id(asset_id))
+}
+
+/// The serving node's view of a version: where its objects are (not secret; the data key is not here).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct VersionIndex {
+    pub(crate) object: String,
+    pub(crate) hashes_object: String,
+}
+
+/// Where a version's data-key grant for `recipient` lives in the store.
+pub(crate) fn grant_path(asset_id: &str, version: u64, recipient: &Address) -> String {
+    format!("grants/{}/v{version}/{recipient}.json", hex_id(asset_id))
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ShareCommand {
+    /// Declare what to share: a PostgreSQL table or query, or a file.
+    Create {
+        /// The share's name (used by `cairn sync NAME`).
+        name: String,
+        /// The asset id its versions are published under.
+        #[arg(long)]
+        asset_id: String,
+        /// The publisher's key file (a provider of the owning organisation).
+        #[arg(long)]
+        key: PathBuf,
+        /// A PostgreSQL URL (postgres://user[:password]@host:port/db).
+        #[arg(long, conflicts_with = "file")]
+        postgres: Option<String>,
+        /// The table (optionally schema.table) to share.
+        #[arg(long, requires = "postgres", conflicts_with = "query")]
+        table: Option<String>,
+        /// A SELECT query to share.
+        #[arg(long, requires = "postgres")]
+        query: Option<String>,
+        /// A column whose values only grow (updated_at, a serial id): later syncs take only newer rows.
+        #[arg(long, requires = "postgres")]
+        watermark: Option<String>,
+        /// A file to share.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// csv or ndjson (structured), or raw (any file, unstructured).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// A title for the directory; defaults to the asset id.
+        #[arg(long)]
+        title: Option<String>,
+        /// A description for the directory.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An identity allowed to read it; repeat for several.
+        #[arg(long = "authorise")]
+        authorised: Vec<String>,
+        /// The object store URL (file:///dir, s3://bucket/prefix, memory://); defaults to DATA_DIR/ods/objects.
+        #[arg(long)]
+        store: Option<String>,
+        /// Chunk size in bytes.
+        #[arg(long, default_value_t = 4 << 20)]
+        chunk_size: usize,
+        /// The data directory whose ODS keeps the share.
+        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+    },
+}
+
+pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
+    let ShareCommand::Create {
+        name,
+        asset_id,
+        key,
+        postgres,
+        table,
+        query,
+        watermark,
+        file,
+        format,
+        title,
+        description,
+        authorised,
+        store,
+        chunk_size,
+        data_dir,
+    } = command;
+    let source = match (postgres, file) {
+        (Some(url), None) => {
+            if !["csv", "ndjson"].contains(&format.as_str()) {
+                bail!("--format for a PostgreSQL share is csv or ndjson, not {format:?}");
+            }
+            if table.is_none() == query.is_none() {
+                bail!("give --table or --query for a PostgreSQL share");
+            }
+            let (schema, table) = match table.as_deref().and_then(|t| t.split_once('.')) {
+                Some((schema, table)) => (Some(schema.to_string()), Some(table.to_string())),
+                None => (None, table),
+            };
+            ShareSource::Postgres { url, schema, table, query, watermark, format }
+        }
+        (None, Some(path)) => {
+            if !["csv", "ndjson", "raw"].contains(&format.as_str()) {
+                bail!("--format for a file share is csv, ndjson or raw, not {format:?}");
+            }
+            let path = std::path::absolute(&path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?;
+            ShareSource::File { path, format }
+        }
+        _ => bail!("give --postgres (with --table or --query) or --file"),
+    };
+    for address in &authorised {
+        let _: Address = address.parse().map_err(|e: String| format_err!("--authorise: {e}"))?;
+    }
+    let _ = KeyPair::load(&key)?;
+    let key = std::path::absolute(&key)?;
+    let store = match store {
+        Some(store) => store,
+        None => default_store(&data_dir)?,
+    };
+    let _ = SealedStore::from_url(&store, &[])?;
+    let share = Share {
+        title: title.unwrap_or_else(|| asset_id.clone()),
+        name,
+        asset_id,
+        description,
+        source,
+        key,
+        authorised,
+        store,
+        chunk_size,
+    };
+    let path = share.save(&data_dir)?;
+    println!(
+        "wrote share {:?} for asset {} to {} (mode 0600)",
+        share.name,
+        share.asset_id,
+        path.display()
+    );
+    println!("publish a version with: cairn sync {}", share.name);
+    Ok(())
+}
+
+/// What the source said about the data it streamed.
+struct SourceReport {
+    rows: Option<u64>,
+    columns: Option<Vec<Column>>,
+    watermark: Option<Watermark>,
+    description: String,
+}
+
+/// Starts the source; returns a blocking reader of its bytes and a task that reports when done.
+async fn open_source(
+    share: &Share,
+    since: Option<String>,
+) -> anyhow::Result<(Box<dyn Read + Send>, tokio::task::JoinHandle<anyhow::Result<SourceReport>>)> {
+    match &share.source {
+        ShareSource::File { path, format } => {
+            let kind = match format.as_str() {
+                "csv" => file_source::FileKind::Csv,
+                "ndjson" => file_source::FileKind::Ndjson,
+                _ => file_source::FileKind::Unstructured,
+            };
+            let info = file_source::inspect(path, kind)?;
+            let reader = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let report = SourceReport {
+                rows: info.rows,
+                columns: info.columns.map(|names| {
+                    names
+                        .into_iter()
+                        .map(|name| Column { name, column_type: "text".into(), nullable: None })
+                        .collect()
+                }),
+                watermark: None,
+                description: info.source_description,
+            };
+            Ok((
+                Box::new(std::io::BufReader::with_capacity(1 << 20, reader)),
+                tokio::spawn(async move { Ok(report) }),
+            ))
+        }
+        ShareSource::Postgres { url, schema, table, query, watermark, format } => {
+            let selection = match (table, query) {
+                (Some(table), _) => {
+                    pg::Selection::Table { schema: schema.clone(), table: table.clone() }
+                }
+                (None, Some(query)) => pg::Selection::Query(query.clone()),
+                (None, None) => bail!("share {} names neither a table nor a query", share.name),
+            };
+            let pg_share =
+                pg::PgShare { url: url.clone(), selection, watermark_column: watermark.clone() };
+            let format = if format == "ndjson" { pg::Format::Ndjson } else { pg::Format::Csv };
+            let (writer, reader) = tokio::io::duplex(1 << 20);
+            let column = watermark.clone();
+            let task = tokio::spawn(async move {
+                let outcome = pg::snapshot(&pg_share, format, since.as_deref(), writer).await?;
+                Ok(SourceReport {
+                    rows: Some(outcome.rows),
+                    columns: Some(
+                        outcome
+                            .columns
+                            .into_iter()
+                            .map(|c| Column {
+                                name: c.name,
+                                column_type: c.pg_type,
+                                nullable: Some(c.nullable),
+                            })
+                            .collect(),
+                    ),
+                    watermark: column.map(|column| Watermark {
+                        column,
+                        value: outcome.watermark,
+                        since,
+                    }),
+                    description: outcome.source_description,
+                })
+            });
+            Ok((Box::new(tokio_util::io::SyncIoBridge::new(reader)), task))
+        }
+    }
+}
+
+fn progress_bar(enabled: bool) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes} sealed  {bytes_per_sec}  {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SyncArgs {
+    /// The share to sync.
+    share: String,
+    /// The data directory whose ODS keeps the share.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+    data_dir: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Publishes a new version of a share if its data changed, and releases its data key to the authorised identities.
+pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
+    let share = Share::load(&args.data_dir, &args.share)?;
+    let publisher = KeyPair::load(&share.key)?;
+    let mut ledger = client::connect(&args.node).await?;
+    let info = ledger.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner();
+    let asset =
+        match ledger.get_asset(pb::GetAssetRequest { asset_id: share.asset_id.clone() }).await {
+            Ok(asset) => Some(asset.into_inner()),
+            Err(e) if e.code() == tonic::Code::NotFound => None,
+            Err(e) => return Err(status(e)),
+        };
+    let latest = asset.as_ref().and_then(|a| a.versions.last().cloned());
+    let latest_header = latest.as_ref().and_then(|v| AssetHeader::from_bytes(&v.metadata).ok());
+    let since = match (&share.source, &latest_header) {
+        (ShareSource::Postgres { watermark: Some(column), .. }, Some(header)) => {
+            header.watermark.as_ref().filter(|w| &w.column == column).and_then(|w| w.value.clone())
+        }
+        _ => None,
+    };
+    let version = latest.as_ref().map_or(1, |v| v.version + 1);
+    let store = SealedStore::from_url(&share.store, &[])?;
+    let suffix = hex::encode(random_bytes::<4>()?);
+    let object = format!("objects/{}/v{version}-{suffix}.ods", hex_id(&share.asset_id));
+    let hashes_object = format!("objects/{}/v{version}-{suffix}.hashes", hex_id(&share.asset_id));
+
+    // Seal on worker threads while the upload streams the sealed bytes to the store.
+    let (reader, source_task) = open_source(&share, since.clone()).await?;
+    let data_key = DataKey::generate()?;
+    let config = PipelineConfig::with_chunk_size(share.chunk_size);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, ods_frontend::Error>>(8);
+    let bar = progress_bar(!args.quiet && !args.node.json);
+    let seal_bar = bar.clone();
+    let key_bytes = *data_key.as_bytes();
+    let chunk_size = share.chunk_size;
+    let sealing = tokio::task::spawn_blocking(move || {
+        let cipher = default_cipher(&DataKey::from_bytes(key_bytes));
+        let result = (|| {
+            let mut encoder = ObjectEncoder::new(chunk_size)?;
+            sender
+                .blocking_send(Ok(Bytes::copy_from_slice(&encoder.preamble())))
+                .map_err(|_| ods_frontend::Error::ConsumerStopped)?;
+            seal_stream(
+                reader,
+                cipher.as_ref(),
+                &config,
+                |chunk| {
+                    let (length, ciphertext) = encoder.encode(chunk)?;
+                    let mut frame = Vec::with_capacity(length.len() + ciphertext.len());
+                    frame.extend_from_slice(&length);
+                    frame.extend_from_slice(&ciphertext);
+                    sender
+                        .blocking_send(Ok(Bytes::from(frame)))
+                        .map_err(|_| ods_frontend::Error::ConsumerStopped)
+                },
+                |bytes| seal_bar.set_position(bytes),
+            )
+        })();
+        if result.is_err() {
+            // Make the upload abandon the object instead of publishing a partial one.
+            let _ = sender.blocking_send(Err(ods_frontend::Error::ProducerStopped));
+        }
+        result
+    });
+    let upload =
+        store.put_stream(&object, tokio_stream::wrappers::ReceiverStream::new(receiver)).await;
+    let summary = sealing.await.map_err(|e| format_err!("the sealing task failed: {e}"))?;
+    let report = source_task.await.map_err(|e| format_err!("the source task failed: {e}"))?;
+    bar.finish_and_clear();
+    let report = report.context("the source failed; nothing was published")?;
+    let summary = summary.context("sealing failed; nothing was published")?;
+    let _ = upload.context("storing the sealed object failed; nothing was published")?;
+
+    let unchanged = match (&since, report.rows) {
+        (Some(_), Some(0)) => Some("no rows past the watermark".to_string()),
+        _ => latest
+            .as_ref()
+            .filter(|v| v.content_hash == summary.content_hash)
+            .map(|v| format!("content hash equals version {}", v.version)),
+    };
+    if let Some(why) = unchanged {
+        let view =
+            serde_json::json!({"published": false, "reason": why, "asset_id": share.asset_id});
+        print(args.node.json, &view, || format!("unchanged: {why}; nothing published"));
+        // The version stays as it was; make sure its grants follow the current authorised list.
+        if let (Some(latest), Some(header)) = (&latest, &latest_header) {
+            let access = header.access.open(&publisher).map_err(|e| {
+                format_err!("cannot open the latest version's access information: {e}")
+            })?;
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(&access.data_key, &mut key)
+                .context("the latest version's data key is malformed")?;
+            let granted = grant(&mut ledger, &store, &share.asset_id, latest.version, &key).await?;
+            if granted > 0 {
+                eprintln!(
+                    "released the data key of version {} to {granted} newly authorised identities",
+                    latest.version
+                );
+            }
+        }
+        return Ok(());
+    }
+    let hashes: Vec<u8> = summary.chunk_hashes.iter().flatten().copied().collect();
+    store
+        .put_small(&hashes_object, Bytes::from(hashes))
+        .await
+        .context("storing the chunk hashes failed; nothing was published")?;
+
+    let index = VersionIndex { object: object.clone(), hashes_object: hashes_object.clone() };
+    store
+        .put_small(&index_path(&share.asset_id, version), Bytes::from(serde_json::to_vec(&index)?))
+        .await
+        .context("storing the version index failed; nothing was published")?;
+    let header = AssetHeader {
+        format: FORMAT.into(),
+        name: share.title.clone(),
+        description: share.description.clone(),
+        data_type: share.data_type().into(),
+        encoding: share.encoding().into(),
+        hash_algorithm: HASH_ALGORITHM.into(),
+        content_hash_rule: CONTENT_HASH_RULE.into(),
+        schema: report.columns,
+        row_count: report.rows,
+        byte_size: summary.plaintext_bytes,
+        chunk_count: summary.n_chunks,
+        chunk_size: summary.chunk_size as u64,
+        cipher: "AES-256-GCM".into(),
+        watermark: report.watermark,
+        source: report.description,
+        synced_at_ms: now_ms(),
+        access: SealedAccess::seal(
+            &publisher,
+            &AccessInfo {
+                object: object.clone(),
+                hashes_object,
+                data_key: hex::encode(data_key.as_bytes()),
+            },
+        )?,
+    };
+    let body = pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
+        asset_id: share.asset_id.clone(),
+        version,
+        data_type: if share.data_type() == "structured" {
+            pb::DataType::Structured
+        } else {
+            pb::DataType::Unstructured
+        }
+        .into(),
+        hash_algorithm: HASH_ALGORITHM.into(),
+        content_hash: summary.content_hash.to_vec(),
+        size_bytes: summary.plaintext_bytes,
+        metadata: header.to_bytes(),
+    });
+    let envelope = tx::seal(
+        client::draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
+        publisher.signing_key(),
+        &[],
+    );
+    let published = client::submit_and_print(&mut ledger, envelope, args.node.json).await?;
+
+    // The share's authorised list, then a grant for everyone on the ledger's list.
+    if !share.authorised.is_empty() {
+        let current: Vec<String> = ledger
+            .get_asset(pb::GetAssetRequest { asset_id: share.asset_id.clone() })
+            .await
+            .map_err(status)?
+            .into_inner()
+            .authorised;
+        let mut wanted = share.authorised.clone();
+        wanted.sort();
+        if current != wanted {
+            let body = pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules {
+                asset_id: share.asset_id.clone(),
+                authorised: wanted,
+            });
+            let envelope = tx::seal(
+                client::draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
+                publisher.signing_key(),
+                &[],
+            );
+            let _ = client::submit_and_print(&mut ledger, envelope, args.node.json).await?;
+        }
+    }
+    let granted = grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes()).await?;
+    if !args.node.json {
+        println!(
+            "published {} version {version}: {} bytes, {} chunks, content hash {} (tx {}); data key released to {granted} identities",
+            share.asset_id,
+            summary.plaintext_bytes,
+            summary.n_chunks,
+            hex::encode(summary.content_hash),
+            published.tx_id
+        );
+    }
+    Ok(())
+}
+
+/// Wraps a version's data key to every identity on the asset's authorised list that has no grant yet.
+async fn grant(
+    ledger: &mut cairn_schemas::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    store: &SealedStore,
+    asset_id: &str,
+    version: u64,
+    data_key: &[u8; 32],
+) -> anyhow::Result<usize> {
+    let asset = ledger
+        .get_asset(pb::GetAssetRequest { asset_id: asset_id.into() })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let mut granted = 0;
+    for address in &asset.authorised {
+        let recipient: Address = address.parse().map_err(|e: String| format_err!(e))?;
+        let path = grant_path(asset_id, version, &recipient);
+        if store.exists(&path).await? {
+            continue;
+        }
+        let identity = ledger
+            .get_identity(pb::GetIdentityRequest { address: address.clone() })
+            .await
+            .map_err(status)?
+            .into_inner();
+        let public: [u8; 32] = identity
+            .encryption_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| format_err!("identity {address} has no valid encryption key"))?;
+        let wrapped =
+            wrap::wrap(&public, data_key, &wrap::grant_context(asset_id, version, &recipient))?;
+        store.put_small(&path, Bytes::from(serde_json::to_vec(&wrapped)?)).await?;
+        granted += 1;
+    }
+    Ok(granted)
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DataCommand {
+    /// Fetch an asset version you are authorised for, decrypt it and check it against the ledger.
+    Fetch {
+        /// The asset id.
+        asset_id: String,
+        /// The version; defaults to the latest.
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the plaintext (written only once every chunk verified).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
+    let DataCommand::Fetch { asset_id, version, key, out, node } = command;
+    let me = KeyPair::load(&key)?;
+    let mut access = crate::access_client::connect(&node).await?;
+    let request = crate::access_client::signed(
+        &me,
+        "/cairn.v1.Access/RequestAccess",
+        pb::RequestAccessRequest { asset_id: asset_id.clone(), version },
+    )?;
+    let granted = access.request_access(request).await.map_err(status)?.into_inner();
+    let version_pb = granted.version.ok_or_else(|| format_err!("the node sent no version"))?;
+    let grant = granted.grant.ok_or_else(|| {
+        format_err!("no data key has been released to you for {asset_id} version {}; the provider releases keys when it runs `cairn sync`", version_pb.version)
+    })?;
+    let data_key = wrap::unwrap(
+        &me,
+        &WrappedKey { enc: grant.enc, ciphertext: grant.ciphertext },
+        &wrap::grant_context(&asset_id, version_pb.version, &me.address()),
+    )?;
+    let data_key: [u8; 32] = data_key
+        .try_into()
+        .map_err(|_| format_err!("the released data key has the wrong length"))?;
+    // The header and content hash come from the ledger, not from the stream.
+    let mut ledger = client::connect(&node).await?;
+    let asset = ledger
+        .get_asset(pb::GetAssetRequest { asset_id: asset_id.clone() })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let on_ledger = asset
+        .versions
+        .iter()
+        .find(|v| v.version == version_pb.version)
+        .ok_or_else(|| format_err!("version {} is not on the ledger", version_pb.version))?;
+    let header = AssetHeader::from_bytes(&on_ledger.metadata).map_err(|e| format_err!(e))?;
+    let content_hash: [u8; 32] = on_ledger
+        .content_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| format_err!("the ledger's content hash is malformed"))?;
+
+    let request = crate::access_client::signed(
+        &me,
+        "/cairn.v1.Access/FetchData",
+        pb::FetchDataRequest { asset_id: asset_id.clone(), version: version_pb.version },
+    )?;
+    let mut stream = access.fetch_data(request).await.map_err(status)?.into_inner();
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let partial = out.with_extension(format!("partial-{}", hex::encode(random_bytes::<4>()?)));
+    let partial_for_thread = partial.clone();
+    let expected_chunks = header.chunk_count;
+    let chunk_size = header.chunk_size as usize;
+    let first = stream.message().await.map_err(status)?;
+    let hashes = match first.and_then(|c| c.part) {
+        Some(pb::fetch_data_chunk::Part::ChunkHashes(bytes)) => {
+            if bytes.len() % 32 != 0 {
+                bail!("the chunk-hash list is {} bytes, not a multiple of 32", bytes.len());
+            }
+            bytes
+                .chunks(32)
+                .map(|c| <[u8; 32]>::try_from(c).unwrap_or_default())
+                .collect::<Vec<_>>()
+        }
+        _ => bail!("the node did not start the stream with the chunk hashes"),
+    };
+    if hashes.len() as u64 != expected_chunks {
+        bail!(
+            "the node sent {} chunk hashes; the header lists {expected_chunks} chunks",
+            hashes.len()
+        );
+    }
+    let opening = std::thread::spawn(move || -> anyhow::Result<u64> {
+        let cipher = default_cipher(&DataKey::from_bytes(data_key));
+        let file = std::fs::File::create(&partial_for_thread)
+            .with_context(|| format!("cannot create {}", partial_for_thread.display()))?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        let reader = ChannelReader { receiver, buffer: Vec::new(), position: 0 };
+        let chunks = ObjectReader::new_expecting(reader, chunk_size)?;
+        let summary = open_stream(chunks, cipher.as_ref(), &hashes, &content_hash, &mut writer)?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| format_err!("cannot write the output: {}", e.error()))?;
+        file.sync_all()?;
+        Ok(summary.plaintext_bytes)
+    });
+    let mut received = 0u64;
+    let mut stream_error = None;
+    loop {
+        match stream.message().await {
+            Ok(Some(pb::FetchDataChunk {
+                part: Some(pb::fetch_data_chunk::Part::Data(bytes)),
+            })) => {
+                received += bytes.len() as u64;
+                if sender.send(bytes).is_err() {
+                    break;
+                }
+            }
+            Ok(Some(_)) => {
+                stream_error = Some(format_err!("unexpected part in the data stream"));
+                break;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                stream_error = Some(status(e));
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let opened = opening.join().map_err(|_| format_err!("the decryption thread panicked"))?;
+    let result = match (stream_error, opened) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(e),
+        (None, Ok(bytes)) => Ok(bytes),
+    };
+    match result {
+        Ok(bytes) => {
+            std::fs::rename(&partial, &out)
+                .with_context(|| format!("cannot move the output to {}", out.display()))?;
+            let view = serde_json::json!({
+                "asset_id": asset_id,
+                "version": version_pb.version,
+                "bytes": bytes,
+                "received_bytes": received,
+                "content_hash": hex::encode(content_hash),
+                "out": out,
+            });
+            print(node.json, &view, || {
+                format!(
+                    "fetched {asset_id} version {}: {bytes} bytes, every chunk and the content hash {} verified against the ledger; wrote {}",
+                    version_pb.version,
+                    hex::encode(content_hash),
+                    out.display()
+                )
+            });
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e.context(format!("{asset_id} version {} was not written", version_pb.version)))
+        }
+    }
+}
+
+/// A blocking reader over byte buffers sent through a channel.
+struct ChannelReader {
+    receiver: std::sync::mpsc::Receiver<Vec<u8>>,
+    buffer: Vec<u8>,
+    position: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.position == self.buffer.len() {
+            match self.receiver.recv() {
+                Ok(next) => {
+                    self.buffer = next;
+                    self.position = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buffer.len() - self.position);
+        out[..n].copy_from_slice(&self.buffer[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}

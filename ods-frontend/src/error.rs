@@ -1,0 +1,311 @@
+//! The one error type of the ODS front-end.
+//!
+//! Every variant carries the context a reader needs to act: which chunk
+//! failed and why, which field of a sealed object is malformed, which store
+//! path was refused. No variant ever carries plaintext or key material.
+
+use std::fmt;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the ODS front-end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Rng(getrandom::Error),
+    /// A cipher could not be set up (it never happens with a 32-byte key).
+    #[error("the {cipher} cipher could not be initialised")]
+    CipherUnavailable {
+        /// The name of the cipher implementation.
+        cipher: &'static str,
+    },
+    /// Encrypting a chunk failed (only possible for chunks beyond the AES-GCM
+    /// message size limit, which the pipeline never produces).
+    #[error("sealing chunk {index} failed")]
+    SealFailed {
+        /// The chunk's index.
+        index: u64,
+    },
+    /// A stored chunk did not decrypt.
+    #[error("chunk {index} {reason}")]
+    ChunkCorrupt {
+        /// The chunk's index.
+        index: u64,
+        /// What was wrong with it.
+        reason: CorruptReason,
+    },
+    /// A chunk decrypted, but its plaintext is not the one the header lists.
+    #[error(
+        "chunk {index} decrypted, but the SHA-256 of its plaintext is not the chunk hash the header lists"
+    )]
+    ChunkHashMismatch {
+        /// The chunk's index.
+        index: u64,
+    },
+    /// The header's chunk hashes do not give the expected content hash.
+    #[error(
+        "the header's chunk hashes give content hash {}, not the expected {}",
+        hex::encode(.computed),
+        hex::encode(.expected)
+    )]
+    RootMismatch {
+        /// The content hash the caller trusts (from the ledger).
+        expected: [u8; 32],
+        /// The content hash of the chunk hashes that were supplied.
+        computed: [u8; 32],
+    },
+    /// The sealed object ended before every chunk of the header was read.
+    #[error("the sealed object ends after {found} chunks, but the header lists {expected}")]
+    MissingChunks {
+        /// The number of chunks the header lists.
+        expected: u64,
+        /// The number of chunks the object holds.
+        found: u64,
+    },
+    /// The sealed object holds more chunks than the header lists.
+    #[error("the sealed object holds chunk {index}, beyond the {expected} chunks the header lists")]
+    ExtraChunk {
+        /// The index of the first surplus chunk.
+        index: u64,
+        /// The number of chunks the header lists.
+        expected: u64,
+    },
+    /// A chunk source yielded chunks out of order.
+    #[error("chunk {found} arrived where chunk {expected} was due")]
+    ChunkOutOfOrder {
+        /// The index that was due.
+        expected: u64,
+        /// The index that arrived.
+        found: u64,
+    },
+    /// The sealed object's bytes do not follow the format.
+    #[error("malformed sealed object: {0}")]
+    Format(#[from] FormatError),
+    /// A pipeline or store setting is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Reading the plaintext input failed.
+    #[error("reading the input failed")]
+    Read(#[source] std::io::Error),
+    /// Writing the plaintext output failed.
+    #[error("writing the output failed")]
+    Write(#[source] std::io::Error),
+    /// A pipeline thread stopped without reporting a result.
+    #[error("a pipeline thread stopped unexpectedly")]
+    WorkerLost,
+    /// The producer of a stream given to the store stopped before the end.
+    #[error("the producer of the object stopped before the object was complete")]
+    ProducerStopped,
+    /// The consumer of sealed chunks (an upload) stopped before the end.
+    #[error("the upload stopped before the object was complete")]
+    ConsumerStopped,
+    /// A store URL or option was not understood.
+    #[error("store URL {url}: {reason}")]
+    InvalidStoreUrl {
+        /// The URL as given (store URLs carry no credentials; options do).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An object path is not valid.
+    #[error("invalid object path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store refused to overwrite an existing object.
+    #[error("an object already exists at {path}; published objects are never overwritten")]
+    AlreadyExists {
+        /// The object's path.
+        path: String,
+    },
+    /// No object exists at the path.
+    #[error("no object at {path}")]
+    NotFound {
+        /// The object's path.
+        path: String,
+    },
+    /// An object read with a size limit is larger than the limit.
+    #[error("the object at {path} has {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// The object's path.
+        path: String,
+        /// The object's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Making a local object durable failed.
+    #[error("fsync of {path} failed")]
+    Sync {
+        /// The file or directory that could not be synced.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The object store failed.
+    #[error("object store error")]
+    Store(#[source] object_store::Error),
+}
+
+impl Error {
+    /// Returns the index of the chunk this error names, if it names one.
+    pub fn chunk_index(&self) -> Option<u64> {
+        match self {
+            Error::SealFailed { index }
+            | Error::ChunkCorrupt { index, .. }
+            | Error::ChunkHashMismatch { index }
+            | Error::ExtraChunk { index, .. } => Some(*index),
+            Error::ChunkOutOfOrder { expected, .. } => Some(*expected),
+            Error::MissingChunks { found, .. } => Some(*found),
+            Error::Format(format) => format.chunk_index(),
+            _ => None,
+        }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(error: object_store::Error) -> Self {
+        match error {
+            object_store::Error::AlreadyExists { path, .. } => Error::AlreadyExists { path },
+            object_store::Error::NotFound { path, .. } => Error::NotFound { path },
+            other => Error::Store(other),
+        }
+    }
+}
+
+/// Why a stored chunk did not decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptReason {
+    /// The AES-GCM tag did not verify.
+    Authentication,
+    /// The stored chunk is shorter than an authentication tag.
+    TooShort {
+        /// The stored length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for CorruptReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorruptReason::Authentication => f.write_str(
+                "failed authentication: the stored ciphertext or tag was changed, the chunk was \
+                 moved to another position, or the key is wrong",
+            ),
+            CorruptReason::TooShort { len } => write!(
+                f,
+                "is {len} bytes long, shorter than the {}-byte authentication tag",
+                crate::aead::TAG_LEN
+            ),
+        }
+    }
+}
+
+/// What is malformed in a sealed object's bytes (see [`crate::format`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The object does not start with the magic bytes.
+    #[error("the object does not start with the magic bytes \"CAIRNODS\"")]
+    BadMagic,
+    /// The format version is not one this code reads.
+    #[error("format version {version} is not supported (this code reads version 1)")]
+    UnsupportedVersion {
+        /// The version in the preamble.
+        version: u16,
+    },
+    /// The preamble's chunk size is zero or too large.
+    #[error("the preamble's chunk size {chunk_size} is outside 1..={max}")]
+    BadChunkSize {
+        /// The chunk size in the preamble.
+        chunk_size: u32,
+        /// The largest chunk size allowed.
+        max: u32,
+    },
+    /// The preamble's chunk size is not the one the header lists.
+    #[error("the preamble's chunk size {found} is not the header's chunk size {expected}")]
+    ChunkSizeMismatch {
+        /// The chunk size the caller expects.
+        expected: u32,
+        /// The chunk size in the preamble.
+        found: u32,
+    },
+    /// The object ends inside the preamble.
+    #[error("the object ends inside the preamble, after {len} bytes")]
+    TruncatedPreamble {
+        /// The number of bytes present.
+        len: u64,
+    },
+    /// The object ends inside a chunk's length field.
+    #[error("the object ends inside the length field of chunk {index} (byte offset {offset})")]
+    TruncatedLength {
+        /// The chunk's index.
+        index: u64,
+        /// The byte offset of the length field.
+        offset: u64,
+    },
+    /// The object ends inside a chunk's ciphertext.
+    #[error(
+        "the object ends inside chunk {index}: its length field says {expected} bytes, only {found} follow (byte offset {offset})"
+    )]
+    TruncatedChunk {
+        /// The chunk's index.
+        index: u64,
+        /// The byte offset of the chunk's ciphertext.
+        offset: u64,
+        /// The length the length field announces.
+        expected: u32,
+        /// The number of bytes present.
+        found: u64,
+    },
+    /// A chunk's length field is outside the range the chunk size allows.
+    #[error(
+        "the length field of chunk {index} says {length} bytes, outside {min}..={max} (byte offset {offset})"
+    )]
+    BadChunkLength {
+        /// The chunk's index.
+        index: u64,
+        /// The byte offset of the length field.
+        offset: u64,
+        /// The length in the field.
+        length: u32,
+        /// The smallest allowed length.
+        min: u32,
+        /// The largest allowed length.
+        max: u32,
+    },
+    /// A chunk shorter than the chunk size is followed by more bytes.
+    #[error(
+        "chunk {index} is shorter than the chunk size, so it must be the last, but more bytes follow it (byte offset {offset})"
+    )]
+    ShortChunkNotLast {
+        /// The short chunk's index.
+        index: u64,
+        /// The byte offset where the unexpected bytes start.
+        offset: u64,
+    },
+    /// Reading the object failed.
+    #[error("reading the sealed object failed")]
+    Io(#[source] std::io::Error),
+}
+
+impl FormatError {
+    /// Returns the index of the chunk this error names, if it names one.
+    pub fn chunk_index(&self) -> Option<u64> {
+        match self {
+            FormatError::TruncatedLength { index, .. }
+            | FormatError::TruncatedChunk { index, .. }
+            | FormatError::BadChunkLength { index, .. }
+            | FormatError::ShortChunkNotLast { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
