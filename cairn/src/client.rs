@@ -375,6 +375,21 @@ pub(crate) enum AssetCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// List the assets on the ledger: the shared-data directory.
+    List {
+        /// Only this organisation's assets.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The version history of an asset: hashes, sizes, rows, watermarks.
+    History {
+        /// The asset id.
+        asset_id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// Show an asset: owner, authorised list, versions.
     Show {
         /// The asset id.
@@ -471,6 +486,97 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 &[],
             );
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
+        AssetCommand::List { owner, node } => {
+            let mut client = connect(&node).await?;
+            let assets = client
+                .list_assets(pb::ListAssetsRequest {
+                    owner_organisation: owner.unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .assets;
+            let rows: Vec<serde_json::Value> = assets
+                .iter()
+                .map(|asset| {
+                    let latest = asset.versions.last();
+                    let header: serde_json::Value = latest
+                        .and_then(|v| serde_json::from_slice(&v.metadata).ok())
+                        .unwrap_or_default();
+                    serde_json::json!({
+                        "asset_id": asset.asset_id,
+                        "name": header["name"],
+                        "owner_organisation": asset.owner_organisation,
+                        "latest_version": latest.map_or(0, |v| v.version),
+                        "size_bytes": latest.map_or(0, |v| v.size_bytes),
+                        "authorised": asset.authorised.len(),
+                    })
+                })
+                .collect();
+            print(node.json, &serde_json::Value::Array(rows.clone()), || {
+                let mut text = format!(
+                    "{:40} {:16} {:>7} {:>14} {:>10}  name\n",
+                    "asset", "owner", "version", "bytes", "authorised"
+                );
+                for row in &rows {
+                    text.push_str(&format!(
+                        "{:40} {:16} {:>7} {:>14} {:>10}  {}\n",
+                        plain(&row["asset_id"]),
+                        plain(&row["owner_organisation"]),
+                        plain(&row["latest_version"]),
+                        plain(&row["size_bytes"]),
+                        plain(&row["authorised"]),
+                        plain(&row["name"])
+                    ));
+                }
+                text.trim_end().to_string()
+            });
+            Ok(())
+        }
+        AssetCommand::History { asset_id, node } => {
+            let mut client = connect(&node).await?;
+            let asset = client
+                .get_asset(pb::GetAssetRequest { asset_id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let rows: Vec<serde_json::Value> = asset
+                .versions
+                .iter()
+                .map(|v| {
+                    let header: serde_json::Value =
+                        serde_json::from_slice(&v.metadata).unwrap_or_default();
+                    serde_json::json!({
+                        "version": v.version,
+                        "block": v.block_number,
+                        "tx_id": v.tx_id,
+                        "content_hash": hex::encode(&v.content_hash),
+                        "size_bytes": v.size_bytes,
+                        "row_count": header["row_count"],
+                        "chunk_count": header["chunk_count"],
+                        "watermark": header["watermark"],
+                        "source": header["source"],
+                        "synced_at_ms": header["synced_at_ms"],
+                    })
+                })
+                .collect();
+            print(node.json, &serde_json::Value::Array(rows.clone()), || {
+                let mut text = String::new();
+                for row in &rows {
+                    text.push_str(&format!(
+                        "version {}  block {}  {} bytes  rows {}  hash {}  watermark {}\n",
+                        plain(&row["version"]),
+                        plain(&row["block"]),
+                        plain(&row["size_bytes"]),
+                        plain(&row["row_count"]),
+                        plain(&row["content_hash"]),
+                        plain(&row["watermark"]["value"])
+                    ));
+                }
+                if text.is_empty() { "no versions".into() } else { text.trim_end().to_string() }
+            });
             Ok(())
         }
         AssetCommand::Show { asset_id, node } => {

@@ -232,6 +232,20 @@ impl Ledger for LedgerService {
         Ok(Response::new(asset_to_pb(asset)))
     }
 
+    async fn list_assets(
+        &self,
+        request: Request<pb::ListAssetsRequest>,
+    ) -> Result<Response<pb::ListAssetsResponse>, Status> {
+        let owner = request.into_inner().owner_organisation;
+        let ledger = self.node.ledger();
+        let assets = ledger
+            .assets()
+            .filter(|asset| owner.is_empty() || asset.owner_organisation == owner)
+            .map(asset_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListAssetsResponse { assets }))
+    }
+
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
