@@ -551,7 +551,7 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         publisher.signing_key(),
         &[],
     );
-    let published = client::submit_and_print(&mut ledger, envelope, args.node.json).await?;
+    let published = client::submit(&mut ledger, envelope).await?;
 
     // The share's authorised list, then a grant for everyone on the ledger's list.
     if !share.authorised.is_empty() {
@@ -573,11 +573,26 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
                 publisher.signing_key(),
                 &[],
             );
-            let _ = client::submit_and_print(&mut ledger, envelope, args.node.json).await?;
+            let _ = client::submit(&mut ledger, envelope).await?;
         }
     }
     let granted = grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes()).await?;
-    if !args.node.json {
+    if args.node.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "published": true,
+                "asset_id": share.asset_id,
+                "version": version,
+                "tx_id": published.tx_id,
+                "bytes": summary.plaintext_bytes,
+                "chunks": summary.n_chunks,
+                "content_hash": hex::encode(summary.content_hash),
+                "granted": granted,
+                "peak_rss_bytes": peak_rss_bytes(),
+            })
+        );
+    } else {
         println!(
             "published {} version {version}: {} bytes, {} chunks, content hash {} (tx {}); data key released to {granted} identities",
             share.asset_id,
@@ -774,6 +789,7 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
                 "received_bytes": received,
                 "content_hash": hex::encode(content_hash),
                 "out": out,
+                "peak_rss_bytes": peak_rss_bytes(),
             });
             print(node.json, &view, || {
                 format!(
@@ -790,6 +806,14 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
             Err(e.context(format!("{asset_id} version {} was not written", version_pb.version)))
         }
     }
+}
+
+/// This process's peak resident memory (VmHWM), in bytes, from /proc.
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A blocking reader over byte buffers sent through a channel.
