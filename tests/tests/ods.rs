@@ -33,7 +33,7 @@ impl Drop for Database {
                 if let Ok((client, connection)) =
                     tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
                 {
-                    let _ = tokio::spawn(connection);
+                    drop(tokio::spawn(connection));
                     let _ = client
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;
@@ -58,13 +58,13 @@ async fn fresh_database() -> Option<(Database, tokio_postgres::Client)> {
             return None;
         }
     };
-    let _ = tokio::spawn(connection);
+    drop(tokio::spawn(connection));
     let name = format!("cairn_ods_{}", std::process::id());
     client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
     let url = admin.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
     let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    let _ = tokio::spawn(connection);
+    drop(tokio::spawn(connection));
     Some((Database { name, url }, db))
 }
 
