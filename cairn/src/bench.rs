@@ -26,6 +26,8 @@ pub(crate) enum BenchCommand {
     Ledger(LedgerBenchArgs),
     /// Access decisions per second (in process) and authorised gRPC calls under load.
     Access(crate::bench_access::AccessBenchArgs),
+    /// The ODS pipeline against its limits and peers (crypto, cp+sync, openssl+age, COPY).
+    Ods(crate::bench_ods::OdsBenchArgs),
     /// The load process of `bench access` (started by it).
     #[command(hide = true)]
     AccessLoad(crate::bench_access::AccessLoadArgs),
@@ -57,6 +59,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ledger(args) => ledger(args),
         BenchCommand::Access(args) => crate::bench_access::run(args),
+        BenchCommand::Ods(args) => crate::bench_ods::run_bench(args),
         BenchCommand::AccessLoad(args) => crate::bench_access::load(args),
     }
 }

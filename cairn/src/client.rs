@@ -119,8 +119,12 @@ pub(crate) fn code_name(number: i32) -> &'static str {
 }
 
 /// Submits an envelope; a transaction recorded as not valid is an error naming its code and reason.
-pub(crate) async fn submit(client: &mut LedgerClient<Channel>, envelope: Vec<u8>) -> anyhow::Result<pb::SubmitResponse> {
-    let response = client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
+pub(crate) async fn submit(
+    client: &mut LedgerClient<Channel>,
+    envelope: Vec<u8>,
+) -> anyhow::Result<pb::SubmitResponse> {
+    let response =
+        client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
     if response.validation_code != i32::from(ValidationCode::Valid.number()) {
         bail!(
             "transaction {} was recorded in block {} as {}: {}",
@@ -139,9 +143,11 @@ pub(crate) async fn submit_and_print(
     envelope: Vec<u8>,
     json: bool,
 ) -> anyhow::Result<pb::SubmitResponse> {
-    let response = client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
+    let response =
+        client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
     let code = code_name(response.validation_code);
-    let response_json: serde_json::Value = serde_json::from_str(&response.response_json).unwrap_or_default();
+    let response_json: serde_json::Value =
+        serde_json::from_str(&response.response_json).unwrap_or_default();
     let view = serde_json::json!({
         "tx_id": response.tx_id,
         "block": response.block_number,
@@ -150,7 +156,10 @@ pub(crate) async fn submit_and_print(
         "response": response_json,
     });
     print(json, &view, || {
-        let mut text = format!("tx       {}\nblock    {}\nresult   {code}", response.tx_id, response.block_number);
+        let mut text = format!(
+            "tx       {}\nblock    {}\nresult   {code}",
+            response.tx_id, response.block_number
+        );
         if !response.message.is_empty() {
             text.push_str(&format!("\nreason   {}", response.message));
         }
