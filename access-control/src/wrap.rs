@@ -30,16 +30,23 @@ pub struct WrappedKey {
 
 impl std::fmt::Debug for WrappedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WrappedKey").field("ciphertext_len", &self.ciphertext.len()).finish_non_exhaustive()
+        f.debug_struct("WrappedKey")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish_non_exhaustive()
     }
 }
 
 mod hex_bytes {
-    pub(super) fn serialize<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: serde::Serializer>(
+        bytes: &[u8],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hex::encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text: String = serde::Deserialize::deserialize(deserializer)?;
         hex::decode(text).map_err(serde::de::Error::custom)
     }
@@ -66,19 +73,35 @@ pub fn grant_context(asset_id: &str, version: u64, recipient: &Address) -> Vec<u
 }
 
 /// Wraps `secret` to `recipient_public` for `context`.
-pub fn wrap(recipient_public: &[u8; 32], secret: &[u8], context: &[u8]) -> Result<WrappedKey, WrapError> {
-    let public = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_public).map_err(|_| WrapError::BadPublicKey)?;
-    let (enc, ciphertext) =
-        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(&OpModeS::Base, &public, INFO, secret, context)
-            .map_err(|e| WrapError::Hpke(e.to_string()))?;
+pub fn wrap(
+    recipient_public: &[u8; 32],
+    secret: &[u8],
+    context: &[u8],
+) -> Result<WrappedKey, WrapError> {
+    let public = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_public)
+        .map_err(|_| WrapError::BadPublicKey)?;
+    let (enc, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeS::Base,
+        &public,
+        INFO,
+        secret,
+        context,
+    )
+    .map_err(|e| WrapError::Hpke(e.to_string()))?;
     Ok(WrappedKey { enc: enc.to_bytes().to_vec(), ciphertext })
 }
 
 /// Unwraps a secret wrapped to `recipient` for `context`.
-pub fn unwrap(recipient: &KeyPair, wrapped: &WrappedKey, context: &[u8]) -> Result<Vec<u8>, WrapError> {
-    let private = <Kem as hpke::Kem>::PrivateKey::from_bytes(&recipient.encryption_secret().to_bytes())
-        .map_err(|_| WrapError::Unwrap)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&wrapped.enc).map_err(|_| WrapError::Unwrap)?;
+pub fn unwrap(
+    recipient: &KeyPair,
+    wrapped: &WrappedKey,
+    context: &[u8],
+) -> Result<Vec<u8>, WrapError> {
+    let private =
+        <Kem as hpke::Kem>::PrivateKey::from_bytes(&recipient.encryption_secret().to_bytes())
+            .map_err(|_| WrapError::Unwrap)?;
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(&wrapped.enc).map_err(|_| WrapError::Unwrap)?;
     hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &OpModeR::Base,
         &private,

@@ -2,9 +2,12 @@
 //!
 //! The [`log`] module holds the ordered, durable record log the ledger is built
 //! on, with an in-memory backend for tests and a crash-safe single-file backend.
+//! The [`source`] module reads the data of shares: PostgreSQL snapshots and
+//! CSV, NDJSON or unstructured files.
 #![warn(missing_docs)]
 
 mod error;
 pub mod log;
+pub mod source;
 
 pub use error::{Error, Result};

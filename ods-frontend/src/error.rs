@@ -156,6 +156,9 @@ pub enum Error {
 
 impl Error {
     /// Returns the index of the chunk this error names, if it names one.
+    ///
+    /// For [`Error::MissingChunks`] that is the first missing chunk, and for
+    /// [`Error::ChunkOutOfOrder`] the chunk that was due.
     pub fn chunk_index(&self) -> Option<u64> {
         match self {
             Error::SealFailed { index }

@@ -13,10 +13,10 @@
 //!   is the last bound into its tag; two implementations (`ring`, `aes-gcm`).
 //! - [`pipeline`]: streaming, multi-threaded, bounded-memory sealing and
 //!   opening, and the content hash (an RFC 6962 root over chunk hashes).
-//! - [`format`]: the sealed object's byte layout.
+//! - [`format`](mod@format): the sealed object's byte layout.
 //! - [`store`]: the write-once object-store port (memory, local directory, S3).
 //! - [`transfer`]: the pipeline joined to the store.
-//! - [`bench`]: throughput measurements for `cairn bench ods`.
+//! - [`bench`](mod@bench): throughput measurements for `cairn bench ods`.
 
 #![warn(missing_docs)]
 

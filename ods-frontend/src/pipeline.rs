@@ -187,8 +187,9 @@ struct ReadTotals {
 ///
 /// `sink` and `progress` run on the calling thread; `progress` receives the
 /// number of input bytes sealed and handed to the sink so far, after each
-/// chunk. If `sink` fails, sealing stops and its error is returned. See the
-/// module documentation for the threads and the memory bound.
+/// chunk. If `sink` fails, sealing stops and its error is returned once the
+/// reader thread's current `read` call has returned. See the module
+/// documentation for the threads and the memory bound.
 pub fn seal_stream<R, S, P>(
     input: R,
     cipher: &dyn ChunkCipher,

@@ -278,7 +278,7 @@ impl SealedStore {
         &self,
         path: &str,
     ) -> Result<impl Stream<Item = Result<Bytes, Error>> + Send + 'static + use<>, Error> {
-        Ok(self.get_boxed(path).await?)
+        self.get_boxed(path).await
     }
 
     /// Reads the object at `path` as a blocking [`Read`], for the pipeline.

@@ -1,0 +1,222 @@
+//! Which PostgreSQL the source tests use, and throwaway databases and roles on it.
+//!
+//! The server is `CAIRN_TEST_PG_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`
+//! by default; its user must be allowed to create databases and roles. If it
+//! cannot be reached, a test fails when `CI=true` and otherwise prints a loud
+//! skip message and passes.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// The server used when `CAIRN_TEST_PG_URL` is not set.
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database that exists for one test and is dropped when this is dropped,
+/// even if the test panics; roles made through it are dropped too.
+pub(crate) struct TestDb {
+    /// The server's URL as given, for the administrative connection.
+    admin: Config,
+    /// The database's name.
+    pub(crate) name: String,
+    /// A connection to the database as the administrative user.
+    pub(crate) client: Client,
+    /// Roles to drop at the end.
+    roles: Mutex<Vec<String>>,
+}
+
+/// Connects to `config`, driving the connection on the current runtime.
+async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// A name no other test run uses: the process, the time and a counter.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{nanos}_{count}", std::process::id())
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Creates a database for the test `test`, or `None` (after saying so loudly)
+/// if no server is reachable outside CI.
+pub(crate) async fn test_db(test: &str) -> Option<TestDb> {
+    let url = std::env::var("CAIRN_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+    let mut admin = match Config::from_str(&url) {
+        Ok(config) => config,
+        Err(err) => panic!("CAIRN_TEST_PG_URL is not a valid PostgreSQL URL: {err}"),
+    };
+    admin.connect_timeout(Duration::from_secs(5));
+    let client = match connect(&admin).await {
+        Ok(client) => client,
+        Err(err) => {
+            let cause =
+                std::error::Error::source(&err).map(|c| format!(": {c}")).unwrap_or_default();
+            let message = format!(
+                "PostgreSQL for the source tests is unreachable at {} ({err}{cause}); start it or \
+                 set CAIRN_TEST_PG_URL",
+                describe(&admin)
+            );
+            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                panic!("{message} (CI=true, so this fails instead of skipping)");
+            }
+            // Written to the process's stderr directly, which the test
+            // harness does not capture, so the skip is seen without --nocapture.
+            let _ = writeln!(std::io::stderr(), "\n!!!!!!!! SKIPPED {test}: {message} !!!!!!!!\n");
+            return None;
+        }
+    };
+    let name = unique("cairn_test");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+        .await
+        .unwrap_or_else(|err| panic!("cannot create the test database {name}: {err}"));
+    drop(client);
+    let mut config = admin.clone();
+    config.dbname(&name);
+    let client = connect(&config)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to the test database {name}: {err}"));
+    Some(TestDb { admin, name, client, roles: Mutex::new(Vec::new()) })
+}
+
+/// "host:port" of a config, for messages.
+fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        Some(Host::Unix(dir)) => dir.display().to_string(),
+        None => "(no host)".to_owned(),
+    };
+    format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432))
+}
+
+impl TestDb {
+    /// A URL for the test database as the administrative user.
+    pub(crate) fn url(&self) -> String {
+        self.url_as(self.user(), self.admin.get_password())
+    }
+
+    /// A URL for the test database as `user`, with `password` if any.
+    pub(crate) fn url_as(&self, user: &str, password: Option<&[u8]>) -> String {
+        self.url_for(user, password, &self.name)
+    }
+
+    /// A URL for another `database` as the administrative user.
+    pub(crate) fn url_to_database(&self, database: &str) -> String {
+        self.url_for(self.user(), self.admin.get_password(), database)
+    }
+
+    /// The administrative user's name.
+    pub(crate) fn user(&self) -> &str {
+        self.admin.get_user().unwrap_or("postgres")
+    }
+
+    /// The server as "host:port".
+    pub(crate) fn endpoint(&self) -> String {
+        describe(&self.admin)
+    }
+
+    /// A URL for `database` as `user`, with `password` if any.
+    fn url_for(&self, user: &str, password: Option<&[u8]>, database: &str) -> String {
+        let secret = password
+            .map(|p| format!(":{}", encode(&String::from_utf8_lossy(p))))
+            .unwrap_or_default();
+        format!(
+            "postgres://{}{secret}@{}/{}",
+            encode(user),
+            describe(&self.admin),
+            encode(database)
+        )
+    }
+
+    /// Runs SQL in the test database, panicking with the SQL on failure.
+    pub(crate) async fn exec(&self, sql: &str) {
+        if let Err(err) = self.client.batch_execute(sql).await {
+            panic!("setup SQL failed: {err:?}\n{sql}");
+        }
+    }
+
+    /// Creates a role (dropped at the end) with `options` such as "LOGIN"; returns its name.
+    pub(crate) async fn role(&self, options: &str) -> String {
+        let name = unique("cairn_role");
+        self.roles.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
+        self.exec(&format!("CREATE ROLE {name} {options}")).await;
+        name
+    }
+
+    /// The bytes of a plain `COPY … TO STDOUT`, the reference snapshots are compared with.
+    pub(crate) async fn copy(&self, sql: &str) -> Vec<u8> {
+        let stream = self.client.copy_out(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        let mut stream = std::pin::pin!(stream);
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap_or_else(|e| panic!("{sql}: {e:?}")));
+        }
+        out
+    }
+
+    /// The first column of every row of `sql`, as text (`None` for `NULL`).
+    pub(crate) async fn column(&self, sql: &str) -> Vec<Option<String>> {
+        let rows = self.client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        rows.iter().map(|row| row.get(0)).collect()
+    }
+
+    /// The single text value of `sql`.
+    pub(crate) async fn value(&self, sql: &str) -> String {
+        let mut values = self.column(sql).await;
+        assert_eq!(values.len(), 1, "{sql} returned {} rows", values.len());
+        values.pop().flatten().unwrap_or_default()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        let roles = std::mem::take(&mut *self.roles.lock().unwrap_or_else(|e| e.into_inner()));
+        // Drop runs inside the test's runtime, which cannot be blocked on, so
+        // the cleanup gets a thread and a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let client = connect(&admin).await.map_err(std::io::Error::other)?;
+                // DROP DATABASE cannot share a multi-statement string (it
+                // would run in an implicit transaction), so each goes alone.
+                let mut statements = vec![format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")];
+                statements.extend(roles.iter().map(|role| format!("DROP ROLE IF EXISTS {role}")));
+                for sql in statements {
+                    client.batch_execute(&sql).await.map_err(std::io::Error::other)?;
+                }
+                Ok::<(), std::io::Error>(())
+            })
+        });
+        match cleanup.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => eprintln!("warning: could not drop test database {}: {err}", self.name),
+            Err(_) => eprintln!("warning: the cleanup of test database {} panicked", self.name),
+        }
+    }
+}
