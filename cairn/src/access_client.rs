@@ -195,14 +195,73 @@ pub(crate) async fn access(command: AccessCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A file's content hash as the asset version's hash algorithm computes it (streamed, bounded memory).
+async fn file_content_hash(
+    node: &NodeArgs,
+    asset_id: &str,
+    version: u64,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut ledger = crate::client::connect(node).await?;
+    let asset = ledger
+        .get_asset(pb::GetAssetRequest { asset_id: asset_id.into() })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let on_ledger = if version == 0 {
+        asset.versions.last()
+    } else {
+        asset.versions.iter().find(|v| v.version == version)
+    }
+    .ok_or_else(|| format_err!("asset {asset_id} has no version {version}"))?;
+    let chunk_size = match on_ledger.hash_algorithm.as_str() {
+        ods_frontend::header::HASH_ALGORITHM => {
+            let header = ods_frontend::header::AssetHeader::from_bytes(&on_ledger.metadata)
+                .map_err(|e| format_err!(e))?;
+            Some(
+                usize::try_from(header.chunk_size)
+                    .context("the header's chunk size is too large")?,
+            )
+        }
+        "sha256" => None,
+        other => bail!("cannot compute hash algorithm {other:?} for a file; pass --hash"),
+    };
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut whole = Sha256::new();
+    let mut chunk_hashes = Vec::new();
+    let mut buffer = vec![0u8; chunk_size.unwrap_or(1 << 20).max(1)];
+    loop {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let n = file
+                .read(&mut buffer[filled..])
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            break;
+        }
+        whole.update(&buffer[..filled]);
+        chunk_hashes.push(<[u8; 32]>::from(Sha256::digest(&buffer[..filled])));
+        if filled < buffer.len() {
+            break;
+        }
+    }
+    Ok(match chunk_size {
+        Some(_) => ods_frontend::pipeline::content_hash(&chunk_hashes).to_vec(),
+        None => whole.finalize().to_vec(),
+    })
+}
+
 pub(crate) async fn verify(command: VerifyCommand) -> anyhow::Result<()> {
     let VerifyCommand::Hash { asset_id, version, file, hash, key, node } = command;
     let content_hash = match (file, hash) {
-        (Some(path), _) => {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Sha256::digest(&bytes).to_vec()
-        }
+        (Some(path), _) => file_content_hash(&node, &asset_id, version, &path).await?,
         (None, Some(hash)) => {
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(&hash, &mut bytes).context("--hash must be 64 hex digits")?;

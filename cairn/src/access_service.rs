@@ -263,6 +263,18 @@ impl Access for AccessService {
                 &event_id,
             ));
         };
+        // The decision is durable before any byte is served; the byte count follows in a second event.
+        let _ = self
+            .record(Outcome {
+                caller: &caller,
+                action: Action::RequestData,
+                resource: resource.clone(),
+                allowed: true,
+                reason: format!("{}; download starts", decision.reason),
+                method: "/cairn.v1.Access/FetchData",
+                started,
+            })
+            .await?;
         let index_bytes = self
             .store
             .get_small(&crate::ods::index_path(&request.asset_id, version.version))

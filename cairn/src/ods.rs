@@ -262,6 +262,11 @@ pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
         Some(store) => store,
         None => default_store(&data_dir)?,
     };
+    if store.starts_with("memory://") {
+        bail!(
+            "--store memory:// keeps nothing after `cairn sync` exits; use file:///dir or s3://bucket/prefix"
+        );
+    }
     let _ = SealedStore::from_url(&store, &[])?;
     let share = Share {
         title: title.unwrap_or_else(|| asset_id.clone()),
@@ -462,9 +467,10 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let summary = sealing.await.map_err(|e| format_err!("the sealing task failed: {e}"))?;
     let report = source_task.await.map_err(|e| format_err!("the source task failed: {e}"))?;
     bar.finish_and_clear();
+    // A failed upload makes the source and the sealing stop too; report the cause, not the symptom.
+    let _ = upload.context("storing the sealed object failed; nothing was published")?;
     let report = report.context("the source failed; nothing was published")?;
     let summary = summary.context("sealing failed; nothing was published")?;
-    let _ = upload.context("storing the sealed object failed; nothing was published")?;
 
     let unchanged = match (&since, report.rows) {
         (Some(_), Some(0)) => Some("no rows past the watermark".to_string()),
@@ -482,6 +488,14 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let access = header.access.open(&publisher).map_err(|e| {
                 format_err!("cannot open the latest version's access information: {e}")
             })?;
+            ensure_index(
+                &store,
+                &share.asset_id,
+                latest.version,
+                &access.object,
+                &access.hashes_object,
+            )
+            .await?;
             let mut key = [0u8; 32];
             hex::decode_to_slice(&access.data_key, &mut key)
                 .context("the latest version's data key is malformed")?;
@@ -501,11 +515,6 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         .await
         .context("storing the chunk hashes failed; nothing was published")?;
 
-    let index = VersionIndex { object: object.clone(), hashes_object: hashes_object.clone() };
-    store
-        .put_small(&index_path(&share.asset_id, version), Bytes::from(serde_json::to_vec(&index)?))
-        .await
-        .context("storing the version index failed; nothing was published")?;
     let header = AssetHeader {
         format: FORMAT.into(),
         name: share.title.clone(),
@@ -527,7 +536,7 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             &publisher,
             &AccessInfo {
                 object: object.clone(),
-                hashes_object,
+                hashes_object: hashes_object.clone(),
                 data_key: hex::encode(data_key.as_bytes()),
             },
         )?,
@@ -552,9 +561,15 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         &[],
     );
     let published = client::submit(&mut ledger, envelope).await?;
+    // The serving node finds the version's objects through this index. It is written after the
+    // publish, so a failed publish leaves nothing that blocks the next sync; a sync that finds the
+    // data unchanged writes it if a crash came in between.
+    ensure_index(&store, &share.asset_id, version, &object, &hashes_object).await?;
 
     // The share's authorised list, then a grant for everyone on the ledger's list.
-    if !share.authorised.is_empty() {
+    // The share's list is the first version's rules; later changes are the owner's, through
+    // `cairn asset share`, and a sync never undoes a removal.
+    if latest.is_none() && !share.authorised.is_empty() {
         let current: Vec<String> = ledger
             .get_asset(pb::GetAssetRequest { asset_id: share.asset_id.clone() })
             .await
@@ -602,6 +617,27 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             published.tx_id
         );
     }
+    Ok(())
+}
+
+/// Writes a version's index unless it is there already.
+async fn ensure_index(
+    store: &SealedStore,
+    asset_id: &str,
+    version: u64,
+    object: &str,
+    hashes_object: &str,
+) -> anyhow::Result<()> {
+    let path = index_path(asset_id, version);
+    if store.exists(&path).await? {
+        return Ok(());
+    }
+    let index =
+        VersionIndex { object: object.to_string(), hashes_object: hashes_object.to_string() };
+    store
+        .put_small(&path, Bytes::from(serde_json::to_vec(&index)?))
+        .await
+        .context("storing the version index failed")?;
     Ok(())
 }
 

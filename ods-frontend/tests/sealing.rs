@@ -373,7 +373,7 @@ fn memory_stays_bounded_by_the_chunks_in_flight() {
     // At most max_in_flight chunk buffers, plus the one byte read past a full chunk.
     let bound = (config.max_in_flight * chunk_size) as u64 + 1;
     assert!(worst <= bound, "read {worst} bytes ahead, bound {bound}");
-    assert!(worst > chunk_size as u64, "the pipeline should read ahead at all");
+    assert!(worst > 2 * chunk_size as u64, "the pipeline should read ahead: {worst}");
     assert_eq!(progress_seen.len() as u64, summary.n_chunks);
     assert!(progress_seen.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(progress_seen.last().copied(), Some(plaintext.len() as u64));
