@@ -18,12 +18,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail, format_err};
-use bytes::Bytes;
 use clap::Args;
 use ods_frontend::aead::{DataKey, ring_cipher, rustcrypto_cipher};
 use ods_frontend::bench::{measure_cipher, measure_sha256, seal_in_memory};
-use ods_frontend::format::ObjectEncoder;
-use ods_frontend::pipeline::{PipelineConfig, seal_stream};
+use ods_frontend::pipeline::PipelineConfig;
 use ods_frontend::store::SealedStore;
 
 #[derive(Args, Debug)]
@@ -94,39 +92,15 @@ async fn sync_to_store(
     path: &str,
 ) -> anyhow::Result<(f64, u64)> {
     let start = Instant::now();
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, ods_frontend::Error>>(8);
-    let sealing = tokio::task::spawn_blocking(move || {
-        let key = DataKey::generate()?;
-        let cipher = ring_cipher(&key);
-        let config = PipelineConfig::default();
-        let mut encoder = ObjectEncoder::new(config.chunk_size)?;
-        sender
-            .blocking_send(Ok(Bytes::copy_from_slice(&encoder.preamble())))
-            .map_err(|_| ods_frontend::Error::ConsumerStopped)?;
-        let result = seal_stream(
-            reader,
-            cipher.as_ref(),
-            &config,
-            |chunk| {
-                let (length, ciphertext) = encoder.encode(chunk)?;
-                let mut frame = Vec::with_capacity(length.len() + ciphertext.len());
-                frame.extend_from_slice(&length);
-                frame.extend_from_slice(&ciphertext);
-                sender
-                    .blocking_send(Ok(Bytes::from(frame)))
-                    .map_err(|_| ods_frontend::Error::ConsumerStopped)
-            },
-            |_| {},
-        );
-        if result.is_err() {
-            let _ = sender.blocking_send(Err(ods_frontend::Error::ProducerStopped));
-        }
-        result
-    });
-    let upload =
-        store.put_stream(path, tokio_stream::wrappers::ReceiverStream::new(receiver)).await;
-    let summary = sealing.await.map_err(|e| format_err!("sealing task: {e}"))??;
-    let _ = upload?;
+    let key = DataKey::generate()?;
+    let (summary, _) = ods_frontend::transfer::seal_to_store(
+        store,
+        path,
+        reader,
+        std::sync::Arc::from(ring_cipher(&key)),
+        PipelineConfig::default(),
+    )
+    .await?;
     Ok((start.elapsed().as_secs_f64(), summary.plaintext_bytes))
 }
 

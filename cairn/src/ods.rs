@@ -16,12 +16,12 @@ use cairn_schemas::v1 as pb;
 use clap::Subcommand;
 use connectors::source::{file as file_source, pg};
 use ods_frontend::aead::{DataKey, default_cipher};
-use ods_frontend::format::{ObjectEncoder, ObjectReader};
+use ods_frontend::format::ObjectReader;
 use ods_frontend::header::{
     AccessInfo, AssetHeader, CONTENT_HASH_RULE, Column, FORMAT, HASH_ALGORITHM, SealedAccess,
     Watermark,
 };
-use ods_frontend::pipeline::{PipelineConfig, open_stream, seal_stream};
+use ods_frontend::pipeline::{PipelineConfig, open_stream};
 use ods_frontend::store::SealedStore;
 use serde::{Deserialize, Serialize};
 
@@ -428,49 +428,23 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let (reader, source_task) = open_source(&share, since.clone()).await?;
     let data_key = DataKey::generate()?;
     let config = PipelineConfig::with_chunk_size(share.chunk_size);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, ods_frontend::Error>>(8);
     let bar = progress_bar(!args.quiet && !args.node.json);
     let seal_bar = bar.clone();
-    let key_bytes = *data_key.as_bytes();
-    let chunk_size = share.chunk_size;
-    let sealing = tokio::task::spawn_blocking(move || {
-        let cipher = default_cipher(&DataKey::from_bytes(key_bytes));
-        let result = (|| {
-            let mut encoder = ObjectEncoder::new(chunk_size)?;
-            sender
-                .blocking_send(Ok(Bytes::copy_from_slice(&encoder.preamble())))
-                .map_err(|_| ods_frontend::Error::ConsumerStopped)?;
-            seal_stream(
-                reader,
-                cipher.as_ref(),
-                &config,
-                |chunk| {
-                    let (length, ciphertext) = encoder.encode(chunk)?;
-                    let mut frame = Vec::with_capacity(length.len() + ciphertext.len());
-                    frame.extend_from_slice(&length);
-                    frame.extend_from_slice(&ciphertext);
-                    sender
-                        .blocking_send(Ok(Bytes::from(frame)))
-                        .map_err(|_| ods_frontend::Error::ConsumerStopped)
-                },
-                |bytes| seal_bar.set_position(bytes),
-            )
-        })();
-        if result.is_err() {
-            // Make the upload abandon the object instead of publishing a partial one.
-            let _ = sender.blocking_send(Err(ods_frontend::Error::ProducerStopped));
-        }
-        result
-    });
-    let upload =
-        store.put_stream(&object, tokio_stream::wrappers::ReceiverStream::new(receiver)).await;
-    let summary = sealing.await.map_err(|e| format_err!("the sealing task failed: {e}"))?;
+    let sealed = ods_frontend::transfer::seal_to_store_with_progress(
+        &store,
+        &object,
+        reader,
+        std::sync::Arc::from(default_cipher(&data_key)),
+        config,
+        move |bytes| seal_bar.set_position(bytes),
+    )
+    .await;
     let report = source_task.await.map_err(|e| format_err!("the source task failed: {e}"))?;
     bar.finish_and_clear();
-    // A failed upload makes the source and the sealing stop too; report the cause, not the symptom.
-    let _ = upload.context("storing the sealed object failed; nothing was published")?;
+    // A failed source makes the sealing fail too; report the cause first.
     let report = report.context("the source failed; nothing was published")?;
-    let summary = summary.context("sealing failed; nothing was published")?;
+    let (summary, _) =
+        sealed.context("sealing or storing the object failed; nothing was published")?;
 
     let unchanged = match (&since, report.rows) {
         (Some(_), Some(0)) => Some("no rows past the watermark".to_string()),

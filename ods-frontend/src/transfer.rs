@@ -62,6 +62,22 @@ pub async fn seal_to_store<R>(
 where
     R: Read + Send + 'static,
 {
+    seal_to_store_with_progress(store, path, input, cipher, config, |_| {}).await
+}
+
+/// [`seal_to_store`], calling `progress` with the input bytes sealed so far after each chunk.
+pub async fn seal_to_store_with_progress<R, P>(
+    store: &SealedStore,
+    path: &str,
+    input: R,
+    cipher: Arc<dyn ChunkCipher>,
+    config: PipelineConfig,
+    mut progress: P,
+) -> Result<(SealSummary, ObjectMeta), Error>
+where
+    R: Read + Send + 'static,
+    P: FnMut(u64) + Send + 'static,
+{
     config.validate()?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(UPLOAD_QUEUE);
     let sealing = tokio::task::spawn_blocking(move || {
@@ -78,7 +94,7 @@ where
                     send(Ok(Bytes::copy_from_slice(&length)))?;
                     send(Ok(Bytes::from(ciphertext)))
                 },
-                |_| {},
+                &mut progress,
             )
         })();
         if result.is_err() {
