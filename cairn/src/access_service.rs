@@ -115,8 +115,20 @@ impl AccessService {
         Ok(event_id)
     }
 
-    /// Decides a request about an asset version.
+    /// Decides a request about an asset version; also names the resource for its access event.
     fn decide_asset(
+        &self,
+        caller: &VerifiedCaller,
+        action: Action,
+        asset_id: &str,
+        version: u64,
+    ) -> (PolicyDecision, Option<AssetVersionRecord>, String) {
+        let (decision, found) = self.decide_asset_version(caller, action, asset_id, version);
+        let resource = asset_resource(asset_id, found.as_ref().map_or(version, |v| v.version));
+        (decision, found, resource)
+    }
+
+    fn decide_asset_version(
         &self,
         caller: &VerifiedCaller,
         action: Action,
@@ -197,12 +209,8 @@ impl Access for AccessService {
         let started = Instant::now();
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let (decision, version) =
+        let (decision, version, resource) =
             self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
-        let resource = asset_resource(
-            &request.asset_id,
-            version.as_ref().map_or(request.version, |v| v.version),
-        );
         let event_id = self
             .record(Outcome {
                 caller: &caller,
@@ -240,12 +248,8 @@ impl Access for AccessService {
         let started = Instant::now();
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let (decision, version) =
+        let (decision, version, resource) =
             self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
-        let resource = asset_resource(
-            &request.asset_id,
-            version.as_ref().map_or(request.version, |v| v.version),
-        );
         let (Some(version), true) = (version, decision.allowed) else {
             let event_id = self
                 .record(Outcome {
@@ -372,12 +376,8 @@ impl Access for AccessService {
         let started = Instant::now();
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let (decision, version) =
+        let (decision, version, resource) =
             self.decide_asset(&caller, Action::Verify, &request.asset_id, request.version);
-        let resource = asset_resource(
-            &request.asset_id,
-            version.as_ref().map_or(request.version, |v| v.version),
-        );
         let matches = version
             .as_ref()
             .is_some_and(|v| v.content_hash.as_slice() == request.content_hash.as_slice());

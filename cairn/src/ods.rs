@@ -370,16 +370,24 @@ async fn open_source(
     }
 }
 
-fn progress_bar(enabled: bool) -> indicatif::ProgressBar {
+/// A progress bar on stderr: bytes, rate, and an ETA when the input size is known.
+fn progress_bar(enabled: bool, total: Option<u64>) -> indicatif::ProgressBar {
     if !enabled {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
+    let (bar, template) = match total {
+        Some(total) => (
+            indicatif::ProgressBar::new(total),
+            "{bar:30} {bytes}/{total_bytes} sealed  {bytes_per_sec}  ETA {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
             "{spinner} {bytes} sealed  {bytes_per_sec}  {elapsed_precise}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar
 }
@@ -428,7 +436,11 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let (reader, source_task) = open_source(&share, since.clone()).await?;
     let data_key = DataKey::generate()?;
     let config = PipelineConfig::with_chunk_size(share.chunk_size);
-    let bar = progress_bar(!args.quiet && !args.node.json);
+    let total = match &share.source {
+        ShareSource::File { path, .. } => std::fs::metadata(path).ok().map(|m| m.len()),
+        ShareSource::Postgres { .. } => None,
+    };
+    let bar = progress_bar(!args.quiet && !args.node.json, total);
     let seal_bar = bar.clone();
     let sealed = ods_frontend::transfer::seal_to_store_with_progress(
         &store,
