@@ -101,6 +101,15 @@ impl Share {
                 path.display()
             )
         })?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "share file {} is readable by other users (mode {mode:o}) and may hold a database password; run: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid share", path.display()))
     }
@@ -122,6 +131,7 @@ impl Share {
                 format!("cannot create {} (does the share exist already?)", path.display())
             })?;
         file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        file.sync_all()?;
         Ok(path)
     }
 
