@@ -179,6 +179,14 @@ pub(crate) async fn submit_and_print(
     Ok(response)
 }
 
+/// An asset from the ledger.
+pub(crate) async fn fetch_asset(
+    client: &mut LedgerClient<Channel>,
+    asset_id: String,
+) -> anyhow::Result<pb::Asset> {
+    Ok(client.get_asset(pb::GetAssetRequest { asset_id }).await.map_err(status)?.into_inner())
+}
+
 async fn node_info(client: &mut LedgerClient<Channel>) -> anyhow::Result<pb::NodeInfo> {
     Ok(client.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner())
 }
@@ -555,12 +563,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AssetCommand::History { asset_id, node } => {
-            let mut client = connect(&node).await?;
-            let asset = client
-                .get_asset(pb::GetAssetRequest { asset_id })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let asset = fetch_asset(&mut connect(&node).await?, asset_id).await?;
             let rows: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
@@ -599,12 +602,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AssetCommand::Show { asset_id, node } => {
-            let mut client = connect(&node).await?;
-            let asset = client
-                .get_asset(pb::GetAssetRequest { asset_id })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let asset = fetch_asset(&mut connect(&node).await?, asset_id).await?;
             let versions: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
