@@ -6,7 +6,12 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/cairn/v1/ledger.proto", "proto/cairn/v1/access.proto"];
+const PROTOS: &[&str] = &[
+    "proto/cairn/v1/ledger.proto",
+    "proto/cairn/v1/access.proto",
+    "proto/cairn/v1/cert_tx.proto",
+    "proto/cairn/v1/cert.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -42,6 +42,9 @@ pub const MAX_AUTHORISED: usize = 10_000;
 
 const BLOCK_LABEL: &[u8] = b"cairn-block-v1\n";
 
+mod certs;
+pub use certs::{CertificateRecord, Channel, HeadAnchor};
+
 /// A registered identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRecord {
@@ -306,6 +309,8 @@ pub struct Ledger {
     tx_locations: BTreeMap<TxId, (u64, u32)>,
     /// Every anchor of each identity's access-event log, oldest first.
     access_anchors: BTreeMap<Address, Vec<AccessAnchor>>,
+    /// Certificates, their channels and status lists.
+    certs: certs::CertState,
 }
 
 /// A state change that passed validation.
@@ -329,6 +334,7 @@ enum Effect {
         asset_id: String,
         authorised: Vec<Address>,
     },
+    Cert(certs::CertEffect),
 }
 
 type Failure = (ValidationCode, String);
@@ -401,6 +407,7 @@ impl Ledger {
             blocks: vec![Block { header, hash, receipts: Vec::new() }],
             tx_locations: BTreeMap::new(),
             access_anchors: BTreeMap::new(),
+            certs: certs::CertState::default(),
         })
     }
 
@@ -1025,6 +1032,10 @@ impl Ledger {
                     },
                 })
             }
+            TxBody::IssueCertificate(issue) => self.check_issue(transaction, issue, false),
+            TxBody::RenewCertificate(issue) => self.check_issue(transaction, issue, true),
+            TxBody::RevokeCertificate(revoke) => self.check_revoke_certificate(transaction, revoke),
+            TxBody::AnchorChannels(anchor) => self.check_anchor_channels(transaction, anchor),
         }
     }
 
@@ -1098,6 +1109,7 @@ impl Ledger {
                     "authorised": asset.authorised.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })
             }
+            Effect::Cert(effect) => self.execute_cert(effect),
         };
         response.to_string()
     }

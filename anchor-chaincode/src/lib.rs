@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cert;
 pub mod checkpoint;
 pub mod commitment;
 pub mod genesis;

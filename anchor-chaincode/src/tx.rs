@@ -106,6 +106,54 @@ pub struct AnchorAccessEvents {
     pub consistency_proof: Vec<[u8; 32]>,
 }
 
+/// `IssueCertificate` (also the body of a renewal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IssueCertificate {
+    /// The canonical statement bytes, exactly as signed.
+    #[serde(serialize_with = "hex_vec")]
+    pub statement: Vec<u8>,
+    /// The issuer's signature over the labelled statement.
+    #[serde(serialize_with = "hex_sig")]
+    pub issuer_signature: [u8; 64],
+    /// HPKE encapsulated key of the content.
+    #[serde(serialize_with = "hex_vec")]
+    pub content_enc: Vec<u8>,
+    /// The content, encrypted to the holder.
+    #[serde(serialize_with = "hex_vec")]
+    pub content_ciphertext: Vec<u8>,
+}
+
+/// `RevokeCertificate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevokeCertificate {
+    /// The certificate.
+    #[serde(serialize_with = "hex_bytes")]
+    pub certificate_id: [u8; 32],
+    /// Why.
+    pub reason: String,
+}
+
+/// One channel head or status-list head claimed by `AnchorChannels`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnchoredHead {
+    /// The channel, or the issuing organisation of a status list.
+    pub name: String,
+    /// The tree size, or the status list's size.
+    pub size: u64,
+    /// The channel root, or the status list hash.
+    #[serde(serialize_with = "hex_bytes")]
+    pub hash: [u8; 32],
+}
+
+/// `AnchorChannels`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnchorChannels {
+    /// Channel heads.
+    pub channels: Vec<AnchoredHead>,
+    /// Status-list heads.
+    pub status_lists: Vec<AnchoredHead>,
+}
+
 /// The body of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +168,14 @@ pub enum TxBody {
     RevokeIdentity(RevokeIdentity),
     /// Anchor the creator's access-event log.
     AnchorAccessEvents(AnchorAccessEvents),
+    /// Issue a certificate.
+    IssueCertificate(IssueCertificate),
+    /// Renew a certificate: a new statement naming the one it renews.
+    RenewCertificate(IssueCertificate),
+    /// Revoke a certificate.
+    RevokeCertificate(RevokeCertificate),
+    /// Anchor channel checkpoints and status lists.
+    AnchorChannels(AnchorChannels),
 }
 
 impl TxBody {
@@ -131,6 +187,10 @@ impl TxBody {
             TxBody::SetSharingRules(_) => "set_sharing_rules",
             TxBody::RevokeIdentity(_) => "revoke_identity",
             TxBody::AnchorAccessEvents(_) => "anchor_access_events",
+            TxBody::IssueCertificate(_) => "issue_certificate",
+            TxBody::RenewCertificate(_) => "renew_certificate",
+            TxBody::RevokeCertificate(_) => "revoke_certificate",
+            TxBody::AnchorChannels(_) => "anchor_channels",
         }
     }
 }
@@ -277,6 +337,40 @@ impl Transaction {
                     consistency_proof,
                 })
             }
+            Some(pb::tx_payload::Body::IssueCertificate(issue)) => {
+                TxBody::IssueCertificate(decode_issue(issue).map_err(malformed)?)
+            }
+            Some(pb::tx_payload::Body::RenewCertificate(issue)) => {
+                TxBody::RenewCertificate(decode_issue(issue).map_err(malformed)?)
+            }
+            Some(pb::tx_payload::Body::RevokeCertificate(revoke)) => {
+                TxBody::RevokeCertificate(RevokeCertificate {
+                    certificate_id: fixed::<32>(&revoke.certificate_id, "certificate id")
+                        .map_err(malformed)?,
+                    reason: revoke.reason,
+                })
+            }
+            Some(pb::tx_payload::Body::AnchorChannels(anchor)) => {
+                let mut channels = Vec::with_capacity(anchor.channels.len());
+                for (idx, head) in anchor.channels.into_iter().enumerate() {
+                    channels.push(AnchoredHead {
+                        hash: fixed::<32>(&head.root_hash, &format!("channel {idx} root hash"))
+                            .map_err(malformed)?,
+                        name: head.channel,
+                        size: head.tree_size,
+                    });
+                }
+                let mut status_lists = Vec::with_capacity(anchor.status_lists.len());
+                for (idx, head) in anchor.status_lists.into_iter().enumerate() {
+                    status_lists.push(AnchoredHead {
+                        hash: fixed::<32>(&head.list_hash, &format!("status list {idx} hash"))
+                            .map_err(malformed)?,
+                        name: head.issuer_organisation,
+                        size: head.size,
+                    });
+                }
+                TxBody::AnchorChannels(AnchorChannels { channels, status_lists })
+            }
         };
         Ok(Transaction {
             id,
@@ -307,6 +401,16 @@ impl Transaction {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String> {
+    let content = issue.content.unwrap_or_default();
+    Ok(IssueCertificate {
+        issuer_signature: fixed::<64>(&issue.issuer_signature, "issuer signature")?,
+        statement: issue.statement,
+        content_enc: content.enc,
+        content_ciphertext: content.ciphertext,
+    })
 }
 
 fn role_from_pb(number: i32) -> Result<Role, String> {
@@ -344,6 +448,14 @@ pub fn data_type_to_pb(data_type: DataType) -> pb::DataType {
 }
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
+}
+
+fn hex_vec<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
+}
+
+fn hex_sig<S: serde::Serializer>(bytes: &[u8; 64], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&hex::encode(bytes))
 }
 

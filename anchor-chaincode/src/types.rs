@@ -224,8 +224,15 @@ pub enum ValidationCode {
     InvalidArgument = 14,
     /// The creator's identity has been revoked.
     RevokedIdentity = 15,
-    /// An access-event anchor does not extend the previous anchor.
+    /// An access-event anchor does not extend the previous anchor, or a
+    /// channel or status-list anchor does not state the chaincode's own head.
     InconsistentAnchor = 16,
+    /// No such certificate.
+    UnknownCertificate = 30,
+    /// The certificate is revoked.
+    RevokedCertificate = 31,
+    /// The creator is not an issuing agency, or not the certificate's issuer.
+    NotIssuer = 32,
 }
 
 impl ValidationCode {
@@ -248,6 +255,9 @@ impl ValidationCode {
             ValidationCode::InvalidArgument => "invalid_argument",
             ValidationCode::RevokedIdentity => "revoked_identity",
             ValidationCode::InconsistentAnchor => "inconsistent_anchor",
+            ValidationCode::UnknownCertificate => "unknown_certificate",
+            ValidationCode::RevokedCertificate => "revoked_certificate",
+            ValidationCode::NotIssuer => "not_issuer",
         }
     }
 
@@ -276,6 +286,9 @@ impl ValidationCode {
             InvalidArgument,
             RevokedIdentity,
             InconsistentAnchor,
+            UnknownCertificate,
+            RevokedCertificate,
+            NotIssuer,
         ]
         .into_iter()
         .find(|code| code.number() == number)

@@ -4,12 +4,17 @@
 //!
 //! Projections are folds of the ledger log and the access-event log: delete
 //! them and they can be rebuilt by replay. In the embedded mode they live in
-//! memory and are rebuilt on start; at scale they will live in PostgreSQL.
+//! memory and are rebuilt on start; at scale they live in PostgreSQL.
 //!
-//! Today: [`audit`], the access event and the audit projection that answers
-//! `cairn audit events`. Identity and asset queries are answered straight from
-//! the chaincode state.
+//! - [`audit`]: the access event and the in-memory audit projection that
+//!   answers `cairn audit events` in the embedded mode.
+//! - [`pg`]: the PostgreSQL projections (directory search, version history,
+//!   audit log, usage meters), written exactly once by storing each stream's
+//!   offsets in the same transaction as the rows, with per-table digests and
+//!   row diffs for replay checks. It takes plain row structs, so this crate
+//!   does not depend on the chaincode.
 
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod pg;

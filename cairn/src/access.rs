@@ -31,6 +31,88 @@ pub(crate) struct AccessState {
 
 type Pending = (AccessEvent, oneshot::Sender<Result<u64, String>>);
 
+/// Where a node also publishes its access events: the access-event topic,
+/// keyed by identity, so the projectors of the consumer group see them.
+///
+/// Each event is published after it is durable in the node's own log, and a
+/// request is answered only after the broker acknowledged it. A crash in
+/// between leaves events the topic has not seen; the node republishes from
+/// the watermark file on start, so an event may reach the topic twice, and the
+/// projections count it once by its event id.
+#[derive(Debug)]
+pub(crate) struct AccessSink {
+    pub(crate) producer: connectors::kafka::KafkaProducer,
+    pub(crate) topic: String,
+    /// The node's address, sent as the `cairn-node` header.
+    pub(crate) node: String,
+    /// The next local offset not yet acknowledged by the topic.
+    pub(crate) watermark_path: std::path::PathBuf,
+}
+
+/// Header carrying the address of the node that logged an event.
+pub(crate) const NODE_HEADER: &str = "cairn-node";
+/// Header carrying the event's leaf index in that node's access-event log (8 bytes, big-endian).
+pub(crate) const LEAF_HEADER: &str = "cairn-leaf";
+
+impl AccessSink {
+    fn watermark(&self) -> anyhow::Result<u64> {
+        match std::fs::read_to_string(&self.watermark_path) {
+            Ok(text) => text.trim().parse().with_context(|| {
+                format!("{} does not hold an offset", self.watermark_path.display())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read {}", self.watermark_path.display()))
+            }
+        }
+    }
+
+    fn set_watermark(&self, next: u64) -> anyhow::Result<()> {
+        // Not fsynced: a lost update only republishes, which the projections absorb.
+        std::fs::write(&self.watermark_path, next.to_string())
+            .with_context(|| format!("cannot write {}", self.watermark_path.display()))
+    }
+
+    /// Publishes local records `[from, to)` and moves the watermark to `to`.
+    fn publish(&self, log: &dyn LedgerLog, from: u64, to: u64) -> anyhow::Result<()> {
+        let mut next = from;
+        while next < to {
+            let records = log.read(next, 4096.min(usize::try_from(to - next).unwrap_or(4096)))?;
+            let Some(last) = records.last() else { break };
+            let last = last.offset;
+            let keys: Vec<(String, [u8; 8])> = records
+                .iter()
+                .map(|r| {
+                    let identity =
+                        AccessEvent::decode(&r.bytes).map(|e| e.identity).unwrap_or_default();
+                    (identity, r.offset.to_be_bytes())
+                })
+                .collect();
+            let headers: Vec<[(&str, &[u8]); 2]> = keys
+                .iter()
+                .map(|(_, leaf)| {
+                    [(NODE_HEADER, self.node.as_bytes()), (LEAF_HEADER, leaf.as_slice())]
+                })
+                .collect();
+            let out: Vec<connectors::kafka::OutRecord<'_>> = records
+                .iter()
+                .zip(&keys)
+                .zip(&headers)
+                .map(|((record, (identity, _)), headers)| connectors::kafka::OutRecord {
+                    key: Some(identity.as_bytes()),
+                    payload: &record.bytes,
+                    headers,
+                    partition: None,
+                })
+                .collect();
+            let _ = self.producer.send_all(&self.topic, &out)?;
+            next = last + 1;
+            self.set_watermark(next)?;
+        }
+        Ok(())
+    }
+}
+
 /// The access-event log of a node.
 #[derive(Clone)]
 pub(crate) struct AccessLog {
@@ -60,8 +142,9 @@ pub(crate) fn new_event_id() -> String {
 }
 
 impl AccessLog {
-    /// Opens the log file and rebuilds the Merkle log and projection from it.
-    pub(crate) fn open(path: &Path) -> anyhow::Result<AccessLog> {
+    /// Opens the log file and rebuilds the Merkle log and projection from it;
+    /// with a sink, publishes what the topic has not acknowledged yet.
+    pub(crate) fn open(path: &Path, sink: Option<AccessSink>) -> anyhow::Result<AccessLog> {
         let log: Arc<dyn LedgerLog> = Arc::new(connectors::log::EmbeddedLog::open(path)?);
         let mut state = AccessState::default();
         let mut next = 0;
@@ -80,9 +163,16 @@ impl AccessLog {
             }
         }
         tracing::info!(events = next, "access-event log replayed");
+        if let Some(sink) = &sink {
+            let published = sink.watermark()?;
+            if published < next {
+                tracing::info!(from = published, to = next, topic = %sink.topic, "publishing access events the topic has not acknowledged");
+                sink.publish(log.as_ref(), published, next)?;
+            }
+        }
         let state = Arc::new(RwLock::new(state));
         let (queue, receiver) = mpsc::channel(65_536);
-        let writer = Writer { log: log.clone(), state: state.clone() };
+        let writer = Writer { log: log.clone(), state: state.clone(), sink };
         let _thread = std::thread::Builder::new()
             .name("cairn-access-log".into())
             .spawn(move || writer.run(receiver))
@@ -108,6 +198,11 @@ impl AccessLog {
         self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The node's own access-event log.
+    pub(crate) fn log(&self) -> &Arc<dyn LedgerLog> {
+        &self.log
+    }
+
     /// The logged bytes of the event at `offset`.
     pub(crate) fn event_bytes(&self, offset: u64) -> anyhow::Result<Vec<u8>> {
         let records = self.log.read(offset, 1)?;
@@ -122,6 +217,7 @@ impl AccessLog {
 struct Writer {
     log: Arc<dyn LedgerLog>,
     state: Arc<RwLock<AccessState>>,
+    sink: Option<AccessSink>,
 }
 
 impl Writer {
@@ -138,6 +234,24 @@ impl Writer {
             let records: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
             match self.log.append(&records) {
                 Ok(first_offset) => {
+                    // Durable here: the Merkle log and projection take it now,
+                    // whatever the topic says, so leaf index = log offset holds.
+                    let published = self.sink.as_ref().map(|sink| {
+                        sink.watermark()
+                            .and_then(|from| {
+                                sink.publish(
+                                    self.log.as_ref(),
+                                    from.min(first_offset),
+                                    first_offset + records.len() as u64,
+                                )
+                            })
+                            .map_err(|e| {
+                                tracing::error!(error = %format!("{e:#}"), "access events not acknowledged by the topic");
+                                format!(
+                                    "the access event is logged on this node but the access-event topic did not acknowledge it (it will be republished): {e:#}"
+                                )
+                            })
+                    });
                     let mut state =
                         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                     for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
@@ -145,6 +259,10 @@ impl Writer {
                         let offset = first_offset + i as u64;
                         let _ = state.merkle.push(merkle::leaf_hash(bytes));
                         let result = state.projection.apply(offset, event).map(|()| offset);
+                        let result = match &published {
+                            Some(Err(e)) => result.and(Err(e.clone())),
+                            _ => result,
+                        };
                         let _ = reply.send(result);
                     }
                 }

@@ -30,6 +30,13 @@ use crate::node::Node;
 
 /// The method prefix of the protected service.
 pub(crate) const PROTECTED_PREFIX: &str = "/cairn.v1.Access/";
+/// The method prefix of the certificate-check service, signed the same way.
+pub(crate) const CERT_CHECK_PREFIX: &str = "/cairn.v1.CertificateCheck/";
+
+/// Whether a method needs a signed request.
+fn is_protected(path: &str) -> bool {
+    path.starts_with(PROTECTED_PREFIX) || path.starts_with(CERT_CHECK_PREFIX)
+}
 
 /// What the layer needs.
 pub(crate) struct AuthContext {
@@ -81,6 +88,9 @@ pub(crate) fn caller_status(node: &Node, address: &Address) -> CallerStatus {
 
 /// The action a method stands for, for the access event of a refused call.
 pub(crate) fn action_of(method: &str) -> &'static str {
+    if method.starts_with(CERT_CHECK_PREFIX) {
+        return "verify_certificate";
+    }
     match method.strip_prefix(PROTECTED_PREFIX) {
         Some("RequestAccess") => "request_data",
         Some("VerifyDataHash") => "verify",
@@ -137,7 +147,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if !request.uri().path().starts_with(PROTECTED_PREFIX) {
+        if !is_protected(request.uri().path()) {
             return Box::pin(self.inner.call(request));
         }
         // The ready service handles this call; a fresh clone waits for the next one.

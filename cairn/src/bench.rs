@@ -28,6 +28,10 @@ pub(crate) enum BenchCommand {
     Access(crate::bench_access::AccessBenchArgs),
     /// The ODS pipeline against its limits and peers (crypto, cp+sync, openssl+age, COPY).
     Ods(crate::bench_ods::OdsBenchArgs),
+    /// The scaled mode: ledger through Kafka vs raw produce+consume, projection vs COPY.
+    Scale(crate::bench_scale::ScaleBenchArgs),
+    /// Certificate presentations verified per second vs single-thread Ed25519 verifications per second.
+    Verify(crate::bench_verify::VerifyBenchArgs),
     /// The load process of `bench access` (started by it).
     #[command(hide = true)]
     AccessLoad(crate::bench_access::AccessLoadArgs),
@@ -60,11 +64,13 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ledger(args) => ledger(args),
         BenchCommand::Access(args) => crate::bench_access::run(args),
         BenchCommand::Ods(args) => crate::bench_ods::run_bench(args),
+        BenchCommand::Verify(args) => crate::bench_verify::run(args),
         BenchCommand::AccessLoad(args) => crate::bench_access::load(args),
+        BenchCommand::Scale(args) => crate::bench_scale::run(args),
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -82,7 +88,7 @@ struct Round {
     verify_rate: f64,
 }
 
-fn signed_publishes(
+pub(crate) fn signed_publishes(
     chain_id: &str,
     signers: &[KeyPair],
     round: usize,
@@ -178,52 +184,13 @@ fn ledger_round(
     let ca = KeyPair::generate()?;
     let dept = KeyPair::generate()?;
     let chain_id = "bench";
-    let genesis = Genesis {
-        chain_id: chain_id.into(),
-        origin: String::new(),
-        organisations: vec![
-            Organisation {
-                name: "ca".into(),
-                description: String::new(),
-                public_key: hex::encode(ca.signing_public_key()),
-            },
-            Organisation {
-                name: "dept".into(),
-                description: String::new(),
-                public_key: hex::encode(dept.signing_public_key()),
-            },
-        ],
-        certification_authority: "ca".into(),
-        endorsement: None,
-    };
+    let genesis = bench_genesis(&ca, &dept);
     let mut config = NodeConfig::new(&dir);
     config.max_block_txs = args.max_block_txs;
     let node = Node::open(&config, Some(&genesis.to_bytes()))?;
     let signers: Vec<KeyPair> =
         (0..args.identities.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
-    let registrations: Vec<Vec<u8>> = signers
-        .iter()
-        .enumerate()
-        .map(|(i, pair)| {
-            let draft = TxDraft {
-                chain_id: chain_id.into(),
-                nonce: (i as u64).to_be_bytes().to_vec(),
-                timestamp_ms: 1_700_000_000_000,
-                body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
-                    name: format!("bench submitter {i}"),
-                    organisation: "dept".into(),
-                    role: tx::role_to_pb(Role::Provider).into(),
-                    signing_public_key: pair.signing_public_key().to_vec(),
-                    encryption_public_key: pair.encryption_public_key().to_vec(),
-                }),
-            };
-            tx::seal(
-                draft.payload(&pair.signing_public_key()),
-                pair.signing_key(),
-                &[("ca", ca.signing_key())],
-            )
-        })
-        .collect();
+    let registrations = bench_registrations(chain_id, &ca, &signers);
     let (valid, _) = runtime.block_on(submit_all(&node, registrations, args.max_block_txs * 2))?;
     if valid != signers.len() {
         bail!("only {valid} of {} bench identities registered", signers.len());
@@ -245,7 +212,54 @@ fn ledger_round(
     Ok(Round { tps: n as f64 / elapsed, blocks, verify_rate })
 }
 
-async fn submit_all(
+/// The bench consortium: organisations `ca` (the certification authority) and `dept`.
+pub(crate) fn bench_genesis(ca: &KeyPair, dept: &KeyPair) -> Genesis {
+    let organisation = |name: &str, key: &KeyPair| Organisation {
+        name: name.into(),
+        description: String::new(),
+        public_key: hex::encode(key.signing_public_key()),
+    };
+    Genesis {
+        chain_id: "bench".into(),
+        origin: String::new(),
+        organisations: vec![organisation("ca", ca), organisation("dept", dept)],
+        certification_authority: "ca".into(),
+        endorsement: None,
+    }
+}
+
+/// Registrations of `signers` as providers of `dept`, endorsed by `ca`.
+pub(crate) fn bench_registrations(
+    chain_id: &str,
+    ca: &KeyPair,
+    signers: &[KeyPair],
+) -> Vec<Vec<u8>> {
+    signers
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            let draft = TxDraft {
+                chain_id: chain_id.into(),
+                nonce: (i as u64).to_be_bytes().to_vec(),
+                timestamp_ms: 1_700_000_000_000,
+                body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+                    name: format!("bench submitter {i}"),
+                    organisation: "dept".into(),
+                    role: tx::role_to_pb(Role::Provider).into(),
+                    signing_public_key: pair.signing_public_key().to_vec(),
+                    encryption_public_key: pair.encryption_public_key().to_vec(),
+                }),
+            };
+            tx::seal(
+                draft.payload(&pair.signing_public_key()),
+                pair.signing_key(),
+                &[("ca", ca.signing_key())],
+            )
+        })
+        .collect()
+}
+
+pub(crate) async fn submit_all(
     node: &Node,
     envelopes: Vec<Vec<u8>>,
     in_flight: usize,

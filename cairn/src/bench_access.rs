@@ -306,11 +306,12 @@ fn end_to_end(
                 bail!("bench setup transaction was {}: {}", receipt.code, receipt.message);
             }
         }
-        let access = AccessLog::open(&node_dir.join("access.log"))?;
+        let access = AccessLog::open(&node_dir.join("access.log"), None)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let services = crate::server::Services {
+            directory: None,
             node,
             access,
             policy: Arc::new(RolePolicy::builtin().await?),

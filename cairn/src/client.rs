@@ -410,6 +410,23 @@ pub(crate) enum AssetCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Search the shared-data directory by words in names and descriptions.
+    Search {
+        /// Words to look for (empty: every asset).
+        #[arg(default_value = "")]
+        text: String,
+        /// Only this organisation's assets.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only structured or unstructured assets.
+        #[arg(long = "type")]
+        data_type: Option<DataType>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// The version history of an asset: hashes, sizes, rows, watermarks.
     History {
         /// The asset id.
@@ -513,6 +530,54 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 &[],
             );
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
+            Ok(())
+        }
+        AssetCommand::Search { text, owner, data_type, limit, node } => {
+            let mut client = connect(&node).await?;
+            let found = client
+                .search_assets(pb::SearchAssetsRequest {
+                    text,
+                    owner_organisation: owner.unwrap_or_default(),
+                    data_type: data_type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                    limit,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let rows: Vec<serde_json::Value> = found
+                .entries
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "asset_id": e.asset_id,
+                        "name": e.name,
+                        "description": e.description,
+                        "owner_organisation": e.owner_organisation,
+                        "owner_address": e.owner_address,
+                        "data_type": e.data_type,
+                        "latest_version": e.latest_version,
+                        "authorised": e.authorised_count,
+                        "rank": e.rank,
+                    })
+                })
+                .collect();
+            let view = serde_json::json!({ "source": found.source, "entries": rows });
+            print(node.json, &view, || {
+                let mut text =
+                    format!("{:40} {:16} {:12} {:>7}  name\n", "asset", "owner", "type", "version");
+                for row in &rows {
+                    text.push_str(&format!(
+                        "{:40} {:16} {:12} {:>7}  {}\n",
+                        plain(&row["asset_id"]),
+                        plain(&row["owner_organisation"]),
+                        plain(&row["data_type"]),
+                        plain(&row["latest_version"]),
+                        plain(&row["name"])
+                    ));
+                }
+                text.push_str(&format!("{} found (directory: {})", rows.len(), found.source));
+                text
+            });
             Ok(())
         }
         AssetCommand::List { owner, node } => {

@@ -24,12 +24,13 @@ const ORGANISATIONS: [(&str, &str); 4] = [
     ("verifier-co", "Acme Background Checks Ltd (commercial verifier)"),
 ];
 /// (key file stem, display name, organisation, role)
-const IDENTITIES: [(&str, &str, &str, Role); 5] = [
+const IDENTITIES: [(&str, &str, &str, Role); 6] = [
     ("ca-officer", "CA registration officer", "ca", Role::CertificationAuthority),
     ("health-provider", "Health data steward", "dept-health", Role::Provider),
     ("civil-consumer", "Civil affairs analyst", "dept-civil", Role::Consumer),
     ("verifier", "Acme verification desk", "verifier-co", Role::Verifier),
     ("auditor", "Consortium auditor", "ca", Role::Auditor),
+    ("civil-registrar", "Civil registry office (issues certificates)", "dept-civil", Role::Issuer),
 ];
 const SAMPLE_CSV: &str = "clinic_id,name,district,licence_valid_until\n\
 C-001,Riverside Family Clinic,North,2027-06-30\n\
@@ -197,10 +198,18 @@ pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
          \x20 cairn proof inclusion {publish_tx}{node_flag} --checkpoint checkpoint.txt --out proof.json\n\
          \x20 cairn proof verify proof.json --checkpoint checkpoint.txt --trusted-keys trusted.keys   (offline)\n\
          \x20 cairn key new --out my.key\n\
-         \x20 cairn identity register{node_flag} --key my.key --name \"Me\" --org dept-civil --role consumer --endorser-key {}\n",
+         \x20 cairn identity register{node_flag} --key my.key --name \"Me\" --org dept-civil --role consumer --endorser-key {}\n\n\
+         Certificates:\n\
+         \x20 cairn cert register-user{node_flag} --name \"Ana\" --out ana.key --endorser-key {}\n\
+         \x20 cairn cert issue{node_flag} --key {} --holder ANA_ADDRESS --type marriage --content \"Ana and Bo, 2026-06-01\" --valid-for 3650d\n\
+         \x20 cairn cert present CERT_ID{node_flag} --key ana.key --out marriage.txt\n\
+         \x20 cairn cert qr --presentation marriage.txt --png marriage.png\n\
+         \x20 cairn cert verify{node_flag} --qr marriage.png --trusted-keys trusted.keys\n",
         ledger.height(),
         ledger.merkle_log().size(),
         dir.display(),
         dir.join("org-ca.key").display(),
+        dir.join("org-ca.key").display(),
+        dir.join("civil-registrar.key").display(),
     );
 }

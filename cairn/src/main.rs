@@ -13,11 +13,17 @@ mod auth;
 mod bench;
 mod bench_access;
 mod bench_ods;
+mod bench_scale;
+mod bench_verify;
+mod cert_client;
+mod cert_service;
 mod client;
 mod demo;
 mod node;
 mod ods;
+mod project;
 mod proof;
+mod scale;
 mod server;
 mod up;
 
@@ -116,11 +122,20 @@ enum Command {
         #[command(subcommand)]
         command: ods::DataCommand,
     },
+    /// Electronic certificates: issue, show, list, renew, revoke, present, QR codes, verify.
+    Cert {
+        #[command(subcommand)]
+        command: cert_client::CertCommand,
+    },
     /// Measure this machine.
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Run the PostgreSQL projectors on their own (scaled mode: --kafka and --postgres).
+    Project(project::ProjectArgs),
+    /// Rebuild every projection from the logs into fresh tables and compare them with the live ones.
+    Replay(project::ReplayArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,7 +188,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The node logs its progress; client commands only warnings, so their output stays readable.
     let default_level =
-        if matches!(cli.command, Command::Up(_) | Command::Bench { .. }) { "info" } else { "warn" };
+        if matches!(cli.command, Command::Up(_) | Command::Bench { .. } | Command::Project(_)) {
+            "info"
+        } else {
+            "warn"
+        };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
@@ -199,6 +218,13 @@ fn main() -> std::process::ExitCode {
         Command::Access { command } => client::run_async(access_client::access(command)),
         Command::Verify { command } => client::run_async(access_client::verify(command)),
         Command::Audit { command } => client::run_async(access_client::audit(command)),
+        Command::Project(args) => project::project(args),
+        Command::Replay(args) => match project::replay(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::from(3),
+            Err(e) => Err(e),
+        },
+        Command::Cert { command } => client::run_async(cert_client::run(command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -7,7 +7,8 @@
 //! and one batch signature check serve many transactions.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use access_control::verify::ParallelVerifier;
 use anchor_chaincode::checkpoint::NoteSigner;
@@ -27,6 +28,8 @@ pub(crate) struct NodeConfig {
     pub(crate) max_block_txs: usize,
     /// Threads that check signatures.
     pub(crate) verify_threads: usize,
+    /// Most envelope bytes in one block (Kafka brokers refuse large records).
+    pub(crate) max_block_bytes: usize,
 }
 
 impl NodeConfig {
@@ -36,6 +39,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             max_block_txs: 4096,
             verify_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_block_bytes: usize::MAX,
         }
     }
 
@@ -110,16 +114,33 @@ impl Node {
     /// Opens (or creates, with `genesis`) the ledger in `config.data_dir` and
     /// rebuilds the state by replaying the log.
     pub(crate) fn open(config: &NodeConfig, genesis: Option<&[u8]>) -> anyhow::Result<Node> {
+        // The log file lives in the data directory, which must exist before it opens.
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
         let log: Arc<dyn LedgerLog> =
             Arc::new(connectors::log::EmbeddedLog::open(&config.log_path())?);
+        Node::open_on(config, log, genesis, false)
+    }
+
+    /// Opens the ledger on `log`, which other nodes may append to as well when
+    /// `follow` is set (a Kafka topic): then a follower thread applies every
+    /// record in log order, and a submission is answered once the follower
+    /// has applied the record that holds it.
+    pub(crate) fn open_on(
+        config: &NodeConfig,
+        log: Arc<dyn LedgerLog>,
+        genesis: Option<&[u8]>,
+        follow: bool,
+    ) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let where_ = format!("{log:?}");
         if log.next_offset() == 0 {
             let Some(genesis) = genesis else {
                 bail!(
-                    "{} holds no ledger yet: start with --genesis FILE (see `cairn genesis new`) or --demo",
-                    config.data_dir.display()
+                    "{where_} holds no ledger yet: start with --genesis FILE (see `cairn genesis new`) or --demo"
                 )
             };
             let _ = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
@@ -127,6 +148,9 @@ impl Node {
                 &serde_json::from_slice(genesis)
                     .context("genesis configuration is not valid JSON")?,
             );
+            // Two nodes starting on one empty topic may both append a genesis
+            // record: the first one in the log wins, and the check below
+            // refuses a node whose genesis lost.
             let _ = log.append(&[&record])?;
         }
         let first = log.read(0, 1)?;
@@ -137,8 +161,7 @@ impl Node {
             let given = anchor_chaincode::genesis::Consortium::from_bytes(genesis)?;
             if given.genesis != state.consortium().genesis {
                 bail!(
-                    "{} already holds chain {:?} with a different genesis configuration",
-                    config.data_dir.display(),
+                    "{where_} already holds chain {:?} with a different genesis configuration",
                     state.consortium().chain_id()
                 );
             }
@@ -163,18 +186,34 @@ impl Node {
         let key = node_key(&config.node_key_path())?;
         let signer = NoteSigner::new(&state.consortium().origin, *key.signing_key().as_bytes())?;
         let ledger = Arc::new(RwLock::new(state));
+        let applied =
+            follow.then(|| Arc::new(Applied { next: Mutex::new(next), changed: Condvar::new() }));
         let (queue, receiver) = mpsc::channel(65_536);
         let committer = Committer {
             ledger: ledger.clone(),
             log: log.clone(),
             verifier,
             max_block_txs: config.max_block_txs,
+            max_block_bytes: config.max_block_bytes,
+            applied: applied.clone(),
         };
+        if let Some(applied) = applied {
+            let follower = Follower { ledger: ledger.clone(), log: log.clone(), verifier, applied };
+            let _thread = std::thread::Builder::new()
+                .name("cairn-follower".into())
+                .spawn(move || follower.run())
+                .context("cannot start the follower thread")?;
+        }
         let _thread = std::thread::Builder::new()
             .name("cairn-committer".into())
             .spawn(move || committer.run(receiver))
             .context("cannot start the committer thread")?;
         Ok(Node { ledger, log, signer: Arc::new(signer), key: Arc::new(key), queue })
+    }
+
+    /// The ledger log.
+    pub(crate) fn log(&self) -> &Arc<dyn LedgerLog> {
+        &self.log
     }
 
     /// Read access to the ledger.
@@ -245,20 +284,99 @@ impl Node {
     }
 }
 
+/// The next log offset the follower will apply, and a signal when it moves.
+struct Applied {
+    next: Mutex<u64>,
+    changed: Condvar,
+}
+
+/// How long a committer waits for the follower to apply its own record.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Applies every record of a shared log in order, whoever appended it.
+struct Follower {
+    ledger: Arc<RwLock<Ledger>>,
+    log: Arc<dyn LedgerLog>,
+    verifier: ParallelVerifier,
+    applied: Arc<Applied>,
+}
+
+impl Follower {
+    fn run(self) {
+        let mut next = *self.applied.next.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failing = false;
+        loop {
+            match self.log.read_wait(next, 1024, Duration::from_millis(200)) {
+                Ok(records) => {
+                    if failing {
+                        tracing::info!(offset = next, "reading the ledger log again");
+                        failing = false;
+                    }
+                    if records.is_empty() {
+                        continue;
+                    }
+                    {
+                        let mut ledger =
+                            self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        for record in &records {
+                            if record.offset < next {
+                                continue;
+                            }
+                            let _ = ledger.apply_record_with(
+                                record.offset,
+                                &record.bytes,
+                                &self.verifier,
+                            );
+                            next = record.offset + 1;
+                        }
+                    }
+                    *self.applied.next.lock().unwrap_or_else(|p| p.into_inner()) = next;
+                    self.applied.changed.notify_all();
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, offset = next, "cannot read the ledger log; retrying");
+                        failing = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+}
+
 struct Committer {
     ledger: Arc<RwLock<Ledger>>,
     log: Arc<dyn LedgerLog>,
     verifier: ParallelVerifier,
     max_block_txs: usize,
+    max_block_bytes: usize,
+    applied: Option<Arc<Applied>>,
 }
 
 impl Committer {
     fn run(self, mut receiver: mpsc::Receiver<Submission>) {
-        while let Some(first) = receiver.blocking_recv() {
+        let mut carried: Option<Submission> = None;
+        loop {
+            let first = match carried.take() {
+                Some(first) => first,
+                None => match receiver.blocking_recv() {
+                    Some(first) => first,
+                    None => break,
+                },
+            };
+            let mut bytes = first.envelope.len();
             let mut batch = vec![first];
             while batch.len() < self.max_block_txs {
                 match receiver.try_recv() {
-                    Ok(submission) => batch.push(submission),
+                    Ok(submission) => {
+                        if bytes + submission.envelope.len() > self.max_block_bytes {
+                            carried = Some(submission);
+                            break;
+                        }
+                        bytes += submission.envelope.len();
+                        batch.push(submission);
+                    }
                     Err(_) => break,
                 }
             }
@@ -281,16 +399,66 @@ impl Committer {
                 return;
             }
         };
-        let mut ledger = self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _span = tracing::debug_span!("apply_block", offset, n_txs = replies.len()).entered();
-        let block = ledger.apply_record_with(offset, &record, &self.verifier);
-        let receipts = block.receipts.clone();
-        drop(ledger);
+        let receipts = match &self.applied {
+            None => {
+                let mut ledger =
+                    self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let _span =
+                    tracing::debug_span!("apply_block", offset, n_txs = replies.len()).entered();
+                ledger.apply_record_with(offset, &record, &self.verifier).receipts.clone()
+            }
+            Some(applied) => match self.wait_applied(applied, offset) {
+                Ok(receipts) => receipts,
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(SubmitError::Log(e.clone())));
+                    }
+                    return;
+                }
+            },
+        };
         for (reply, receipt) in replies.into_iter().zip(receipts) {
             if receipt.code != ValidationCode::Valid {
                 tracing::debug!(tx_id = %receipt.tx_id, code = %receipt.code, "transaction not valid");
             }
             let _ = reply.send(Ok(Submitted { receipt }));
+        }
+    }
+
+    /// Waits until the follower applied the record at `offset`; answers its receipts.
+    fn wait_applied(&self, applied: &Applied, offset: u64) -> Result<Vec<Receipt>, String> {
+        let deadline = std::time::Instant::now() + APPLY_TIMEOUT;
+        let mut next = applied.next.lock().unwrap_or_else(|p| p.into_inner());
+        while *next <= offset {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            if wait.is_zero() {
+                return Err(format!(
+                    "the block was appended at log offset {offset} but not applied within {APPLY_TIMEOUT:?}; its transactions may still commit"
+                ));
+            }
+            next = applied.changed.wait_timeout(next, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        drop(next);
+        let ledger = self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        block_at_offset(&ledger, offset)
+            .map(|block| block.receipts.clone())
+            .ok_or_else(|| format!("no block came from log offset {offset}"))
+    }
+}
+
+/// The block that came from log record `offset`.
+pub(crate) fn block_at_offset(
+    ledger: &Ledger,
+    offset: u64,
+) -> Option<&anchor_chaincode::ledger::Block> {
+    let mut number = offset.min(ledger.height().saturating_sub(1));
+    loop {
+        let block = ledger.block(number)?;
+        match block.header.log_offset.cmp(&offset) {
+            std::cmp::Ordering::Equal => return Some(block),
+            std::cmp::Ordering::Less => return None,
+            std::cmp::Ordering::Greater if number == 0 => return None,
+            std::cmp::Ordering::Greater => number -= 1,
         }
     }
 }

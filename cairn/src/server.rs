@@ -16,6 +16,45 @@ use crate::node::{Node, SubmitError};
 #[derive(Debug, Clone)]
 pub(crate) struct LedgerService {
     node: Node,
+    /// The PostgreSQL projections, when the node has them.
+    directory: Option<asset_registry::pg::Projections>,
+}
+
+/// Searches the ledger state itself (no PostgreSQL): every word of `text`
+/// must appear, case-insensitively, in the asset id, name or description.
+fn search_ledger(
+    ledger: &anchor_chaincode::ledger::Ledger,
+    query: &asset_registry::pg::SearchQuery,
+) -> Vec<pb::DirectoryEntry> {
+    let words: Vec<String> = query.text.split_whitespace().map(str::to_lowercase).collect();
+    let limit = if query.limit == 0 { 50 } else { query.limit.min(1000) };
+    ledger
+        .assets()
+        .filter_map(|asset| {
+            let latest = asset.versions.last()?;
+            let meta: serde_json::Value =
+                serde_json::from_slice(&latest.metadata).unwrap_or_default();
+            let text =
+                |key: &str| meta.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let (name, description) = (text("name"), text("description"));
+            let haystack = format!("{} {} {}", asset.asset_id, name, description).to_lowercase();
+            let matches = words.iter().all(|w| haystack.contains(w.as_str()))
+                && query.owner_organisation.as_ref().is_none_or(|o| *o == asset.owner_organisation)
+                && query.data_type.as_ref().is_none_or(|t| t == latest.data_type.as_str());
+            matches.then(|| pb::DirectoryEntry {
+                asset_id: asset.asset_id.clone(),
+                owner_organisation: asset.owner_organisation.clone(),
+                owner_address: asset.owner_address.to_string(),
+                data_type: latest.data_type.as_str().to_owned(),
+                name,
+                description,
+                latest_version: latest.version,
+                authorised_count: u32::try_from(asset.authorised.len()).unwrap_or(u32::MAX),
+                rank: 0.0,
+            })
+        })
+        .take(limit)
+        .collect()
 }
 
 pub(crate) fn code_to_pb(code: ValidationCode) -> i32 {
@@ -246,6 +285,53 @@ impl Ledger for LedgerService {
         Ok(Response::new(pb::ListAssetsResponse { assets }))
     }
 
+    async fn search_assets(
+        &self,
+        request: Request<pb::SearchAssetsRequest>,
+    ) -> Result<Response<pb::SearchAssetsResponse>, Status> {
+        let request = request.into_inner();
+        let data_type = (!request.data_type.is_empty()).then_some(request.data_type);
+        if let Some(data_type) = &data_type
+            && data_type.parse::<anchor_chaincode::DataType>().is_err()
+        {
+            return Err(Status::invalid_argument(format!(
+                "unknown data type {data_type:?}; expected structured or unstructured"
+            )));
+        }
+        let query = asset_registry::pg::SearchQuery {
+            text: request.text,
+            owner_organisation: (!request.owner_organisation.is_empty())
+                .then_some(request.owner_organisation),
+            data_type,
+            limit: request.limit as usize,
+        };
+        let (entries, source) = match &self.directory {
+            Some(directory) => {
+                let found = directory
+                    .search(&query)
+                    .await
+                    .map_err(|e| Status::unavailable(format!("directory search failed: {e}")))?;
+                let entries = found
+                    .into_iter()
+                    .map(|e| pb::DirectoryEntry {
+                        asset_id: e.asset_id,
+                        owner_organisation: e.owner_organisation,
+                        owner_address: e.owner_address,
+                        data_type: e.data_type,
+                        name: e.name,
+                        description: e.description,
+                        latest_version: e.latest_version,
+                        authorised_count: u32::try_from(e.authorised_count).unwrap_or(u32::MAX),
+                        rank: e.rank,
+                    })
+                    .collect();
+                (entries, "postgres")
+            }
+            None => (search_ledger(&self.node.ledger(), &query), "ledger"),
+        };
+        Ok(Response::new(pb::SearchAssetsResponse { entries, source: source.to_owned() }))
+    }
+
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
@@ -318,6 +404,8 @@ pub(crate) struct Services {
     pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
     /// The department's ODS object store.
     pub(crate) store: std::sync::Arc<ods_frontend::store::SealedStore>,
+    /// The PostgreSQL projections, when configured.
+    pub(crate) directory: Option<asset_registry::pg::Projections>,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -326,7 +414,7 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, policy, request_window, tls, store } = services;
+    let Services { node, access, policy, request_window, tls, store, directory } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -339,6 +427,19 @@ pub(crate) async fn serve(
         node: node.clone(),
         access: access.clone(),
     });
+    // Electronic certificates (cert_service.rs).
+    let cert_service = crate::cert_service::CertService::new(node.clone());
+    let cert_anchoring = tokio::spawn(crate::cert_service::anchor_loop(
+        cert_service.clone(),
+        crate::cert_service::ANCHOR_INTERVAL,
+    ));
+    let check_service = cairn_schemas::v1::certificate_check_server::CertificateCheckServer::new(
+        crate::cert_service::CheckService {
+            node: node.clone(),
+            access: access.clone(),
+            policy: policy.clone(),
+        },
+    );
     let access_service =
         cairn_schemas::v1::access_server::AccessServer::new(crate::access_service::AccessService {
             node: node.clone(),
@@ -347,7 +448,7 @@ pub(crate) async fn serve(
             store,
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
-    let service = LedgerServer::new(LedgerService { node })
+    let service = LedgerServer::new(LedgerService { node, directory })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let mut builder = tonic::transport::Server::builder()
@@ -364,12 +465,15 @@ pub(crate) async fn serve(
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(service)
+        .add_service(cairn_schemas::v1::certificates_server::CertificatesServer::new(cert_service))
+        .add_service(check_service)
         // Small gRPC answers must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await?;
+    cert_anchoring.abort();
     Ok(())
 }
 

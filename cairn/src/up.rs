@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use access_control::policy::RolePolicy;
 
-use crate::access::{self, AccessLog};
+use crate::access::{self, AccessLog, AccessSink};
 use crate::node::{Node, NodeConfig};
 use crate::{demo, server};
 
@@ -42,20 +42,23 @@ pub(crate) struct UpArgs {
     /// The TLS private key (PEM).
     #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// The ODS object store this node serves data from (file:///dir, s3://bucket/prefix); defaults to DATA_DIR/ods/objects.
-    #[arg(long, env = "CAIRN_ODS_STORE")]
-    ods_store: Option<String>,
     /// The casbin model of the role policy (default: the built-in access-control/policy/model.conf).
     #[arg(long, env = "CAIRN_POLICY_MODEL", requires = "policy")]
     policy_model: Option<PathBuf>,
     /// The casbin policy (default: the built-in access-control/policy/policy.csv).
     #[arg(long, env = "CAIRN_POLICY", requires = "policy_model")]
     policy: Option<PathBuf>,
+    #[command(flatten)]
+    scale: crate::scale::ScaleArgs,
 }
 
 pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Installed first, so a stop signal that arrives while the node is
+        // still starting is kept and honoured once it is ready, instead of
+        // killing the process with the default action.
+        let mut shutdown = ShutdownSignal::install()?;
         let mut config = NodeConfig::new(&args.data_dir);
         config.max_block_txs = args.max_block_txs.max(1);
         let genesis = match (&args.genesis, args.demo) {
@@ -65,12 +68,33 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (None, true) => Some(demo::prepare(&args.data_dir)?),
             (None, false) => None,
         };
-        let node = Node::open(&config, genesis.as_deref())?;
+        let scale = args.scale.resolve()?;
+        let (node, sink) = match &scale.kafka {
+            None => (Node::open(&config, genesis.as_deref())?, None),
+            Some(kafka) => {
+                let _ = kafka.ensure_topics().await?;
+                config.max_block_bytes = crate::scale::KAFKA_MAX_BLOCK_BYTES;
+                let log = connectors::kafka::KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
+                let node = Node::open_on(&config, std::sync::Arc::new(log), genesis.as_deref(), true)?;
+                let sink = AccessSink {
+                    producer: connectors::kafka::KafkaProducer::new(&kafka.config)?,
+                    topic: kafka.access_topic.clone(),
+                    node: node.key().address().to_string(),
+                    watermark_path: config.data_dir.join("access.published"),
+                };
+                tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");
+                (node, Some(sink))
+            }
+        };
         let policy = match (&args.policy_model, &args.policy) {
             (Some(model), Some(policy)) => RolePolicy::load(model, policy).await?,
             _ => RolePolicy::builtin().await?,
         };
-        let access = AccessLog::open(&config.data_dir.join("access.log"))?;
+        let access = AccessLog::open(&config.data_dir.join("access.log"), sink)?;
+        let projections = match &scale.postgres {
+            Some(postgres) => Some(crate::project::start_in_process(&scale, postgres, &node, &access).await?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -99,12 +123,13 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             request_window: args.request_window,
             tls,
             store: std::sync::Arc::new(ods_frontend::store::SealedStore::from_url(
-                &match &args.ods_store {
+                &match &scale.ods_store {
                     Some(url) => url.clone(),
                     None => crate::ods::default_store(&args.data_dir)?,
                 },
                 &[],
             )?),
+            directory: projections,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut serving = tokio::spawn(server::serve(services, listener, async {
@@ -124,7 +149,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         let _anchoring = tokio::spawn(access::anchor_loop(node.clone(), access, args.audit_anchor_interval));
         tokio::select! {
-            () = shutdown_signal() => {}
+            () = shutdown.recv() => {}
             result = &mut serving => {
                 result.map_err(|e| format_err!("server task failed: {e}"))??;
                 return Ok(());
@@ -141,17 +166,25 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
+/// SIGTERM and SIGINT, registered with the runtime once.
+struct ShutdownSignal {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
     }
 }

@@ -84,6 +84,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A Kafka broker could not be reached, refused a request, or a topic is
+    /// set up in a way Cairn cannot use.
+    #[error("Kafka at {brokers}: {action}: {reason}")]
+    Kafka {
+        /// The bootstrap servers, as configured.
+        brokers: String,
+        /// What was being done ("produce to topic cairn.ledger", ...).
+        action: String,
+        /// The client's or broker's error.
+        reason: String,
+    },
+
     /// A share definition is unusable as given (an empty table name, a
     /// watermark without a watermark column, a NUL character, ...).
     #[error("invalid share: {reason}")]

@@ -1,12 +1,14 @@
 //! Adapters of Cairn behind small traits: the ledger log, sources and object stores.
 //!
 //! The [`log`] module holds the ordered, durable record log the ledger is built
-//! on, with an in-memory backend for tests and a crash-safe single-file backend.
+//! on, with an in-memory backend for tests and a crash-safe single-file backend;
+//! [`kafka`] puts the same log on a Kafka topic and carries access events.
 //! The [`source`] module reads the data of shares: PostgreSQL snapshots and
 //! CSV, NDJSON or unstructured files.
 #![warn(missing_docs)]
 
 mod error;
+pub mod kafka;
 pub mod log;
 pub mod source;
 

@@ -58,6 +58,27 @@ pub trait LedgerLog: Send + Sync + std::fmt::Debug + 'static {
     /// The offset the next appended record will get, which is the number of
     /// records in the log.
     fn next_offset(&self) -> u64;
+
+    /// Like [`read`](LedgerLog::read), but when nothing is there yet waits up
+    /// to `timeout` for records appended by others (a follower's loop).
+    ///
+    /// The default polls [`read`](LedgerLog::read) every few milliseconds;
+    /// a backend that can be told about new records does better.
+    fn read_wait(
+        &self,
+        from: u64,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Record>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let records = self.read(from, max)?;
+            if !records.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(records);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5).min(timeout));
+        }
+    }
 }
 
 impl<T: LedgerLog + ?Sized> LedgerLog for Arc<T> {
@@ -67,6 +88,15 @@ impl<T: LedgerLog + ?Sized> LedgerLog for Arc<T> {
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<Record>> {
         (**self).read(from, max)
+    }
+
+    fn read_wait(
+        &self,
+        from: u64,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Record>> {
+        (**self).read_wait(from, max, timeout)
     }
 
     fn next_offset(&self) -> u64 {
@@ -81,6 +111,15 @@ impl<T: LedgerLog + ?Sized> LedgerLog for Box<T> {
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<Record>> {
         (**self).read(from, max)
+    }
+
+    fn read_wait(
+        &self,
+        from: u64,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Record>> {
+        (**self).read_wait(from, max, timeout)
     }
 
     fn next_offset(&self) -> u64 {

@@ -641,3 +641,60 @@ pub fn publish_envelope(
 
 /// The protobuf number of the `VALID` validation code.
 pub const VALID: i32 = pb::ValidationCode::Valid as i32;
+
+/// Whether the tests must fail, rather than skip, when a service they need
+/// is missing: under CI (`CI=true`) and when the test script, which starts
+/// the services, says so (`CAIRN_REQUIRE_SERVICES=1`).
+pub fn services_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("CAIRN_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Whether something accepts TCP connections at `addr` (host:port).
+pub fn answers(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+}
+
+/// A service a test needs, or `None` (with a loud message) when it is
+/// missing outside CI; under CI a missing service fails the test.
+fn service(what: &str, addr: &str, value: String, hint: &str) -> Option<String> {
+    if answers(addr) {
+        return Some(value);
+    }
+    assert!(!services_required(), "{what} is required here but nothing answers at {addr}: {hint}");
+    eprintln!("\n*** SKIPPING: {what} does not answer at {addr} ({hint}) ***\n");
+    None
+}
+
+/// The Kafka bootstrap servers of the tests: `CAIRN_TEST_KAFKA`, default
+/// `127.0.0.1:9092` (scripts/test starts a broker and sets it).
+pub fn kafka_brokers() -> Option<String> {
+    let brokers = std::env::var("CAIRN_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let first = brokers.split(',').next().unwrap_or_default().to_owned();
+    service(
+        "a Kafka broker",
+        &first,
+        brokers.clone(),
+        "run scripts/test, or start `nisshi broker` and set CAIRN_TEST_KAFKA",
+    )
+}
+
+/// The PostgreSQL URL of the tests: `CAIRN_TEST_POSTGRES`, default the local
+/// server's `test` database.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("CAIRN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    service("PostgreSQL", "127.0.0.1:5432", url, "start PostgreSQL or set CAIRN_TEST_POSTGRES")
+}
+
+/// A name no other test run uses: `prefix` plus the process id and the time.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
+    format!("{prefix}{}x{nanos}", std::process::id())
+}

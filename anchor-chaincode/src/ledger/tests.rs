@@ -419,3 +419,5 @@ fn access_event_anchors_only_grow_consistently() {
     let envelope = f.anchor(PROVIDER, &log, 0);
     f.expect(envelope, ValidationCode::Valid, "");
 }
+
+mod certificates;

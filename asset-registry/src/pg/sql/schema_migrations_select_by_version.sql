@@ -1,0 +1,1 @@
+SELECT name FROM {schema}.schema_migrations WHERE version = $1

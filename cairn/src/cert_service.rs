@@ -1,0 +1,603 @@
+//! The certificate services: `cairn.v1.Certificates` (submit the signed
+//! certificate transactions, query certificates and public keys, hand out the
+//! proofs a presentation carries and the issuers' signed status lists) and
+//! `cairn.v1.CertificateCheck` (a verifier's signed check of a presentation,
+//! recorded as an access event with action `verify_certificate`, which billing
+//! counts as a verification query).
+//!
+//! Channel checkpoints and status lists are anchored in the main ledger by
+//! `AnchorChannels` transactions signed with the node key: on demand, when a
+//! proof or a status list needs an anchor that does not exist yet, and by
+//! [`anchor_loop`] at an interval.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
+use access_control::request::VerifiedCaller;
+use anchor_chaincode::cert::{self, CertId};
+use anchor_chaincode::checkpoint::{Checkpoint, NoteVerifier};
+use anchor_chaincode::ledger::CertificateRecord;
+use anchor_chaincode::tx::{self, Transaction, TxBody, TxDraft};
+use anchor_chaincode::{Address, Receipt, TxId, ValidationCode};
+use asset_registry::audit::{AccessEvent, Decision};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::certificate_check_server::CertificateCheck;
+use cairn_schemas::v1::certificates_server::Certificates;
+use certificates::status::{OpenedStatusList, SignedStatusList};
+use certificates::verify::{self, Expectations};
+use tonic::{Request, Response, Status};
+
+use crate::access::{AccessLog, new_event_id};
+use crate::client::now_ms;
+use crate::node::{Node, SubmitError};
+use crate::server::code_to_pb;
+
+/// How often channels and status lists are anchored when they changed.
+pub(crate) const ANCHOR_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How old a time-bound presentation may be when the node checks it.
+pub(crate) const MAX_PRESENTATION_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// `cairn.v1.Certificates`.
+#[derive(Clone, Debug)]
+pub(crate) struct CertService {
+    pub(crate) node: Node,
+    /// One anchoring at a time.
+    pub(crate) anchoring: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl CertService {
+    pub(crate) fn new(node: Node) -> CertService {
+        CertService { node, anchoring: Arc::new(tokio::sync::Mutex::new(())) }
+    }
+}
+
+fn parse_id(text: &str) -> Result<CertId, Status> {
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(text, &mut id).map_err(|_| {
+        Status::invalid_argument(format!("certificate id {text:?} is not 64 hex digits"))
+    })?;
+    Ok(id)
+}
+
+pub(crate) fn certificate_to_pb(record: &CertificateRecord) -> pb::Certificate {
+    let statement = &record.statement;
+    pb::Certificate {
+        certificate_id: hex::encode(record.id),
+        channel: statement.channel.clone(),
+        issuer_organisation: statement.issuer_organisation.clone(),
+        issuer_address: record.issuer_address.to_string(),
+        holder: statement.holder.to_string(),
+        content_hash: statement.content_hash.to_vec(),
+        valid_from_ms: statement.valid_from_ms,
+        valid_until_ms: statement.valid_until_ms,
+        previous: statement.previous.map(hex::encode).unwrap_or_default(),
+        statement: record.statement_bytes.clone(),
+        issuer_signature: record.issuer_signature.to_vec(),
+        content: Some(pb::EncryptedContent {
+            enc: record.content_enc.clone(),
+            ciphertext: record.content_ciphertext.clone(),
+        }),
+        tx_id: record.tx_id.to_string(),
+        block_number: record.block_number,
+        leaf_index: record.leaf_index,
+        status_index: record.status_index,
+        revocation: record.revoked.as_ref().map(|r| pb::CertificateRevocation {
+            reason: r.reason.clone(),
+            block_number: r.block_number,
+            tx_id: r.tx_id.to_string(),
+        }),
+        renewed_by: record.renewed_by.map(hex::encode).unwrap_or_default(),
+    }
+}
+
+fn tx_response(receipt: &Receipt) -> pb::CertTxResponse {
+    let response: serde_json::Value = serde_json::from_str(&receipt.response).unwrap_or_default();
+    pb::CertTxResponse {
+        tx_id: receipt.tx_id.to_string(),
+        block_number: receipt.block_number,
+        validation_code: code_to_pb(receipt.code),
+        message: receipt.message.clone(),
+        response_json: receipt.response.clone(),
+        certificate_id: response["certificate_id"].as_str().unwrap_or_default().to_string(),
+        address: response["address"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// Anchors every channel that grew and every status list that changed since
+/// their last anchors; returns whether anything was anchored.
+pub(crate) async fn anchor_certificates(node: &Node) -> anyhow::Result<bool> {
+    for _attempt in 0..3 {
+        let (chain_id, body) = {
+            let ledger = node.ledger();
+            let address = node.key().address();
+            match ledger.identity(&address) {
+                None => anyhow::bail!(
+                    "the node identity {address} is not registered; register its key (node.key in the data directory) to anchor certificate channels"
+                ),
+                Some(identity) if identity.revoked.is_some() => {
+                    anyhow::bail!("the node identity {address} is revoked")
+                }
+                Some(_) => {}
+            }
+            let channels: Vec<pb::ChannelHead> = ledger
+                .channels()
+                .filter(|(_, channel)| {
+                    channel.log.size() > channel.anchors.last().map_or(0, |a| a.size)
+                })
+                .map(|(name, channel)| pb::ChannelHead {
+                    channel: name.clone(),
+                    tree_size: channel.log.size(),
+                    root_hash: channel.log.root().to_vec(),
+                })
+                .collect();
+            let status_lists: Vec<pb::StatusListHead> = ledger
+                .status_lists()
+                .filter_map(|(organisation, list)| {
+                    let hash = list.hash(organisation);
+                    let anchored = ledger.status_anchors(organisation).last().map(|a| a.hash);
+                    (anchored != Some(hash)).then(|| pb::StatusListHead {
+                        issuer_organisation: organisation.clone(),
+                        size: list.size,
+                        list_hash: hash.to_vec(),
+                    })
+                })
+                .collect();
+            if channels.is_empty() && status_lists.is_empty() {
+                return Ok(false);
+            }
+            (
+                ledger.consortium().chain_id().to_string(),
+                pb::tx_payload::Body::AnchorChannels(pb::AnchorChannels { channels, status_lists }),
+            )
+        };
+        let draft = TxDraft {
+            chain_id,
+            nonce: access_control::keys::random_bytes::<16>()?.to_vec(),
+            timestamp_ms: now_ms(),
+            body,
+        };
+        let key = node.key();
+        let envelope = tx::seal(draft.payload(&key.signing_public_key()), key.signing_key(), &[]);
+        let receipt = node.submit(envelope).await?.receipt;
+        match receipt.code {
+            ValidationCode::Valid => return Ok(true),
+            // A certificate transaction in the same block moved a head: try again.
+            ValidationCode::InconsistentAnchor => continue,
+            code => anyhow::bail!(
+                "anchor transaction {} was {code}: {}",
+                receipt.tx_id,
+                receipt.message
+            ),
+        }
+    }
+    anyhow::bail!("the certificate channels kept moving while anchoring; try again")
+}
+
+/// Anchors certificate channels and status lists every `interval`.
+pub(crate) async fn anchor_loop(service: CertService, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        let _ = ticker.tick().await;
+        let _guard = service.anchoring.lock().await;
+        match anchor_certificates(&service.node).await {
+            Ok(true) => tracing::info!("certificate channels anchored"),
+            Ok(false) => {}
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, "cannot anchor certificate channels");
+                    warned = true;
+                }
+            }
+        }
+    }
+}
+
+/// The node's signed status list of an organisation, as of now.
+pub(crate) fn signed_status_list(
+    node: &Node,
+    organisation: &str,
+    now: u64,
+) -> Result<SignedStatusList, Status> {
+    let ledger = node.ledger();
+    let list = ledger.status_list(organisation).ok_or_else(|| {
+        Status::not_found(format!("organisation {organisation:?} has issued no certificate"))
+    })?;
+    let hash = list.hash(organisation);
+    let mut extensions = vec![format!("time {now}")];
+    if let Some(anchor) = ledger.status_anchors(organisation).last().filter(|a| a.hash == hash) {
+        extensions = certificates::status::note_extensions(
+            now,
+            &anchor.tx_id.to_string(),
+            anchor.block_number,
+        );
+    }
+    let note = node.signer().sign(&Checkpoint {
+        origin: cert::status_origin(&ledger.consortium().origin, organisation),
+        size: list.size,
+        root: hash,
+        extensions,
+    });
+    SignedStatusList::new(organisation, list, note).map_err(|e| Status::internal(e.to_string()))
+}
+
+fn status_list_to_pb(list: &SignedStatusList) -> Result<pb::StatusList, Status> {
+    use base64::Engine as _;
+    Ok(pb::StatusList {
+        issuer_organisation: list.issuer_organisation.clone(),
+        size: list.size,
+        compressed_bits: base64::engine::general_purpose::STANDARD
+            .decode(&list.encoded_list)
+            .map_err(|e| Status::internal(e.to_string()))?,
+        revoked: list
+            .revoked
+            .iter()
+            .map(|e| pb::RevokedEntry { index: e.index, reason: e.reason.clone() })
+            .collect(),
+        signed_note: list.signed_note.clone(),
+    })
+}
+
+impl CertService {
+    async fn submit_typed(
+        &self,
+        envelope: Vec<u8>,
+        expected: &'static str,
+    ) -> Result<Response<pb::CertTxResponse>, Status> {
+        let transaction = Transaction::decode(&envelope)
+            .map_err(|r| Status::invalid_argument(format!("{}: {}", r.code, r.message)))?;
+        let type_name = transaction.body.type_name();
+        let matches = match &transaction.body {
+            TxBody::RegisterIdentity(_) => expected == "register_identity",
+            _ => type_name == expected,
+        };
+        if !matches {
+            return Err(Status::invalid_argument(format!(
+                "this method takes a {expected} transaction, not {type_name}"
+            )));
+        }
+        match self.node.submit(envelope).await {
+            Ok(submitted) => Ok(Response::new(tx_response(&submitted.receipt))),
+            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    /// The channel anchor that covers a certificate, anchoring first if needed.
+    async fn covering_anchor(
+        &self,
+        record: &CertificateRecord,
+    ) -> Result<anchor_chaincode::ledger::HeadAnchor, Status> {
+        let find = |node: &Node| {
+            node.ledger()
+                .channel(&record.statement.channel)
+                .and_then(|c| c.anchors.last().cloned())
+                .filter(|a| a.size > record.leaf_index)
+        };
+        if let Some(anchor) = find(&self.node) {
+            return Ok(anchor);
+        }
+        {
+            let _guard = self.anchoring.lock().await;
+            if find(&self.node).is_none() {
+                let _ = anchor_certificates(&self.node)
+                    .await
+                    .map_err(|e| Status::failed_precondition(e.to_string()))?;
+            }
+        }
+        find(&self.node).ok_or_else(|| {
+            Status::failed_precondition("the certificate's channel could not be anchored")
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Certificates for CertService {
+    async fn register_user(
+        &self,
+        request: Request<pb::CertSubmitRequest>,
+    ) -> Result<Response<pb::CertTxResponse>, Status> {
+        self.submit_typed(request.into_inner().envelope, "register_identity").await
+    }
+
+    async fn issue_certificate(
+        &self,
+        request: Request<pb::CertSubmitRequest>,
+    ) -> Result<Response<pb::CertTxResponse>, Status> {
+        self.submit_typed(request.into_inner().envelope, "issue_certificate").await
+    }
+
+    async fn renew_certificate(
+        &self,
+        request: Request<pb::CertSubmitRequest>,
+    ) -> Result<Response<pb::CertTxResponse>, Status> {
+        self.submit_typed(request.into_inner().envelope, "renew_certificate").await
+    }
+
+    async fn revoke_certificate(
+        &self,
+        request: Request<pb::CertSubmitRequest>,
+    ) -> Result<Response<pb::CertTxResponse>, Status> {
+        self.submit_typed(request.into_inner().envelope, "revoke_certificate").await
+    }
+
+    async fn get_public_keys(
+        &self,
+        request: Request<pb::GetPublicKeysRequest>,
+    ) -> Result<Response<pb::PublicKeys>, Status> {
+        let address: Address =
+            request.into_inner().address.parse().map_err(Status::invalid_argument)?;
+        let ledger = self.node.ledger();
+        let identity = ledger
+            .identity(&address)
+            .ok_or_else(|| Status::not_found(format!("no identity {address}")))?;
+        Ok(Response::new(pb::PublicKeys {
+            address: address.to_string(),
+            signing_public_key: identity.signing_public_key.to_vec(),
+            encryption_public_key: identity.encryption_public_key.to_vec(),
+            organisation: identity.organisation.clone(),
+            role: tx::role_to_pb(identity.role).into(),
+            revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_certificate(
+        &self,
+        request: Request<pb::GetCertificateRequest>,
+    ) -> Result<Response<pb::Certificate>, Status> {
+        let request = request.into_inner();
+        let ledger = self.node.ledger();
+        let record = if !request.certificate_id.is_empty() {
+            let id = parse_id(&request.certificate_id)?;
+            ledger.certificate(&id).ok_or_else(|| {
+                Status::not_found(format!("no certificate {}", request.certificate_id))
+            })?
+        } else {
+            let tx_id: TxId = request.tx_id.parse().map_err(Status::invalid_argument)?;
+            let holder: Address = request.holder.parse().map_err(Status::invalid_argument)?;
+            let record = ledger.certificate_by_tx(&tx_id).ok_or_else(|| {
+                Status::not_found(format!("transaction {tx_id} issued no certificate"))
+            })?;
+            if record.statement.holder != holder || record.block_number != request.block_number {
+                return Err(Status::not_found(format!(
+                    "no certificate of holder {holder} issued by transaction {tx_id} in block {}",
+                    request.block_number
+                )));
+            }
+            record
+        };
+        Ok(Response::new(certificate_to_pb(record)))
+    }
+
+    async fn list_certificates(
+        &self,
+        request: Request<pb::ListCertificatesRequest>,
+    ) -> Result<Response<pb::ListCertificatesResponse>, Status> {
+        let holder: Address =
+            request.into_inner().holder.parse().map_err(Status::invalid_argument)?;
+        let ledger = self.node.ledger();
+        let mut certificates: Vec<pb::Certificate> =
+            ledger.holder_certificates(&holder).map(certificate_to_pb).collect();
+        certificates.sort_by_key(|c| c.block_number);
+        Ok(Response::new(pb::ListCertificatesResponse { certificates }))
+    }
+
+    async fn get_certificate_proof(
+        &self,
+        request: Request<pb::GetCertificateProofRequest>,
+    ) -> Result<Response<pb::CertificateProof>, Status> {
+        let id = parse_id(&request.into_inner().certificate_id)?;
+        let record = self
+            .node
+            .ledger()
+            .certificate(&id)
+            .cloned()
+            .ok_or_else(|| Status::not_found(format!("no certificate {}", hex::encode(id))))?;
+        let anchor = self.covering_anchor(&record).await?;
+        let ledger = self.node.ledger();
+        let channel = ledger
+            .channel(&record.statement.channel)
+            .ok_or_else(|| Status::internal("the certificate's channel is missing"))?;
+        let hashes = channel
+            .log
+            .inclusion_proof(record.leaf_index, anchor.size)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let note = self.node.signer().sign(&Checkpoint {
+            origin: cert::channel_origin(&ledger.consortium().origin, &record.statement.channel),
+            size: anchor.size,
+            root: anchor.hash,
+            extensions: Vec::new(),
+        });
+        Ok(Response::new(pb::CertificateProof {
+            certificate: Some(certificate_to_pb(&record)),
+            leaf_index: record.leaf_index,
+            tree_size: anchor.size,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            channel_checkpoint: note,
+            anchor_tx_id: anchor.tx_id.to_string(),
+            anchor_block: anchor.block_number,
+        }))
+    }
+
+    async fn get_status_list(
+        &self,
+        request: Request<pb::GetStatusListRequest>,
+    ) -> Result<Response<pb::StatusList>, Status> {
+        let organisation = request.into_inner().issuer_organisation;
+        let anchored = |node: &Node| {
+            let ledger = node.ledger();
+            ledger.status_list(&organisation).is_some_and(|list| {
+                ledger
+                    .status_anchors(&organisation)
+                    .last()
+                    .is_some_and(|a| a.hash == list.hash(&organisation))
+            })
+        };
+        if !anchored(&self.node) {
+            let _guard = self.anchoring.lock().await;
+            let exists = self.node.ledger().status_list(&organisation).is_some();
+            if exists
+                && !anchored(&self.node)
+                && let Err(e) = anchor_certificates(&self.node).await
+            {
+                tracing::warn!(error = %e, "cannot anchor the status list before serving it");
+            }
+        }
+        let list = signed_status_list(&self.node, &organisation, now_ms())?;
+        Ok(Response::new(status_list_to_pb(&list)?))
+    }
+}
+
+/// `cairn.v1.CertificateCheck`.
+#[derive(Clone)]
+pub(crate) struct CheckService {
+    pub(crate) node: Node,
+    pub(crate) access: AccessLog,
+    pub(crate) policy: Arc<RolePolicy>,
+}
+
+impl CheckService {
+    async fn record(
+        &self,
+        caller: &VerifiedCaller,
+        resource: String,
+        allowed: bool,
+        reason: String,
+        started: Instant,
+    ) -> Result<String, Status> {
+        let event = AccessEvent {
+            event_id: new_event_id(),
+            time_ms: now_ms(),
+            identity: caller.address.to_string(),
+            organisation: caller.organisation.clone(),
+            role: caller.role.to_string(),
+            action: "verify_certificate".into(),
+            resource,
+            decision: if allowed { Decision::Allowed } else { Decision::Denied },
+            reason,
+            bytes: 0,
+            latency_us: started.elapsed().as_micros() as u64,
+            method: "/cairn.v1.CertificateCheck/CheckCertificate".into(),
+        };
+        let event_id = event.event_id.clone();
+        let _ = self
+            .access
+            .record(event)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+        Ok(event_id)
+    }
+}
+
+#[tonic::async_trait]
+impl CertificateCheck for CheckService {
+    async fn check_certificate(
+        &self,
+        request: Request<pb::CheckCertificateRequest>,
+    ) -> Result<Response<pb::CheckCertificateResponse>, Status> {
+        let started = Instant::now();
+        let caller = request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
+            Status::unauthenticated("request was not checked: the signed-request layer is missing")
+        })?;
+        let request = request.into_inner();
+        let decision = self.policy.decide(&AccessRequest {
+            identity: caller.address,
+            organisation: &caller.organisation,
+            role: caller.role,
+            action: Action::Verify,
+            resource: Resource::Other("certificate"),
+        });
+        let presentation = certificates::presentation::decode(&request.presentation);
+        let resource = match &presentation {
+            Ok(p) => match p.parsed_statement() {
+                Ok(s) => format!("certificate:{}/{}", s.channel, hex::encode(p.certificate_id())),
+                Err(_) => "certificate:unreadable".to_string(),
+            },
+            Err(_) => "certificate:unreadable".to_string(),
+        };
+        if !decision.allowed {
+            let event_id =
+                self.record(&caller, resource, false, decision.reason.clone(), started).await?;
+            return Err(Status::permission_denied(format!(
+                "{} (access event {event_id})",
+                decision.reason
+            )));
+        }
+        let report = match &presentation {
+            Err(e) => verify::Report {
+                valid: false,
+                certificate_id: String::new(),
+                channel: String::new(),
+                issuer_organisation: String::new(),
+                holder: String::new(),
+                checks: vec![verify::Check {
+                    check: "decode",
+                    passed: false,
+                    detail: e.to_string(),
+                }],
+                status_list_age_ms: None,
+            },
+            Ok(presentation) => {
+                let now = now_ms();
+                let trusted: Vec<NoteVerifier> = vec![self.node.signer().verifier()];
+                let organisation = presentation
+                    .parsed_statement()
+                    .map(|s| s.issuer_organisation)
+                    .unwrap_or_default();
+                let opened: Result<OpenedStatusList, String> =
+                    signed_status_list(&self.node, &organisation, now)
+                        .map_err(|e| e.message().to_string())
+                        .and_then(|list| list.open(&trusted).map_err(|e| e.to_string()));
+                let holder = if request.holder.is_empty() {
+                    None
+                } else {
+                    Some(request.holder.parse().map_err(Status::invalid_argument)?)
+                };
+                let expect = Expectations {
+                    trusted: &trusted,
+                    now_ms: now,
+                    challenge: (!request.challenge.is_empty()).then_some(&request.challenge[..]),
+                    max_presentation_age_ms: MAX_PRESENTATION_AGE.as_millis() as u64,
+                    channel: (!request.channel.is_empty()).then_some(request.channel.as_str()),
+                    issuer_organisation: (!request.issuer_organisation.is_empty())
+                        .then_some(request.issuer_organisation.as_str()),
+                    holder,
+                    status_list: opened.as_ref().map_err(Clone::clone),
+                    max_status_age_ms: u64::MAX,
+                };
+                verify::verify_with_cache(
+                    presentation,
+                    &expect,
+                    &mut verify::CheckpointCache::batched(),
+                )
+            }
+        };
+        let reason = match report.first_failure() {
+            None => format!("{}; the certificate is valid", decision.reason),
+            Some(failed) => {
+                format!(
+                    "{}; the certificate is not valid: {}: {}",
+                    decision.reason, failed.check, failed.detail
+                )
+            }
+        };
+        let event_id = self.record(&caller, resource, true, reason, started).await?;
+        Ok(Response::new(pb::CheckCertificateResponse {
+            valid: report.valid,
+            checks: report
+                .checks
+                .into_iter()
+                .map(|c| pb::CheckLine {
+                    check: c.check.to_string(),
+                    passed: c.passed,
+                    detail: c.detail,
+                })
+                .collect(),
+            certificate_id: report.certificate_id,
+            event_id,
+        }))
+    }
+}

@@ -1,0 +1,658 @@
+//! The projectors: fold the ledger log and the access-event stream into the
+//! PostgreSQL projections, exactly once, and `cairn project` / `cairn replay`.
+//!
+//! Exactly once does not rest on Kafka transactions: every batch of rows is
+//! written in one database transaction together with the stream offset it
+//! reaches ([`asset_registry::pg`]). A projector killed at any point restarts
+//! from the stored offsets; records below them are skipped, an event logged
+//! twice (a node republishing after a crash) is stored once by its id. The
+//! consumer group's committed offsets only say where to resume reading, and a
+//! projector seeks back when they run ahead of the database.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_control::verify::ParallelVerifier;
+use anchor_chaincode::Address;
+use anchor_chaincode::ledger::{self, Block, Ledger};
+use anchor_chaincode::tx::{Transaction, TxBody};
+use anyhow::{Context, format_err};
+use asset_registry::audit::AccessEvent;
+use asset_registry::pg::{
+    AccessRecord, AssetRow, BlockChanges, BlockRow, IdentityRow, Projections, TransactionRow,
+    VersionRow,
+};
+use clap::Args;
+use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
+use connectors::log::LedgerLog;
+
+use crate::access::{AccessLog, LEAF_HEADER, NODE_HEADER};
+use crate::node::Node;
+use crate::scale::{KafkaSettings, PostgresSettings, Scale, ScaleArgs};
+
+/// The stream name of a node's own access-event log (embedded mode).
+const LOCAL_ACCESS_STREAM: &str = "local-access-log";
+/// Most records per database transaction.
+const BATCH: usize = 5000;
+
+/// When a projector stops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Until {
+    /// Never (a service).
+    Forever,
+    /// Once it has applied everything that was in the logs when it looked.
+    CaughtUp,
+}
+
+/// Folds ledger records into block rows, with a replica of the chaincode state.
+struct LedgerFolder {
+    ledger: Ledger,
+    verifier: ParallelVerifier,
+}
+
+impl LedgerFolder {
+    /// Starts a replica from the genesis record and replays `[1, next)` without writing.
+    fn start(
+        log: &dyn LedgerLog,
+        next: u64,
+    ) -> anyhow::Result<(LedgerFolder, Option<BlockChanges>)> {
+        let first = log.read(0, 1)?;
+        let genesis = first.first().ok_or_else(|| format_err!("the ledger log is empty"))?;
+        let ledger = Ledger::from_genesis_record(0, &genesis.bytes)?;
+        let verifier = ParallelVerifier {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        let mut folder = LedgerFolder { ledger, verifier };
+        let genesis_changes = (next == 0).then(|| folder.changes(folder.ledger.head(), &[]));
+        let mut at = 1;
+        while at < next {
+            let records = log.read(at, 512.min(usize::try_from(next - at).unwrap_or(512)))?;
+            if records.is_empty() {
+                anyhow::bail!(
+                    "the projections have applied the ledger up to offset {next}, but the log ends at {at}: they belong to another ledger"
+                );
+            }
+            for record in records {
+                let _ =
+                    folder.ledger.apply_record_with(record.offset, &record.bytes, &folder.verifier);
+                at = record.offset + 1;
+            }
+        }
+        Ok((folder, genesis_changes))
+    }
+
+    fn apply(&mut self, offset: u64, record: &[u8]) -> BlockChanges {
+        let block = self.ledger.apply_record_with(offset, record, &self.verifier).clone();
+        let envelopes = ledger::batch_envelopes(record).unwrap_or_default();
+        self.changes(&block, &envelopes)
+    }
+
+    /// The rows a block changes, read from the state after it.
+    fn changes(&self, block: &Block, envelopes: &[Vec<u8>]) -> BlockChanges {
+        let mut changes = BlockChanges {
+            block: BlockRow {
+                number: block.header.number,
+                hash: hex::encode(block.hash),
+                previous_hash: hex::encode(block.header.previous_hash),
+                state_root: hex::encode(block.header.state_root),
+                log_offset: block.header.log_offset,
+                tx_count: block.header.tx_count,
+            },
+            transactions: Vec::new(),
+            identities: Vec::new(),
+            assets: Vec::new(),
+            versions: Vec::new(),
+        };
+        let mut identities = std::collections::BTreeSet::new();
+        let mut assets = std::collections::BTreeSet::new();
+        for receipt in &block.receipts {
+            changes.transactions.push(TransactionRow {
+                tx_id: receipt.tx_id.to_string(),
+                block_number: receipt.block_number,
+                index: receipt.index,
+                tx_type: receipt.tx_type.to_owned(),
+                code: receipt.code.as_str().to_owned(),
+                creator: receipt.creator.map(|a| a.to_string()),
+                timestamp_ms: receipt.timestamp_ms,
+            });
+            if receipt.code != anchor_chaincode::ValidationCode::Valid {
+                continue;
+            }
+            let Some(Ok(transaction)) =
+                envelopes.get(receipt.index as usize).map(|e| Transaction::decode(e))
+            else {
+                continue;
+            };
+            match &transaction.body {
+                TxBody::RegisterIdentity(register) => {
+                    let _ = identities.insert(Address::of_public_key(&register.signing_public_key));
+                }
+                TxBody::RevokeIdentity(revoke) => {
+                    if let Ok(address) = revoke.address.parse::<Address>() {
+                        let _ = identities.insert(address);
+                    }
+                }
+                TxBody::PublishAsset(publish) => {
+                    let _ = assets.insert(publish.asset_id.clone());
+                    if let Some(version) = self
+                        .ledger
+                        .asset(&publish.asset_id)
+                        .and_then(|a| a.versions.iter().find(|v| v.version == publish.version))
+                    {
+                        let meta = Metadata::of(&version.metadata);
+                        changes.versions.push(VersionRow {
+                            asset_id: publish.asset_id.clone(),
+                            version: version.version,
+                            data_type: version.data_type.as_str().to_owned(),
+                            hash_algorithm: version.hash_algorithm.clone(),
+                            content_hash: hex::encode(version.content_hash),
+                            size_bytes: version.size_bytes,
+                            name: meta.name,
+                            description: meta.description,
+                            schema: meta.schema,
+                            encoding: meta.encoding,
+                            tx_id: version.tx_id.to_string(),
+                            block_number: version.block_number,
+                            timestamp_ms: transaction.timestamp_ms,
+                        });
+                    }
+                }
+                TxBody::SetSharingRules(rules) => {
+                    let _ = assets.insert(rules.asset_id.clone());
+                }
+                // Certificates stay in their channels; the directory does not list them.
+                TxBody::AnchorAccessEvents(_)
+                | TxBody::IssueCertificate(_)
+                | TxBody::RenewCertificate(_)
+                | TxBody::RevokeCertificate(_)
+                | TxBody::AnchorChannels(_) => {}
+            }
+        }
+        if block.header.number == 0 {
+            identities.extend(self.ledger.identities().map(|i| i.address));
+        }
+        for address in identities {
+            if let Some(identity) = self.ledger.identity(&address) {
+                changes.identities.push(IdentityRow {
+                    address: identity.address.to_string(),
+                    name: identity.name.clone(),
+                    organisation: identity.organisation.clone(),
+                    role: identity.role.as_str().to_owned(),
+                    registered_in_block: identity.registered_in_block,
+                    revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()),
+                    revoked_in_block: identity.revoked.as_ref().map(|r| r.block_number),
+                });
+            }
+        }
+        for asset_id in assets {
+            if let Some(asset) = self.ledger.asset(&asset_id) {
+                let latest = asset.versions.last();
+                let meta = latest.map(|v| Metadata::of(&v.metadata)).unwrap_or_default();
+                changes.assets.push(AssetRow {
+                    asset_id: asset.asset_id.clone(),
+                    owner_organisation: asset.owner_organisation.clone(),
+                    owner_address: asset.owner_address.to_string(),
+                    authorised: asset.authorised.iter().map(ToString::to_string).collect(),
+                    latest_version: latest.map_or(0, |v| v.version),
+                    data_type: latest.map(|v| v.data_type.as_str().to_owned()).unwrap_or_default(),
+                    name: meta.name,
+                    description: meta.description,
+                    updated_in_block: block.header.number,
+                });
+            }
+        }
+        changes
+    }
+}
+
+/// What the directory shows of a version's header metadata (the ODS asset
+/// header as JSON; anything else is shown without a name).
+#[derive(Debug, Default)]
+struct Metadata {
+    name: String,
+    description: String,
+    schema: Option<serde_json::Value>,
+    encoding: String,
+}
+
+impl Metadata {
+    fn of(bytes: &[u8]) -> Metadata {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Metadata::default();
+        };
+        let text =
+            |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        Metadata {
+            name: text("name"),
+            description: text("description"),
+            schema: value.get("schema").filter(|s| !s.is_null()).cloned(),
+            encoding: text("encoding"),
+        }
+    }
+}
+
+/// Projects the ledger log until `until`; answers the next offset.
+async fn project_ledger(
+    log: Arc<dyn LedgerLog>,
+    projections: Projections,
+    until: Until,
+    stop_at: Option<u64>,
+) -> anyhow::Result<u64> {
+    let mut next = projections.ledger_next_offset().await?;
+    let (mut folder, genesis) =
+        tokio::task::block_in_place(|| LedgerFolder::start(log.as_ref(), next))?;
+    tracing::debug!(next, "ledger projector started");
+    if let Some(genesis) = genesis {
+        let _ = projections.apply_blocks(&[genesis]).await?;
+        next = 1;
+    }
+    loop {
+        if stop_at.is_some_and(|end| next >= end) {
+            return Ok(next);
+        }
+        let max = stop_at.map_or(512, |end| 512.min(usize::try_from(end - next).unwrap_or(512)));
+        let records =
+            tokio::task::block_in_place(|| log.read_wait(next, max, Duration::from_millis(200)))?;
+        if records.is_empty() {
+            if matches!(until, Until::CaughtUp) && next >= log.next_offset() {
+                return Ok(next);
+            }
+            continue;
+        }
+        let changes: Vec<BlockChanges> = tokio::task::block_in_place(|| {
+            records.iter().map(|record| folder.apply(record.offset, &record.bytes)).collect()
+        });
+        let _ = projections.apply_blocks(&changes).await?;
+        next = records.last().map_or(next, |r| r.offset + 1);
+    }
+}
+
+/// An access record from the topic, or `None` when its value is not an event.
+fn access_record(record: &InRecord) -> Option<AccessRecord> {
+    let event = match AccessEvent::decode(&record.payload) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::warn!(partition = record.partition, offset = record.offset, error = %e, "skipping an access-topic record that is not an access event");
+            return None;
+        }
+    };
+    let node = record
+        .header(NODE_HEADER)
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .unwrap_or_default();
+    let leaf_index = record
+        .header(LEAF_HEADER)
+        .and_then(|leaf| <[u8; 8]>::try_from(leaf).ok())
+        .map(u64::from_be_bytes);
+    Some(AccessRecord {
+        partition: record.partition,
+        offset: record.offset,
+        node,
+        leaf_index,
+        event,
+    })
+}
+
+/// Applies a batch of topic records; answers the next offset per partition it reached.
+async fn apply_topic_batch(
+    projections: &Projections,
+    topic: &str,
+    records: &[InRecord],
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let mut reached = BTreeMap::new();
+    for record in records {
+        let next = reached.entry(record.partition).or_insert(0);
+        *next = (*next).max(record.offset + 1);
+    }
+    let access: Vec<AccessRecord> = records.iter().filter_map(access_record).collect();
+    if !access.is_empty() {
+        let _ = projections.apply_access(topic, &access).await?;
+    }
+    Ok(reached)
+}
+
+/// Projects the access-event topic as a member of the consumer group.
+pub(crate) async fn project_access_topic(
+    kafka: KafkaSettings,
+    projections: Projections,
+    until: Until,
+    member: Option<String>,
+) -> anyhow::Result<()> {
+    let group = format!("cairn-projector.{}", projections.schema());
+    let topic = kafka.access_topic.clone();
+    let mut expected = projections.access_next_offsets(&topic).await?;
+    let partitions = kafka.ensure_topics().await?;
+    let consumer = tokio::task::block_in_place(|| {
+        GroupConsumer::subscribe(
+            &kafka.config,
+            &group,
+            &topic,
+            Some((&expected, partitions)),
+            member.as_deref(),
+        )
+    })?;
+    let mut idle_checks = 0u32;
+    // The batch being written while the next one is read: Kafka reads and
+    // database writes overlap, and batches are still applied in order.
+    let mut writing: Option<tokio::task::JoinHandle<anyhow::Result<BTreeMap<i32, i64>>>> = None;
+    loop {
+        let batch =
+            tokio::task::block_in_place(|| consumer.poll(BATCH, Duration::from_millis(200)))?;
+        tracing::debug!(records = batch.len(), assigned = ?consumer.assigned(), "polled the access topic");
+        if batch.is_empty() {
+            if let Some(write) = writing.take() {
+                commit_reached(&consumer, &write.await??);
+            }
+            if matches!(until, Until::CaughtUp) {
+                idle_checks += 1;
+                if idle_checks >= 3 && caught_up(&kafka, &projections).await? {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        idle_checks = 0;
+        // Where the group resumed past what the database holds (a fresh
+        // schema, a lost commit), go back: the database decides.
+        let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+        for record in &batch {
+            let _ = first.entry(record.partition).or_insert(record.offset);
+        }
+        let mut rewound = std::collections::BTreeSet::new();
+        for (&partition, &offset) in &first {
+            let stored = expected.get(&partition).copied().unwrap_or(0);
+            if offset > stored {
+                tracing::info!(
+                    partition,
+                    from = offset,
+                    to = stored,
+                    "rewinding to the stored offset"
+                );
+                tokio::task::block_in_place(|| consumer.seek(partition, stored))?;
+                let _ = rewound.insert(partition);
+            }
+        }
+        let kept: Vec<InRecord> =
+            batch.into_iter().filter(|r| !rewound.contains(&r.partition)).collect();
+        if kept.is_empty() {
+            continue;
+        }
+        for record in &kept {
+            let entry = expected.entry(record.partition).or_insert(0);
+            *entry = (*entry).max(record.offset + 1);
+        }
+        if let Some(write) = writing.take() {
+            commit_reached(&consumer, &write.await??);
+        }
+        let (projections, topic) = (projections.clone(), topic.clone());
+        writing =
+            Some(tokio::spawn(async move { apply_topic_batch(&projections, &topic, &kept).await }));
+    }
+}
+
+/// Commits what a batch reached to the group, after its database commit.
+fn commit_reached(consumer: &GroupConsumer, reached: &BTreeMap<i32, i64>) {
+    if let Err(e) = consumer.commit(reached) {
+        tracing::debug!(error = %e, "cannot commit group offsets (the database holds the real ones)");
+    }
+}
+
+/// Whether the projections hold every access record the topic has now.
+async fn caught_up(kafka: &KafkaSettings, projections: &Projections) -> anyhow::Result<bool> {
+    let stored = projections.access_next_offsets(&kafka.access_topic).await?;
+    let partitions = kafka.ensure_topics().await?;
+    let reader = TopicReader::new(&kafka.config, &kafka.access_topic, &BTreeMap::new())?;
+    let ends = tokio::task::block_in_place(|| reader.high_watermarks(partitions))?;
+    Ok(ends.iter().all(|(p, &end)| end == 0 || stored.get(p).copied().unwrap_or(0) >= end))
+}
+
+/// Projects a node's own access-event log (embedded mode) as partition 0.
+async fn project_local_access(
+    access: AccessLog,
+    node_address: String,
+    projections: Projections,
+) -> anyhow::Result<()> {
+    let log = access.log().clone();
+    let mut next =
+        projections.access_next_offsets(LOCAL_ACCESS_STREAM).await?.get(&0).copied().unwrap_or(0);
+    loop {
+        let from = u64::try_from(next).unwrap_or(0);
+        let records =
+            tokio::task::block_in_place(|| log.read_wait(from, BATCH, Duration::from_millis(200)))?;
+        let Some(last) = records.last().map(|r| r.offset) else { continue };
+        let access_records: Vec<AccessRecord> = records
+            .iter()
+            .filter_map(|r| {
+                let event = AccessEvent::decode(&r.bytes).ok()?;
+                Some(AccessRecord {
+                    partition: 0,
+                    offset: i64::try_from(r.offset).ok()?,
+                    node: node_address.clone(),
+                    leaf_index: Some(r.offset),
+                    event,
+                })
+            })
+            .collect();
+        let _ = projections.apply_access(LOCAL_ACCESS_STREAM, &access_records).await?;
+        next = i64::try_from(last + 1).unwrap_or(i64::MAX);
+    }
+}
+
+/// Runs the projectors inside `cairn up`; answers the projections for queries.
+pub(crate) async fn start_in_process(
+    scale: &Scale,
+    postgres: &PostgresSettings,
+    node: &Node,
+    access: &AccessLog,
+) -> anyhow::Result<Projections> {
+    let projections = Projections::connect(&postgres.url, &postgres.schema).await?;
+    let ledger_task = project_ledger(node.log().clone(), projections.clone(), Until::Forever, None);
+    drop(tokio::spawn(report("ledger projector", ledger_task)));
+    match &scale.kafka {
+        Some(kafka) => {
+            let member = format!("node-{}", node.key().address());
+            let task = project_access_topic(
+                kafka.clone(),
+                projections.clone(),
+                Until::Forever,
+                Some(member),
+            );
+            drop(tokio::spawn(report("access-event projector", task)));
+        }
+        None => {
+            let task = project_local_access(
+                access.clone(),
+                node.key().address().to_string(),
+                projections.clone(),
+            );
+            drop(tokio::spawn(report("access-event projector", task)));
+        }
+    }
+    tracing::info!(schema = projections.schema(), "projecting into PostgreSQL");
+    Ok(projections)
+}
+
+async fn report<T>(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<T>>) {
+    if let Err(e) = task.await {
+        tracing::error!(error = %format!("{e:#}"), "{what} stopped");
+    }
+}
+
+/// `cairn project`.
+#[derive(Args, Debug)]
+pub(crate) struct ProjectArgs {
+    #[command(flatten)]
+    scale: ScaleArgs,
+    /// Stop once everything in the logs at start is projected.
+    #[arg(long)]
+    exit_when_caught_up: bool,
+    /// A stable id of this projector in the consumer group (static
+    /// membership: a restarted projector resumes its partitions at once).
+    /// Give each projector its own.
+    #[arg(long, env = "CAIRN_PROJECTOR_ID")]
+    member_id: Option<String>,
+}
+
+/// Runs the projectors as a process of their own (scaled mode).
+pub(crate) fn project(args: ProjectArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let scale = args.scale.resolve()?;
+        let kafka = scale.need_kafka("cairn project")?.clone();
+        let postgres = scale.need_postgres("cairn project")?.clone();
+        let _ = kafka.ensure_topics().await?;
+        let projections = Projections::connect(&postgres.url, &postgres.schema).await?;
+        let log: Arc<dyn LedgerLog> = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
+        let until = if args.exit_when_caught_up { Until::CaughtUp } else { Until::Forever };
+        let ledger = tokio::spawn(project_ledger(log, projections.clone(), until, None));
+        let access =
+            tokio::spawn(project_access_topic(kafka, projections.clone(), until, args.member_id));
+        println!("projecting into schema {}", projections.schema());
+        let (ledger, access) = tokio::try_join!(ledger, access)?;
+        let next = ledger.context("ledger projector")?;
+        access.context("access-event projector")?;
+        println!("caught up: ledger offset {next}");
+        Ok(())
+    })
+}
+
+/// `cairn replay`.
+#[derive(Args, Debug)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    scale: ScaleArgs,
+    /// Rebuild from the first record of every log (the only mode there is; required to say so).
+    #[arg(long, required = true)]
+    from_start: bool,
+    /// Keep the rebuilt schema (SCHEMA_replay) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Most differing rows shown per table.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Rebuilds every projection into a fresh schema and compares it with the live one.
+pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let scale = args.scale.resolve()?;
+        let kafka = scale.need_kafka("cairn replay")?.clone();
+        let postgres = scale.need_postgres("cairn replay")?.clone();
+        let live = Projections::connect(&postgres.url, &postgres.schema).await?;
+        let scratch_name = format!("{}_replay", postgres.schema);
+        Projections::drop_schema(&postgres.url, &scratch_name).await?;
+        let scratch = Projections::connect(&postgres.url, &scratch_name).await?;
+        let log: Arc<dyn LedgerLog> = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
+        // Catch up with the live offsets and compare; if the live projector
+        // moved on meanwhile, catch up again (a few times) before reporting.
+        let mut rounds = 0;
+        let (stable, live_digests, replay_digests, differences) = loop {
+            let ledger_end = live.ledger_next_offset().await?;
+            let access_end = live.access_next_offsets(&kafka.access_topic).await?;
+            let _ = project_ledger(log.clone(), scratch.clone(), Until::Forever, Some(ledger_end))
+                .await?;
+            replay_access(&kafka, &scratch, &access_end).await?;
+            let live_digests = live.digests().await?;
+            let replay_digests = scratch.digests().await?;
+            let differences = Projections::diff(&live, &scratch, args.limit).await?;
+            rounds += 1;
+            let moved = live.ledger_next_offset().await? != ledger_end
+                || live.access_next_offsets(&kafka.access_topic).await? != access_end;
+            if !moved || rounds >= 5 {
+                break (!moved, live_digests, replay_digests, differences);
+            }
+        };
+        let identical = stable && differences.is_empty() && live_digests == replay_digests;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "identical": identical,
+                    "live_schema": live.schema(),
+                    "replay_schema": scratch.schema(),
+                    "live_moved_during_replay": !stable,
+                    "live": live_digests,
+                    "replay": replay_digests,
+                    "differences": differences,
+                }))?
+            );
+        } else {
+            for (table, digest) in &live_digests {
+                let other = replay_digests.get(table);
+                let same = other == Some(digest);
+                println!(
+                    "{table:<16} live {:>9} rows {}  replay {:>9} rows {}  {}",
+                    digest.rows,
+                    &digest.sha256[..16.min(digest.sha256.len())],
+                    other.map_or(0, |d| d.rows),
+                    other.map_or("-", |d| &d.sha256[..16.min(d.sha256.len())]),
+                    if same { "same" } else { "DIFFERENT" }
+                );
+            }
+            for difference in &differences {
+                println!(
+                    "  {} {}: live {}  replay {}",
+                    difference.table,
+                    difference.key,
+                    difference.live.as_deref().unwrap_or("(missing)"),
+                    difference.other.as_deref().unwrap_or("(missing)")
+                );
+            }
+            if !stable {
+                println!("the live projection kept moving during the replay; stop its projector and run again");
+            }
+            println!("{}", if identical { "identical" } else { "projections differ from the replay" });
+        }
+        if !args.keep {
+            Projections::drop_schema(&postgres.url, &scratch_name).await?;
+        }
+        Ok(identical)
+    })
+}
+
+/// Applies the access topic from offset 0 up to `end` (per partition) into `projections`.
+async fn replay_access(
+    kafka: &KafkaSettings,
+    projections: &Projections,
+    end: &BTreeMap<i32, i64>,
+) -> anyhow::Result<()> {
+    let mut next = projections.access_next_offsets(&kafka.access_topic).await?;
+    let from: BTreeMap<i32, i64> = end
+        .keys()
+        .map(|&p| (p, next.get(&p).copied().unwrap_or(0)))
+        .filter(|(p, from)| end.get(p).is_some_and(|e| from < e))
+        .collect();
+    if from.is_empty() {
+        return Ok(());
+    }
+    let reader = TopicReader::new(&kafka.config, &kafka.access_topic, &from)?;
+    let done = |next: &BTreeMap<i32, i64>| {
+        end.iter().all(|(p, &e)| next.get(p).copied().unwrap_or(0) >= e)
+    };
+    while !done(&next) {
+        let batch = tokio::task::block_in_place(|| reader.poll(BATCH, Duration::from_secs(10)))?;
+        if batch.is_empty() {
+            anyhow::bail!(
+                "the access topic ended before the offsets the live projection holds: {end:?}"
+            );
+        }
+        let wanted: Vec<InRecord> = batch
+            .into_iter()
+            .filter(|r| end.get(&r.partition).is_some_and(|&e| r.offset < e))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let reached = apply_topic_batch(projections, &kafka.access_topic, &wanted).await?;
+        for (p, n) in reached {
+            let entry = next.entry(p).or_insert(0);
+            *entry = (*entry).max(n);
+        }
+    }
+    Ok(())
+}

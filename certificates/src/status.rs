@@ -1,0 +1,152 @@
+//! Signed revocation status lists, in the manner of the W3C Bitstring Status
+//! List: one list per issuing organisation, one bit per certificate it issued
+//! (set when revoked), zlib-compressed and base64-encoded, with the reasons of
+//! the revoked entries beside it.
+//!
+//! The node signs a C2SP checkpoint note whose origin is
+//! `<ledger origin>/status/<organisation>`, whose size is the number of
+//! entries and whose root is the list hash
+//! ([`anchor_chaincode::cert::StatusList::hash`]), with two extension lines:
+//! `time <ms>` (when the node signed it: the list was current then) and
+//! `anchor <tx id> <block>` (the `AnchorChannels` transaction that anchored
+//! this list hash in the main ledger). A verifier that synced a list checks
+//! revocation offline and knows how old its knowledge is.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use anchor_chaincode::cert::StatusList;
+use anchor_chaincode::checkpoint::{self, Checkpoint, NoteVerifier};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// One revoked entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedEntry {
+    /// Its index in the list.
+    pub index: u64,
+    /// Why it was revoked.
+    pub reason: String,
+}
+
+/// A status list as fetched from a node and kept by a verifier (JSON file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedStatusList {
+    /// The issuing organisation.
+    pub issuer_organisation: String,
+    /// Number of entries.
+    pub size: u64,
+    /// base64 of the zlib-compressed bitstring (the W3C `encodedList`).
+    pub encoded_list: String,
+    /// The revoked entries, in index order.
+    pub revoked: Vec<RevokedEntry>,
+    /// The node's signed note (see the module docs).
+    pub signed_note: String,
+}
+
+/// A status list whose signature and hash checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedStatusList {
+    /// The issuing organisation.
+    pub issuer_organisation: String,
+    /// The list.
+    pub list: StatusList,
+    /// When the node signed it (ms since the epoch).
+    pub as_of_ms: u64,
+    /// The anchoring transaction and its block, as the note states them.
+    pub anchor: Option<(String, u64)>,
+}
+
+/// zlib-compresses a bitstring.
+pub fn compress(bits: &[u8]) -> Result<Vec<u8>> {
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    zlib.write_all(bits).map_err(|e| Error::Compression(e.to_string()))?;
+    zlib.finish().map_err(|e| Error::Compression(e.to_string()))
+}
+
+/// Decompresses a bitstring of at most `max` bytes.
+pub fn decompress(compressed: &[u8], max: u64) -> Result<Vec<u8>> {
+    let mut bits = Vec::new();
+    let _ = flate2::read::ZlibDecoder::new(compressed)
+        .take(max + 1)
+        .read_to_end(&mut bits)
+        .map_err(|e| Error::Compression(e.to_string()))?;
+    if bits.len() as u64 > max {
+        return Err(Error::StatusList(format!("bitstring is longer than {max} bytes")));
+    }
+    Ok(bits)
+}
+
+/// The extension lines of a status-list note.
+pub fn note_extensions(as_of_ms: u64, anchor_tx: &str, anchor_block: u64) -> Vec<String> {
+    vec![format!("time {as_of_ms}"), format!("anchor {anchor_tx} {anchor_block}")]
+}
+
+impl SignedStatusList {
+    /// Builds the file form of a list and its signed note.
+    pub fn new(issuer_organisation: &str, list: &StatusList, signed_note: String) -> Result<Self> {
+        Ok(SignedStatusList {
+            issuer_organisation: issuer_organisation.to_string(),
+            size: list.size,
+            encoded_list: STANDARD.encode(compress(&list.bitstring())?),
+            revoked: list
+                .revoked
+                .iter()
+                .map(|(index, reason)| RevokedEntry { index: *index, reason: reason.clone() })
+                .collect(),
+            signed_note,
+        })
+    }
+
+    /// Checks the note's signature by a trusted key, its origin, and that the
+    /// bitstring and reasons hash to the signed list hash.
+    pub fn open(&self, trusted: &[NoteVerifier]) -> Result<OpenedStatusList> {
+        let invalid = |message: String| Error::StatusList(message);
+        let note: Checkpoint =
+            checkpoint::open_checkpoint(&self.signed_note, trusted).map_err(|e| {
+                invalid(format!("its signature does not verify with a trusted key: {e}"))
+            })?;
+        let suffix = format!("/status/{}", self.issuer_organisation);
+        let from_trusted_origin =
+            trusted.iter().any(|key| note.origin == format!("{}{suffix}", key.name));
+        if !from_trusted_origin {
+            return Err(invalid(format!(
+                "its note is for {:?}, not the status list of {:?} on a trusted ledger",
+                note.origin, self.issuer_organisation
+            )));
+        }
+        let compressed = STANDARD
+            .decode(&self.encoded_list)
+            .map_err(|e| invalid(format!("encoded list is not base64: {e}")))?;
+        let bits = decompress(&compressed, self.size.div_ceil(8))?;
+        let reasons: BTreeMap<u64, String> =
+            self.revoked.iter().map(|e| (e.index, e.reason.clone())).collect();
+        let list = StatusList::from_parts(self.size, &bits, reasons).map_err(invalid)?;
+        if note.size != list.size || note.root != list.hash(&self.issuer_organisation) {
+            return Err(invalid(
+                "the list does not match the hash and size its note signs".to_string(),
+            ));
+        }
+        let mut as_of_ms = None;
+        let mut anchor = None;
+        for line in &note.extensions {
+            let parts: Vec<&str> = line.split(' ').collect();
+            match parts.as_slice() {
+                ["time", ms] => as_of_ms = ms.parse().ok(),
+                ["anchor", tx, block] => anchor = block.parse().ok().map(|b| (tx.to_string(), b)),
+                _ => {}
+            }
+        }
+        let as_of_ms =
+            as_of_ms.ok_or_else(|| invalid("its note carries no `time` line".to_string()))?;
+        Ok(OpenedStatusList {
+            issuer_organisation: self.issuer_organisation.clone(),
+            list,
+            as_of_ms,
+            anchor,
+        })
+    }
+}

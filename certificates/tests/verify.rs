@@ -1,0 +1,225 @@
+//! Offline verification without a node: a channel of a few certificates, its
+//! checkpoint and a status list signed by a test key, and one line per case
+//! checking which check fails and why.
+
+use std::collections::BTreeMap;
+
+use anchor_chaincode::cert::{self, Statement, StatusList};
+use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use anchor_chaincode::merkle::{self, MerkleLog};
+use anchor_chaincode::{Address, TxId};
+use certificates::presentation::{self, Presentation};
+use certificates::status::{OpenedStatusList, SignedStatusList};
+use certificates::verify::{self, CheckpointCache, Expectations, Report};
+use ed25519_zebra::SigningKey;
+use serde_bytes::ByteBuf;
+
+const NOW: u64 = 1_800_000_000_000;
+const DAY: u64 = 86_400_000;
+
+struct World {
+    signer: NoteSigner,
+    presentations: Vec<Presentation>,
+    holder: SigningKey,
+}
+
+fn world() -> World {
+    let issuer = SigningKey::from([1; 32]);
+    let holder = SigningKey::from([2; 32]);
+    let holder_address = Address::of_public_key(&<[u8; 32]>::from(holder.verification_key()));
+    let signer = NoteSigner::new("test.local/chain", [3; 32]).unwrap();
+    let mut log = MerkleLog::new();
+    let mut leaves = Vec::new();
+    for idx in 0..3u8 {
+        let statement = Statement {
+            channel: "degree".into(),
+            issuer_organisation: "civil".into(),
+            holder: holder_address,
+            issuer_public_key: <[u8; 32]>::from(issuer.verification_key()),
+            content_hash: cert::content_hash(&[idx; 16], b"BSc"),
+            valid_from_ms: NOW - DAY,
+            valid_until_ms: NOW + 365 * DAY,
+            previous: None,
+            serial: [idx; 16],
+        }
+        .to_bytes();
+        let signature = issuer.sign(&cert::issuer_message(&statement)).to_bytes();
+        let leaf = cert::issue_leaf(
+            10 + u64::from(idx),
+            &TxId([idx; 32]),
+            u64::from(idx),
+            &signature,
+            &statement,
+        );
+        let _ = log.push(merkle::leaf_hash(&leaf));
+        leaves.push((statement, signature, idx));
+    }
+    let note = signer.sign(&Checkpoint {
+        origin: cert::channel_origin("test.local/chain", "degree"),
+        size: log.size(),
+        root: log.root(),
+        extensions: Vec::new(),
+    });
+    let presentations = leaves
+        .into_iter()
+        .map(|(statement, signature, idx)| {
+            let mut p = Presentation {
+                statement,
+                issuer_signature: signature.to_vec(),
+                issue_tx: vec![idx; 32],
+                block: 10 + u64::from(idx),
+                status_index: u64::from(idx),
+                leaf_index: u64::from(idx),
+                proof: log
+                    .inclusion_proof(u64::from(idx), log.size())
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| ByteBuf::from(h.to_vec()))
+                    .collect(),
+                checkpoint: note.clone(),
+                ..Presentation::default()
+            };
+            p.sign_as_holder(&holder, NOW - 1000, b"");
+            p
+        })
+        .collect();
+    World { signer, presentations, holder }
+}
+
+fn status_list(w: &World, size: u64, revoked: &[(u64, &str)], as_of: u64) -> OpenedStatusList {
+    let list = StatusList {
+        size,
+        revoked: revoked.iter().map(|(i, r)| (*i, r.to_string())).collect::<BTreeMap<_, _>>(),
+    };
+    let note = w.signer.sign(&Checkpoint {
+        origin: cert::status_origin("test.local/chain", "civil"),
+        size,
+        root: list.hash("civil"),
+        extensions: certificates::status::note_extensions(as_of, &"ab".repeat(32), 12),
+    });
+    let signed = SignedStatusList::new("civil", &list, note).unwrap();
+    signed.open(&[w.signer.verifier()]).unwrap()
+}
+
+fn check(
+    w: &World,
+    p: &Presentation,
+    list: &OpenedStatusList,
+    edit: impl FnOnce(&mut Expectations<'_>),
+) -> Report {
+    let trusted: Vec<NoteVerifier> = vec![w.signer.verifier()];
+    let mut expect = Expectations {
+        trusted: &trusted,
+        now_ms: NOW,
+        challenge: None,
+        max_presentation_age_ms: 60_000,
+        channel: Some("degree"),
+        issuer_organisation: Some("civil"),
+        holder: None,
+        status_list: Ok(list),
+        max_status_age_ms: DAY,
+    };
+    edit(&mut expect);
+    // Through the text encoding, with and without batching: the same report.
+    let decoded = presentation::decode(&presentation::encode(p).unwrap()).unwrap();
+    let single = verify::verify(&decoded, &expect);
+    let batched = verify::verify_with_cache(&decoded, &expect, &mut CheckpointCache::batched());
+    assert_eq!(single, batched);
+    single
+}
+
+#[track_caller]
+fn fails(report: &Report, check: &str, detail: &str) {
+    let failed = report.first_failure().unwrap_or_else(|| panic!("valid: {report:#?}"));
+    assert_eq!(failed.check, check, "{report:#?}");
+    assert!(failed.detail.contains(detail), "{:?} does not contain {detail:?}", failed.detail);
+}
+
+#[test]
+fn each_failure_names_its_check() {
+    let w = world();
+    let list = status_list(&w, 3, &[(2, "withdrawn")], NOW - 60_000);
+    let good = &w.presentations[0];
+    let report = check(&w, good, &list, |_| {});
+    assert!(report.valid, "{report:#?}");
+    assert_eq!(report.status_list_age_ms, Some(60_000));
+
+    fails(&check(&w, &w.presentations[2], &list, |_| {}), "revocation", "revoked: withdrawn");
+    let mut forged = good.clone();
+    forged.issuer_signature[0] ^= 1;
+    fails(&check(&w, &forged, &list, |_| {}), "issuer signature", "forged");
+    let mut stolen = good.clone();
+    stolen.sign_as_holder(&SigningKey::from([9; 32]), NOW - 1000, b"");
+    fails(&check(&w, &stolen, &list, |_| {}), "holder signature", "another holder's certificate");
+    let mut replayed = good.clone();
+    replayed.sign_as_holder(&w.holder, NOW - 10 * 60_000, b"");
+    fails(&check(&w, &replayed, &list, |_| {}), "challenge", "more than the");
+    fails(
+        &check(&w, good, &list, |e| e.challenge = Some(b"nonce")),
+        "challenge",
+        "another challenge",
+    );
+    let mut moved = good.clone();
+    moved.leaf_index = 1;
+    fails(&check(&w, &moved, &list, |_| {}), "inclusion proof", "not in the channel's log");
+    fails(&check(&w, good, &list, |e| e.channel = Some("marriage")), "channel", "wrong channel");
+    fails(
+        &check(&w, good, &list, |e| e.issuer_organisation = Some("health")),
+        "issuer",
+        "not \"health\"",
+    );
+    fails(&check(&w, good, &list, |e| e.trusted = &[]), "checkpoint", "trusted");
+    let later = NOW + 400 * DAY;
+    fails(
+        &check(&w, good, &status_list(&w, 3, &[], later), |e| {
+            e.now_ms = later;
+            e.max_presentation_age_ms = u64::MAX;
+        }),
+        "validity period",
+        "expired",
+    );
+    fails(
+        &check(&w, good, &status_list(&w, 3, &[], NOW - 2 * DAY), |_| {}),
+        "revocation",
+        "sync it again",
+    );
+    fails(
+        &check(&w, &w.presentations[2], &status_list(&w, 2, &[], NOW), |_| {}),
+        "revocation",
+        "predates",
+    );
+    fails(
+        &check(&w, good, &list, |e| e.status_list = Err("offline".into())),
+        "revocation",
+        "not checked: offline",
+    );
+}
+
+#[test]
+fn a_status_list_is_refused_when_altered() {
+    let w = world();
+    let list = StatusList { size: 3, revoked: BTreeMap::from([(1, "lost".to_string())]) };
+    let note = w.signer.sign(&Checkpoint {
+        origin: cert::status_origin("test.local/chain", "civil"),
+        size: 3,
+        root: list.hash("civil"),
+        extensions: vec![format!("time {NOW}")],
+    });
+    let signed = SignedStatusList::new("civil", &list, note).unwrap();
+    let trusted = [w.signer.verifier()];
+    assert_eq!(signed.open(&trusted).unwrap().as_of_ms, NOW);
+    let mut hidden = signed.clone();
+    hidden.revoked.clear();
+    hidden.encoded_list = SignedStatusList::new(
+        "civil",
+        &StatusList { size: 3, revoked: BTreeMap::new() },
+        String::new(),
+    )
+    .unwrap()
+    .encoded_list;
+    assert!(hidden.open(&trusted).unwrap_err().to_string().contains("does not match"));
+    let mut renamed = signed.clone();
+    renamed.issuer_organisation = "health".into();
+    assert!(renamed.open(&trusted).unwrap_err().to_string().contains("not the status list of"));
+    assert!(signed.open(&[]).is_err());
+}

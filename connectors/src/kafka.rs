@@ -1,0 +1,797 @@
+//! Kafka: the ledger log on a one-partition topic, a producer that waits for
+//! acknowledgements, and consumers for the access-event topic.
+//!
+//! - [`KafkaLog`] implements [`LedgerLog`] on partition 0 of a topic that must
+//!   have exactly one partition (Kafka orders records only within a
+//!   partition). Appends go through an idempotent producer with `acks=all` and
+//!   return once the broker acknowledged them; offsets are Kafka's own.
+//! - [`KafkaProducer`] sends keyed records with headers and blocks until each
+//!   one is acknowledged, for the access-event topic (keyed by identity).
+//! - [`GroupConsumer`] reads a topic as a member of a consumer group;
+//!   [`TopicReader`] reads chosen partitions from chosen offsets without a
+//!   group (replay).
+//! - [`ensure_topics`] creates missing topics and checks partition counts.
+//!
+//! Nothing here depends on Kafka transactions: exactly-once processing is the
+//! consumer's business (Cairn stores offsets with its PostgreSQL rows).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::log::{LedgerLog, Record, check_record_sizes};
+use crate::{Error, Result};
+
+/// How to reach a Kafka cluster.
+#[derive(Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Extra librdkafka properties, e.g. `security.protocol=SASL_SSL`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`.
+    pub options: Vec<(String, String)>,
+    /// How long to wait for metadata, acknowledgements and reads.
+    pub timeout: Duration,
+    /// Replication factor of topics Cairn creates.
+    pub replication: i32,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(key, value)| {
+                let secret = ["password", "secret", "key", "token", "jaas"]
+                    .iter()
+                    .any(|word| key.to_ascii_lowercase().contains(word));
+                (key.as_str(), if secret { "<redacted>" } else { value.as_str() })
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("options", &options)
+            .field("timeout", &self.timeout)
+            .field("replication", &self.replication)
+            .finish()
+    }
+}
+
+impl KafkaConfig {
+    /// A configuration for `brokers` with defaults: 30 s timeout, replication 1.
+    pub fn new(brokers: impl Into<String>) -> KafkaConfig {
+        KafkaConfig {
+            brokers: brokers.into(),
+            options: Vec::new(),
+            timeout: Duration::from_secs(30),
+            replication: 1,
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        let _ = config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "cairn")
+            .set("socket.nagle.disable", "true")
+            .set("log_level", "3");
+        for (key, value) in &self.options {
+            let _ = config.set(key, value);
+        }
+        config
+    }
+
+    fn error(&self, action: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+        Error::Kafka {
+            brokers: self.brokers.clone(),
+            action: action.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn timeout_ms(&self) -> String {
+        self.timeout.as_millis().max(1).to_string()
+    }
+}
+
+/// A topic Cairn needs.
+#[derive(Clone, Debug)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// Partitions to create it with.
+    pub partitions: i32,
+    /// Whether an existing topic must have exactly `partitions` (the ledger).
+    pub exact: bool,
+    /// Topic configuration entries to create it with.
+    pub configs: Vec<(String, String)>,
+}
+
+/// Creates the topics that are missing and checks the ones that exist;
+/// answers each topic's partition count.
+///
+/// An unreachable cluster, a refused creation or a ledger topic with the
+/// wrong number of partitions is an [`Error::Kafka`] naming the topic.
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    topics: &[TopicSpec],
+) -> Result<BTreeMap<String, i32>> {
+    let existing = partition_counts(config).await?;
+    let missing: Vec<&TopicSpec> =
+        topics.iter().filter(|t| !existing.contains_key(&t.name)).collect();
+    if !missing.is_empty() {
+        let admin: AdminClient<DefaultClientContext> = config
+            .client_config()
+            .create()
+            .map_err(|e| config.error("create an admin client", e))?;
+        let new_topics: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                let mut topic = NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(config.replication),
+                );
+                for (key, value) in &t.configs {
+                    topic = topic.set(key, value);
+                }
+                topic
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(config.timeout));
+        let results = admin
+            .create_topics(&new_topics, &options)
+            .await
+            .map_err(|e| config.error("create topics", e))?;
+        for result in results {
+            match result {
+                Ok(name) => tracing::info!(topic = %name, "created Kafka topic"),
+                // Another node created it first.
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(config.error(format!("create topic {name}"), code));
+                }
+            }
+        }
+    }
+    // Metadata may lag a creation for a moment.
+    let deadline = Instant::now() + config.timeout;
+    loop {
+        let counts = partition_counts(config).await?;
+        let mut answer = BTreeMap::new();
+        let mut all_there = true;
+        for topic in topics {
+            match counts.get(&topic.name) {
+                Some(&n) if n > 0 => {
+                    if topic.exact && n != topic.partitions {
+                        return Err(config.error(
+                            format!("check topic {}", topic.name),
+                            format!(
+                                "it has {n} partitions; it must have exactly {} \
+                                 (Kafka orders records only within one partition, and the ledger needs one total order)",
+                                topic.partitions
+                            ),
+                        ));
+                    }
+                    let _ = answer.insert(topic.name.clone(), n);
+                }
+                _ => all_there = false,
+            }
+        }
+        if all_there {
+            return Ok(answer);
+        }
+        if Instant::now() >= deadline {
+            return Err(config.error("create topics", "the topics did not appear in the metadata"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The partition count of every topic in the cluster.
+async fn partition_counts(config: &KafkaConfig) -> Result<BTreeMap<String, i32>> {
+    let config = config.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer =
+            config.client_config().create().map_err(|e| config.error("create a client", e))?;
+        let metadata = consumer.fetch_metadata(None, config.timeout).map_err(|e| {
+            config.error(
+                "fetch metadata",
+                format!("{e} (is a broker listening there? waited {:?})", config.timeout),
+            )
+        })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+            .collect())
+    });
+    task.await.map_err(|e| Error::Kafka {
+        brokers: String::new(),
+        action: "fetch metadata".into(),
+        reason: e.to_string(),
+    })?
+}
+
+/// A delivery report: the record's index in its send, and its (partition, offset) or the error.
+type Report = (usize, std::result::Result<(i32, i64), String>);
+
+/// Where a delivery report goes.
+#[derive(Debug)]
+pub struct Delivery {
+    index: usize,
+    reply: mpsc::Sender<Report>,
+}
+
+/// Routes delivery reports to the waiting sender.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeliveryContext;
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Delivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Self::DeliveryOpaque) {
+        let outcome = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((error, _)) => Err(error.to_string()),
+        };
+        let _ = delivery.reply.send((delivery.index, outcome));
+    }
+}
+
+/// One record to produce.
+#[derive(Clone, Copy, Debug)]
+pub struct OutRecord<'a> {
+    /// The key (decides the partition when `partition` is `None`).
+    pub key: Option<&'a [u8]>,
+    /// The value.
+    pub payload: &'a [u8],
+    /// Headers.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// A fixed partition.
+    pub partition: Option<i32>,
+}
+
+/// An idempotent producer (`acks=all`) whose sends block until acknowledged.
+pub struct KafkaProducer {
+    config: KafkaConfig,
+    producer: ThreadedProducer<DeliveryContext>,
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer").field("brokers", &self.config.brokers).finish()
+    }
+}
+
+impl KafkaProducer {
+    /// Creates the producer; no connection is made until the first send.
+    pub fn new(config: &KafkaConfig) -> Result<KafkaProducer> {
+        let producer = config
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("compression.type", "none")
+            .set("message.max.bytes", "16777216")
+            .set("message.timeout.ms", config.timeout_ms())
+            .create_with_context(DeliveryContext)
+            .map_err(|e| config.error("create a producer", e))?;
+        Ok(KafkaProducer { config: config.clone(), producer })
+    }
+
+    /// Sends `records` to `topic` in order and waits until every one is
+    /// acknowledged; answers their (partition, offset).
+    pub fn send_all(&self, topic: &str, records: &[OutRecord<'_>]) -> Result<Vec<(i32, i64)>> {
+        let (reply, reports) = mpsc::channel();
+        for (index, out) in records.iter().enumerate() {
+            let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
+            for (key, value) in out.headers {
+                headers = headers.insert(Header { key, value: Some(*value) });
+            }
+            let mut record = BaseRecord::with_opaque_to(
+                topic,
+                Box::new(Delivery { index, reply: reply.clone() }),
+            )
+            .payload(out.payload)
+            .headers(headers);
+            if let Some(key) = out.key {
+                record = record.key(key);
+            }
+            if let Some(partition) = out.partition {
+                record = record.partition(partition);
+            }
+            let deadline = Instant::now() + self.config.timeout;
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if Instant::now() < deadline =>
+                    {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => {
+                        return Err(self.config.error(format!("produce to topic {topic}"), e));
+                    }
+                }
+            }
+        }
+        drop(reply);
+        let mut answers = vec![None; records.len()];
+        // librdkafka fails a delivery itself after message.timeout.ms.
+        let deadline = Instant::now() + self.config.timeout + Duration::from_secs(10);
+        for _ in 0..records.len() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let (index, outcome) = reports.recv_timeout(wait).map_err(|_| {
+                self.config.error(
+                    format!("produce to topic {topic}"),
+                    "no acknowledgement in time; the records' fate is unknown",
+                )
+            })?;
+            let position = outcome.map_err(|e| {
+                self.config
+                    .error(format!("produce to topic {topic}"), format!("not acknowledged: {e}"))
+            })?;
+            answers[index] = Some(position);
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.ok_or_else(|| {
+                    self.config
+                        .error(format!("produce to topic {topic}"), "a delivery report is missing")
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until everything sent is acknowledged.
+    pub fn flush(&self) -> Result<()> {
+        self.producer.flush(self.config.timeout).map_err(|e| self.config.error("flush", e))
+    }
+}
+
+/// One record read from a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InRecord {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value.
+    pub payload: Vec<u8>,
+    /// Its headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl InRecord {
+    fn of(message: &BorrowedMessage<'_>) -> InRecord {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        InRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+        }
+    }
+
+    /// The value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_slice())
+    }
+}
+
+fn reader_config(config: &KafkaConfig, group: &str) -> ClientConfig {
+    let mut client = config.client_config();
+    let _ = client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.min.bytes", "1")
+        .set("check.crcs", "true")
+        .set("enable.partition.eof", "false");
+    client
+}
+
+/// Polls up to `max` records: waits up to `timeout` for the first one, then
+/// takes what is already there.
+fn poll_batch(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    topic: &str,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<InRecord>> {
+    let mut out = Vec::new();
+    let mut wait = timeout;
+    while out.len() < max {
+        match consumer.poll(wait) {
+            Some(Ok(message)) => out.push(InRecord::of(&message)),
+            Some(Err(e)) => return Err(config.error(format!("read topic {topic}"), e)),
+            None => break,
+        }
+        wait = Duration::ZERO;
+    }
+    Ok(out)
+}
+
+/// A member of a consumer group on one topic.
+pub struct GroupConsumer {
+    config: KafkaConfig,
+    topic: String,
+    consumer: BaseConsumer,
+}
+
+impl std::fmt::Debug for GroupConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl GroupConsumer {
+    /// Joins `group` and subscribes to `topic`; a new group starts at the
+    /// earliest offsets.
+    ///
+    /// `start`, when given, is where the consumer's own records say each
+    /// partition should resume (partitions not named resume at 0): it is
+    /// committed to the group first, so a group whose committed offsets ran
+    /// ahead of those records (a projection rebuilt from scratch) goes back.
+    /// The commit is refused while other members are active; theirs are then
+    /// the offsets to trust. `instance`, when given, is a static member id
+    /// (`group.instance.id`), unique per member.
+    pub fn subscribe(
+        config: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        start: Option<(&BTreeMap<i32, i64>, i32)>,
+        instance: Option<&str>,
+    ) -> Result<GroupConsumer> {
+        if let Some((offsets, partitions)) = start {
+            let standalone: BaseConsumer = reader_config(config, group)
+                .create()
+                .map_err(|e| config.error("create a consumer", e))?;
+            let mut list = TopicPartitionList::new();
+            for partition in 0..partitions {
+                let offset = offsets.get(&partition).copied().unwrap_or(0);
+                list.add_partition_offset(topic, partition, Offset::Offset(offset))
+                    .map_err(|e| config.error("commit offsets", e))?;
+            }
+            if let Err(e) = standalone.commit(&list, CommitMode::Sync) {
+                tracing::debug!(error = %e, group, "did not reset the group's offsets (it has active members)");
+            }
+        }
+        let mut member = reader_config(config, group);
+        let _ = member.set("session.timeout.ms", "6000").set("heartbeat.interval.ms", "500");
+        if let Some(instance) = instance {
+            // Static membership: a restarted member takes its old place at
+            // once instead of waiting out the session timeout.
+            let _ = member.set("group.instance.id", instance);
+        }
+        let consumer: BaseConsumer =
+            member.create().map_err(|e| config.error("create a consumer", e))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| config.error(format!("subscribe to topic {topic}"), e))?;
+        Ok(GroupConsumer { config: config.clone(), topic: topic.to_owned(), consumer })
+    }
+
+    /// Up to `max` records, waiting up to `timeout` for the first.
+    pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<InRecord>> {
+        poll_batch(&self.consumer, &self.config, &self.topic, max, timeout)
+    }
+
+    /// Moves the consumer of `partition` to `offset` (after a rebalance
+    /// gave it a partition whose stored position is elsewhere).
+    pub fn seek(&self, partition: i32, offset: i64) -> Result<()> {
+        self.consumer
+            .seek(&self.topic, partition, Offset::Offset(offset), self.config.timeout)
+            .map_err(|e| {
+                self.config.error(format!("seek topic {} partition {partition}", self.topic), e)
+            })
+    }
+
+    /// Commits next offsets to the group, asynchronously: an optimisation
+    /// of where a restarted member resumes, never the record of what was applied.
+    pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        for (&partition, &offset) in next_offsets {
+            list.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| self.config.error("commit offsets", e))?;
+        }
+        self.consumer
+            .commit(&list, CommitMode::Async)
+            .map_err(|e| self.config.error(format!("commit offsets of topic {}", self.topic), e))
+    }
+
+    /// The partitions this member holds now.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.consumer
+            .assignment()
+            .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads chosen partitions of a topic from chosen offsets, without a group.
+pub struct TopicReader {
+    config: KafkaConfig,
+    topic: String,
+    consumer: BaseConsumer,
+}
+
+impl std::fmt::Debug for TopicReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicReader").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl TopicReader {
+    /// Starts reading `topic` at `from` (partition → offset).
+    pub fn new(
+        config: &KafkaConfig,
+        topic: &str,
+        from: &BTreeMap<i32, i64>,
+    ) -> Result<TopicReader> {
+        let consumer: BaseConsumer = reader_config(config, "cairn-reader")
+            .create()
+            .map_err(|e| config.error("create a consumer", e))?;
+        let reader = TopicReader { config: config.clone(), topic: topic.to_owned(), consumer };
+        reader.assign(from)?;
+        Ok(reader)
+    }
+
+    fn assign(&self, from: &BTreeMap<i32, i64>) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        for (&partition, &offset) in from {
+            list.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| self.config.error("assign partitions", e))?;
+        }
+        self.consumer
+            .assign(&list)
+            .map_err(|e| self.config.error(format!("assign partitions of topic {}", self.topic), e))
+    }
+
+    /// Up to `max` records, waiting up to `timeout` for the first.
+    pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<InRecord>> {
+        poll_batch(&self.consumer, &self.config, &self.topic, max, timeout)
+    }
+
+    /// The high watermark (next offset) of each of the topic's partitions.
+    pub fn high_watermarks(&self, partitions: i32) -> Result<BTreeMap<i32, i64>> {
+        (0..partitions)
+            .map(|p| {
+                self.consumer
+                    .fetch_watermarks(&self.topic, p, self.config.timeout)
+                    .map(|(_, high)| (p, high))
+                    .map_err(|e| {
+                        self.config
+                            .error(format!("read the end of topic {} partition {p}", self.topic), e)
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Reading position of one consumer of the ledger partition.
+struct Cursor {
+    consumer: BaseConsumer,
+    position: Option<u64>,
+}
+
+/// The ledger log on partition 0 of a one-partition Kafka topic.
+pub struct KafkaLog {
+    config: KafkaConfig,
+    topic: String,
+    producer: KafkaProducer,
+    /// For [`LedgerLog::read`] (random reads, catch-up).
+    reader: Mutex<Cursor>,
+    /// For [`LedgerLog::read_wait`] (the follower), so the two never seek each other away.
+    follower: Mutex<Cursor>,
+    high: AtomicU64,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("brokers", &self.config.brokers)
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaLog {
+    /// Opens the log on `topic`, which must exist with one partition (see
+    /// [`ensure_topics`]).
+    pub fn open(config: &KafkaConfig, topic: &str) -> Result<KafkaLog> {
+        let cursor = || -> Result<Mutex<Cursor>> {
+            let consumer: BaseConsumer = reader_config(config, "cairn-ledger-reader")
+                .create()
+                .map_err(|e| config.error("create a consumer", e))?;
+            Ok(Mutex::new(Cursor { consumer, position: None }))
+        };
+        let log = KafkaLog {
+            config: config.clone(),
+            topic: topic.to_owned(),
+            producer: KafkaProducer::new(config)?,
+            reader: cursor()?,
+            follower: cursor()?,
+            high: AtomicU64::new(0),
+        };
+        let _ = log.refresh_high()?;
+        Ok(log)
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn refresh_high(&self) -> Result<u64> {
+        let cursor = lock(&self.reader);
+        let (_, high) = cursor
+            .consumer
+            .fetch_watermarks(&self.topic, 0, self.config.timeout)
+            .map_err(|e| self.config.error(format!("read the end of topic {}", self.topic), e))?;
+        let high = u64::try_from(high).unwrap_or(0);
+        Ok(self.high.fetch_max(high, Ordering::AcqRel).max(high))
+    }
+
+    fn seek(&self, cursor: &mut Cursor, from: u64) -> Result<()> {
+        if cursor.position == Some(from) {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        let offset = i64::try_from(from)
+            .map_err(|_| self.config.error("read", format!("offset {from} is out of range")))?;
+        list.add_partition_offset(&self.topic, 0, Offset::Offset(offset))
+            .map_err(|e| self.config.error("assign the ledger partition", e))?;
+        cursor
+            .consumer
+            .assign(&list)
+            .map_err(|e| self.config.error(format!("assign topic {}", self.topic), e))?;
+        cursor.position = Some(from);
+        Ok(())
+    }
+
+    fn take(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        first_wait: Duration,
+        until: Option<u64>,
+    ) -> Result<Vec<Record>> {
+        let mut out: Vec<Record> = Vec::new();
+        let deadline = Instant::now() + first_wait;
+        while out.len() < max {
+            if let Some(end) = until
+                && cursor.position.is_some_and(|p| p >= end)
+            {
+                break;
+            }
+            let wait = if until.is_some() {
+                deadline.saturating_duration_since(Instant::now())
+            } else if out.is_empty() {
+                first_wait
+            } else {
+                Duration::ZERO
+            };
+            match cursor.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    let offset = u64::try_from(message.offset()).unwrap_or(0);
+                    if cursor.position.is_some_and(|p| offset < p) {
+                        continue;
+                    }
+                    out.push(Record {
+                        offset,
+                        bytes: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    });
+                    cursor.position = Some(offset + 1);
+                    let _ = self.high.fetch_max(offset + 1, Ordering::AcqRel);
+                }
+                Some(Err(e)) => {
+                    cursor.position = None;
+                    return Err(self.config.error(format!("read topic {}", self.topic), e));
+                }
+                None => {
+                    if until.is_some() && Instant::now() >= deadline {
+                        cursor.position = None;
+                        return Err(self.config.error(
+                            format!("read topic {}", self.topic),
+                            format!(
+                                "timed out after {:?} before reaching offset {}",
+                                first_wait,
+                                until.unwrap_or(0)
+                            ),
+                        ));
+                    }
+                    if until.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn lock(cursor: &Mutex<Cursor>) -> std::sync::MutexGuard<'_, Cursor> {
+    cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LedgerLog for KafkaLog {
+    fn append(&self, records: &[&[u8]]) -> Result<u64> {
+        check_record_sizes(records)?;
+        if records.is_empty() {
+            return Ok(self.next_offset());
+        }
+        let out: Vec<OutRecord<'_>> = records
+            .iter()
+            .map(|payload| OutRecord { key: None, payload, headers: &[], partition: Some(0) })
+            .collect();
+        let positions = self.producer.send_all(&self.topic, &out)?;
+        let first = positions.first().map_or(0, |&(_, offset)| offset);
+        let last = positions.last().map_or(0, |&(_, offset)| offset);
+        let _ = self.high.fetch_max(u64::try_from(last).unwrap_or(0) + 1, Ordering::AcqRel);
+        u64::try_from(first)
+            .map_err(|_| self.config.error("append", format!("broker answered offset {first}")))
+    }
+
+    fn read(&self, from: u64, max: usize) -> Result<Vec<Record>> {
+        let mut high = self.high.load(Ordering::Acquire);
+        if from >= high {
+            high = self.refresh_high()?;
+        }
+        if from >= high || max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cursor = lock(&self.reader);
+        self.seek(&mut cursor, from)?;
+        self.take(&mut cursor, max, self.config.timeout, Some(high))
+    }
+
+    fn read_wait(&self, from: u64, max: usize, timeout: Duration) -> Result<Vec<Record>> {
+        let mut cursor = lock(&self.follower);
+        self.seek(&mut cursor, from)?;
+        self.take(&mut cursor, max, timeout, None)
+    }
+
+    fn next_offset(&self) -> u64 {
+        match self.refresh_high() {
+            Ok(high) => high,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the end of the ledger topic; using the last known");
+                self.high.load(Ordering::Acquire)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
