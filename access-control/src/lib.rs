@@ -20,6 +20,9 @@
 //!   facts (an asset's authorised list and owner organisation) and explains
 //!   every decision with the condition that decided it.
 //!
+//! - [`credential`]: electronic-certificate presentations (CBOR, zlib,
+//!   Base45, QR codes with the `qr` feature) and their offline verification.
+//!
 //! A server checks a request in that order: the envelope gives a
 //! [`request::VerifiedCaller`] (address, organisation, role), whose fields
 //! form the [`policy::AccessRequest`].
@@ -30,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod credential;
 pub mod keys;
 pub mod policy;
 pub mod request;

@@ -11,7 +11,7 @@
 //! signature checked once), as a verifier would before a day of checks.
 //!
 //! Timed, on one thread: for each presentation text, Base45 + zlib + CBOR
-//! decoding and every check of [`certificates::verify`] — issuer signature,
+//! decoding and every check of [`access_control::credential::verify`] — issuer signature,
 //! holder signature, freshness, checkpoint signature (checked once per
 //! distinct checkpoint, as a verifier caches it), inclusion proof, validity,
 //! and the revocation look-up in the status list.
@@ -21,6 +21,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use access_control::credential::presentation::{self, Presentation};
+use access_control::credential::verify::{self, CheckpointCache, Expectations};
 use access_control::keys::{KeyPair, random_bytes};
 use anchor_chaincode::cert::{self, Statement};
 use anchor_chaincode::checkpoint::Checkpoint;
@@ -29,8 +31,6 @@ use anchor_chaincode::tx::{self, TxDraft};
 use anchor_chaincode::{Role, ValidationCode};
 use anyhow::{Context, bail};
 use cairn_schemas::v1 as pb;
-use certificates::presentation::{self, Presentation};
-use certificates::verify::{self, CheckpointCache, Expectations};
 use clap::Args;
 use serde_bytes::ByteBuf;
 

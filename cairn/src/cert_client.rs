@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
+use access_control::credential::presentation::{self, Presentation};
+use access_control::credential::status::{OpenedStatusList, RevokedEntry, SignedStatusList};
+use access_control::credential::verify::{self, Expectations};
 use access_control::keys::{KeyPair, random_bytes};
 use anchor_chaincode::cert::{self, Statement};
 use anchor_chaincode::checkpoint::{self, NoteVerifier};
@@ -17,9 +20,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::certificate_check_client::CertificateCheckClient;
 use cairn_schemas::v1::certificates_client::CertificatesClient;
-use certificates::presentation::{self, Presentation};
-use certificates::status::{OpenedStatusList, RevokedEntry, SignedStatusList};
-use certificates::verify::{self, Expectations};
 use clap::{Args, Subcommand};
 use serde_bytes::ByteBuf;
 use tonic::transport::Channel;
@@ -574,19 +574,19 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
             let text = read_text(&presentation)?;
             let _ = presentation::decode(&text)
                 .with_context(|| format!("{} is not a presentation", presentation.display()))?;
-            let version = certificates::qr::version(&text)?;
+            let version = access_control::credential::qr::version(&text)?;
             if let Some(path) = &png {
-                std::fs::write(path, certificates::qr::png(&text)?)
+                std::fs::write(path, access_control::credential::qr::png(&text)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("QR code (version {version}) written to {}", path.display());
             }
             if let Some(path) = &svg {
-                std::fs::write(path, certificates::qr::svg(&text)?)
+                std::fs::write(path, access_control::credential::qr::svg(&text)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("QR code (version {version}) written to {}", path.display());
             }
             if terminal || (png.is_none() && svg.is_none()) {
-                println!("{}", certificates::qr::terminal(&text)?);
+                println!("{}", access_control::credential::qr::terminal(&text)?);
             }
             Ok(())
         }
@@ -899,7 +899,10 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         (Some(image), _) => {
             let bytes =
                 std::fs::read(image).with_context(|| format!("cannot read {}", image.display()))?;
-            (certificates::qr::decode_image(&bytes)?, format!("QR code in {}", image.display()))
+            (
+                access_control::credential::qr::decode_image(&bytes)?,
+                format!("QR code in {}", image.display()),
+            )
         }
         (None, Some(path)) => (read_text(path)?, format!("file {}", path.display())),
         (None, None) => bail!("give --qr IMAGE or --presentation FILE"),

@@ -13,6 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use access_control::credential::status::{OpenedStatusList, SignedStatusList};
+use access_control::credential::verify::{self, Expectations};
 use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::cert::{self, CertId};
@@ -24,8 +26,6 @@ use asset_registry::audit::{AccessEvent, Decision};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::certificate_check_server::CertificateCheck;
 use cairn_schemas::v1::certificates_server::Certificates;
-use certificates::status::{OpenedStatusList, SignedStatusList};
-use certificates::verify::{self, Expectations};
 use tonic::{Request, Response, Status};
 
 use crate::access::{AccessLog, new_event_id};
@@ -209,7 +209,7 @@ pub(crate) fn signed_status_list(
     let hash = list.hash(organisation);
     let mut extensions = vec![format!("time {now}")];
     if let Some(anchor) = ledger.status_anchors(organisation).last().filter(|a| a.hash == hash) {
-        extensions = certificates::status::note_extensions(
+        extensions = access_control::credential::status::note_extensions(
             now,
             &anchor.tx_id.to_string(),
             anchor.block_number,
@@ -510,7 +510,7 @@ impl CertificateCheck for CheckService {
             action: Action::Verify,
             resource: Resource::Other("certificate"),
         });
-        let presentation = certificates::presentation::decode(&request.presentation);
+        let presentation = access_control::credential::presentation::decode(&request.presentation);
         let resource = match &presentation {
             Ok(p) => match p.parsed_statement() {
                 Ok(s) => format!("certificate:{}/{}", s.channel, hex::encode(p.certificate_id())),

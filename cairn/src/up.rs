@@ -176,8 +176,10 @@ impl ShutdownSignal {
     fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
-            terminate: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
-            interrupt: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate())
+                .context("cannot install the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt())
+                .context("cannot install the SIGINT handler")?,
         })
     }
 

@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use access_control::credential::presentation;
 use access_control::keys::KeyPair;
 use cairn_tests::{CliOutput, Node, Start, cairn};
-use certificates::presentation;
 use serde_json::Value;
 
 /// A path as a command-line argument (temporary directories are UTF-8).
@@ -438,7 +438,8 @@ fn verification_failures_name_their_reason() {
     tampered[idx] = if tampered[idx] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).expect("ASCII");
     let png = s.path("tampered.png");
-    std::fs::write(&png, certificates::qr::png(&tampered).expect("a QR code")).expect("written");
+    std::fs::write(&png, access_control::credential::qr::png(&tampered).expect("a QR code"))
+        .expect("written");
     s.verify(&["--qr", arg(&png)], &list, &[]).assert_failure_with("cannot be read");
 
     // The verifier's challenge: a presentation for another challenge is refused.

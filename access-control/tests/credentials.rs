@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use access_control::credential::presentation::{self, Presentation};
+use access_control::credential::status::{OpenedStatusList, SignedStatusList};
+use access_control::credential::verify::{self, CheckpointCache, Expectations, Report};
 use anchor_chaincode::cert::{self, Statement, StatusList};
 use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use anchor_chaincode::merkle::{self, MerkleLog};
 use anchor_chaincode::{Address, TxId};
-use certificates::presentation::{self, Presentation};
-use certificates::status::{OpenedStatusList, SignedStatusList};
-use certificates::verify::{self, CheckpointCache, Expectations, Report};
 use ed25519_zebra::SigningKey;
 use serde_bytes::ByteBuf;
 
@@ -95,7 +95,11 @@ fn status_list(w: &World, size: u64, revoked: &[(u64, &str)], as_of: u64) -> Ope
         origin: cert::status_origin("test.local/chain", "civil"),
         size,
         root: list.hash("civil"),
-        extensions: certificates::status::note_extensions(as_of, &"ab".repeat(32), 12),
+        extensions: access_control::credential::status::note_extensions(
+            as_of,
+            &"ab".repeat(32),
+            12,
+        ),
     });
     let signed = SignedStatusList::new("civil", &list, note).unwrap();
     signed.open(&[w.signer.verifier()]).unwrap()

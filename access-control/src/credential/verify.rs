@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use anchor_chaincode::checkpoint::Checkpoint;
 
-use crate::presentation::Presentation;
-use crate::status::OpenedStatusList;
+use super::presentation::Presentation;
+use super::status::OpenedStatusList;
 
 /// What the verifier expects and knows.
 #[derive(Clone, Debug)]
@@ -41,7 +41,7 @@ pub struct Expectations<'a> {
     /// The holder expected, if any.
     pub holder: Option<Address>,
     /// The issuer's status list, synced earlier and opened
-    /// ([`crate::status::SignedStatusList::open`]); or why there is none.
+    /// ([`super::status::SignedStatusList::open`]); or why there is none.
     pub status_list: Result<&'a OpenedStatusList, String>,
     /// How old a status list may be.
     pub max_status_age_ms: u64,

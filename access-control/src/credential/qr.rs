@@ -8,7 +8,7 @@
 
 use qrcode::{EcLevel, QrCode};
 
-use crate::{Error, Result};
+use super::{Error, Result};
 
 fn code(text: &str) -> Result<QrCode> {
     QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)

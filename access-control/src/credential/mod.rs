@@ -16,15 +16,17 @@
 //! The `qr` feature renders presentations as QR codes (PNG, SVG, terminal)
 //! and reads them back from images.
 //!
+//! Credential checking lives beside the signed-request checks because both
+//! answer the same question for a verifier: who signed this, and may it be
+//! believed, with only public keys and no network.
+//!
 //! ```
-//! use certificates::presentation::{Presentation, decode, encode};
+//! use access_control::credential::presentation::{Presentation, decode, encode};
 //! let presentation = Presentation { block: 7, ..Presentation::default() };
 //! let text = encode(&presentation).unwrap();
 //! assert!(text.starts_with("CRN1:"));
 //! assert_eq!(decode(&text).unwrap(), presentation);
 //! ```
-
-#![warn(missing_docs)]
 
 pub mod presentation;
 #[cfg(feature = "qr")]
@@ -65,5 +67,5 @@ pub enum Error {
     Qr(String),
 }
 
-/// The crate's result type.
+/// The result type of credential handling.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

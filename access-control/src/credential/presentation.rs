@@ -11,7 +11,7 @@ use anchor_chaincode::cert::{self, CertId, Statement};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::{Error, Result};
+use super::{Error, Result};
 
 /// The text prefix of an encoded presentation (version 1).
 pub const PREFIX: &str = "CRN1:";

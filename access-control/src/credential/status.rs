@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use super::{Error, Result};
 
 /// One revoked entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
