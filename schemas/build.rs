@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "proto/cairn/v1/access.proto",
     "proto/cairn/v1/cert_tx.proto",
     "proto/cairn/v1/cert.proto",
+    "proto/cairn/v1/billing_tx.proto",
+    "proto/cairn/v1/billing.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

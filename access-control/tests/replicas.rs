@@ -40,6 +40,7 @@ fn genesis() -> Vec<u8> {
         origin: String::new(),
         organisations,
         certification_authority: "ca".into(),
+        operator: String::new(),
         endorsement: None,
     })
 }

@@ -64,6 +64,9 @@ pub struct EndorsementPolicies {
     /// `AnchorAccessEvents`; defaults to the creator alone (each identity anchors its own access log).
     #[serde(default)]
     pub anchor_access_events: Option<EndorsementPolicy>,
+    /// `OpenAccount`, `TopUp` and `ChangePlan`; defaults to the hub operator's organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<EndorsementPolicy>,
 }
 
 /// The genesis configuration of a chain.
@@ -79,6 +82,10 @@ pub struct Genesis {
     pub organisations: Vec<Organisation>,
     /// The name of the organisation that is the certification authority.
     pub certification_authority: String,
+    /// The hub operator's organisation, which opens, tops up and re-plans the
+    /// accounts of commercial verifiers; defaults to the certification authority.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
     /// Endorsement policies; defaults require the certification authority for
     /// registrations and the owner organisation for asset changes.
     #[serde(default)]
@@ -98,6 +105,8 @@ pub struct Consortium {
     pub organisation_keys: BTreeMap<String, [u8; 32]>,
     /// The effective endorsement policies.
     pub policies: EndorsementPolicies,
+    /// The hub operator's organisation.
+    pub operator: String,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -165,11 +174,22 @@ impl Consortium {
             set_sharing_rules: EndorsementPolicy::OwnerOrg,
             revoke_identity: None,
             anchor_access_events: None,
+            billing: None,
         });
         let _ = policies
             .revoke_identity
             .get_or_insert_with(|| EndorsementPolicy::AllOf(vec![ca.clone()]));
         let _ = policies.anchor_access_events.get_or_insert(EndorsementPolicy::Creator);
+        let operator =
+            if genesis.operator.is_empty() { ca.clone() } else { genesis.operator.clone() };
+        if !organisation_keys.contains_key(&operator) {
+            return Err(GenesisError::Invalid(format!(
+                "operator {operator:?} is not one of the organisations"
+            )));
+        }
+        let _ = policies
+            .billing
+            .get_or_insert_with(|| EndorsementPolicy::AllOf(vec![operator.clone()]));
         for (tx_type, policy) in [
             ("register_identity", &policies.register_identity),
             ("publish_asset", &policies.publish_asset),
@@ -182,6 +202,7 @@ impl Consortium {
                 "anchor_access_events",
                 policies.anchor_access_events.as_ref().unwrap_or(&EndorsementPolicy::Creator),
             ),
+            ("billing", policies.billing.as_ref().unwrap_or(&EndorsementPolicy::Creator)),
         ] {
             if let EndorsementPolicy::AllOf(names) | EndorsementPolicy::AnyOf(names) = policy {
                 if names.is_empty() {
@@ -218,7 +239,14 @@ impl Consortium {
                 "origin {origin:?} must be one line without surrounding spaces"
             )));
         }
-        Ok(Consortium { genesis, bytes: bytes.to_vec(), origin, organisation_keys, policies })
+        Ok(Consortium {
+            genesis,
+            bytes: bytes.to_vec(),
+            origin,
+            organisation_keys,
+            policies,
+            operator,
+        })
     }
 
     /// The chain id.
@@ -229,6 +257,11 @@ impl Consortium {
     /// The certification authority's organisation name.
     pub fn certification_authority(&self) -> &str {
         &self.genesis.certification_authority
+    }
+
+    /// The hub operator's organisation name.
+    pub fn operator(&self) -> &str {
+        &self.operator
     }
 }
 
@@ -252,6 +285,7 @@ mod tests {
                 Organisation { name: "dept".into(), description: String::new(), public_key: key },
             ],
             certification_authority: ca.into(),
+            operator: String::new(),
             endorsement: policy,
         }
         .to_bytes()
@@ -277,6 +311,7 @@ mod tests {
             set_sharing_rules: EndorsementPolicy::OwnerOrg,
             revoke_identity: None,
             anchor_access_events: None,
+            billing: None,
         };
         let err = Consortium::from_bytes(&genesis("ca", Some(policy))).unwrap_err();
         assert!(err.to_string().contains("must require the certification authority"), "{err}");

@@ -42,7 +42,9 @@ pub const MAX_AUTHORISED: usize = 10_000;
 
 const BLOCK_LABEL: &[u8] = b"cairn-block-v1\n";
 
+mod billing;
 mod certs;
+pub use billing::{AccountRecord, PlanPeriod, TopUpRecord};
 pub use certs::{CertificateRecord, Channel, HeadAnchor};
 
 /// A registered identity.
@@ -311,6 +313,8 @@ pub struct Ledger {
     access_anchors: BTreeMap<Address, Vec<AccessAnchor>>,
     /// Certificates, their channels and status lists.
     certs: certs::CertState,
+    /// Verifier accounts, by holder.
+    accounts: BTreeMap<Address, AccountRecord>,
 }
 
 /// A state change that passed validation.
@@ -335,6 +339,7 @@ enum Effect {
         authorised: Vec<Address>,
     },
     Cert(certs::CertEffect),
+    Billing(billing::BillingEffect),
 }
 
 type Failure = (ValidationCode, String);
@@ -408,6 +413,7 @@ impl Ledger {
             tx_locations: BTreeMap::new(),
             access_anchors: BTreeMap::new(),
             certs: certs::CertState::default(),
+            accounts: BTreeMap::new(),
         })
     }
 
@@ -1036,6 +1042,9 @@ impl Ledger {
             TxBody::RenewCertificate(issue) => self.check_issue(transaction, issue, true),
             TxBody::RevokeCertificate(revoke) => self.check_revoke_certificate(transaction, revoke),
             TxBody::AnchorChannels(anchor) => self.check_anchor_channels(transaction, anchor),
+            TxBody::OpenAccount(open) => self.check_open_account(transaction, open),
+            TxBody::TopUp(top_up) => self.check_top_up(transaction, top_up),
+            TxBody::ChangePlan(change) => self.check_change_plan(transaction, change),
         }
     }
 
@@ -1110,6 +1119,7 @@ impl Ledger {
                 })
             }
             Effect::Cert(effect) => self.execute_cert(effect),
+            Effect::Billing(effect) => self.execute_billing(effect),
         };
         response.to_string()
     }

@@ -3,7 +3,9 @@
 //! This crate owns the transaction types and their validation, the execution
 //! of valid transactions over the key-value state, endorsement policies, block
 //! derivation, the RFC 6962 / RFC 9162 Merkle log with inclusion and
-//! consistency proofs, the state commitment, and C2SP signed checkpoints.
+//! consistency proofs, the state commitment, C2SP signed checkpoints,
+//! electronic certificates and their channels, and the accounts of
+//! commercial verifiers.
 //!
 //! It does no I/O and reads no clock, randomness, environment variable or
 //! global: [`Ledger::apply_record`] is a function of the log prefix, so every
@@ -27,6 +29,7 @@
 //!         public_key: hex::encode(<[u8; 32]>::from(ca.verification_key())),
 //!     }],
 //!     certification_authority: "ca".into(),
+//!     operator: String::new(),
 //!     endorsement: None,
 //! };
 //! let mut a = Ledger::from_genesis_record(0, &ledger::genesis_record(&config)).unwrap();
@@ -39,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod billing;
 pub mod cert;
 pub mod checkpoint;
 pub mod commitment;

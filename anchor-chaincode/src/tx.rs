@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use cairn_schemas::v1 as pb;
 
+use crate::billing::{Payment, Plan};
 use crate::types::{Address, DataType, Role, TxId, ValidationCode};
 
 /// The largest accepted envelope, in bytes.
@@ -154,6 +155,39 @@ pub struct AnchorChannels {
     pub status_lists: Vec<AnchoredHead>,
 }
 
+/// `OpenAccount`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpenAccount {
+    /// The holder's address, as given.
+    pub holder: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// `TopUp`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TopUp {
+    /// The holder's address, as given.
+    pub holder: String,
+    /// ISO 4217 code; must be the account's.
+    pub currency: String,
+    /// Minor units.
+    pub amount: u64,
+    /// The operator's reference.
+    pub reference: String,
+}
+
+/// `ChangePlan`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangePlan {
+    /// The holder's address, as given.
+    pub holder: String,
+    /// The new plan.
+    pub plan: Plan,
+}
+
 /// The body of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,6 +210,12 @@ pub enum TxBody {
     RevokeCertificate(RevokeCertificate),
     /// Anchor channel checkpoints and status lists.
     AnchorChannels(AnchorChannels),
+    /// Open a verifier account.
+    OpenAccount(OpenAccount),
+    /// Credit a verifier account.
+    TopUp(TopUp),
+    /// Change a verifier account's plan.
+    ChangePlan(ChangePlan),
 }
 
 impl TxBody {
@@ -191,6 +231,9 @@ impl TxBody {
             TxBody::RenewCertificate(_) => "renew_certificate",
             TxBody::RevokeCertificate(_) => "revoke_certificate",
             TxBody::AnchorChannels(_) => "anchor_channels",
+            TxBody::OpenAccount(_) => "open_account",
+            TxBody::TopUp(_) => "top_up",
+            TxBody::ChangePlan(_) => "change_plan",
         }
     }
 }
@@ -371,6 +414,21 @@ impl Transaction {
                 }
                 TxBody::AnchorChannels(AnchorChannels { channels, status_lists })
             }
+            Some(pb::tx_payload::Body::OpenAccount(open)) => TxBody::OpenAccount(OpenAccount {
+                plan: plan_from_pb(open.plan).map_err(malformed)?,
+                holder: open.holder,
+                currency: open.currency,
+            }),
+            Some(pb::tx_payload::Body::TopUp(top_up)) => TxBody::TopUp(TopUp {
+                holder: top_up.holder,
+                currency: top_up.currency,
+                amount: top_up.amount,
+                reference: top_up.reference,
+            }),
+            Some(pb::tx_payload::Body::ChangePlan(change)) => TxBody::ChangePlan(ChangePlan {
+                plan: plan_from_pb(change.plan).map_err(malformed)?,
+                holder: change.holder,
+            }),
         };
         Ok(Transaction {
             id,
@@ -411,6 +469,40 @@ fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String>
         content_enc: content.enc,
         content_ciphertext: content.ciphertext,
     })
+}
+
+/// A plan from its protobuf form; a missing plan or payment mode is malformed.
+pub fn plan_from_pb(plan: Option<pb::Plan>) -> Result<Plan, String> {
+    let plan = plan.ok_or_else(|| "the account has no plan".to_string())?;
+    let payment = match pb::Payment::try_from(plan.payment) {
+        Ok(pb::Payment::Prepaid) => Payment::Prepaid,
+        Ok(pb::Payment::Postpaid) => Payment::Postpaid,
+        _ => return Err(format!("payment {} is not prepaid or postpaid", plan.payment)),
+    };
+    Ok(Plan {
+        price_per_query: plan.price_per_query,
+        price_per_mib: plan.price_per_mib,
+        free_queries_per_month: plan.free_queries_per_month,
+        free_mib_per_month: plan.free_mib_per_month,
+        payment,
+        rate_limit_per_second: plan.rate_limit_per_second,
+    })
+}
+
+/// The protobuf form of a plan.
+pub fn plan_to_pb(plan: &Plan) -> pb::Plan {
+    pb::Plan {
+        price_per_query: plan.price_per_query,
+        price_per_mib: plan.price_per_mib,
+        free_queries_per_month: plan.free_queries_per_month,
+        free_mib_per_month: plan.free_mib_per_month,
+        payment: match plan.payment {
+            Payment::Prepaid => pb::Payment::Prepaid,
+            Payment::Postpaid => pb::Payment::Postpaid,
+        }
+        .into(),
+        rate_limit_per_second: plan.rate_limit_per_second,
+    }
 }
 
 fn role_from_pb(number: i32) -> Result<Role, String> {

@@ -233,6 +233,10 @@ pub enum ValidationCode {
     RevokedCertificate = 31,
     /// The creator is not an issuing agency, or not the certificate's issuer.
     NotIssuer = 32,
+    /// The identity has no verifier account.
+    UnknownAccount = 40,
+    /// The identity already has a verifier account.
+    AccountExists = 41,
 }
 
 impl ValidationCode {
@@ -258,6 +262,8 @@ impl ValidationCode {
             ValidationCode::UnknownCertificate => "unknown_certificate",
             ValidationCode::RevokedCertificate => "revoked_certificate",
             ValidationCode::NotIssuer => "not_issuer",
+            ValidationCode::UnknownAccount => "unknown_account",
+            ValidationCode::AccountExists => "account_exists",
         }
     }
 
@@ -289,6 +295,8 @@ impl ValidationCode {
             UnknownCertificate,
             RevokedCertificate,
             NotIssuer,
+            UnknownAccount,
+            AccountExists,
         ]
         .into_iter()
         .find(|code| code.number() == number)

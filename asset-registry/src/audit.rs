@@ -70,6 +70,8 @@ pub struct AccessEvent {
     pub latency_us: u64,
     /// The gRPC method.
     pub method: String,
+    /// The height of the node's ledger when it decided.
+    pub ledger_height: u64,
 }
 
 /// The resource string of an asset version.
@@ -103,6 +105,7 @@ impl AccessEvent {
             bytes: self.bytes,
             latency_us: self.latency_us,
             method: self.method.clone(),
+            ledger_height: self.ledger_height,
         }
         .encode_to_vec()
     }
@@ -129,6 +132,7 @@ impl AccessEvent {
             bytes: event.bytes,
             latency_us: event.latency_us,
             method: event.method,
+            ledger_height: event.ledger_height,
         })
     }
 }
@@ -226,6 +230,7 @@ mod tests {
             bytes: n,
             latency_us: 5,
             method: "/cairn.v1.Access/RequestAccess".into(),
+            ledger_height: 1,
         }
     }
 

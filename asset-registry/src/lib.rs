@@ -8,6 +8,9 @@
 //!
 //! - [`audit`]: the access event and the in-memory audit projection that
 //!   answers `cairn audit events` in the embedded mode.
+//! - [`billing`]: the metering rules (what an access event of an account
+//!   holder costs under its plan), the in-memory meter of the embedded mode,
+//!   and the recomputation a verifier runs to check a statement offline.
 //! - [`pg`]: the PostgreSQL projections (directory search, version history,
 //!   audit log, usage meters), written exactly once by storing each stream's
 //!   offsets in the same transaction as the rows, with per-table digests and
@@ -17,4 +20,5 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod billing;
 pub mod pg;

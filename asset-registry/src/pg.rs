@@ -746,7 +746,7 @@ impl fmt::Debug for Projections {
 }
 
 /// The column types of the access batch, in `COPY` order.
-const ACCESS_COPY_TYPES: [Type; 16] = [
+const ACCESS_COPY_TYPES: [Type; 17] = [
     Type::TEXT, // event_id
     Type::TEXT, // node
     Type::INT8, // leaf_index
@@ -763,6 +763,7 @@ const ACCESS_COPY_TYPES: [Type; 16] = [
     Type::INT8, // bytes
     Type::INT8, // latency_us
     Type::TEXT, // method
+    Type::INT8, // ledger_height
 ];
 
 impl Projections {
@@ -1443,6 +1444,10 @@ impl Projections {
                             "access_events.latency_us",
                         )?,
                         method: get(row, 11, "access_events.method")?,
+                        ledger_height: to_u64(
+                            get(row, 16, "access_events.ledger_height")?,
+                            "access_events.ledger_height",
+                        )?,
                     },
                     node: get(row, 12, "access_events.node")?,
                     leaf_index: get::<Option<i64>>(row, 13, "access_events.leaf_index")?
@@ -1666,6 +1671,7 @@ async fn copy_access(
         let time_ms = to_i64(event.time_ms, "access_events.time_ms")?;
         let bytes = to_i64(event.bytes, "access_events.bytes")?;
         let latency_us = to_i64(event.latency_us, "access_events.latency_us")?;
+        let ledger_height = to_i64(event.ledger_height, "access_events.ledger_height")?;
         let decision = event.decision.as_str();
         let written = writer
             .as_mut()
@@ -1686,6 +1692,7 @@ async fn copy_access(
                 &bytes,
                 &latency_us,
                 &event.method,
+                &ledger_height,
             ])
             .await;
         if let Err(error) = written {

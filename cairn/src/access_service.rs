@@ -105,6 +105,7 @@ impl AccessService {
             bytes: 0,
             latency_us: outcome.started.elapsed().as_micros() as u64,
             method: outcome.method.to_string(),
+            ledger_height: self.node.ledger().height(),
         };
         let event_id = event.event_id.clone();
         let _ = self
@@ -301,6 +302,8 @@ impl Access for AccessService {
             .get_stream(&index.object)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
+        // The download is billed under the plan of the decision, not of its end.
+        let ledger_height = self.node.ledger().height();
         let (sender, receiver) = tokio::sync::mpsc::channel(8);
         let service = self.clone();
         let reason = decision.reason.clone();
@@ -361,6 +364,7 @@ impl Access for AccessService {
                 bytes: sent,
                 latency_us: started.elapsed().as_micros() as u64,
                 method: "/cairn.v1.Access/FetchData".into(),
+                ledger_height,
             };
             if let Err(e) = service.access.record(event).await {
                 tracing::error!(error = %e, "cannot record a download");

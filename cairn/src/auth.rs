@@ -218,6 +218,7 @@ where
                         bytes: 0,
                         latency_us: started.elapsed().as_micros() as u64,
                         method,
+                        ledger_height: context.node.ledger().height(),
                     };
                     let event_id = event.event_id.clone();
                     let status = match context.access.record(event).await {

@@ -224,6 +224,7 @@ pub(crate) fn bench_genesis(ca: &KeyPair, dept: &KeyPair) -> Genesis {
         origin: String::new(),
         organisations: vec![organisation("ca", ca), organisation("dept", dept)],
         certification_authority: "ca".into(),
+        operator: String::new(),
         endorsement: None,
     }
 }

@@ -105,6 +105,7 @@ impl Fixture {
             origin: String::new(),
             organisations: vec![org("ca", &ca), org("dept", &dept)],
             certification_authority: "ca".into(),
+            operator: String::new(),
             endorsement: None,
         }
         .to_bytes();

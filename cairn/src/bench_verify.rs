@@ -151,6 +151,7 @@ fn round(
         origin: String::new(),
         organisations: vec![org("ca", &ca), org("university", &university)],
         certification_authority: "ca".into(),
+        operator: String::new(),
         endorsement: None,
     };
     let node = Node::open(&NodeConfig::new(&dir), Some(&genesis.to_bytes()))?;

@@ -481,6 +481,7 @@ impl CheckService {
             bytes: 0,
             latency_us: started.elapsed().as_micros() as u64,
             method: "/cairn.v1.CertificateCheck/CheckCertificate".into(),
+            ledger_height: self.node.ledger().height(),
         };
         let event_id = event.event_id.clone();
         let _ = self

@@ -72,6 +72,7 @@ pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         origin: String::new(),
         organisations,
         certification_authority: "ca".into(),
+        operator: String::new(),
         endorsement: None,
     }
     .to_bytes())

@@ -167,6 +167,7 @@ impl LedgerFolder {
                 | TxBody::RenewCertificate(_)
                 | TxBody::RevokeCertificate(_)
                 | TxBody::AnchorChannels(_) => {}
+                TxBody::OpenAccount(_) | TxBody::TopUp(_) | TxBody::ChangePlan(_) => {}
             }
         }
         if block.header.number == 0 {

@@ -234,6 +234,7 @@ pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
         origin: String::new(),
         organisations: entries,
         certification_authority: ca,
+        operator: String::new(),
         endorsement: None,
     };
     let bytes = genesis.to_bytes();

@@ -176,6 +176,7 @@ fn synthetic_events(n: usize) -> Vec<AccessEvent> {
             bytes: prng.between(0, 100_000),
             latency_us: 10,
             method: "/cairn.v1.Access/RequestAccess".into(),
+            ledger_height: 1,
         })
         .collect()
 }

@@ -47,6 +47,7 @@ impl Fixture {
                 org("civil", CIVIL_ORG),
             ],
             certification_authority: "ca".into(),
+            operator: String::new(),
             endorsement: None,
         };
         let ledger = Ledger::from_genesis_record(0, &genesis_record(&genesis)).unwrap();
@@ -420,4 +421,5 @@ fn access_event_anchors_only_grow_consistently() {
     f.expect(envelope, ValidationCode::Valid, "");
 }
 
+mod billing;
 mod certificates;

@@ -213,6 +213,7 @@ fn event(n: u64, identity: &str, resource: &str, decision: Decision, bytes: u64)
         bytes,
         latency_us: 40 + n % 7,
         method: "/cairn.v1.Access/RequestAccess".into(),
+        ledger_height: 1 + n % 5,
     }
 }
 

@@ -18,7 +18,8 @@ CREATE TABLE {schema}.access_events (
     reason text NOT NULL,
     bytes bigint NOT NULL,
     latency_us bigint NOT NULL,
-    method text NOT NULL
+    method text NOT NULL,
+    ledger_height bigint NOT NULL
 );
 
 CREATE INDEX access_events_by_identity_time ON {schema}.access_events (identity, time_ms);

@@ -15,5 +15,6 @@ CREATE TEMP TABLE IF NOT EXISTS cairn_access_batch (
     reason text,
     bytes bigint,
     latency_us bigint,
-    method text
+    method text,
+    ledger_height bigint
 ) ON COMMIT DELETE ROWS

@@ -5,9 +5,9 @@
 WITH inserted AS (
     INSERT INTO {schema}.access_events
         (event_id, node, leaf_index, "partition", "offset", time_ms, identity, organisation,
-         role, action, resource, decision, reason, bytes, latency_us, method)
+         role, action, resource, decision, reason, bytes, latency_us, method, ledger_height)
     SELECT event_id, node, leaf_index, "partition", "offset", time_ms, identity, organisation,
-           role, action, resource, decision, reason, bytes, latency_us, method
+           role, action, resource, decision, reason, bytes, latency_us, method, ledger_height
     FROM pg_temp.cairn_access_batch
     ON CONFLICT (event_id) DO NOTHING
     RETURNING identity, action, decision, bytes

@@ -3,7 +3,7 @@
 -- The asset test mirrors `AccessEvent::asset_id`: the resource is
 -- `asset:ID` (ID without '@') or `asset:ID@SUFFIX` (SUFFIX without '@').
 SELECT event_id, time_ms, identity, organisation, role, action, resource, decision, reason,
-       bytes, latency_us, method, node, leaf_index, "partition", "offset"
+       bytes, latency_us, method, node, leaf_index, "partition", "offset", ledger_height
 FROM {schema}.access_events
 WHERE ($1::text IS NULL OR identity = $1::text)
   AND ($2::text IS NULL

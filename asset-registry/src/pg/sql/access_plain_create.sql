@@ -16,5 +16,6 @@ CREATE TABLE IF NOT EXISTS {schema}.{table} (
     reason text,
     bytes bigint,
     latency_us bigint,
-    method text
+    method text,
+    ledger_height bigint
 )

@@ -1,0 +1,183 @@
+//! Unit tests of the metering rules: months, prices, allowances, rounding,
+//! plan periods and the offline recomputation.
+
+use super::*;
+
+fn tariff(per_query: u64, per_mib: u64, free_queries: u64, free_mib: u64) -> Tariff {
+    Tariff {
+        price_per_query: per_query,
+        price_per_mib: per_mib,
+        free_queries_per_month: free_queries,
+        free_mib_per_month: free_mib,
+    }
+}
+
+fn event(id: &str, action: &str, bytes: u64, time_ms: u64, height: u64) -> AccessEvent {
+    AccessEvent {
+        event_id: id.into(),
+        time_ms,
+        identity: "holder".into(),
+        organisation: "org".into(),
+        role: "verifier".into(),
+        action: action.into(),
+        resource: "asset:a@1".into(),
+        decision: Decision::Allowed,
+        reason: String::new(),
+        bytes,
+        latency_us: 0,
+        method: String::new(),
+        ledger_height: height,
+    }
+}
+
+/// 2026-12-01T00:00:00Z.
+const DEC_2026: u64 = 1_796_083_200_000;
+
+#[test]
+fn months_follow_the_utc_calendar() {
+    for (ms, text) in [
+        (0, "1970-01"),
+        (DEC_2026 - 1, "2026-11"),
+        (DEC_2026, "2026-12"),
+        (951_782_400_000, "2000-02"), // 2000-02-29T00:00:00Z, a leap day
+        (951_868_799_999, "2000-02"),
+        (951_868_800_000, "2000-03"),
+    ] {
+        assert_eq!(Month::of_ms(ms).to_string(), text, "{ms}");
+    }
+    let december: Month = "2026-12".parse().unwrap();
+    assert_eq!(december.start_ms(), DEC_2026);
+    assert_eq!(december.end_ms(), Month("2027-01".parse::<Month>().unwrap().0).start_ms());
+    assert_eq!(Month::of_ms(december.end_ms() - 1), december);
+    for bad in ["2026-13", "2026-00", "26-12", "2026/12", "1969-12", "2026-1"] {
+        assert!(bad.parse::<Month>().unwrap_err().contains(bad), "{bad}");
+    }
+}
+
+#[test]
+fn only_allowed_verifications_and_downloads_are_billable() {
+    let units = |e: &AccessEvent| billable(e);
+    assert_eq!(units(&event("a", "verify", 0, 0, 1)), Some(Units { queries: 1, bytes: 0 }));
+    assert_eq!(
+        units(&event("a", "verify_certificate", 0, 0, 1)),
+        Some(Units { queries: 1, bytes: 0 })
+    );
+    assert_eq!(
+        units(&event("a", "request_data", 700, 0, 1)),
+        Some(Units { queries: 1, bytes: 700 })
+    );
+    assert_eq!(units(&event("a", "request_data", 0, 0, 1)), None, "a key request");
+    assert_eq!(units(&event("a", "read_audit", 0, 0, 1)), None);
+    let mut denied = event("a", "verify", 0, 0, 1);
+    denied.decision = Decision::Denied;
+    assert_eq!(units(&denied), None);
+}
+
+#[test]
+fn free_queries_then_the_price() {
+    let plan = tariff(7, 0, 2, 0);
+    let mut totals = MonthTotals::default();
+    let mut amounts = Vec::new();
+    for _ in 0..4 {
+        let charge = price(&plan, &totals, Units { queries: 1, bytes: 0 });
+        totals.add(Units { queries: 1, bytes: 0 }, charge.amount);
+        amounts.push(charge.amount);
+    }
+    assert_eq!(amounts, [0, 0, 7, 7]);
+    assert_eq!(totals.charged, 14);
+}
+
+#[test]
+fn traffic_is_rounded_up_per_month_not_per_line() {
+    // 10 minor units per MiB, 1 MiB free: five downloads of 0.3 MiB.
+    let plan = tariff(0, 10, 0, 1);
+    let piece = MIB * 3 / 10;
+    let mut totals = MonthTotals::default();
+    let mut amounts = Vec::new();
+    for _ in 0..5 {
+        let units = Units { queries: 1, bytes: piece };
+        let charge = price(&plan, &totals, units);
+        totals.add(units, charge.amount);
+        amounts.push(charge.amount);
+    }
+    // Billable after each: 0, 0, 0, 0.2 MiB, 0.5 MiB → ceil(2.0)=2, ceil(5.0)=5.
+    let billable = 5 * piece - MIB;
+    assert_eq!(totals.charged, (billable * 10).div_ceil(MIB));
+    assert_eq!(amounts.iter().sum::<u64>(), totals.charged);
+    assert_eq!(amounts[..3], [0, 0, 0]);
+}
+
+#[test]
+fn plans_apply_from_their_height() {
+    let periods = vec![
+        TariffPeriod { from_height: 5, tariff: tariff(3, 0, 0, 0) },
+        TariffPeriod { from_height: 9, tariff: tariff(4, 0, 0, 0) },
+    ];
+    let before = MonthTotals::default();
+    assert!(meter(&event("a", "verify", 0, DEC_2026, 4), "n", 0, &periods, &before).is_none());
+    let at = |h| meter(&event("a", "verify", 0, DEC_2026, h), "n", 0, &periods, &before).unwrap();
+    assert_eq!((at(5).charge.amount, at(5).plan_from_height), (3, 5));
+    assert_eq!((at(8).charge.amount, at(8).plan_from_height), (3, 5));
+    assert_eq!((at(9).charge.amount, at(9).plan_from_height), (4, 9));
+}
+
+#[test]
+fn the_meter_folds_counts_and_reserves() {
+    let periods = vec![TariffPeriod { from_height: 1, tariff: tariff(5, 0, 1, 0) }];
+    let mut meter = Meter::default();
+    let month = Month::of_ms(DEC_2026);
+    assert_eq!(meter.quote("holder", month, &periods[0].tariff, Units { queries: 1, bytes: 0 }), 0);
+    meter.reserve(
+        "e1",
+        Reservation {
+            holder: "holder".into(),
+            month,
+            units: Units { queries: 1, bytes: 0 },
+            amount: 0,
+        },
+    );
+    // The free query is reserved: the next one costs.
+    assert_eq!(meter.quote("holder", month, &periods[0].tariff, Units { queries: 1, bytes: 0 }), 5);
+    let line = meter.apply(&event("e1", "verify", 0, DEC_2026, 2), "n", 0, Some(&periods)).cloned();
+    assert_eq!(line.map(|l| l.charge.amount), Some(0));
+    assert_eq!(meter.reserved("holder"), 0);
+    let line = meter.apply(&event("e2", "verify", 0, DEC_2026, 2), "n", 1, Some(&periods)).cloned();
+    assert_eq!(line.map(|l| l.charge.amount), Some(5));
+    assert_eq!(meter.charged("holder"), 5);
+    assert_eq!(meter.lines("holder", month).len(), 2);
+    // No account: counted, not charged.
+    let mut free = event("e3", "verify", 0, DEC_2026, 2);
+    free.identity = "public".into();
+    assert!(meter.apply(&free, "n", 2, None).is_none());
+    assert_eq!(meter.charged("public"), 0);
+    assert_eq!(meter.counters("public")[0].2.events, 1);
+}
+
+#[test]
+fn recompute_accepts_the_fold_and_names_a_changed_line() {
+    let periods = vec![TariffPeriod { from_height: 1, tariff: tariff(5, 3, 1, 0) }];
+    let mut meter = Meter::default();
+    for (i, bytes) in [0, MIB / 2, 0, 3 * MIB].into_iter().enumerate() {
+        let action = if bytes == 0 { "verify" } else { "request_data" };
+        let _ = meter.apply(
+            &event(&format!("e{i}"), action, bytes, DEC_2026 + i as u64, 2),
+            "n",
+            i as u64,
+            Some(&periods),
+        );
+    }
+    let month = Month::of_ms(DEC_2026);
+    let lines = meter.lines("holder", month).to_vec();
+    assert_eq!(recompute(&periods, &lines), Ok(meter.charged("holder")));
+    let mut inflated = lines.clone();
+    inflated[2].charge.query_amount += 1;
+    inflated[2].charge.amount += 1;
+    let err = recompute(&periods, &inflated).unwrap_err();
+    assert!(
+        err.starts_with("line 3 (e2): charged 6 + 0 = 6, but the plan gives 5 + 0 = 5"),
+        "{err}"
+    );
+    let mut dropped = lines;
+    let _ = dropped.remove(0);
+    assert!(recompute(&periods, &dropped).unwrap_err().starts_with("line 1 "));
+}
