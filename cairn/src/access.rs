@@ -4,9 +4,16 @@
 //! ledger at an interval.
 //!
 //! Events are appended by one writer thread: everything queued goes into one
-//! append with one fsync (group commit), then into the Merkle log and the
-//! projection in offset order, so the leaf index of an event is its log offset.
+//! append with one fsync (group commit), then into the Merkle log, the audit
+//! projection and the meter in offset order, so the leaf index of an event is
+//! its log offset and the meter is a fold of the log (rebuilt on start).
+//!
+//! A billable request of a prepaid account is admitted with
+//! [`AccessLog::admit`]: its price is quoted and set aside under the same lock
+//! that queues its event, so the log holds billable events in the order their
+//! prices were reserved and no burst can spend a balance twice.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -16,17 +23,67 @@ use anchor_chaincode::merkle::{self, MerkleLog};
 use anchor_chaincode::tx::{self, TxDraft};
 use anyhow::{Context, format_err};
 use asset_registry::audit::{AccessEvent, AuditProjection};
+use asset_registry::billing::{Meter, Reservation, TariffPeriod};
 use cairn_schemas::v1 as pb;
 use connectors::log::LedgerLog;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::node::Node;
 
-/// The Merkle log and projection of the access events.
+/// The Merkle log, audit projection and meter of the access events.
 #[derive(Debug, Default)]
 pub(crate) struct AccessState {
     pub(crate) merkle: MerkleLog,
     pub(crate) projection: AuditProjection,
+    pub(crate) meter: Meter,
+}
+
+/// The plans of an account holder (address in hex), oldest first, or `None`
+/// for an identity without an account. Read from the node's ledger.
+pub(crate) type PlanSource = Arc<dyn Fn(&str) -> Option<Vec<TariffPeriod>> + Send + Sync>;
+
+/// How the access log meters: the node's address (the `node` of its lines)
+/// and where plans come from; `None` switches metering off.
+#[derive(Clone)]
+pub(crate) struct Metering {
+    pub(crate) node: String,
+    pub(crate) plans: PlanSource,
+}
+
+impl Metering {
+    /// The plans of every distinct identity of `events`, read before any lock
+    /// of the access state is taken (the ledger lock is never held with it).
+    fn plans_of<'a>(
+        &self,
+        events: impl Iterator<Item = &'a AccessEvent>,
+    ) -> BTreeMap<String, Option<Vec<TariffPeriod>>> {
+        let mut plans = BTreeMap::new();
+        for event in events {
+            if !plans.contains_key(&event.identity) {
+                let _ = plans.insert(event.identity.clone(), (self.plans)(&event.identity));
+            }
+        }
+        plans
+    }
+}
+
+impl std::fmt::Debug for Metering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metering").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+fn fold(
+    state: &mut AccessState,
+    metering: Option<&Metering>,
+    plans: &BTreeMap<String, Option<Vec<TariffPeriod>>>,
+    offset: u64,
+    event: &AccessEvent,
+) {
+    if let Some(metering) = metering {
+        let periods = plans.get(&event.identity).and_then(Option::as_deref);
+        let _ = state.meter.apply(event, &metering.node, offset, periods);
+    }
 }
 
 type Pending = (AccessEvent, oneshot::Sender<Result<u64, String>>);
@@ -119,6 +176,7 @@ pub(crate) struct AccessLog {
     log: Arc<dyn LedgerLog>,
     state: Arc<RwLock<AccessState>>,
     queue: mpsc::Sender<Pending>,
+    metering: Option<Metering>,
 }
 
 impl std::fmt::Debug for AccessLog {
@@ -144,7 +202,11 @@ pub(crate) fn new_event_id() -> String {
 impl AccessLog {
     /// Opens the log file and rebuilds the Merkle log and projection from it;
     /// with a sink, publishes what the topic has not acknowledged yet.
-    pub(crate) fn open(path: &Path, sink: Option<AccessSink>) -> anyhow::Result<AccessLog> {
+    pub(crate) fn open(
+        path: &Path,
+        sink: Option<AccessSink>,
+        metering: Option<Metering>,
+    ) -> anyhow::Result<AccessLog> {
         let log: Arc<dyn LedgerLog> = Arc::new(connectors::log::EmbeddedLog::open(path)?);
         let mut state = AccessState::default();
         let mut next = 0;
@@ -153,11 +215,22 @@ impl AccessLog {
             if records.is_empty() {
                 break;
             }
-            for record in records {
-                let event = AccessEvent::decode(&record.bytes).map_err(|e| {
-                    format_err!("access-event log {} record {}: {e}", path.display(), record.offset)
-                })?;
+            let events = records
+                .iter()
+                .map(|record| {
+                    AccessEvent::decode(&record.bytes).map_err(|e| {
+                        format_err!(
+                            "access-event log {} record {}: {e}",
+                            path.display(),
+                            record.offset
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let plans = metering.as_ref().map(|m| m.plans_of(events.iter())).unwrap_or_default();
+            for (record, event) in records.iter().zip(events) {
                 let _ = state.merkle.push(merkle::leaf_hash(&record.bytes));
+                fold(&mut state, metering.as_ref(), &plans, record.offset, &event);
                 state.projection.apply(record.offset, event).map_err(|e| format_err!(e))?;
                 next = record.offset + 1;
             }
@@ -172,12 +245,68 @@ impl AccessLog {
         }
         let state = Arc::new(RwLock::new(state));
         let (queue, receiver) = mpsc::channel(65_536);
-        let writer = Writer { log: log.clone(), state: state.clone(), sink };
+        let writer =
+            Writer { log: log.clone(), state: state.clone(), sink, metering: metering.clone() };
         let _thread = std::thread::Builder::new()
             .name("cairn-access-log".into())
             .spawn(move || writer.run(receiver))
             .context("cannot start the access-log writer")?;
-        Ok(AccessLog { log, state, queue })
+        Ok(AccessLog { log, state, queue, metering })
+    }
+
+    /// Whether the log meters usage (off only in the metering benchmark's reference).
+    pub(crate) fn metering(&self) -> bool {
+        self.metering.is_some()
+    }
+
+    /// Appends an event whose price `gate` quotes from the meter and sets
+    /// aside, keyed by `reserve_for` (the id of the event that will be
+    /// metered: this one, or a download's closing event); answers with the
+    /// event's offset once it is durable, or with the gate's refusal (nothing
+    /// logged then: the caller records the refusal as a denied event).
+    pub(crate) async fn admit<R>(
+        &self,
+        event: AccessEvent,
+        reserve_for: &str,
+        gate: impl FnOnce(&Meter) -> Result<Reservation, R>,
+    ) -> anyhow::Result<Result<u64, R>> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let reservation = match gate(&state.meter) {
+                Ok(reservation) => reservation,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            state.meter.reserve(reserve_for, reservation);
+            // Queued under the lock: the log keeps the order of the reservations.
+            if let Err(e) = self.queue.try_send((event, reply)) {
+                state.meter.release(reserve_for);
+                anyhow::bail!(match e {
+                    mpsc::error::TrySendError::Full(_) =>
+                        "the access-event log is busy (its queue is full)",
+                    mpsc::error::TrySendError::Closed(_) => "the access-event log is closed",
+                });
+            }
+        }
+        let logged = answer
+            .await
+            .map_err(|_| "the access-event log is closed".to_string())
+            .and_then(|result| result);
+        match logged {
+            Ok(offset) => Ok(Ok(offset)),
+            Err(e) => {
+                // Not served: nothing may stay reserved for it.
+                self.release(reserve_for);
+                Err(format_err!(e))
+            }
+        }
+    }
+
+    /// Releases a reservation whose event will not be logged (a download whose
+    /// closing event could not be recorded).
+    pub(crate) fn release(&self, reserve_for: &str) {
+        let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.meter.release(reserve_for);
     }
 
     /// Appends an event; answers with its offset once it is durable.
@@ -218,6 +347,7 @@ struct Writer {
     log: Arc<dyn LedgerLog>,
     state: Arc<RwLock<AccessState>>,
     sink: Option<AccessSink>,
+    metering: Option<Metering>,
 }
 
 impl Writer {
@@ -252,12 +382,18 @@ impl Writer {
                                 )
                             })
                     });
+                    let plans = self
+                        .metering
+                        .as_ref()
+                        .map(|m| m.plans_of(batch.iter().map(|(event, _)| event)))
+                        .unwrap_or_default();
                     let mut state =
                         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                     for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
                     {
                         let offset = first_offset + i as u64;
                         let _ = state.merkle.push(merkle::leaf_hash(bytes));
+                        fold(&mut state, self.metering.as_ref(), &plans, offset, &event);
                         let result = state.projection.apply(offset, event).map(|()| offset);
                         let result = match &published {
                             Some(Err(e)) => result.and(Err(e.clone())),

@@ -143,7 +143,7 @@ pub(crate) fn event_json(event: &pb::AccessEvent) -> serde_json::Value {
     })
 }
 
-fn parse_since(text: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_since(text: &str) -> anyhow::Result<u64> {
     if let Ok(ago) = humantime::parse_duration(text) {
         return Ok(now_ms().saturating_sub(ago.as_millis() as u64));
     }

@@ -11,6 +11,7 @@ use access_control::policy::{
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
 use asset_registry::audit::{AccessEvent, AuditFilter, Decision, asset_resource};
+use asset_registry::billing::Units;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
 use tonic::{Request, Response, Status};
@@ -27,6 +28,8 @@ pub(crate) struct AccessService {
     pub(crate) policy: Arc<RolePolicy>,
     /// The department's ODS object store (sealed objects, version index, key grants).
     pub(crate) store: Arc<ods_frontend::store::SealedStore>,
+    /// Rate limits and prepaid balances in front of billable requests.
+    pub(crate) gate: Arc<crate::billing::Gate>,
 }
 
 /// An outcome about to be recorded.
@@ -92,7 +95,31 @@ impl AccessService {
 
     /// Records an outcome; answers with the event id.
     async fn record(&self, outcome: Outcome<'_>) -> Result<String, Status> {
-        let event = AccessEvent {
+        let event = self.event(outcome);
+        let event_id = event.event_id.clone();
+        let _ = self
+            .access
+            .record(event)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+        Ok(event_id)
+    }
+
+    /// Records a billable outcome through the billing gate: a refusal (rate
+    /// limit, prepaid balance) is recorded as denied and returned.
+    async fn record_billable(
+        &self,
+        outcome: Outcome<'_>,
+        units: Units,
+        reserve_for: Option<&str>,
+    ) -> Result<String, Status> {
+        let event = self.event(outcome);
+        self.gate.record(&self.node, &self.access, event, units, reserve_for, false).await
+    }
+
+    /// The access event of an outcome.
+    fn event(&self, outcome: Outcome<'_>) -> AccessEvent {
+        AccessEvent {
             event_id: new_event_id(),
             time_ms: now_ms(),
             identity: outcome.caller.address.to_string(),
@@ -106,14 +133,7 @@ impl AccessService {
             latency_us: outcome.started.elapsed().as_micros() as u64,
             method: outcome.method.to_string(),
             ledger_height: self.node.ledger().height(),
-        };
-        let event_id = event.event_id.clone();
-        let _ = self
-            .access
-            .record(event)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
-        Ok(event_id)
+        }
     }
 
     /// Decides a request about an asset version; also names the resource for its access event.
@@ -172,6 +192,32 @@ impl AccessService {
             },
         });
         (decision, Some(found.clone()))
+    }
+
+    /// A version's stored data: its index, chunk hashes and sealed object size.
+    async fn stored_version(
+        &self,
+        asset_id: &str,
+        version: u64,
+    ) -> Result<(crate::ods::VersionIndex, bytes::Bytes, u64), Status> {
+        let index_bytes =
+            self.store.get_small(&crate::ods::index_path(asset_id, version)).await.map_err(
+                |e| {
+                    Status::not_found(format!(
+                        "version {version} of {asset_id} has no stored data on this node: {e}"
+                    ))
+                },
+            )?;
+        let index: crate::ods::VersionIndex = serde_json::from_slice(&index_bytes)
+            .map_err(|e| Status::internal(format!("the version index is unreadable: {e}")))?;
+        let hashes = self
+            .store
+            .get_small(&index.hashes_object)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let size =
+            self.store.size(&index.object).await.map_err(|e| Status::internal(e.to_string()))?;
+        Ok((index, hashes, size))
     }
 
     /// May the caller read audit records of `identity` (empty: everyone's)?
@@ -268,40 +314,43 @@ impl Access for AccessService {
                 &event_id,
             ));
         };
-        // The decision is durable before any byte is served; the byte count follows in a second event.
+        // The decision is durable before any byte is served; the byte count
+        // follows in a closing event, which is the one metered: its price is
+        // set aside now, for the whole object.
+        let stored = self.stored_version(&request.asset_id, version.version).await;
+        let closing_id = new_event_id();
+        let units = Units { queries: 1, bytes: stored.as_ref().map_or(0, |s| s.2) };
         let _ = self
-            .record(Outcome {
-                caller: &caller,
-                action: Action::RequestData,
-                resource: resource.clone(),
-                allowed: true,
-                reason: format!("{}; download starts", decision.reason),
-                method: "/cairn.v1.Access/FetchData",
-                started,
-            })
+            .record_billable(
+                Outcome {
+                    caller: &caller,
+                    action: Action::RequestData,
+                    resource: resource.clone(),
+                    allowed: true,
+                    reason: format!("{}; download starts", decision.reason),
+                    method: "/cairn.v1.Access/FetchData",
+                    started,
+                },
+                units,
+                Some(&closing_id),
+            )
             .await?;
-        let index_bytes = self
-            .store
-            .get_small(&crate::ods::index_path(&request.asset_id, version.version))
-            .await
-            .map_err(|e| {
-                Status::not_found(format!(
-                    "version {} of {} has no stored data on this node: {e}",
-                    version.version, request.asset_id
-                ))
-            })?;
-        let index: crate::ods::VersionIndex = serde_json::from_slice(&index_bytes)
-            .map_err(|e| Status::internal(format!("the version index is unreadable: {e}")))?;
-        let hashes = self
-            .store
-            .get_small(&index.hashes_object)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let mut object = self
-            .store
-            .get_stream(&index.object)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let opened = match stored {
+            Ok((index, hashes, _)) => self
+                .store
+                .get_stream(&index.object)
+                .await
+                .map(|object| (hashes, object))
+                .map_err(|e| Status::internal(e.to_string())),
+            Err(e) => Err(e),
+        };
+        let (hashes, mut object) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.access.release(&closing_id);
+                return Err(e);
+            }
+        };
         // The download is billed under the plan of the decision, not of its end.
         let ledger_height = self.node.ledger().height();
         let (sender, receiver) = tokio::sync::mpsc::channel(8);
@@ -352,7 +401,7 @@ impl Access for AccessService {
                 }
             };
             let event = AccessEvent {
-                event_id: new_event_id(),
+                event_id: closing_id.clone(),
                 time_ms: now_ms(),
                 identity: caller.address.to_string(),
                 organisation: caller.organisation.clone(),
@@ -367,6 +416,7 @@ impl Access for AccessService {
                 ledger_height,
             };
             if let Err(e) = service.access.record(event).await {
+                service.access.release(&closing_id);
                 tracing::error!(error = %e, "cannot record a download");
             }
         });
@@ -394,17 +444,20 @@ impl Access for AccessService {
         } else {
             decision.reason.clone()
         };
-        let event_id = self
-            .record(Outcome {
-                caller: &caller,
-                action: Action::Verify,
-                resource,
-                allowed: decision.allowed,
-                reason,
-                method: "/cairn.v1.Access/VerifyDataHash",
-                started,
-            })
-            .await?;
+        let outcome = Outcome {
+            caller: &caller,
+            action: Action::Verify,
+            resource,
+            allowed: decision.allowed,
+            reason,
+            method: "/cairn.v1.Access/VerifyDataHash",
+            started,
+        };
+        let event_id = if decision.allowed && version.is_some() {
+            self.record_billable(outcome, Units { queries: 1, bytes: 0 }, None).await?
+        } else {
+            self.record(outcome).await?
+        };
         match version {
             Some(version) if decision.allowed => Ok(Response::new(pb::VerifyDataHashResponse {
                 matches,
@@ -499,33 +552,44 @@ impl Access for AccessService {
         let Some(offset) = offset.filter(|_| decision.allowed) else {
             return Err(denied(&decision.reason, &recorded));
         };
-        let node_address = self.node.key().address();
-        let anchor = {
-            let ledger = self.node.ledger();
-            ledger.access_anchors(&node_address).iter().find(|a| a.tree_size > offset).cloned()
-        };
-        let Some(anchor) = anchor else {
-            return Err(Status::failed_precondition(format!(
-                "access event {event_id} is recorded at position {offset} but not anchored on the ledger yet; try again after the next anchor"
-            )));
-        };
-        let hashes = self
-            .access
-            .state()
-            .merkle
-            .inclusion_proof(offset, anchor.tree_size)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let event = self.access.event_bytes(offset).map_err(|e| Status::internal(e.to_string()))?;
-        let anchor_proof = crate::server::inclusion_proof(&self.node, &anchor.tx_id, 0)?;
-        Ok(Response::new(pb::ProveAccessEventResponse {
-            event: event.clone(),
-            event_proof: Some(pb::InclusionProof {
-                leaf_index: offset,
-                tree_size: anchor.tree_size,
-                leaf: event,
-                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
-            }),
-            anchor: Some(anchor_proof),
-        }))
+        Ok(Response::new(prove_event(&self.node, &self.access, offset, 0)?))
     }
+}
+
+/// The proof that the event at `offset` of the node's access-event log was
+/// recorded: its inclusion in the first anchored tree that holds it, and that
+/// anchor's inclusion in the ledger at `tree_size` (0: now).
+pub(crate) fn prove_event(
+    node: &Node,
+    access: &AccessLog,
+    offset: u64,
+    tree_size: u64,
+) -> Result<pb::ProveAccessEventResponse, Status> {
+    let node_address = node.key().address();
+    let anchor = {
+        let ledger = node.ledger();
+        ledger.access_anchors(&node_address).iter().find(|a| a.tree_size > offset).cloned()
+    };
+    let Some(anchor) = anchor else {
+        return Err(Status::failed_precondition(format!(
+            "the access event at position {offset} is recorded but not anchored on the ledger yet; try again after the next anchor"
+        )));
+    };
+    let hashes = access
+        .state()
+        .merkle
+        .inclusion_proof(offset, anchor.tree_size)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let event = access.event_bytes(offset).map_err(|e| Status::internal(e.to_string()))?;
+    let anchor_proof = crate::server::inclusion_proof(node, &anchor.tx_id, tree_size)?;
+    Ok(pb::ProveAccessEventResponse {
+        event: event.clone(),
+        event_proof: Some(pb::InclusionProof {
+            leaf_index: offset,
+            tree_size: anchor.tree_size,
+            leaf: event,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+        }),
+        anchor: Some(anchor_proof),
+    })
 }

@@ -32,10 +32,14 @@ use crate::node::Node;
 pub(crate) const PROTECTED_PREFIX: &str = "/cairn.v1.Access/";
 /// The method prefix of the certificate-check service, signed the same way.
 pub(crate) const CERT_CHECK_PREFIX: &str = "/cairn.v1.CertificateCheck/";
+/// The method prefix of the billing service, signed the same way.
+pub(crate) const BILLING_PREFIX: &str = "/cairn.v1.Billing/";
 
 /// Whether a method needs a signed request.
 fn is_protected(path: &str) -> bool {
-    path.starts_with(PROTECTED_PREFIX) || path.starts_with(CERT_CHECK_PREFIX)
+    path.starts_with(PROTECTED_PREFIX)
+        || path.starts_with(CERT_CHECK_PREFIX)
+        || path.starts_with(BILLING_PREFIX)
 }
 
 /// What the layer needs.
@@ -90,6 +94,9 @@ pub(crate) fn caller_status(node: &Node, address: &Address) -> CallerStatus {
 pub(crate) fn action_of(method: &str) -> &'static str {
     if method.starts_with(CERT_CHECK_PREFIX) {
         return "verify_certificate";
+    }
+    if method.starts_with(BILLING_PREFIX) {
+        return "read_bills";
     }
     match method.strip_prefix(PROTECTED_PREFIX) {
         Some("RequestAccess") => "request_data",

@@ -307,7 +307,11 @@ fn end_to_end(
                 bail!("bench setup transaction was {}: {}", receipt.code, receipt.message);
             }
         }
-        let access = AccessLog::open(&node_dir.join("access.log"), None)?;
+        let access = AccessLog::open(
+            &node_dir.join("access.log"),
+            None,
+            Some(crate::billing::metering(&node)),
+        )?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -457,6 +457,8 @@ pub(crate) struct CheckService {
     pub(crate) node: Node,
     pub(crate) access: AccessLog,
     pub(crate) policy: Arc<RolePolicy>,
+    /// Rate limits and prepaid balances: a check is a billable query.
+    pub(crate) gate: Arc<crate::billing::Gate>,
 }
 
 impl CheckService {
@@ -468,7 +470,25 @@ impl CheckService {
         reason: String,
         started: Instant,
     ) -> Result<String, Status> {
-        let event = AccessEvent {
+        let event = self.event(caller, resource, allowed, reason, started);
+        let event_id = event.event_id.clone();
+        let _ = self
+            .access
+            .record(event)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+        Ok(event_id)
+    }
+
+    fn event(
+        &self,
+        caller: &VerifiedCaller,
+        resource: String,
+        allowed: bool,
+        reason: String,
+        started: Instant,
+    ) -> AccessEvent {
+        AccessEvent {
             event_id: new_event_id(),
             time_ms: now_ms(),
             identity: caller.address.to_string(),
@@ -482,14 +502,7 @@ impl CheckService {
             latency_us: started.elapsed().as_micros() as u64,
             method: "/cairn.v1.CertificateCheck/CheckCertificate".into(),
             ledger_height: self.node.ledger().height(),
-        };
-        let event_id = event.event_id.clone();
-        let _ = self
-            .access
-            .record(event)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
-        Ok(event_id)
+        }
     }
 }
 
@@ -527,6 +540,9 @@ impl CertificateCheck for CheckService {
                 decision.reason
             )));
         }
+        // Over its rate limit, a caller gets no check done at all.
+        let over_limit = self.event(&caller, resource.clone(), false, String::new(), started);
+        self.gate.check_rate(&self.node, &self.access, &caller, over_limit).await?;
         let report = match &presentation {
             Err(e) => verify::Report {
                 valid: false,
@@ -585,7 +601,10 @@ impl CertificateCheck for CheckService {
                 )
             }
         };
-        let event_id = self.record(&caller, resource, true, reason, started).await?;
+        let checked = self.event(&caller, resource, true, reason, started);
+        let units = asset_registry::billing::Units { queries: 1, bytes: 0 };
+        let event_id =
+            self.gate.record(&self.node, &self.access, checked, units, None, true).await?;
         Ok(Response::new(pb::CheckCertificateResponse {
             valid: report.valid,
             checks: report

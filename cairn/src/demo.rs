@@ -167,6 +167,31 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         authorised: vec![consumer.to_string()],
     });
     let _ = submit(node, provider, &[], body).await?;
+    // The commercial verifier pays per query from a prepaid balance, opened
+    // and topped up by the hub operator (the certification authority here).
+    let ca_officer = &pairs[0];
+    let verifier = pairs[3].address().to_string();
+    let plan = anchor_chaincode::billing::Plan {
+        price_per_query: 5,
+        price_per_mib: 2,
+        free_queries_per_month: 100,
+        free_mib_per_month: 10,
+        payment: anchor_chaincode::billing::Payment::Prepaid,
+        rate_limit_per_second: 50,
+    };
+    let body = pb::tx_payload::Body::OpenAccount(pb::OpenAccount {
+        holder: verifier.clone(),
+        currency: "EUR".into(),
+        plan: Some(tx::plan_to_pb(&plan)),
+    });
+    let _ = submit(node, ca_officer, &[], body).await?;
+    let body = pb::tx_payload::Body::TopUp(pb::TopUp {
+        holder: verifier,
+        currency: "EUR".into(),
+        amount: 1_000,
+        reference: "demo prepayment".into(),
+    });
+    let _ = submit(node, ca_officer, &[], body).await?;
     Ok(())
 }
 
@@ -182,6 +207,10 @@ pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
     let consumer = KeyPair::load(&dir.join("civil-consumer.key"))
         .map(|p| p.address().to_string())
         .unwrap_or_default();
+    let verifier = KeyPair::load(&dir.join("verifier.key"))
+        .map(|p| p.address().to_string())
+        .unwrap_or_default();
+    let month = asset_registry::billing::Month::of_ms(now_ms());
     let node_flag = if address == "127.0.0.1:7878" {
         String::new()
     } else {
@@ -205,12 +234,21 @@ pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
          \x20 cairn cert issue{node_flag} --key {} --holder ANA_ADDRESS --type marriage --content \"Ana and Bo, 2026-06-01\" --valid-for 3650d\n\
          \x20 cairn cert present CERT_ID{node_flag} --key ana.key --out marriage.txt\n\
          \x20 cairn cert qr --presentation marriage.txt --png marriage.png\n\
-         \x20 cairn cert verify{node_flag} --qr marriage.png --trusted-keys trusted.keys\n",
+         \x20 cairn cert verify{node_flag} --qr marriage.png --trusted-keys trusted.keys\n\n\
+         Billing (the verifier has a prepaid account: 10.00 EUR, 0.05 EUR a query after 100 free a month):\n\
+         \x20 cairn verify hash {ASSET_ID}{node_flag} --file {} --key {}\n\
+         \x20 cairn billing account show{node_flag} --holder {verifier} --key {}\n\
+         \x20 cairn billing statement{node_flag} --verifier {verifier} --month {month} --key {} --proofs --out statement.json\n\
+         \x20 cairn billing check statement.json --trusted-keys trusted.keys   (offline)\n",
         ledger.height(),
         ledger.merkle_log().size(),
         dir.display(),
         dir.join("org-ca.key").display(),
         dir.join("org-ca.key").display(),
         dir.join("civil-registrar.key").display(),
+        dir.join("clinic-registry.csv").display(),
+        dir.join("verifier.key").display(),
+        dir.join("verifier.key").display(),
+        dir.join("verifier.key").display(),
     );
 }

@@ -15,6 +15,8 @@ mod bench_access;
 mod bench_ods;
 mod bench_scale;
 mod bench_verify;
+mod billing;
+mod billing_client;
 mod cert_client;
 mod cert_service;
 mod client;
@@ -122,6 +124,11 @@ enum Command {
         #[command(subcommand)]
         command: ods::DataCommand,
     },
+    /// Verifier accounts, usage, monthly statements and their offline check.
+    Billing {
+        #[command(subcommand)]
+        command: billing_client::BillingCommand,
+    },
     /// Electronic certificates: issue, show, list, renew, revoke, present, QR codes, verify.
     Cert {
         #[command(subcommand)]
@@ -225,6 +232,7 @@ fn main() -> std::process::ExitCode {
             Err(e) => Err(e),
         },
         Command::Cert { command } => client::run_async(cert_client::run(command)),
+        Command::Billing { command } => client::run_async(billing_client::run(command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -96,7 +96,7 @@ struct ConsistencyFile {
 /// The proof that an access event was recorded: its inclusion in the
 /// access-event log at an anchored size, and the anchoring transaction's
 /// inclusion in the ledger at the checkpoint's size.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct AuditFile {
     pub(crate) kind: String,
     /// The encoded `cairn.v1.AccessEvent` (base64), the leaf of the access-event log.
@@ -113,7 +113,7 @@ pub(crate) struct AuditFile {
     pub(crate) checkpoint: String,
 }
 
-fn read(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
@@ -220,13 +220,13 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
 }
 
 /// One verification step and its result.
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
+pub(crate) struct Check {
+    pub(crate) name: &'static str,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
 }
 
-fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>, String> {
+pub(crate) fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>, String> {
     hashes
         .iter()
         .enumerate()
@@ -437,6 +437,17 @@ fn check_audit(
             return;
         }
     };
+    check_audit_file(&file, checkpoint, checks, summary);
+}
+
+/// Checks an access event's proof against a checkpoint whose signature was
+/// already checked; `summary` gets the anchor and the decoded event.
+pub(crate) fn check_audit_file(
+    file: &AuditFile,
+    checkpoint: &Checkpoint,
+    checks: &mut Vec<Check>,
+    summary: &mut serde_json::Value,
+) {
     checks.push(Check {
         name: "tree size",
         ok: file.anchor_tree_size == checkpoint.size,

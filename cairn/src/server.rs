@@ -433,19 +433,29 @@ pub(crate) async fn serve(
         cert_service.clone(),
         crate::cert_service::ANCHOR_INTERVAL,
     ));
+    let gate = std::sync::Arc::new(crate::billing::Gate::default());
     let check_service = cairn_schemas::v1::certificate_check_server::CertificateCheckServer::new(
         crate::cert_service::CheckService {
             node: node.clone(),
             access: access.clone(),
             policy: policy.clone(),
+            gate: gate.clone(),
         },
     );
+    let billing_service =
+        cairn_schemas::v1::billing_server::BillingServer::new(crate::billing::BillingService {
+            node: node.clone(),
+            access: access.clone(),
+            policy: policy.clone(),
+        })
+        .max_encoding_message_size(256 * 1024 * 1024);
     let access_service =
         cairn_schemas::v1::access_server::AccessServer::new(crate::access_service::AccessService {
             node: node.clone(),
             access,
             policy,
             store,
+            gate,
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
     let service = LedgerServer::new(LedgerService { node, directory })
@@ -467,6 +477,7 @@ pub(crate) async fn serve(
         .add_service(service)
         .add_service(cairn_schemas::v1::certificates_server::CertificatesServer::new(cert_service))
         .add_service(check_service)
+        .add_service(billing_service)
         // Small gRPC answers must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

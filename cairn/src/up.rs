@@ -90,7 +90,11 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (Some(model), Some(policy)) => RolePolicy::load(model, policy).await?,
             _ => RolePolicy::builtin().await?,
         };
-        let access = AccessLog::open(&config.data_dir.join("access.log"), sink)?;
+        let access = AccessLog::open(
+            &config.data_dir.join("access.log"),
+            sink,
+            Some(crate::billing::metering(&node)),
+        )?;
         let projections = match &scale.postgres {
             Some(postgres) => Some(crate::project::start_in_process(&scale, postgres, &node, &access).await?),
             None => None,

@@ -273,6 +273,15 @@ impl SealedStore {
         self.head(&location).await?.ok_or(Error::NotFound { path: location.to_string() })
     }
 
+    /// The size in bytes of the object at `path`.
+    pub async fn size(&self, path: &str) -> Result<u64, Error> {
+        let location = object_path(path)?;
+        self.head(&location)
+            .await?
+            .map(|meta| meta.size)
+            .ok_or(Error::NotFound { path: location.to_string() })
+    }
+
     /// Reads the object at `path` as a stream of byte buffers.
     pub async fn get_stream(
         &self,

@@ -1,0 +1,601 @@
+//! Billing on the node: the gate in front of billable requests (rate limits
+//! and prepaid balances), the `cairn.v1.Billing` service (accounts, usage and
+//! statements, with proofs), and the bridge from the ledger's plans to the
+//! meter.
+//!
+//! Nothing here writes to the ledger per query: the node's meter is a fold of
+//! its access-event log ([`crate::access`]), and only the hub operator's
+//! decisions (accounts, plans, top-ups) are transactions.
+//!
+//! Enforcement happens before service. A billable request of an account
+//! holder first takes a token from the holder's rate-limit bucket on this
+//! node; a prepaid holder's request is then quoted from the meter (what the
+//! holder has been charged, plus what is reserved for its requests in flight)
+//! and its price set aside under the same lock that queues its access event
+//! ([`AccessLog::admit`]). Either refusal is answered with
+//! `RESOURCE_EXHAUSTED` and recorded as a denied access event; no data is
+//! served.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
+use access_control::request::VerifiedCaller;
+use anchor_chaincode::billing::{Payment, Plan};
+use anchor_chaincode::ledger::AccountRecord;
+use anchor_chaincode::tx::plan_to_pb;
+use anchor_chaincode::{Address, Role};
+use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::billing::{Line, Month, Reservation, Tariff, TariffPeriod, Units};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::billing_server::Billing;
+use tonic::{Request, Response, Status};
+
+use crate::access::{AccessLog, Metering, new_event_id};
+use crate::client::now_ms;
+use crate::node::Node;
+
+/// The meter's copy of a plan.
+pub(crate) fn tariff(plan: &Plan) -> Tariff {
+    Tariff {
+        price_per_query: plan.price_per_query,
+        price_per_mib: plan.price_per_mib,
+        free_queries_per_month: plan.free_queries_per_month,
+        free_mib_per_month: plan.free_mib_per_month,
+    }
+}
+
+/// An account's plans as the meter reads them, oldest first.
+pub(crate) fn periods(account: &AccountRecord) -> Vec<TariffPeriod> {
+    account
+        .plans
+        .iter()
+        .map(|period| TariffPeriod {
+            from_height: period.from_height,
+            tariff: tariff(&period.plan),
+        })
+        .collect()
+}
+
+/// Metering for a node's access log: its address and its ledger's plans.
+pub(crate) fn metering(node: &Node) -> Metering {
+    let ledger_node = node.clone();
+    Metering {
+        node: node.key().address().to_string(),
+        plans: Arc::new(move |holder: &str| {
+            let address: Address = holder.parse().ok()?;
+            ledger_node.ledger().account(&address).map(periods)
+        }),
+    }
+}
+
+/// Why a billable request was refused before service.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Over the plan's rate limit on this node.
+    RateLimited { limit: u32, retry_after: Duration },
+    /// A prepaid balance that does not cover the price.
+    Balance { balance: i128, price: u64, currency: String },
+}
+
+impl Refusal {
+    /// The reason recorded in the access event and returned to the caller.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Refusal::RateLimited { limit, retry_after } => format!(
+                "rate limit of {limit} requests per second exceeded; retry in {} ms",
+                retry_after.as_millis().max(1)
+            ),
+            Refusal::Balance { balance, price, currency } => format!(
+                "prepaid balance of {balance} {currency} (minor units) does not cover the price of {price} {currency}; top up the account"
+            ),
+        }
+    }
+
+    fn status(&self, event_id: &str) -> Status {
+        let mut status =
+            Status::resource_exhausted(format!("{} (access event {event_id})", self.reason()));
+        if let Refusal::RateLimited { retry_after, .. } = self
+            && let Ok(value) = retry_after.as_millis().max(1).to_string().parse()
+        {
+            let _ = status.metadata_mut().insert("retry-after-ms", value);
+        }
+        status
+    }
+}
+
+/// A token bucket: `rate` requests per second, bursts of as many.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, rate: u32, now: Instant) -> Result<(), Duration> {
+        let capacity = f64::from(rate);
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * capacity;
+        self.tokens = (self.tokens + refill).min(capacity);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / capacity))
+        }
+    }
+}
+
+/// What the gate needs to know of an account, read from the ledger at once.
+struct AccountView {
+    holder: String,
+    currency: String,
+    plan: Plan,
+    credited: u64,
+}
+
+/// The gate in front of billable requests.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    buckets: Mutex<BTreeMap<Address, Bucket>>,
+}
+
+impl Gate {
+    fn take_token(&self, holder: Address, rate: u32) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket =
+            buckets.entry(holder).or_insert_with(|| Bucket { tokens: f64::from(rate), at: now });
+        bucket.take(rate, now)
+    }
+
+    /// Rate limit only: for a request whose work comes before its event is
+    /// recorded (a certificate check), so that an over-limit caller costs no work.
+    pub(crate) async fn check_rate(
+        &self,
+        node: &Node,
+        access: &AccessLog,
+        caller: &VerifiedCaller,
+        denied: AccessEvent,
+    ) -> Result<(), Status> {
+        if !access.metering() {
+            return Ok(());
+        }
+        let Some(rate) = node
+            .ledger()
+            .account(&caller.address)
+            .map(|account| account.plan().rate_limit_per_second)
+            .filter(|&rate| rate > 0)
+        else {
+            return Ok(());
+        };
+        match self.take_token(caller.address, rate) {
+            Ok(()) => Ok(()),
+            Err(retry_after) => {
+                Err(refuse(access, denied, &Refusal::RateLimited { limit: rate, retry_after })
+                    .await)
+            }
+        }
+    }
+
+    /// Records the allowed `event` of a billable request with `units` if the
+    /// caller's account lets it through; otherwise records it as denied with
+    /// the reason and answers `RESOURCE_EXHAUSTED`. `reserve_for` is the id of
+    /// the event that will be metered when it is not `event` itself (a
+    /// download's closing event); `rate_checked` says [`Gate::check_rate`]
+    /// already took the request's token. Answers the event id.
+    pub(crate) async fn record(
+        &self,
+        node: &Node,
+        access: &AccessLog,
+        event: AccessEvent,
+        units: Units,
+        reserve_for: Option<&str>,
+        rate_checked: bool,
+    ) -> Result<String, Status> {
+        let event_id = event.event_id.clone();
+        let unavailable =
+            |e: anyhow::Error| Status::unavailable(format!("cannot record the access event: {e}"));
+        if !access.metering() {
+            let _ = access.record(event).await.map_err(unavailable)?;
+            return Ok(event_id);
+        }
+        let holder: Option<Address> = event.identity.parse().ok();
+        let view = holder.and_then(|holder| {
+            node.ledger().account(&holder).map(|account| AccountView {
+                holder: account.holder.to_string(),
+                currency: account.currency.clone(),
+                plan: account.plan().clone(),
+                credited: account.credited,
+            })
+        });
+        let (Some(holder), Some(view)) = (holder, view) else {
+            // No account: metered, never charged.
+            let _ = access.record(event).await.map_err(unavailable)?;
+            return Ok(event_id);
+        };
+        let rate = view.plan.rate_limit_per_second;
+        if rate > 0
+            && !rate_checked
+            && let Err(retry_after) = self.take_token(holder, rate)
+        {
+            return Err(
+                refuse(access, event, &Refusal::RateLimited { limit: rate, retry_after }).await
+            );
+        }
+        if view.plan.payment == Payment::Postpaid {
+            let _ = access.record(event).await.map_err(unavailable)?;
+            return Ok(event_id);
+        }
+        let month = Month::of_ms(event.time_ms);
+        let tariff = tariff(&view.plan);
+        let reserve_for = reserve_for.unwrap_or(&event_id).to_owned();
+        let admitted = access
+            .admit(event.clone(), &reserve_for, |meter| {
+                let price = meter.quote(&view.holder, month, &tariff, units);
+                let balance = i128::from(view.credited)
+                    - i128::from(meter.charged(&view.holder))
+                    - i128::from(meter.reserved(&view.holder));
+                if i128::from(price) > balance {
+                    Err(Refusal::Balance { balance, price, currency: view.currency.clone() })
+                } else {
+                    Ok(Reservation { holder: view.holder.clone(), month, units, amount: price })
+                }
+            })
+            .await
+            .map_err(unavailable)?;
+        match admitted {
+            Ok(_) => Ok(event_id),
+            Err(refusal) => Err(refuse(access, event, &refusal).await),
+        }
+    }
+}
+
+/// Records `event` as denied for `refusal` and answers the status to return.
+async fn refuse(access: &AccessLog, mut event: AccessEvent, refusal: &Refusal) -> Status {
+    event.event_id = new_event_id();
+    event.decision = Decision::Denied;
+    event.reason = refusal.reason();
+    event.bytes = 0;
+    let event_id = event.event_id.clone();
+    match access.record(event).await {
+        Ok(_) => refusal.status(&event_id),
+        Err(e) => Status::unavailable(format!("cannot record the access event: {e}")),
+    }
+}
+
+/// The `cairn.v1.Billing` service.
+#[derive(Clone)]
+pub(crate) struct BillingService {
+    pub(crate) node: Node,
+    pub(crate) access: AccessLog,
+    pub(crate) policy: Arc<RolePolicy>,
+}
+
+fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
+    request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
+        Status::unauthenticated("request was not checked: the signed-request layer is missing")
+    })
+}
+
+fn parse_holder(holder: &str) -> Result<Address, Status> {
+    holder.parse().map_err(|e| Status::invalid_argument(format!("holder {holder:?}: {e}")))
+}
+
+fn decision_to_pb(decision: Decision) -> i32 {
+    match decision {
+        Decision::Allowed => pb::Decision::Allowed.into(),
+        Decision::Denied => pb::Decision::Denied.into(),
+    }
+}
+
+fn period_to_pb(period: &anchor_chaincode::ledger::PlanPeriod) -> pb::PlanPeriod {
+    pb::PlanPeriod {
+        from_height: period.from_height,
+        tx_id: period.tx_id.to_string(),
+        plan: Some(plan_to_pb(&period.plan)),
+    }
+}
+
+fn top_up_to_pb(top_up: &anchor_chaincode::ledger::TopUpRecord) -> pb::TopUpRecord {
+    pb::TopUpRecord {
+        tx_id: top_up.tx_id.to_string(),
+        block_number: top_up.block_number,
+        amount: top_up.amount,
+        reference: top_up.reference.clone(),
+        timestamp_ms: top_up.timestamp_ms,
+    }
+}
+
+fn line_to_pb(number: usize, line: &Line) -> pb::StatementLine {
+    pb::StatementLine {
+        number: number as u64,
+        event_id: line.event_id.clone(),
+        time_ms: line.time_ms,
+        action: line.action.clone(),
+        resource: line.resource.clone(),
+        queries: line.units.queries,
+        bytes: line.units.bytes,
+        query_amount: line.charge.query_amount,
+        traffic_amount: line.charge.traffic_amount,
+        amount: line.charge.amount,
+        ledger_height: line.ledger_height,
+        plan_from_height: line.plan_from_height,
+        note: line.charge.note.clone(),
+        node: line.node.clone(),
+        leaf_index: line.leaf_index,
+        proof: None,
+    }
+}
+
+impl BillingService {
+    /// May `caller` read `holder`'s account? Records the access event either
+    /// way; answers its id, or the refusal.
+    async fn authorise(
+        &self,
+        caller: &VerifiedCaller,
+        holder: &Address,
+        resource: String,
+        method: &str,
+        started: Instant,
+    ) -> Result<String, Status> {
+        let operator = self.node.ledger().consortium().operator().to_owned();
+        let (allowed, reason) = if caller.address == *holder {
+            (true, format!("{holder} may read its own bills"))
+        } else if caller.organisation == operator {
+            (
+                true,
+                format!(
+                    "members of the hub operator's organisation {operator:?} read every account"
+                ),
+            )
+        } else {
+            let decision = self.policy.decide(&AccessRequest {
+                identity: caller.address,
+                organisation: &caller.organisation,
+                role: caller.role,
+                action: Action::ReadBills,
+                resource: Resource::Other("bill"),
+            });
+            if decision.allowed && caller.role == Role::Auditor {
+                (true, decision.reason)
+            } else {
+                (
+                    false,
+                    format!(
+                        "only {holder} itself, auditors and members of the hub operator's organisation {operator:?} read its bills"
+                    ),
+                )
+            }
+        };
+        let event = AccessEvent {
+            event_id: new_event_id(),
+            time_ms: now_ms(),
+            identity: caller.address.to_string(),
+            organisation: caller.organisation.clone(),
+            role: caller.role.to_string(),
+            action: Action::ReadBills.as_str().to_string(),
+            resource,
+            decision: if allowed { Decision::Allowed } else { Decision::Denied },
+            reason: reason.clone(),
+            bytes: 0,
+            latency_us: started.elapsed().as_micros() as u64,
+            method: method.to_string(),
+            ledger_height: self.node.ledger().height(),
+        };
+        let event_id = event.event_id.clone();
+        let _ = self
+            .access
+            .record(event)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+        if allowed {
+            Ok(event_id)
+        } else {
+            Err(Status::permission_denied(format!("{reason} (access event {event_id})")))
+        }
+    }
+
+    fn account(&self, holder: &Address) -> Option<AccountRecord> {
+        self.node.ledger().account(holder).cloned()
+    }
+
+    /// The proofs of a statement's lines and plans, all against one ledger checkpoint.
+    async fn prove(
+        &self,
+        statement: &mut pb::Statement,
+        account: &AccountRecord,
+    ) -> Result<(), Status> {
+        let node_address = self.node.key().address().to_string();
+        if let Some(line) = statement.lines.iter().find(|line| line.node != node_address) {
+            return Err(Status::failed_precondition(format!(
+                "line {} (access event {}) was logged by node {}, not by this node {node_address}; ask that node for its proofs",
+                line.number, line.event_id, line.node
+            )));
+        }
+        let last = statement.lines.iter().map(|line| line.leaf_index).max();
+        let anchored = {
+            let ledger = self.node.ledger();
+            ledger.access_anchors(&self.node.key().address()).last().map_or(0, |a| a.tree_size)
+        };
+        if last.is_some_and(|leaf| leaf >= anchored) {
+            // Anchor now rather than make the verifier wait for the next interval.
+            let _ = crate::access::anchor_once(&self.node, &self.access).await.map_err(|e| {
+                Status::failed_precondition(format!(
+                    "the statement's last events are not anchored on the ledger yet and anchoring failed: {e:#}"
+                ))
+            })?;
+        }
+        let tree_size = self.node.ledger().merkle_log().size();
+        for line in &mut statement.lines {
+            line.proof = Some(crate::access_service::prove_event(
+                &self.node,
+                &self.access,
+                line.leaf_index,
+                tree_size,
+            )?);
+        }
+        statement.plan_proofs = account
+            .plans
+            .iter()
+            .map(|period| crate::server::inclusion_proof(&self.node, &period.tx_id, tree_size))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Billing for BillingService {
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let holder = parse_holder(&request.into_inner().holder)?;
+        let _ = self
+            .authorise(
+                &caller,
+                &holder,
+                format!("bill:{holder}"),
+                "/cairn.v1.Billing/GetAccount",
+                started,
+            )
+            .await?;
+        let account = self
+            .account(&holder)
+            .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
+        let (charged, pending) = {
+            let state = self.access.state();
+            let holder = holder.to_string();
+            (state.meter.charged(&holder), state.meter.reserved(&holder))
+        };
+        let balance = i128::from(account.credited) - i128::from(charged) - i128::from(pending);
+        Ok(Response::new(pb::Account {
+            holder: holder.to_string(),
+            currency: account.currency.clone(),
+            plan: Some(plan_to_pb(account.plan())),
+            plans: account.plans.iter().map(period_to_pb).collect(),
+            top_ups: account.top_ups.iter().map(top_up_to_pb).collect(),
+            credited: account.credited,
+            charged,
+            pending,
+            balance: i64::try_from(balance).unwrap_or(if balance < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
+            opened_in_block: account.opened_in_block,
+            source: "memory".into(),
+        }))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::Usage>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let holder = parse_holder(&request.holder)?;
+        let _ = self
+            .authorise(
+                &caller,
+                &holder,
+                format!("bill:{holder}"),
+                "/cairn.v1.Billing/GetUsage",
+                started,
+            )
+            .await?;
+        let currency = self.account(&holder).map(|a| a.currency).unwrap_or_default();
+        let state = self.access.state();
+        let holder_text = holder.to_string();
+        let months = state
+            .meter
+            .months(&holder_text)
+            .into_iter()
+            .filter(|(month, _)| month.end_ms() > request.since_ms)
+            .map(|(month, totals)| pb::UsageMonth {
+                month: month.to_string(),
+                queries: totals.queries,
+                bytes: totals.bytes,
+                charged: totals.charged,
+                events: totals.events,
+            })
+            .collect();
+        let counters = state
+            .meter
+            .counters(&holder_text)
+            .into_iter()
+            .map(|(action, decision, counter)| pb::UsageCounter {
+                action,
+                decision: decision_to_pb(decision),
+                events: counter.events,
+                bytes: counter.bytes,
+            })
+            .collect();
+        Ok(Response::new(pb::Usage {
+            holder: holder_text,
+            currency,
+            months,
+            counters,
+            source: "memory".into(),
+        }))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::Statement>, Status> {
+        let started = Instant::now();
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let holder = parse_holder(&request.holder)?;
+        let month: Month = request.month.parse().map_err(Status::invalid_argument)?;
+        let _ = self
+            .authorise(
+                &caller,
+                &holder,
+                format!("bill:{holder}/{month}"),
+                "/cairn.v1.Billing/GetStatement",
+                started,
+            )
+            .await?;
+        let account = self
+            .account(&holder)
+            .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
+        let lines: Vec<pb::StatementLine> = {
+            let state = self.access.state();
+            state
+                .meter
+                .lines(&holder.to_string(), month)
+                .iter()
+                .enumerate()
+                .map(|(idx, line)| line_to_pb(idx + 1, line))
+                .collect()
+        };
+        let mut statement = pb::Statement {
+            holder: holder.to_string(),
+            currency: account.currency.clone(),
+            month: month.to_string(),
+            plans: account.plans.iter().map(period_to_pb).collect(),
+            total: lines.iter().map(|l| l.amount).sum(),
+            queries: lines.iter().map(|l| l.queries).sum(),
+            bytes: lines.iter().map(|l| l.bytes).sum(),
+            lines,
+            top_ups: account
+                .top_ups
+                .iter()
+                .filter(|t| Month::of_ms(t.timestamp_ms) == month)
+                .map(top_up_to_pb)
+                .collect(),
+            source: "memory".into(),
+            plan_proofs: Vec::new(),
+        };
+        if request.proofs {
+            self.prove(&mut statement, &account).await?;
+        }
+        Ok(Response::new(statement))
+    }
+}
