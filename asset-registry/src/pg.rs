@@ -404,6 +404,8 @@ mod sql {
         include_str!("pg/sql/access_events_insert_from_batch.sql");
     pub(super) const ACCESS_EVENTS_SELECT: &str = include_str!("pg/sql/access_events_select.sql");
     pub(super) const ACCESS_PLAIN_CREATE: &str = include_str!("pg/sql/access_plain_create.sql");
+    pub(super) const ACCESS_PLAIN_CREATE_LIKE: &str =
+        include_str!("pg/sql/access_plain_create_like.sql");
     pub(super) const ACCESS_PLAIN_COPY: &str = include_str!("pg/sql/access_plain_copy.sql");
     pub(super) const ACCESS_PLAIN_TRUNCATE: &str = include_str!("pg/sql/access_plain_truncate.sql");
     pub(super) const USAGE_SELECT: &str = include_str!("pg/sql/usage_select.sql");
@@ -1255,16 +1257,26 @@ impl Projections {
     }
 
     /// Binary-copies records into `table` of this schema, created if missing
-    /// with the columns of `access_events` and no constraints or indexes.
-    /// Returns how many rows were copied. The reference for the projection
-    /// benchmark: the cheapest way to get the same rows into the server.
-    pub async fn copy_access_plain(&self, table: &str, records: &[AccessRecord]) -> Result<u64> {
+    /// with the columns of `access_events` and, when `like_projection`, its
+    /// primary key and indexes too (else none). Returns how many rows were
+    /// copied. The references of the projection benchmark: the cheapest way
+    /// to get the same rows into the server.
+    pub async fn copy_access_plain(
+        &self,
+        table: &str,
+        records: &[AccessRecord],
+        like_projection: bool,
+    ) -> Result<u64> {
         check_table(table)?;
         let table_sql =
             |template: &str| self.sql(template).replace("{table}", &format!("\"{table}\""));
         let client = self.client().await?;
         client
-            .batch_execute(&table_sql(sql::ACCESS_PLAIN_CREATE))
+            .batch_execute(&table_sql(if like_projection {
+                sql::ACCESS_PLAIN_CREATE_LIKE
+            } else {
+                sql::ACCESS_PLAIN_CREATE
+            }))
             .await
             .map_err(self.sql_error(format!("creating plain table {table}")))?;
         let copy = client

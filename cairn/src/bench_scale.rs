@@ -23,7 +23,9 @@ use anyhow::{Context, bail};
 use asset_registry::audit::{AccessEvent, Decision};
 use asset_registry::pg::{AccessRecord, Projections};
 use clap::Args;
-use connectors::kafka::{KafkaConfig, KafkaLog, KafkaProducer, OutRecord, TopicReader, TopicSpec};
+use connectors::kafka::{
+    GroupConsumer, KafkaConfig, KafkaLog, KafkaProducer, OutRecord, TopicReader, TopicSpec,
+};
 
 use crate::bench::{bench_genesis, bench_registrations, median, signed_publishes, submit_all};
 use crate::node::{Node, NodeConfig};
@@ -57,6 +59,8 @@ struct Round {
     envelope_bytes: f64,
     projected_eps: f64,
     copy_rps: f64,
+    copy_like_rps: f64,
+    consume_rps: f64,
 }
 
 fn run_id() -> String {
@@ -161,13 +165,24 @@ fn synthetic_events(n: usize, round: usize) -> Vec<AccessEvent> {
         .collect()
 }
 
-/// (events projected per second, plain COPY rows per second).
+/// The projection figures of one round, per second.
+struct Projection {
+    /// Events projected.
+    projected: f64,
+    /// Rows of a plain COPY into an unindexed table.
+    copy: f64,
+    /// Rows of a plain COPY into a table defined like `access_events`.
+    copy_like: f64,
+    /// Records read by a consumer-group member that writes nothing.
+    consume: f64,
+}
+
 fn projection(
     args: &ScaleBenchArgs,
     runtime: &tokio::runtime::Runtime,
     round: usize,
     name: &str,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Projection> {
     let kafka = KafkaSettings {
         config: KafkaConfig::new(args.kafka.clone()),
         ledger_topic: format!("{name}.ledger"),
@@ -202,49 +217,84 @@ fn projection(
             .collect();
         let _ = producer.send_all(&kafka.access_topic, &out)?;
     }
+    // The topic alone, before the projector reads it: how fast this broker
+    // hands a consumer group the same records.
+    let consumed = consume_only(&kafka, &format!("{name}-consume-only"), events.len())?;
     let schema = name.to_owned();
-    runtime.block_on(async {
-        let projections = Projections::connect(&args.postgres, &schema).await?;
-        let start = Instant::now();
-        let task = tokio::spawn(crate::project::project_access_topic(
-            kafka.clone(),
-            projections.clone(),
-            crate::project::Until::Forever,
-            Some(format!("{name}-bench")),
-        ));
-        let total = events.len() as i64;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let stored = projections.counts().await?.get("access_events").copied().unwrap_or(0);
-            if stored >= total {
-                break;
+    runtime
+        .block_on(async {
+            let projections = Projections::connect(&args.postgres, &schema).await?;
+            let start = Instant::now();
+            let task = tokio::spawn(crate::project::project_access_topic(
+                kafka.clone(),
+                projections.clone(),
+                crate::project::Until::Forever,
+                Some(format!("{name}-bench")),
+            ));
+            let total = events.len() as i64;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                // The offsets move with the rows, in the same transaction, and
+                // reading them costs the server nothing next to a count(*).
+                let stored: i64 =
+                    projections.access_next_offsets(&kafka.access_topic).await?.values().sum();
+                if stored >= total {
+                    break;
+                }
+                if task.is_finished() || Instant::now() > deadline {
+                    task.abort();
+                    bail!("the projector stopped at {stored} of {total} events");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            if task.is_finished() || Instant::now() > deadline {
-                task.abort();
-                bail!("the projector stopped at {stored} of {total} events");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let projected = total as f64 / start.elapsed().as_secs_f64();
+            task.abort();
+            let records: Vec<AccessRecord> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| AccessRecord {
+                    partition: 0,
+                    offset: i as i64,
+                    node: "bench".into(),
+                    leaf_index: Some(i as u64),
+                    event: e.clone(),
+                })
+                .collect();
+            let start = Instant::now();
+            let copied = projections.copy_access_plain("copy_reference", &records, false).await?;
+            let copy_rate = copied as f64 / start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let copied =
+                projections.copy_access_plain("copy_like_projection", &records, true).await?;
+            let copy_like_rate = copied as f64 / start.elapsed().as_secs_f64();
+            Projections::drop_schema(&args.postgres, &schema).await?;
+            Ok::<_, anyhow::Error>((projected, copy_rate, copy_like_rate))
+        })
+        .map(|(projected, copy, copy_like)| Projection {
+            projected,
+            copy,
+            copy_like,
+            consume: consumed,
+        })
+}
+
+/// Reads every record of `topic` (`total` of them) as a fresh consumer-group
+/// member and decodes it; records per second from subscribing to the last.
+fn consume_only(kafka: &KafkaSettings, group: &str, total: usize) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let consumer = GroupConsumer::subscribe(&kafka.config, group, &kafka.access_topic, None, None)?;
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while seen < total {
+        if Instant::now() > deadline {
+            bail!("the consumer read {seen} of {total} records");
         }
-        let projected = total as f64 / start.elapsed().as_secs_f64();
-        task.abort();
-        let records: Vec<AccessRecord> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| AccessRecord {
-                partition: 0,
-                offset: i as i64,
-                node: "bench".into(),
-                leaf_index: Some(i as u64),
-                event: e.clone(),
-            })
-            .collect();
-        projections.truncate_plain("copy_reference").await.ok();
-        let start = Instant::now();
-        let copied = projections.copy_access_plain("copy_reference", &records).await?;
-        let copy_rate = copied as f64 / start.elapsed().as_secs_f64();
-        Projections::drop_schema(&args.postgres, &schema).await?;
-        Ok((projected, copy_rate))
-    })
+        for record in consumer.poll(5000, Duration::from_millis(200))? {
+            let _ = AccessEvent::decode(&record.payload).map_err(anyhow::Error::msg)?;
+            seen += 1;
+        }
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
 pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
@@ -265,13 +315,24 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
             envelope_bytes.round() as usize,
         )
         .context("raw_produce_consume")?;
-        let (projected_eps, copy_rps) =
-            projection(&args, &runtime, round, &id).context("projection")?;
+        let p = projection(&args, &runtime, round, &id).context("projection")?;
         eprintln!(
-            "round {}: ledger {ledger_tps:.0} tx/s, raw produce+consume {raw_rps:.0} records/s ({envelope_bytes:.0} B); projection {projected_eps:.0} events/s, COPY {copy_rps:.0} rows/s",
-            round + 1
+            "round {}: ledger {ledger_tps:.0} tx/s, raw produce+consume {raw_rps:.0} records/s ({envelope_bytes:.0} B); projection {:.0} events/s, COPY {:.0} rows/s, COPY like the projection {:.0} rows/s, consume only {:.0} records/s",
+            round + 1,
+            p.projected,
+            p.copy,
+            p.copy_like,
+            p.consume
         );
-        rounds.push(Round { ledger_tps, raw_rps, envelope_bytes, projected_eps, copy_rps });
+        rounds.push(Round {
+            ledger_tps,
+            raw_rps,
+            envelope_bytes,
+            projected_eps: p.projected,
+            copy_rps: p.copy,
+            copy_like_rps: p.copy_like,
+            consume_rps: p.consume,
+        });
     }
     let pick = |f: fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
     let ledger = pick(|r| r.ledger_tps);
@@ -281,6 +342,9 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     let bytes = pick(|r| r.envelope_bytes);
     let ledger_ratio = pick(|r| r.ledger_tps / r.raw_rps);
     let projection_ratio = pick(|r| r.projected_eps / r.copy_rps);
+    let copy_like = pick(|r| r.copy_like_rps);
+    let consume = pick(|r| r.consume_rps);
+    let like_ratio = pick(|r| r.projected_eps / r.copy_like_rps);
     println!(
         "cairn bench scale: {} rounds, {} transactions and {} access events per round, medians",
         args.rounds, args.txs, args.events
@@ -290,8 +354,11 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     println!("{:<32} {:>12.0}  records/s of {bytes:.0} B", "raw_produce_consume", raw);
     println!("{:<32} {:>12.0}  events/s", "projection", projected);
     println!("{:<32} {:>12.0}  rows/s", "copy", copy);
+    println!("{:<32} {:>12.0}  rows/s", "copy_like_projection", copy_like);
+    println!("{:<32} {:>12.0}  records/s", "consume_only", consume);
     println!("{:<32} {:>12.2}  (goal 0.5)", "kafka_ledger_vs_raw_produce", ledger_ratio);
     println!("{:<32} {:>12.2}  (goal 0.5)", "projection_vs_copy", projection_ratio);
+    println!("{:<32} {:>12.2}", "projection_vs_copy_like_projection", like_ratio);
     if args.json {
         println!(
             "{}",
@@ -302,10 +369,13 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
                     {"name": "raw_produce_consume", "value": raw, "unit": "records/s", "record_bytes": bytes},
                     {"name": "projection", "value": projected, "unit": "events/s"},
                     {"name": "copy", "value": copy, "unit": "rows/s"},
+                    {"name": "copy_like_projection", "value": copy_like, "unit": "rows/s"},
+                    {"name": "consume_only", "value": consume, "unit": "records/s"},
                 ],
                 "ratios": [
                     {"name": "kafka_ledger_vs_raw_produce", "value": ledger_ratio, "goal": 0.5},
                     {"name": "projection_vs_copy", "value": projection_ratio, "goal": 0.5},
+                    {"name": "projection_vs_copy_like_projection", "value": like_ratio},
                 ],
             })
         );

@@ -363,8 +363,8 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
                 }
                 text.trim_end().to_string()
             });
-            if !valid {
-                bail!("the statement does not verify");
+            if let Some(failed) = checks.iter().find(|c| !c.ok) {
+                bail!("the statement does not verify: {}: {}", failed.name, failed.detail);
             }
             Ok(())
         }

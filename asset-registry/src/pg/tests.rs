@@ -1001,8 +1001,8 @@ async fn copy_access_plain_copies_and_truncates() {
     let Some(db) = postgres().await else { return };
     let projections = db.projections().await;
     let records = access_log(3, 250, 2);
-    assert_eq!(projections.copy_access_plain("bench_plain", &records).await.unwrap(), 250);
-    assert_eq!(projections.copy_access_plain("bench_plain", &records).await.unwrap(), 250);
+    assert_eq!(projections.copy_access_plain("bench_plain", &records, false).await.unwrap(), 250);
+    assert_eq!(projections.copy_access_plain("bench_plain", &records, false).await.unwrap(), 250);
     let count = |raw: tokio_postgres::Client, schema: String| async move {
         raw.query_one(&format!("SELECT count(*) FROM \"{schema}\".bench_plain"), &[])
             .await
@@ -1012,8 +1012,12 @@ async fn copy_access_plain_copies_and_truncates() {
     assert_eq!(count(db.raw().await, projections.schema().to_owned()).await, 500);
     projections.truncate_plain("bench_plain").await.unwrap();
     assert_eq!(count(db.raw().await, projections.schema().to_owned()).await, 0);
-    let error = projections.copy_access_plain("Bench", &records).await.unwrap_err();
+    let error = projections.copy_access_plain("Bench", &records, false).await.unwrap_err();
     assert!(matches!(error, Error::InvalidTableName { .. }), "{error:?}");
+    // The reference like access_events has its primary key: a second copy conflicts.
+    assert_eq!(projections.copy_access_plain("bench_like", &records, true).await.unwrap(), 250);
+    let error = projections.copy_access_plain("bench_like", &records, true).await.unwrap_err();
+    assert!(error.to_string().contains("duplicate key"), "{error}");
     // The plain table is not a projection: counts and digests ignore it.
     assert!(!projections.counts().await.unwrap().contains_key("bench_plain"));
 

@@ -1,0 +1,566 @@
+//! Commercial verifiers, end to end against a running `cairn up --demo`:
+//! accounts opened and topped up by the hub operator, verification queries
+//! metered from the access-event stream, prepaid balances and rate limits
+//! enforced before service, statements that add up, survive a restart and a
+//! SIGKILL, and verify offline with their proofs.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use access_control::keys::KeyPair;
+use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
+use cairn_schemas::v1 as pb;
+use cairn_schemas::v1::access_client::AccessClient;
+use cairn_tests::{CliOutput, Node, Start, cairn};
+use prost::Message;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+const ASSET: &str = "health/clinic-registry";
+const VERIFY: &str = "/cairn.v1.Access/VerifyDataHash";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The calendar month (UTC) of now, YYYY-MM.
+fn this_month() -> String {
+    asset_registry::billing::Month::of_ms(now_ms()).to_string()
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The demo consortium and the paths a test needs.
+struct World {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    node: Option<Node>,
+    content_hash: Vec<u8>,
+}
+
+impl World {
+    fn start() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("node");
+        let node = Node::start(&data, Start::Demo).unwrap();
+        let csv = std::fs::read(data.join("demo/clinic-registry.csv")).unwrap();
+        World { content_hash: Sha256::digest(&csv).to_vec(), dir, data, node: Some(node) }
+    }
+
+    fn node(&self) -> &Node {
+        self.node.as_ref().unwrap()
+    }
+
+    fn url(&self) -> String {
+        self.node().url()
+    }
+
+    fn demo_key(&self, name: &str) -> PathBuf {
+        self.data.join("demo").join(format!("{name}.key"))
+    }
+
+    /// `cairn ARGS --node URL`.
+    fn on(&self, args: &[&str]) -> CliOutput {
+        let url = self.url();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--node", &url]);
+        cairn(all)
+    }
+
+    /// A new identity of `organisation` with `role`, registered through the CLI.
+    fn register(&self, name: &str, organisation: &str, role: &str) -> (PathBuf, KeyPair) {
+        let path = self.dir.path().join(format!("{name}.key"));
+        cairn(["key", "new", "--out", arg(&path)]).assert_success();
+        let ca = self.demo_key("org-ca");
+        self.on(&[
+            "identity",
+            "register",
+            "--key",
+            arg(&path),
+            "--name",
+            name,
+            "--org",
+            organisation,
+            "--role",
+            role,
+            "--endorser-key",
+            arg(&ca),
+        ])
+        .assert_success();
+        let pair = KeyPair::load(&path).unwrap();
+        (path, pair)
+    }
+
+    /// Opens an account (as the CA officer: the demo's hub operator is the CA).
+    fn open(&self, holder: &KeyPair, plan: &[&str]) {
+        let holder = holder.address().to_string();
+        let officer = self.demo_key("ca-officer");
+        let mut args =
+            vec!["billing", "account", "open", "--holder", &holder, "--key", arg(&officer)];
+        args.extend(plan);
+        self.on(&args).assert_success();
+    }
+
+    fn top_up(&self, holder: &KeyPair, amount: u64) {
+        let holder = holder.address().to_string();
+        let amount = amount.to_string();
+        let officer = self.demo_key("ca-officer");
+        self.on(&[
+            "billing",
+            "account",
+            "top-up",
+            "--holder",
+            &holder,
+            "--amount",
+            &amount,
+            "--reference",
+            "test",
+            "--key",
+            arg(&officer),
+        ])
+        .assert_success();
+    }
+
+    /// `cairn billing statement --json` of `holder` this month, read with `key`.
+    fn statement(&self, holder: &KeyPair, key: &Path, proofs: Option<&Path>) -> Value {
+        let holder = holder.address().to_string();
+        let month = this_month();
+        let mut args = vec![
+            "billing",
+            "statement",
+            "--verifier",
+            &holder,
+            "--month",
+            &month,
+            "--key",
+            arg(key),
+            "--json",
+        ];
+        if let Some(out) = proofs {
+            args.extend(["--proofs", "--out", arg(out)]);
+        }
+        self.on(&args).assert_success().json()
+    }
+
+    fn account(&self, holder: &KeyPair, key: &Path) -> Value {
+        let holder = holder.address().to_string();
+        self.on(&["billing", "account", "show", "--holder", &holder, "--key", arg(key), "--json"])
+            .assert_success()
+            .json()
+    }
+
+    fn trusted_keys(&self) -> PathBuf {
+        let path = self.dir.path().join("trusted.keys");
+        self.on(&["node", "info", "--trusted-keys-out", arg(&path)]).assert_success();
+        path
+    }
+}
+
+async fn client(url: &str) -> AccessClient<Channel> {
+    AccessClient::new(Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap())
+}
+
+/// `n` signed VerifyDataHash requests, `in_flight` at a time; each result is
+/// the event id or the refusal.
+async fn verify_many(
+    url: &str,
+    key: &KeyPair,
+    content_hash: &[u8],
+    n: usize,
+    in_flight: usize,
+) -> Vec<Result<String, tonic::Status>> {
+    let client = client(url).await;
+    let mut results = Vec::with_capacity(n);
+    let mut set = tokio::task::JoinSet::new();
+    let mut sent = 0;
+    while results.len() < n {
+        while sent < n && set.len() < in_flight {
+            let mut client = client.clone();
+            let message = pb::VerifyDataHashRequest {
+                asset_id: ASSET.into(),
+                version: 0,
+                content_hash: content_hash.to_vec(),
+            };
+            let mut nonce = [0u8; 16];
+            nonce[..8].copy_from_slice(&(sent as u64).to_be_bytes());
+            nonce[8..].copy_from_slice(&now_ms().to_be_bytes());
+            let envelope = SignedRequest::sign(
+                key.signing_key(),
+                VERIFY,
+                &message.encode_to_vec(),
+                now_ms(),
+                nonce,
+            );
+            let mut request = tonic::Request::new(message);
+            let _ = request
+                .metadata_mut()
+                .insert_bin(AUTH_METADATA_KEY, MetadataValue::from_bytes(&envelope.encode()));
+            let _ = set.spawn(async move {
+                client.verify_data_hash(request).await.map(|r| r.into_inner().event_id)
+            });
+            sent += 1;
+        }
+        if let Some(result) = set.join_next().await {
+            results.push(result.unwrap());
+        }
+    }
+    results
+}
+
+fn line_ids(statement: &Value) -> Vec<String> {
+    statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["event_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The statement without what legitimately differs between two readings (the proofs).
+fn essentials(statement: &Value) -> Value {
+    let mut statement = statement.clone();
+    let object = statement.as_object_mut().unwrap();
+    let _ = object.remove("checkpoint");
+    for line in object["lines"].as_array_mut().unwrap() {
+        let _ = line.as_object_mut().unwrap().remove("proof");
+    }
+    for plan in object["plans"].as_array_mut().unwrap() {
+        let _ = plan.as_object_mut().unwrap().remove("proof");
+    }
+    statement
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn concurrent_verifiers_are_metered_once_and_their_statements_check_offline() {
+    let mut world = World::start();
+    let (postpaid_key, postpaid) = world.register("postpaid", "verifier-co", "verifier");
+    let (prepaid_key, prepaid) = world.register("prepaid", "verifier-co", "verifier");
+    let (_, free) = world.register("public-desk", "verifier-co", "verifier");
+    world.open(
+        &postpaid,
+        &["--payment", "postpaid", "--price-per-query", "3", "--free-queries", "2"],
+    );
+    world.open(&prepaid, &["--price-per-query", "7", "--currency", "EUR"]);
+    world.top_up(&prepaid, 10_000);
+    let runtime = runtime();
+    const N: usize = 60;
+    let url = world.url();
+    let results = runtime.block_on(async {
+        let (a, b, c) = tokio::join!(
+            verify_many(&url, &postpaid, &world.content_hash, N, 16),
+            verify_many(&url, &prepaid, &world.content_hash, N, 16),
+            verify_many(&url, &free, &world.content_hash, N, 16),
+        );
+        [a, b, c]
+    });
+    for (who, results) in ["postpaid", "prepaid", "free"].iter().zip(&results) {
+        let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(refused.is_empty(), "{who}: refused {refused:?}");
+    }
+
+    let auditor = world.demo_key("auditor");
+    let postpaid_statement = world.statement(&postpaid, &postpaid_key, None);
+    assert_eq!(postpaid_statement["lines"].as_array().unwrap().len(), N);
+    assert_eq!(postpaid_statement["total"], 3 * (N as u64 - 2), "{postpaid_statement:#}");
+    let amounts: Vec<u64> = postpaid_statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&amounts[..3], &[0, 0, 3], "the first two queries of the month are free");
+    let answered: BTreeSet<String> =
+        results[0].iter().map(|r| r.as_ref().unwrap().clone()).collect();
+    let billed: BTreeSet<String> = line_ids(&postpaid_statement).into_iter().collect();
+    assert_eq!(answered, billed, "every answered query is billed once, and nothing else");
+
+    // The prepaid statement, read by an auditor, with proofs, checked offline.
+    let file = world.dir.path().join("prepaid-statement.json");
+    let prepaid_statement = world.statement(&prepaid, &auditor, Some(&file));
+    assert_eq!(prepaid_statement["total"], 7 * N as u64);
+    let account = world.account(&prepaid, &prepaid_key);
+    assert_eq!(account["charged"], 7 * N as u64);
+    assert_eq!(account["balance"], 10_000 - 7 * N as i64);
+    let trusted = world.trusted_keys();
+    let checked =
+        cairn(["billing", "check", arg(&file), "--trusted-keys", arg(&trusted), "--json"]);
+    let report = checked.assert_success().json();
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert!(report["checks"].as_array().unwrap().len() > 2 * N);
+
+    // Billed for more than was recorded, or with a line taken out: refused, naming the line.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut inflated: Value = serde_json::from_str(&text).unwrap();
+    inflated["lines"][4]["amount"] = 8.into();
+    inflated["lines"][4]["query_amount"] = 8.into();
+    inflated["total"] = (7 * N as u64 + 1).into();
+    let inflated_path = world.dir.path().join("inflated.json");
+    std::fs::write(&inflated_path, inflated.to_string()).unwrap();
+    let _ = cairn(["billing", "check", arg(&inflated_path), "--trusted-keys", arg(&trusted)])
+        .assert_failure_with("line 5")
+        .assert_failure_with("the plan gives 7 + 0 = 7");
+    let mut forged: Value = serde_json::from_str(&text).unwrap();
+    forged["lines"][2]["bytes"] = 4096.into();
+    let forged_path = world.dir.path().join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let _ = cairn(["billing", "check", arg(&forged_path), "--trusted-keys", arg(&trusted)])
+        .assert_failure_with("line 3: the logged event");
+
+    // A free identity: metered, not charged, and it has no statement.
+    let usage = world
+        .on(&[
+            "billing",
+            "usage",
+            "--verifier",
+            &free.address().to_string(),
+            "--key",
+            arg(&auditor),
+            "--json",
+        ])
+        .assert_success()
+        .json();
+    assert_eq!(usage["currency"], "");
+    let verified = usage["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "verify" && c["decision"] == "allowed")
+        .unwrap_or_else(|| panic!("no verify counter in {usage:#}"));
+    assert_eq!(verified["events"], N as u64);
+    // Another verifier may not read a competitor's bill; the refusal is recorded.
+    let _ = world
+        .on(&[
+            "billing",
+            "statement",
+            "--verifier",
+            &prepaid.address().to_string(),
+            "--month",
+            &this_month(),
+            "--key",
+            arg(&postpaid_key),
+        ])
+        .assert_failure_with("only");
+
+    // After a restart the meter is rebuilt from the log: the same statements to the minor unit.
+    let before = [essentials(&postpaid_statement), essentials(&prepaid_statement)];
+    let node = world.node.take().unwrap();
+    let _ = node.stop_cleanly();
+    world.node = Some(Node::start(&world.data, Start::Existing).unwrap());
+    let after = [
+        essentials(&world.statement(&postpaid, &postpaid_key, None)),
+        essentials(&world.statement(&prepaid, &auditor, None)),
+    ];
+    assert_eq!(before, after, "the restarted node bills differently");
+}
+
+#[test]
+fn a_prepaid_balance_running_out_in_a_burst_serves_nothing_past_it() {
+    let world = World::start();
+    let (key_path, holder) = world.register("tight", "verifier-co", "verifier");
+    world.open(&holder, &["--price-per-query", "10", "--payment", "prepaid"]);
+    world.top_up(&holder, 95);
+    let runtime = runtime();
+    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 40, 20));
+    let served: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(served.len(), 9, "95 covers nine queries at 10");
+    for refusal in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refusal.code(), Code::ResourceExhausted, "{refusal:?}");
+        assert!(
+            refusal.message().contains("prepaid balance of 5 EUR")
+                && refusal.message().contains("price of 10 EUR")
+                && refusal.message().contains("(access event "),
+            "{}",
+            refusal.message()
+        );
+    }
+    let statement = world.statement(&holder, &key_path, None);
+    assert_eq!(statement["total"], 90);
+    assert_eq!(line_ids(&statement).len(), 9);
+    let account = world.account(&holder, &key_path);
+    assert_eq!((account["charged"].as_u64(), account["balance"].as_i64()), (Some(90), Some(5)));
+    // Each refusal is an access event of its own, denied with the reason.
+    let auditor = world.demo_key("auditor");
+    let denied = world
+        .on(&[
+            "audit",
+            "events",
+            "--identity",
+            &holder.address().to_string(),
+            "--decision",
+            "denied",
+            "--limit",
+            "100000",
+            "--key",
+            arg(&auditor),
+            "--json",
+        ])
+        .assert_success()
+        .json();
+    let denied = denied.as_array().unwrap();
+    assert_eq!(denied.len(), 31);
+    assert!(denied.iter().all(|e| e["reason"].as_str().unwrap().contains("does not cover")));
+
+    // A top-up lets it go on.
+    world.top_up(&holder, 100);
+    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 12, 4));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+    assert_eq!(world.statement(&holder, &key_path, None)["total"], 190);
+}
+
+#[test]
+fn over_the_rate_limit_a_verifier_is_told_when_to_retry() {
+    let world = World::start();
+    let (key_path, holder) = world.register("hasty", "verifier-co", "verifier");
+    world.open(&holder, &["--payment", "postpaid", "--price-per-query", "1", "--rate-limit", "5"]);
+    let runtime = runtime();
+    let started = Instant::now();
+    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 20, 20));
+    let elapsed = started.elapsed();
+    let served = results.iter().filter(|r| r.is_ok()).count();
+    // A full bucket of five, plus what refilled while the burst ran.
+    let most = 5 + (elapsed.as_secs_f64() * 5.0).ceil() as usize;
+    assert!((5..=most).contains(&served), "{served} served in {elapsed:?}");
+    let refusal = results.iter().find_map(|r| r.as_ref().err()).expect("some are refused");
+    assert_eq!(refusal.code(), Code::ResourceExhausted);
+    assert!(
+        refusal.message().contains("rate limit of 5 requests per second exceeded; retry in "),
+        "{}",
+        refusal.message()
+    );
+    let retry_ms: u64 = refusal
+        .metadata()
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a retry-after-ms header");
+    assert!((1..=200).contains(&retry_ms), "retry after {retry_ms} ms");
+    std::thread::sleep(Duration::from_millis(retry_ms + 250));
+    let again = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 1, 1));
+    assert!(again[0].is_ok(), "{:?}", again[0]);
+    // Refused requests are not billed.
+    assert_eq!(world.statement(&holder, &key_path, None)["total"], served as u64 + 1);
+}
+
+#[test]
+fn a_download_is_billed_by_its_bytes() {
+    let world = World::start();
+    let consumer_key = world.demo_key("civil-consumer");
+    let consumer = KeyPair::load(&consumer_key).unwrap();
+    // A department under a traffic plan: 100 per MiB after 1 free MiB, post-paid.
+    world.open(&consumer, &["--payment", "postpaid", "--price-per-mib", "100", "--free-mib", "1"]);
+    let input = world.dir.path().join("register.bin");
+    let content: Vec<u8> = (0..3 * 1024 * 1024 + 12_345).map(|i: u32| (i % 251) as u8).collect();
+    std::fs::write(&input, &content).unwrap();
+    let data = world.data.clone();
+    cairn([
+        "share",
+        "create",
+        "register",
+        "--asset-id",
+        "health/register",
+        "--key",
+        arg(&world.demo_key("health-provider")),
+        "--file",
+        arg(&input),
+        "--format",
+        "raw",
+        "--authorise",
+        &consumer.address().to_string(),
+        "--data-dir",
+        arg(&data),
+    ])
+    .assert_success();
+    world.on(&["sync", "register", "--data-dir", arg(&data)]).assert_success();
+    let output = world.dir.path().join("fetched.bin");
+    world
+        .on(&[
+            "data",
+            "fetch",
+            "health/register",
+            "--key",
+            arg(&consumer_key),
+            "--out",
+            arg(&output),
+        ])
+        .assert_success();
+    assert_eq!(std::fs::read(&output).unwrap(), content);
+    let statement = world.statement(&consumer, &consumer_key, None);
+    let lines = statement["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{statement:#}");
+    let bytes = lines[0]["bytes"].as_u64().unwrap();
+    assert!(bytes > content.len() as u64, "the sealed object is served: {bytes} bytes");
+    let mib = 1u64 << 20;
+    assert_eq!(lines[0]["traffic_amount"].as_u64().unwrap(), ((bytes - mib) * 100).div_ceil(mib));
+    assert_eq!(statement["total"], lines[0]["amount"]);
+}
+
+#[test]
+fn a_node_killed_during_a_burst_bills_every_answered_query_once() {
+    const BURST: usize = 5000;
+    let mut world = World::start();
+    let (key_path, holder) = world.register("steady", "verifier-co", "verifier");
+    world
+        .open(&holder, &["--payment", "postpaid", "--price-per-query", "2", "--free-queries", "5"]);
+    let runtime = runtime();
+    let url = world.url();
+    let hash = world.content_hash.clone();
+    let burst = runtime.spawn({
+        let holder = KeyPair::load(&key_path).unwrap();
+        async move { verify_many(&url, &holder, &hash, BURST, 32).await }
+    });
+    // Let some be answered, then kill the node in the middle of the burst.
+    std::thread::sleep(Duration::from_millis(300));
+    let node = world.node.take().unwrap();
+    let _ = node.kill().unwrap();
+    let results = runtime.block_on(burst).unwrap();
+    let answered: BTreeSet<String> =
+        results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    assert!(!answered.is_empty() && answered.len() < BURST, "{} answered", answered.len());
+    world.node = Some(Node::start(&world.data, Start::Existing).unwrap());
+    let file = world.dir.path().join("after-crash.json");
+    let statement = world.statement(&holder, &key_path, Some(&file));
+    let ids = line_ids(&statement);
+    let billed: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(billed.len(), ids.len(), "an event is billed twice");
+    assert!(answered.is_subset(&billed), "an answered query is not billed");
+    // What was logged but not answered (the crash cut the reply) is billed too, and no more.
+    let auditor = world.demo_key("auditor");
+    let logged = world
+        .on(&[
+            "audit",
+            "events",
+            "--identity",
+            &holder.address().to_string(),
+            "--decision",
+            "allowed",
+            "--limit",
+            "100000",
+            "--key",
+            arg(&auditor),
+            "--json",
+        ])
+        .assert_success()
+        .json();
+    let logged: BTreeSet<String> = logged
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "verify")
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(billed, logged);
+    assert_eq!(statement["total"], 2 * (ids.len() as u64).saturating_sub(5));
+    let trusted = world.trusted_keys();
+    let _ =
+        cairn(["billing", "check", arg(&file), "--trusted-keys", arg(&trusted)]).assert_success();
+}
