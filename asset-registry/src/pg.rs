@@ -73,6 +73,7 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use crate::audit::{AccessEvent, AuditFilter, Decision};
+use crate::billing::{self, Charge, Line, Month, MonthTotals, Tariff, TariffPeriod, Units};
 
 #[cfg(test)]
 mod tests;
@@ -176,6 +177,20 @@ pub enum Error {
         stored: i64,
         /// The first offset of the batch.
         first: i64,
+    },
+    /// A batch holds an event decided at a ledger height the ledger
+    /// projection has not reached: its plan is not known yet. Nothing was
+    /// written; apply the batch again once the ledger projector caught up.
+    #[error(
+        "the ledger projection of schema {schema} is at height {projected}; an access event was decided at height {needed}"
+    )]
+    LedgerBehind {
+        /// The schema.
+        schema: String,
+        /// The height the batch needs.
+        needed: u64,
+        /// The height projected.
+        projected: u64,
     },
     /// The records of a batch are not consecutive, or not valid offsets.
     #[error("bad batch for stream {stream} partition {partition}: {message}")]
@@ -368,6 +383,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "access-event projections",
         sql: include_str!("pg/ddl/002-access.sql"),
     },
+    Migration {
+        version: 3,
+        name: "billing projections",
+        sql: include_str!("pg/ddl/003-billing.sql"),
+    },
 ];
 
 /// The statements, by file name.
@@ -396,12 +416,28 @@ mod sql {
     pub(super) const ASSET_VERSIONS_SELECT_BY_ASSET: &str =
         include_str!("pg/sql/asset_versions_select_by_asset.sql");
     pub(super) const ASSETS_SEARCH: &str = include_str!("pg/sql/assets_search.sql");
-    pub(super) const ACCESS_BATCH_CREATE: &str = include_str!("pg/sql/access_batch_create.sql");
-    pub(super) const ACCESS_BATCH_COPY: &str = include_str!("pg/sql/access_batch_copy.sql");
     pub(super) const ACCESS_EVENTS_COPY: &str = include_str!("pg/sql/access_events_copy.sql");
+    pub(super) const ACCESS_EVENTS_SELECT_STORED: &str =
+        include_str!("pg/sql/access_events_select_stored.sql");
     pub(super) const USAGE_UPSERT: &str = include_str!("pg/sql/usage_upsert.sql");
-    pub(super) const ACCESS_EVENTS_INSERT_FROM_BATCH: &str =
-        include_str!("pg/sql/access_events_insert_from_batch.sql");
+    pub(super) const BILLING_ACCOUNTS_UPSERT: &str =
+        include_str!("pg/sql/billing_accounts_upsert.sql");
+    pub(super) const BILLING_PLANS_INSERT: &str = include_str!("pg/sql/billing_plans_insert.sql");
+    pub(super) const BILLING_TOP_UPS_INSERT: &str =
+        include_str!("pg/sql/billing_top_ups_insert.sql");
+    pub(super) const BILLING_PLANS_SELECT_BY_HOLDERS: &str =
+        include_str!("pg/sql/billing_plans_select_by_holders.sql");
+    pub(super) const BLOCKS_SELECT_HEIGHT: &str = include_str!("pg/sql/blocks_select_height.sql");
+    pub(super) const BILLING_MONTHS_SELECT_FOR_UPDATE: &str =
+        include_str!("pg/sql/billing_months_select_for_update.sql");
+    pub(super) const BILLING_MONTHS_UPSERT: &str = include_str!("pg/sql/billing_months_upsert.sql");
+    pub(super) const BILLING_LINES_COPY: &str = include_str!("pg/sql/billing_lines_copy.sql");
+    pub(super) const BILLING_LINES_SELECT_BY_MONTH: &str =
+        include_str!("pg/sql/billing_lines_select_by_month.sql");
+    pub(super) const BILLING_MONTHS_SELECT_BY_HOLDER: &str =
+        include_str!("pg/sql/billing_months_select_by_holder.sql");
+    pub(super) const BILLING_LINES_SUM_BY_OTHERS: &str =
+        include_str!("pg/sql/billing_lines_sum_by_others.sql");
     pub(super) const ACCESS_EVENTS_SELECT: &str = include_str!("pg/sql/access_events_select.sql");
     pub(super) const ACCESS_PLAIN_CREATE: &str = include_str!("pg/sql/access_plain_create.sql");
     pub(super) const ACCESS_PLAIN_CREATE_LIKE: &str =
@@ -432,6 +468,11 @@ const PROJECTION_TABLES: &[ProjectionTable] = &[
         name: "usage",
         key: &[("identity", true), ("action", true), ("decision", true)],
     },
+    ProjectionTable { name: "billing_accounts", key: &[("holder", true)] },
+    ProjectionTable { name: "billing_plans", key: &[("holder", true), ("from_height", false)] },
+    ProjectionTable { name: "billing_top_ups", key: &[("tx_id", true)] },
+    ProjectionTable { name: "billing_months", key: &[("holder", true), ("month", false)] },
+    ProjectionTable { name: "billing_lines", key: &[("event_id", true)] },
 ];
 
 impl ProjectionTable {
@@ -480,6 +521,56 @@ pub struct BlockChanges {
     pub assets: Vec<AssetRow>,
     /// Asset versions it published.
     pub versions: Vec<VersionRow>,
+    /// Verifier accounts it opened, topped up or re-planned, in their state after it.
+    pub accounts: Vec<AccountRow>,
+}
+
+/// A verifier account as it stands after a block (upserted by holder; its
+/// plans and top-ups are inserted once each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountRow {
+    /// The holder's address.
+    pub holder: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The block that opened it.
+    pub opened_in_block: u64,
+    /// Sum of its top-ups, minor units.
+    pub credited: u64,
+    /// Every plan, oldest first.
+    pub plans: Vec<PlanRow>,
+    /// Every top-up, oldest first.
+    pub top_ups: Vec<TopUpRow>,
+}
+
+/// One plan period of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanRow {
+    /// The first ledger height it applies at.
+    pub from_height: u64,
+    /// The transaction that set it.
+    pub tx_id: String,
+    /// Its prices and allowances.
+    pub tariff: Tariff,
+    /// `prepaid` or `postpaid`.
+    pub payment: String,
+    /// Requests per second on each node; 0: no limit.
+    pub rate_limit_per_second: u32,
+}
+
+/// One top-up of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TopUpRow {
+    /// The transaction.
+    pub tx_id: String,
+    /// Its block.
+    pub block_number: u64,
+    /// Minor units.
+    pub amount: u64,
+    /// The operator's reference.
+    pub reference: String,
+    /// The operator's clock.
+    pub timestamp_ms: u64,
 }
 
 /// One block of the ledger.
@@ -635,6 +726,8 @@ pub struct AccessApplied {
     pub duplicates: usize,
     /// Records below the stored next offset of their partition: skipped.
     pub already_applied: usize,
+    /// Events of account holders metered into statement lines.
+    pub billed: usize,
 }
 
 /// The usage meter of one identity, action and decision.
@@ -1119,27 +1212,33 @@ impl Projections {
                 });
             }
         }
-        let applied = match self.apply_access_once(stream, records, AccessWrite::Copy).await? {
-            Some(applied) => applied,
-            None => {
-                tracing::debug!("an event of the batch is already stored; merging instead");
-                self.apply_access_once(stream, records, AccessWrite::Merge)
-                    .await?
-                    .unwrap_or_default()
-            }
-        };
+        // First straight in; if an event of the batch is stored already (a
+        // node republished it), again without the stored ones. Another
+        // projector may store one in between: then once more.
+        let mut applied = self.apply_access_once(stream, records, false).await?;
+        let mut attempts = 0;
+        while applied.is_none() && attempts < 5 {
+            tracing::debug!("an event of the batch is already stored; leaving it out");
+            applied = self.apply_access_once(stream, records, true).await?;
+            attempts += 1;
+        }
+        let applied = applied.ok_or_else(|| Error::BadBatch {
+            stream: stream.into(),
+            partition: records[0].partition,
+            message: "other projectors kept storing events of this batch at the same time".into(),
+        })?;
         tracing::debug!(?applied, "applied access records");
         Ok(applied)
     }
 
-    /// One attempt of [`Projections::apply_access`]; `None` when
-    /// [`AccessWrite::Copy`] met an event that is already stored (nothing is
-    /// written then).
+    /// One attempt of [`Projections::apply_access`]; `None` when the copy met
+    /// an event that is already stored (nothing is written then). With
+    /// `skip_stored`, events already stored are left out first.
     async fn apply_access_once(
         &self,
         stream: &str,
         records: &[AccessRecord],
-        write: AccessWrite,
+        skip_stored: bool,
     ) -> Result<Option<AccessApplied>> {
         let partitions: Vec<i32> = records
             .iter()
@@ -1177,83 +1276,61 @@ impl Projections {
         let n_fresh = fresh.len();
         let mut seen: HashSet<&str> = HashSet::with_capacity(n_fresh);
         fresh.retain(|record| seen.insert(record.event.event_id.as_str()));
-        let duplicates_in_batch = n_fresh - fresh.len();
+        if skip_stored {
+            let ids: Vec<&str> = fresh.iter().map(|r| r.event.event_id.as_str()).collect();
+            let rows = transaction
+                .query(&self.sql(sql::ACCESS_EVENTS_SELECT_STORED), &[&ids])
+                .await
+                .map_err(self.sql_error("finding stored access events"))?;
+            let stored_ids: HashSet<String> = rows
+                .iter()
+                .map(|row| get::<String>(row, 0, "access_events.event_id"))
+                .collect::<Result<_>>()?;
+            fresh.retain(|record| !stored_ids.contains(&record.event.event_id));
+        }
+        let duplicates = n_fresh - fresh.len();
         let (next_partitions, next_offsets): (Vec<i32>, Vec<i64>) = next.into_iter().unzip();
 
-        let inserted = match write {
-            AccessWrite::Copy => {
-                let copy = transaction
-                    .prepare_cached(&self.sql(sql::ACCESS_EVENTS_COPY))
-                    .await
-                    .map_err(self.sql_error("preparing the access event copy"))?;
-                let sink = transaction
-                    .copy_in(&copy)
-                    .await
-                    .map_err(self.sql_error("starting the access event copy"))?;
-                match copy_access(BinaryCopyInWriter::new(sink, &ACCESS_COPY_TYPES), &fresh).await?
-                {
-                    Ok(_) => {}
-                    Err(error) if is_stored_event_conflict(&error) => {
-                        transaction.rollback().await.map_err(self.sql_error("rolling back"))?;
-                        return Ok(None);
-                    }
-                    Err(error) => return Err(self.sql_error("copying access events")(error)),
+        if !fresh.is_empty() {
+            let copy = transaction
+                .prepare_cached(&self.sql(sql::ACCESS_EVENTS_COPY))
+                .await
+                .map_err(self.sql_error("preparing the access event copy"))?;
+            let sink = transaction
+                .copy_in(&copy)
+                .await
+                .map_err(self.sql_error("starting the access event copy"))?;
+            match copy_access(BinaryCopyInWriter::new(sink, &ACCESS_COPY_TYPES), &fresh).await? {
+                Ok(_) => {}
+                Err(error) if is_stored_event_conflict(&error) => {
+                    transaction.rollback().await.map_err(self.sql_error("rolling back"))?;
+                    return Ok(None);
                 }
-                let usage = UsageTotals::of(&fresh)?;
-                let meter = transaction
-                    .prepare_cached(&self.sql(sql::USAGE_UPSERT))
-                    .await
-                    .map_err(self.sql_error("preparing the usage upsert"))?;
-                let advance = transaction
-                    .prepare_cached(&self.sql(sql::STREAM_OFFSETS_UPDATE))
-                    .await
-                    .map_err(self.sql_error("preparing the offset update"))?;
-                let meter_params: [&(dyn ToSql + Sync); 5] =
-                    [&usage.identity, &usage.action, &usage.decision, &usage.events, &usage.bytes];
-                let advance_params: [&(dyn ToSql + Sync); 3] =
-                    [&stream, &next_partitions, &next_offsets];
-                // Both statements go out at once; the server runs them in order.
-                let _ = futures_util::try_join!(
-                    transaction.execute(&meter, &meter_params),
-                    transaction.execute(&advance, &advance_params),
-                )
-                .map_err(self.sql_error("metering usage and storing offsets"))?;
-                fresh.len()
+                Err(error) => return Err(self.sql_error("copying access events")(error)),
             }
-            AccessWrite::Merge => {
-                transaction
-                    .batch_execute(sql::ACCESS_BATCH_CREATE)
-                    .await
-                    .map_err(self.sql_error("creating the access batch table"))?;
-                let copy = transaction
-                    .prepare_cached(sql::ACCESS_BATCH_COPY)
-                    .await
-                    .map_err(self.sql_error("preparing the access batch copy"))?;
-                let sink = transaction
-                    .copy_in(&copy)
-                    .await
-                    .map_err(self.sql_error("starting the access batch copy"))?;
-                let _ = copy_access(BinaryCopyInWriter::new(sink, &ACCESS_COPY_TYPES), &fresh)
-                    .await?
-                    .map_err(self.sql_error("copying access events into the batch table"))?;
-                let insert = transaction
-                    .prepare_cached(&self.sql(sql::ACCESS_EVENTS_INSERT_FROM_BATCH))
-                    .await
-                    .map_err(self.sql_error("preparing the access insert"))?;
-                let row = transaction
-                    .query_one(&insert, &[&stream, &next_partitions, &next_offsets])
-                    .await
-                    .map_err(self.sql_error("inserting access events and metering usage"))?;
-                to_usize(get(&row, 0, "access_events (inserted)")?, "access_events (inserted)")?
-            }
-        };
+        }
+        let usage = UsageTotals::of(&fresh)?;
+        let meter = transaction
+            .prepare_cached(&self.sql(sql::USAGE_UPSERT))
+            .await
+            .map_err(self.sql_error("preparing the usage upsert"))?;
+        let advance = transaction
+            .prepare_cached(&self.sql(sql::STREAM_OFFSETS_UPDATE))
+            .await
+            .map_err(self.sql_error("preparing the offset update"))?;
+        let meter_params: [&(dyn ToSql + Sync); 5] =
+            [&usage.identity, &usage.action, &usage.decision, &usage.events, &usage.bytes];
+        let advance_params: [&(dyn ToSql + Sync); 3] = [&stream, &next_partitions, &next_offsets];
+        // Both statements go out at once; the server runs them in order.
+        let _ = futures_util::try_join!(
+            transaction.execute(&meter, &meter_params),
+            transaction.execute(&advance, &advance_params),
+        )
+        .map_err(self.sql_error("metering usage and storing offsets"))?;
+        let billed = meter_billable(self, &transaction, &fresh).await?;
         transaction.commit().await.map_err(self.sql_error("committing access events"))?;
 
-        Ok(Some(AccessApplied {
-            applied: inserted,
-            duplicates: duplicates_in_batch + fresh.len().saturating_sub(inserted),
-            already_applied,
-        }))
+        Ok(Some(AccessApplied { applied: fresh.len(), duplicates, already_applied, billed }))
     }
 
     /// Binary-copies records into `table` of this schema, created if missing
@@ -1474,6 +1551,78 @@ impl Projections {
         Ok(events)
     }
 
+    /// A holder's monthly totals (metered events, queries, bytes, charges), oldest first.
+    pub async fn billing_months(&self, holder: &str) -> Result<Vec<(Month, MonthTotals)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(&self.sql(sql::BILLING_MONTHS_SELECT_BY_HOLDER), &[&holder])
+            .await
+            .map_err(self.sql_error("reading monthly totals"))?;
+        rows.iter()
+            .map(|row| {
+                let number =
+                    |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
+                let month: i32 = get(row, 0, "billing_months.month")?;
+                Ok((
+                    Month(u32::try_from(month).unwrap_or(0)),
+                    MonthTotals {
+                        events: number(1, "billing_months.events")?,
+                        queries: number(2, "billing_months.queries")?,
+                        bytes: number(3, "billing_months.bytes")?,
+                        charged: number(4, "billing_months.charged")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// A holder's statement lines of one month, in metering order.
+    pub async fn billing_lines(&self, holder: &str, month: Month) -> Result<Vec<Line>> {
+        let month_number = i32::try_from(month.0).unwrap_or(i32::MAX);
+        let client = self.client().await?;
+        let rows = client
+            .query(&self.sql(sql::BILLING_LINES_SELECT_BY_MONTH), &[&holder, &month_number])
+            .await
+            .map_err(self.sql_error("reading statement lines"))?;
+        rows.iter()
+            .map(|row| {
+                let number =
+                    |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
+                Ok(Line {
+                    event_id: get(row, 0, "billing_lines.event_id")?,
+                    time_ms: number(1, "billing_lines.time_ms")?,
+                    month,
+                    action: get(row, 2, "billing_lines.action")?,
+                    resource: get(row, 3, "billing_lines.resource")?,
+                    units: Units {
+                        queries: number(4, "billing_lines.queries")?,
+                        bytes: number(5, "billing_lines.bytes")?,
+                    },
+                    charge: Charge {
+                        query_amount: number(6, "billing_lines.query_amount")?,
+                        traffic_amount: number(7, "billing_lines.traffic_amount")?,
+                        amount: number(8, "billing_lines.amount")?,
+                        note: get(row, 11, "billing_lines.note")?,
+                    },
+                    ledger_height: number(9, "billing_lines.ledger_height")?,
+                    plan_from_height: number(10, "billing_lines.plan_from_height")?,
+                    node: get(row, 12, "billing_lines.node")?,
+                    leaf_index: number(13, "billing_lines.leaf_index")?,
+                })
+            })
+            .collect()
+    }
+
+    /// What `holder` was charged for events logged by nodes other than `node`.
+    pub async fn billing_charged_by_others(&self, holder: &str, node: &str) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(&self.sql(sql::BILLING_LINES_SUM_BY_OTHERS), &[&holder, &node])
+            .await
+            .map_err(self.sql_error("summing other nodes' charges"))?;
+        to_u64(get(&row, 0, "billing_lines.amount")?, "billing_lines.amount")
+    }
+
     /// The usage meters, of one identity or of all, by identity, action and
     /// decision.
     pub async fn usage(&self, identity: Option<&str>) -> Result<Vec<UsageRow>> {
@@ -1668,6 +1817,199 @@ async fn lock_offsets(
         .collect()
 }
 
+/// The column types of a binary copy into `billing_lines`.
+const LINE_COPY_TYPES: [Type; 17] = [
+    Type::TEXT, // event_id
+    Type::TEXT, // holder
+    Type::INT4, // month
+    Type::INT8, // line
+    Type::INT8, // time_ms
+    Type::TEXT, // action
+    Type::TEXT, // resource
+    Type::INT8, // queries
+    Type::INT8, // bytes
+    Type::INT8, // query_amount
+    Type::INT8, // traffic_amount
+    Type::INT8, // amount
+    Type::INT8, // ledger_height
+    Type::INT8, // plan_from_height
+    Type::TEXT, // note
+    Type::TEXT, // node
+    Type::INT8, // leaf_index
+];
+
+/// Meters the billable events of account holders among `records` (in stream
+/// order) into `billing_lines` and `billing_months`, inside the batch's
+/// transaction; answers how many lines it wrote.
+///
+/// Each event is priced with the holder's plan at the ledger height it was
+/// decided at, so the ledger projection must have reached that height:
+/// otherwise [`Error::LedgerBehind`] and nothing is written.
+async fn meter_billable(
+    projections: &Projections,
+    transaction: &deadpool_postgres::Transaction<'_>,
+    records: &[&AccessRecord],
+) -> Result<usize> {
+    let billable: Vec<&AccessRecord> =
+        records.iter().copied().filter(|r| billing::billable(&r.event).is_some()).collect();
+    let Some(needed) = billable.iter().map(|r| r.event.ledger_height).max() else {
+        return Ok(0);
+    };
+    let row = transaction
+        .query_one(&projections.sql(sql::BLOCKS_SELECT_HEIGHT), &[])
+        .await
+        .map_err(projections.sql_error("reading the projected ledger height"))?;
+    let projected = to_u64(get(&row, 0, "blocks.number")?, "blocks.number")?;
+    if projected < needed {
+        return Err(Error::LedgerBehind { schema: projections.schema.clone(), needed, projected });
+    }
+    let holders: Vec<&str> = billable
+        .iter()
+        .map(|r| r.event.identity.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rows = transaction
+        .query(&projections.sql(sql::BILLING_PLANS_SELECT_BY_HOLDERS), &[&holders])
+        .await
+        .map_err(projections.sql_error("reading the holders' plans"))?;
+    let mut plans: BTreeMap<String, Vec<TariffPeriod>> = BTreeMap::new();
+    for row in &rows {
+        let holder: String = get(row, 0, "billing_plans.holder")?;
+        let number = |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
+        plans.entry(holder).or_default().push(TariffPeriod {
+            from_height: number(1, "billing_plans.from_height")?,
+            tariff: Tariff {
+                price_per_query: number(2, "billing_plans.price_per_query")?,
+                price_per_mib: number(3, "billing_plans.price_per_mib")?,
+                free_queries_per_month: number(4, "billing_plans.free_queries_per_month")?,
+                free_mib_per_month: number(5, "billing_plans.free_mib_per_month")?,
+            },
+        });
+    }
+    if plans.is_empty() {
+        return Ok(0);
+    }
+    let keys: BTreeSet<(&str, Month)> = billable
+        .iter()
+        .filter(|r| plans.contains_key(&r.event.identity))
+        .map(|r| (r.event.identity.as_str(), Month::of_ms(r.event.time_ms)))
+        .collect();
+    let key_holders: Vec<&str> = keys.iter().map(|(holder, _)| *holder).collect();
+    let key_months: Vec<i32> =
+        keys.iter().map(|(_, month)| i32::try_from(month.0).unwrap_or(i32::MAX)).collect();
+    let rows = transaction
+        .query(
+            &projections.sql(sql::BILLING_MONTHS_SELECT_FOR_UPDATE),
+            &[&key_holders, &key_months],
+        )
+        .await
+        .map_err(projections.sql_error("locking the monthly totals"))?;
+    let mut totals: BTreeMap<(String, Month), MonthTotals> = BTreeMap::new();
+    for row in &rows {
+        let number = |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
+        let month: i32 = get(row, 1, "billing_months.month")?;
+        let _ = totals.insert(
+            (get(row, 0, "billing_months.holder")?, Month(u32::try_from(month).unwrap_or(0))),
+            MonthTotals {
+                events: number(2, "billing_months.events")?,
+                queries: number(3, "billing_months.queries")?,
+                bytes: number(4, "billing_months.bytes")?,
+                charged: number(5, "billing_months.charged")?,
+            },
+        );
+    }
+    let mut lines: Vec<(Line, u64, &str)> = Vec::new();
+    for record in &billable {
+        let Some(periods) = plans.get(&record.event.identity) else { continue };
+        let key = (record.event.identity.clone(), Month::of_ms(record.event.time_ms));
+        let month_totals = totals.entry(key).or_default();
+        let Some(line) = billing::meter(
+            &record.event,
+            &record.node,
+            record.leaf_index.unwrap_or(0),
+            periods,
+            month_totals,
+        ) else {
+            continue;
+        };
+        month_totals.add(line.units, line.charge.amount);
+        lines.push((line, month_totals.events, record.event.identity.as_str()));
+    }
+    if lines.is_empty() {
+        return Ok(0);
+    }
+    let copy = transaction
+        .prepare_cached(&projections.sql(sql::BILLING_LINES_COPY))
+        .await
+        .map_err(projections.sql_error("preparing the line copy"))?;
+    let sink = transaction
+        .copy_in(&copy)
+        .await
+        .map_err(projections.sql_error("starting the line copy"))?;
+    let writer = BinaryCopyInWriter::new(sink, &LINE_COPY_TYPES);
+    pin_mut!(writer);
+    for (line, number, holder) in &lines {
+        let month = i32::try_from(line.month.0).unwrap_or(i32::MAX);
+        let values: [i64; 10] = [
+            to_i64(*number, "billing_lines.line")?,
+            to_i64(line.time_ms, "billing_lines.time_ms")?,
+            to_i64(line.units.queries, "billing_lines.queries")?,
+            to_i64(line.units.bytes, "billing_lines.bytes")?,
+            to_i64(line.charge.query_amount, "billing_lines.query_amount")?,
+            to_i64(line.charge.traffic_amount, "billing_lines.traffic_amount")?,
+            to_i64(line.charge.amount, "billing_lines.amount")?,
+            to_i64(line.ledger_height, "billing_lines.ledger_height")?,
+            to_i64(line.plan_from_height, "billing_lines.plan_from_height")?,
+            to_i64(line.leaf_index, "billing_lines.leaf_index")?,
+        ];
+        writer
+            .as_mut()
+            .write(&[
+                &line.event_id,
+                holder,
+                &month,
+                &values[0],
+                &values[1],
+                &line.action,
+                &line.resource,
+                &values[2],
+                &values[3],
+                &values[4],
+                &values[5],
+                &values[6],
+                &values[7],
+                &values[8],
+                &line.charge.note,
+                &line.node,
+                &values[9],
+            ])
+            .await
+            .map_err(projections.sql_error("copying statement lines"))?;
+    }
+    let _ = writer.finish().await.map_err(projections.sql_error("copying statement lines"))?;
+    let mut month_holders = Vec::new();
+    let mut months = Vec::new();
+    let mut columns: [Vec<i64>; 4] = Default::default();
+    for ((holder, month), month_totals) in &totals {
+        month_holders.push(holder.as_str());
+        months.push(i32::try_from(month.0).unwrap_or(i32::MAX));
+        columns[0].push(to_i64(month_totals.events, "billing_months.events")?);
+        columns[1].push(to_i64(month_totals.queries, "billing_months.queries")?);
+        columns[2].push(to_i64(month_totals.bytes, "billing_months.bytes")?);
+        columns[3].push(to_i64(month_totals.charged, "billing_months.charged")?);
+    }
+    let _ = execute(
+        projections,
+        transaction,
+        sql::BILLING_MONTHS_UPSERT,
+        "storing the monthly totals",
+        &[&month_holders, &months, &columns[0], &columns[1], &columns[2], &columns[3]],
+    )
+    .await?;
+    Ok(lines.len())
+}
+
 /// Binary-copies access records through a started `COPY … FROM STDIN`.
 ///
 /// The outer error is a value that does not fit its column; the inner one is
@@ -1721,15 +2063,6 @@ fn is_stored_event_conflict(error: &tokio_postgres::Error) -> bool {
         db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
             && db.constraint() == Some("access_events_pkey")
     })
-}
-
-/// How [`Projections::apply_access`] writes the events of a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AccessWrite {
-    /// Binary copy straight into `access_events`; fails if one is stored.
-    Copy,
-    /// Binary copy into a temporary table, then insert what is new.
-    Merge,
 }
 
 /// The usage of a batch, one entry per (identity, action, decision) in key
@@ -1953,6 +2286,64 @@ async fn write_ledger_rows(
             ],
         )
         .await?;
+    }
+    // Accounts: the last row of the batch wins; plans and top-ups are immutable.
+    let mut last_accounts: BTreeMap<&str, &AccountRow> = BTreeMap::new();
+    for account in blocks.iter().flat_map(|changes| &changes.accounts) {
+        let _ = last_accounts.insert(account.holder.as_str(), account);
+    }
+    for account in last_accounts.values() {
+        let opened = to_i64(account.opened_in_block, "billing_accounts.opened_in_block")?;
+        let credited = to_i64(account.credited, "billing_accounts.credited")?;
+        let _ = execute(
+            projections,
+            transaction,
+            sql::BILLING_ACCOUNTS_UPSERT,
+            "upserting an account",
+            &[&account.holder, &account.currency, &opened, &credited],
+        )
+        .await?;
+        for plan in &account.plans {
+            let from = to_i64(plan.from_height, "billing_plans.from_height")?;
+            let t = &plan.tariff;
+            let per_query = to_i64(t.price_per_query, "billing_plans.price_per_query")?;
+            let per_mib = to_i64(t.price_per_mib, "billing_plans.price_per_mib")?;
+            let free_queries =
+                to_i64(t.free_queries_per_month, "billing_plans.free_queries_per_month")?;
+            let free_mib = to_i64(t.free_mib_per_month, "billing_plans.free_mib_per_month")?;
+            let rate = i64::from(plan.rate_limit_per_second);
+            let _ = execute(
+                projections,
+                transaction,
+                sql::BILLING_PLANS_INSERT,
+                "inserting a plan",
+                &[
+                    &account.holder,
+                    &from,
+                    &plan.tx_id,
+                    &per_query,
+                    &per_mib,
+                    &free_queries,
+                    &free_mib,
+                    &plan.payment,
+                    &rate,
+                ],
+            )
+            .await?;
+        }
+        for top_up in &account.top_ups {
+            let block = to_i64(top_up.block_number, "billing_top_ups.block_number")?;
+            let amount = to_i64(top_up.amount, "billing_top_ups.amount")?;
+            let time = to_i64(top_up.timestamp_ms, "billing_top_ups.timestamp_ms")?;
+            let _ = execute(
+                projections,
+                transaction,
+                sql::BILLING_TOP_UPS_INSERT,
+                "inserting a top-up",
+                &[&top_up.tx_id, &account.holder, &block, &amount, &top_up.reference, &time],
+            )
+            .await?;
+        }
     }
     if !version_asset.is_empty() {
         let _ = execute(

@@ -160,7 +160,7 @@ fn synthetic_events(n: usize, round: usize) -> Vec<AccessEvent> {
             bytes: (i as u64 * 7919) % 100_000,
             latency_us: 50,
             method: "/cairn.v1.Access/VerifyDataHash".into(),
-            ledger_height: 1,
+            ledger_height: 0,
         })
         .collect()
 }

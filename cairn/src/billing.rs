@@ -135,13 +135,52 @@ struct AccountView {
     credited: u64,
 }
 
+/// How long the charges other nodes logged for a holder are reused before
+/// the PostgreSQL projection is asked again.
+const OTHERS_REFRESH: Duration = Duration::from_secs(1);
+
 /// The gate in front of billable requests.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     buckets: Mutex<BTreeMap<Address, Bucket>>,
+    /// In the scaled mode: the projection, for what other nodes charged.
+    directory: Option<asset_registry::pg::Projections>,
+    /// This node's address (the `node` of the lines it logged).
+    node_address: String,
+    others: Mutex<BTreeMap<Address, (u64, Instant)>>,
 }
 
 impl Gate {
+    /// A gate; with `directory`, prepaid balances also count what the
+    /// projection holds of the holder's events logged by other nodes.
+    pub(crate) fn new(
+        directory: Option<asset_registry::pg::Projections>,
+        node_address: String,
+    ) -> Gate {
+        Gate { directory, node_address, ..Gate::default() }
+    }
+
+    /// What other nodes charged `holder`, from the projection (cached for
+    /// [`OTHERS_REFRESH`]); 0 without one.
+    async fn charged_elsewhere(&self, holder: Address) -> Result<u64, Status> {
+        let Some(directory) = &self.directory else { return Ok(0) };
+        {
+            let others = self.others.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((charged, at)) = others.get(&holder)
+                && at.elapsed() < OTHERS_REFRESH
+            {
+                return Ok(*charged);
+            }
+        }
+        let charged = directory
+            .billing_charged_by_others(&holder.to_string(), &self.node_address)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot read the billing projection: {e}")))?;
+        let mut others = self.others.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = others.insert(holder, (charged, Instant::now()));
+        Ok(charged)
+    }
+
     fn take_token(&self, holder: Address, rate: u32) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -228,6 +267,7 @@ impl Gate {
             let _ = access.record(event).await.map_err(unavailable)?;
             return Ok(event_id);
         }
+        let elsewhere = self.charged_elsewhere(holder).await?;
         let month = Month::of_ms(event.time_ms);
         let tariff = tariff(&view.plan);
         let reserve_for = reserve_for.unwrap_or(&event_id).to_owned();
@@ -235,6 +275,7 @@ impl Gate {
             .admit(event.clone(), &reserve_for, |meter| {
                 let price = meter.quote(&view.holder, month, &tariff, units);
                 let balance = i128::from(view.credited)
+                    - i128::from(elsewhere)
                     - i128::from(meter.charged(&view.holder))
                     - i128::from(meter.reserved(&view.holder));
                 if i128::from(price) > balance {
@@ -271,6 +312,13 @@ pub(crate) struct BillingService {
     pub(crate) node: Node,
     pub(crate) access: AccessLog,
     pub(crate) policy: Arc<RolePolicy>,
+    /// The PostgreSQL projection, when the node has one: it meters every
+    /// node's events, so accounts, usage and statements are read there.
+    pub(crate) directory: Option<asset_registry::pg::Projections>,
+}
+
+fn projection_error(e: asset_registry::pg::Error) -> Status {
+    Status::unavailable(format!("cannot read the billing projection: {e}"))
 }
 
 fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
@@ -466,10 +514,19 @@ impl Billing for BillingService {
         let account = self
             .account(&holder)
             .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
-        let (charged, pending) = {
+        let holder_text = holder.to_string();
+        let (mut charged, pending) = {
             let state = self.access.state();
-            let holder = holder.to_string();
-            (state.meter.charged(&holder), state.meter.reserved(&holder))
+            (state.meter.charged(&holder_text), state.meter.reserved(&holder_text))
+        };
+        let source = match &self.directory {
+            None => "memory",
+            Some(directory) => {
+                let months =
+                    directory.billing_months(&holder_text).await.map_err(projection_error)?;
+                charged = months.iter().map(|(_, totals)| totals.charged).sum();
+                "postgres"
+            }
         };
         let balance = i128::from(account.credited) - i128::from(charged) - i128::from(pending);
         Ok(Response::new(pb::Account {
@@ -487,7 +544,7 @@ impl Billing for BillingService {
                 i64::MAX
             }),
             opened_in_block: account.opened_in_block,
-            source: "memory".into(),
+            source: source.into(),
         }))
     }
 
@@ -509,11 +566,40 @@ impl Billing for BillingService {
             )
             .await?;
         let currency = self.account(&holder).map(|a| a.currency).unwrap_or_default();
-        let state = self.access.state();
         let holder_text = holder.to_string();
-        let months = state
-            .meter
-            .months(&holder_text)
+        let (months, counters, source) = match &self.directory {
+            Some(directory) => {
+                let months =
+                    directory.billing_months(&holder_text).await.map_err(projection_error)?;
+                let counters = directory
+                    .usage(Some(&holder_text))
+                    .await
+                    .map_err(projection_error)?
+                    .into_iter()
+                    .map(|row| {
+                        let decision = if row.decision == "allowed" {
+                            Decision::Allowed
+                        } else {
+                            Decision::Denied
+                        };
+                        (
+                            row.action,
+                            decision,
+                            asset_registry::billing::Counter {
+                                events: u64::try_from(row.events).unwrap_or(0),
+                                bytes: u64::try_from(row.bytes).unwrap_or(0),
+                            },
+                        )
+                    })
+                    .collect();
+                (months, counters, "postgres")
+            }
+            None => {
+                let state = self.access.state();
+                (state.meter.months(&holder_text), state.meter.counters(&holder_text), "memory")
+            }
+        };
+        let months = months
             .into_iter()
             .filter(|(month, _)| month.end_ms() > request.since_ms)
             .map(|(month, totals)| pb::UsageMonth {
@@ -524,9 +610,7 @@ impl Billing for BillingService {
                 events: totals.events,
             })
             .collect();
-        let counters = state
-            .meter
-            .counters(&holder_text)
+        let counters = counters
             .into_iter()
             .map(|(action, decision, counter)| pb::UsageCounter {
                 action,
@@ -540,7 +624,7 @@ impl Billing for BillingService {
             currency,
             months,
             counters,
-            source: "memory".into(),
+            source: source.into(),
         }))
     }
 
@@ -565,16 +649,20 @@ impl Billing for BillingService {
         let account = self
             .account(&holder)
             .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
-        let lines: Vec<pb::StatementLine> = {
-            let state = self.access.state();
-            state
-                .meter
-                .lines(&holder.to_string(), month)
-                .iter()
-                .enumerate()
-                .map(|(idx, line)| line_to_pb(idx + 1, line))
-                .collect()
+        let (lines, source) = match &self.directory {
+            Some(directory) => (
+                directory
+                    .billing_lines(&holder.to_string(), month)
+                    .await
+                    .map_err(projection_error)?,
+                "postgres",
+            ),
+            None => {
+                (self.access.state().meter.lines(&holder.to_string(), month).to_vec(), "memory")
+            }
         };
+        let lines: Vec<pb::StatementLine> =
+            lines.iter().enumerate().map(|(idx, line)| line_to_pb(idx + 1, line)).collect();
         let mut statement = pb::Statement {
             holder: holder.to_string(),
             currency: account.currency.clone(),
@@ -590,7 +678,7 @@ impl Billing for BillingService {
                 .filter(|t| Month::of_ms(t.timestamp_ms) == month)
                 .map(top_up_to_pb)
                 .collect(),
-            source: "memory".into(),
+            source: source.into(),
             plan_proofs: Vec::new(),
         };
         if request.proofs {

@@ -235,7 +235,7 @@ async fn get_account(node: &NodeArgs, key: &KeyPair, holder: &str) -> anyhow::Re
 }
 
 fn plan_json(plan: Option<&pb::Plan>) -> serde_json::Value {
-    match plan.cloned().map(|p| plan_from_pb(Some(p))) {
+    match plan.copied().map(|p| plan_from_pb(Some(p))) {
         Some(Ok(plan)) => serde_json::to_value(plan).unwrap_or_default(),
         _ => serde_json::Value::Null,
     }
@@ -594,7 +594,7 @@ impl StatementFile {
             plans.push(PlanFile {
                 from_height: period.from_height,
                 tx_id: period.tx_id.clone(),
-                plan: plan_from_pb(period.plan.clone()).map_err(|e| format_err!(e))?,
+                plan: plan_from_pb(period.plan).map_err(|e| format_err!(e))?,
                 proof,
             });
         }

@@ -20,8 +20,8 @@ use anchor_chaincode::tx::{Transaction, TxBody};
 use anyhow::{Context, format_err};
 use asset_registry::audit::AccessEvent;
 use asset_registry::pg::{
-    AccessRecord, AssetRow, BlockChanges, BlockRow, IdentityRow, Projections, TransactionRow,
-    VersionRow,
+    AccessRecord, AccountRow, AssetRow, BlockChanges, BlockRow, IdentityRow, PlanRow, Projections,
+    TopUpRow, TransactionRow, VersionRow,
 };
 use clap::Args;
 use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
@@ -103,8 +103,10 @@ impl LedgerFolder {
             identities: Vec::new(),
             assets: Vec::new(),
             versions: Vec::new(),
+            accounts: Vec::new(),
         };
         let mut identities = std::collections::BTreeSet::new();
+        let mut holders = std::collections::BTreeSet::new();
         let mut assets = std::collections::BTreeSet::new();
         for receipt in &block.receipts {
             changes.transactions.push(TransactionRow {
@@ -167,7 +169,13 @@ impl LedgerFolder {
                 | TxBody::RenewCertificate(_)
                 | TxBody::RevokeCertificate(_)
                 | TxBody::AnchorChannels(_) => {}
-                TxBody::OpenAccount(_) | TxBody::TopUp(_) | TxBody::ChangePlan(_) => {}
+                TxBody::OpenAccount(anchor_chaincode::tx::OpenAccount { holder, .. })
+                | TxBody::TopUp(anchor_chaincode::tx::TopUp { holder, .. })
+                | TxBody::ChangePlan(anchor_chaincode::tx::ChangePlan { holder, .. }) => {
+                    if let Ok(address) = holder.parse::<Address>() {
+                        let _ = holders.insert(address);
+                    }
+                }
             }
         }
         if block.header.number == 0 {
@@ -183,6 +191,38 @@ impl LedgerFolder {
                     registered_in_block: identity.registered_in_block,
                     revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()),
                     revoked_in_block: identity.revoked.as_ref().map(|r| r.block_number),
+                });
+            }
+        }
+        for holder in holders {
+            if let Some(account) = self.ledger.account(&holder) {
+                changes.accounts.push(AccountRow {
+                    holder: holder.to_string(),
+                    currency: account.currency.clone(),
+                    opened_in_block: account.opened_in_block,
+                    credited: account.credited,
+                    plans: account
+                        .plans
+                        .iter()
+                        .map(|period| PlanRow {
+                            from_height: period.from_height,
+                            tx_id: period.tx_id.to_string(),
+                            tariff: crate::billing::tariff(&period.plan),
+                            payment: period.plan.payment.as_str().to_owned(),
+                            rate_limit_per_second: period.plan.rate_limit_per_second,
+                        })
+                        .collect(),
+                    top_ups: account
+                        .top_ups
+                        .iter()
+                        .map(|top_up| TopUpRow {
+                            tx_id: top_up.tx_id.to_string(),
+                            block_number: top_up.block_number,
+                            amount: top_up.amount,
+                            reference: top_up.reference.clone(),
+                            timestamp_ms: top_up.timestamp_ms,
+                        })
+                        .collect(),
                 });
             }
         }
@@ -308,9 +348,32 @@ async fn apply_topic_batch(
     }
     let access: Vec<AccessRecord> = records.iter().filter_map(access_record).collect();
     if !access.is_empty() {
-        let _ = projections.apply_access(topic, &access).await?;
+        apply_when_ledger_caught_up(projections, topic, &access).await?;
     }
     Ok(reached)
+}
+
+/// Applies access records, waiting while the ledger projection is behind the
+/// height an event was decided at (billing needs the plan of that height).
+async fn apply_when_ledger_caught_up(
+    projections: &Projections,
+    stream: &str,
+    records: &[AccessRecord],
+) -> anyhow::Result<()> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match projections.apply_access(stream, records).await {
+            Ok(_) => return Ok(()),
+            Err(asset_registry::pg::Error::LedgerBehind { needed, projected, .. })
+                if waited < Duration::from_secs(600) =>
+            {
+                tracing::debug!(needed, projected, "waiting for the ledger projection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += Duration::from_millis(50);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Projects the access-event topic as a member of the consumer group.
@@ -435,7 +498,7 @@ async fn project_local_access(
                 })
             })
             .collect();
-        let _ = projections.apply_access(LOCAL_ACCESS_STREAM, &access_records).await?;
+        apply_when_ledger_caught_up(&projections, LOCAL_ACCESS_STREAM, &access_records).await?;
         next = i64::try_from(last + 1).unwrap_or(i64::MAX);
     }
 }

@@ -433,7 +433,10 @@ pub(crate) async fn serve(
         cert_service.clone(),
         crate::cert_service::ANCHOR_INTERVAL,
     ));
-    let gate = std::sync::Arc::new(crate::billing::Gate::default());
+    let gate = std::sync::Arc::new(crate::billing::Gate::new(
+        directory.clone(),
+        node.key().address().to_string(),
+    ));
     let check_service = cairn_schemas::v1::certificate_check_server::CertificateCheckServer::new(
         crate::cert_service::CheckService {
             node: node.clone(),
@@ -447,6 +450,7 @@ pub(crate) async fn serve(
             node: node.clone(),
             access: access.clone(),
             policy: policy.clone(),
+            directory: directory.clone(),
         })
         .max_encoding_message_size(256 * 1024 * 1024);
     let access_service =

@@ -698,3 +698,63 @@ pub fn unique_name(prefix: &str) -> String {
         .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
     format!("{prefix}{}x{nanos}", std::process::id())
 }
+
+/// `n` signed `VerifyDataHash` requests for `asset_id`'s latest version,
+/// `in_flight` at a time, signed by `key`; each result is the access event id
+/// the node answered with, or its refusal.
+pub async fn verify_data_hash_many(
+    url: &str,
+    key: &KeyPair,
+    asset_id: &str,
+    content_hash: &[u8],
+    n: usize,
+    in_flight: usize,
+) -> Vec<Result<String, tonic::Status>> {
+    const METHOD: &str = "/cairn.v1.Access/VerifyDataHash";
+    let channel = Channel::from_shared(url.to_string()).expect("a valid URL").connect().await;
+    let Ok(channel) = channel else {
+        return (0..n).map(|_| Err(tonic::Status::unavailable("cannot connect"))).collect();
+    };
+    let client = cairn_schemas::v1::access_client::AccessClient::new(channel);
+    let mut results = Vec::with_capacity(n);
+    let mut set = tokio::task::JoinSet::new();
+    let mut sent = 0;
+    while results.len() < n {
+        while sent < n && set.len() < in_flight {
+            let mut client = client.clone();
+            let message = pb::VerifyDataHashRequest {
+                asset_id: asset_id.into(),
+                version: 0,
+                content_hash: content_hash.to_vec(),
+            };
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let mut nonce = [0u8; 16];
+            nonce[..8].copy_from_slice(&(sent as u64).to_be_bytes());
+            nonce[8..].copy_from_slice(&now.to_be_bytes());
+            let envelope = access_control::request::SignedRequest::sign(
+                key.signing_key(),
+                METHOD,
+                &prost::Message::encode_to_vec(&message),
+                now,
+                nonce,
+            );
+            let mut request = tonic::Request::new(message);
+            let _ = request.metadata_mut().insert_bin(
+                access_control::request::AUTH_METADATA_KEY,
+                tonic::metadata::MetadataValue::from_bytes(&envelope.encode()),
+            );
+            let _ = set.spawn(async move {
+                client.verify_data_hash(request).await.map(|r| r.into_inner().event_id)
+            });
+            sent += 1;
+        }
+        match set.join_next().await {
+            Some(Ok(result)) => results.push(result),
+            Some(Err(e)) => results.push(Err(tonic::Status::internal(e.to_string()))),
+            None => break,
+        }
+    }
+    results
+}

@@ -9,19 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use access_control::keys::KeyPair;
-use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
-use cairn_schemas::v1 as pb;
-use cairn_schemas::v1::access_client::AccessClient;
-use cairn_tests::{CliOutput, Node, Start, cairn};
-use prost::Message;
+use cairn_tests::{CliOutput, Node, Start, cairn, verify_data_hash_many};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 const ASSET: &str = "health/clinic-registry";
-const VERIFY: &str = "/cairn.v1.Access/VerifyDataHash";
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
@@ -162,57 +155,6 @@ impl World {
     }
 }
 
-async fn client(url: &str) -> AccessClient<Channel> {
-    AccessClient::new(Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap())
-}
-
-/// `n` signed VerifyDataHash requests, `in_flight` at a time; each result is
-/// the event id or the refusal.
-async fn verify_many(
-    url: &str,
-    key: &KeyPair,
-    content_hash: &[u8],
-    n: usize,
-    in_flight: usize,
-) -> Vec<Result<String, tonic::Status>> {
-    let client = client(url).await;
-    let mut results = Vec::with_capacity(n);
-    let mut set = tokio::task::JoinSet::new();
-    let mut sent = 0;
-    while results.len() < n {
-        while sent < n && set.len() < in_flight {
-            let mut client = client.clone();
-            let message = pb::VerifyDataHashRequest {
-                asset_id: ASSET.into(),
-                version: 0,
-                content_hash: content_hash.to_vec(),
-            };
-            let mut nonce = [0u8; 16];
-            nonce[..8].copy_from_slice(&(sent as u64).to_be_bytes());
-            nonce[8..].copy_from_slice(&now_ms().to_be_bytes());
-            let envelope = SignedRequest::sign(
-                key.signing_key(),
-                VERIFY,
-                &message.encode_to_vec(),
-                now_ms(),
-                nonce,
-            );
-            let mut request = tonic::Request::new(message);
-            let _ = request
-                .metadata_mut()
-                .insert_bin(AUTH_METADATA_KEY, MetadataValue::from_bytes(&envelope.encode()));
-            let _ = set.spawn(async move {
-                client.verify_data_hash(request).await.map(|r| r.into_inner().event_id)
-            });
-            sent += 1;
-        }
-        if let Some(result) = set.join_next().await {
-            results.push(result.unwrap());
-        }
-    }
-    results
-}
-
 fn line_ids(statement: &Value) -> Vec<String> {
     statement["lines"]
         .as_array()
@@ -257,9 +199,9 @@ fn concurrent_verifiers_are_metered_once_and_their_statements_check_offline() {
     let url = world.url();
     let results = runtime.block_on(async {
         let (a, b, c) = tokio::join!(
-            verify_many(&url, &postpaid, &world.content_hash, N, 16),
-            verify_many(&url, &prepaid, &world.content_hash, N, 16),
-            verify_many(&url, &free, &world.content_hash, N, 16),
+            verify_data_hash_many(&url, &postpaid, ASSET, &world.content_hash, N, 16),
+            verify_data_hash_many(&url, &prepaid, ASSET, &world.content_hash, N, 16),
+            verify_data_hash_many(&url, &free, ASSET, &world.content_hash, N, 16),
         );
         [a, b, c]
     });
@@ -370,7 +312,14 @@ fn a_prepaid_balance_running_out_in_a_burst_serves_nothing_past_it() {
     world.open(&holder, &["--price-per-query", "10", "--payment", "prepaid"]);
     world.top_up(&holder, 95);
     let runtime = runtime();
-    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 40, 20));
+    let results = runtime.block_on(verify_data_hash_many(
+        &world.url(),
+        &holder,
+        ASSET,
+        &world.content_hash,
+        40,
+        20,
+    ));
     let served: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(served.len(), 9, "95 covers nine queries at 10");
     for refusal in results.iter().filter_map(|r| r.as_ref().err()) {
@@ -412,7 +361,14 @@ fn a_prepaid_balance_running_out_in_a_burst_serves_nothing_past_it() {
 
     // A top-up lets it go on.
     world.top_up(&holder, 100);
-    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 12, 4));
+    let results = runtime.block_on(verify_data_hash_many(
+        &world.url(),
+        &holder,
+        ASSET,
+        &world.content_hash,
+        12,
+        4,
+    ));
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
     assert_eq!(world.statement(&holder, &key_path, None)["total"], 190);
 }
@@ -424,7 +380,14 @@ fn over_the_rate_limit_a_verifier_is_told_when_to_retry() {
     world.open(&holder, &["--payment", "postpaid", "--price-per-query", "1", "--rate-limit", "5"]);
     let runtime = runtime();
     let started = Instant::now();
-    let results = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 20, 20));
+    let results = runtime.block_on(verify_data_hash_many(
+        &world.url(),
+        &holder,
+        ASSET,
+        &world.content_hash,
+        20,
+        20,
+    ));
     let elapsed = started.elapsed();
     let served = results.iter().filter(|r| r.is_ok()).count();
     // A full bucket of five, plus what refilled while the burst ran.
@@ -445,7 +408,14 @@ fn over_the_rate_limit_a_verifier_is_told_when_to_retry() {
         .expect("a retry-after-ms header");
     assert!((1..=200).contains(&retry_ms), "retry after {retry_ms} ms");
     std::thread::sleep(Duration::from_millis(retry_ms + 250));
-    let again = runtime.block_on(verify_many(&world.url(), &holder, &world.content_hash, 1, 1));
+    let again = runtime.block_on(verify_data_hash_many(
+        &world.url(),
+        &holder,
+        ASSET,
+        &world.content_hash,
+        1,
+        1,
+    ));
     assert!(again[0].is_ok(), "{:?}", again[0]);
     // Refused requests are not billed.
     assert_eq!(world.statement(&holder, &key_path, None)["total"], served as u64 + 1);
@@ -516,7 +486,7 @@ fn a_node_killed_during_a_burst_bills_every_answered_query_once() {
     let hash = world.content_hash.clone();
     let burst = runtime.spawn({
         let holder = KeyPair::load(&key_path).unwrap();
-        async move { verify_many(&url, &holder, &hash, BURST, 32).await }
+        async move { verify_data_hash_many(&url, &holder, ASSET, &hash, BURST, 32).await }
     });
     // Let some be answered, then kill the node in the middle of the burst.
     std::thread::sleep(Duration::from_millis(300));

@@ -176,7 +176,7 @@ fn synthetic_events(n: usize) -> Vec<AccessEvent> {
             bytes: prng.between(0, 100_000),
             latency_us: 10,
             method: "/cairn.v1.Access/RequestAccess".into(),
-            ledger_height: 1,
+            ledger_height: 0,
         })
         .collect()
 }
@@ -572,8 +572,16 @@ fn an_embedded_node_projects_into_postgres_and_searches_there() {
         &node.url(),
     ])
     .assert_success();
-    let found =
-        cairn(["asset", "search", "clinic registry", "--json", "--node", &node.url()]).json();
+    // The projection follows the ledger asynchronously: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        let found =
+            cairn(["asset", "search", "clinic registry", "--json", "--node", &node.url()]).json();
+        if found["entries"].as_array().is_some_and(|e| !e.is_empty()) || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(found["source"], "postgres", "{found}");
     assert_eq!(found["entries"][0]["asset_id"], "health/clinic-registry", "{found}");
     let none = cairn(["asset", "search", "marriage", "--json", "--node", &node.url()]).json();
@@ -588,6 +596,147 @@ fn an_embedded_node_projects_into_postgres_and_searches_there() {
         assert!(Instant::now() < deadline, "the access event never reached the usage table");
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(node);
+    sql.execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
+}
+
+#[test]
+fn the_metering_projector_killed_during_a_burst_bills_exactly() {
+    let Some(env) = Env::new("meter") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let node = Node::start_with_args(&data, Start::Demo, &args_ref(&env.kafka_args())).unwrap();
+    let url = node.url();
+    let key_path = dir.path().join("meter.key");
+    let key_arg = key_path.to_str().unwrap();
+    cairn(["key", "new", "--out", key_arg]).assert_success();
+    let ca = data.join("demo/org-ca.key");
+    cairn([
+        "identity",
+        "register",
+        "--node",
+        &url,
+        "--key",
+        key_arg,
+        "--name",
+        "Metered desk",
+        "--org",
+        "verifier-co",
+        "--role",
+        "verifier",
+        "--endorser-key",
+        ca.to_str().unwrap(),
+    ])
+    .assert_success();
+    let holder = KeyPair::load(&key_path).unwrap();
+    let officer = data.join("demo/ca-officer.key");
+    cairn([
+        "billing",
+        "account",
+        "open",
+        "--node",
+        &url,
+        "--holder",
+        &holder.address().to_string(),
+        "--payment",
+        "postpaid",
+        "--price-per-query",
+        "3",
+        "--free-queries",
+        "10",
+        "--key",
+        officer.to_str().unwrap(),
+    ])
+    .assert_success();
+    let csv = std::fs::read(data.join("demo/clinic-registry.csv")).unwrap();
+    let content_hash = <sha2::Sha256 as sha2::Digest>::digest(&csv).to_vec();
+
+    // A burst of queries while the projector is killed again and again.
+    const N: usize = 3000;
+    let runtime = runtime();
+    let burst = runtime.spawn({
+        let url = url.clone();
+        let holder = KeyPair::load(&key_path).unwrap();
+        async move {
+            cairn_tests::verify_data_hash_many(
+                &url,
+                &holder,
+                "health/clinic-registry",
+                &content_hash,
+                N,
+                32,
+            )
+            .await
+        }
+    });
+    let mut prng = Prng::new(0x0b11);
+    let mut kills = 0;
+    while !burst.is_finished() {
+        let mut projector = spawn_projector(&env);
+        std::thread::sleep(Duration::from_millis(prng.between(300, 900)));
+        projector.kill().unwrap();
+        let _ = projector.wait().unwrap();
+        kills += 1;
+    }
+    let results = runtime.block_on(burst).unwrap();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "refused: {:?}", &refused[..refused.len().min(3)]);
+    assert!(kills >= 2, "the projector was killed only {kills} times during the burst");
+    cairn_with_timeout(
+        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
+        Duration::from_secs(600),
+    )
+    .assert_success();
+
+    // The projection bills what the node's own meter bills, line for line.
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as u64;
+    let month = asset_registry::billing::Month::of_ms(now_ms).to_string();
+    let month = month.as_str();
+    let statement = cairn([
+        "billing",
+        "statement",
+        "--node",
+        &url,
+        "--verifier",
+        &holder.address().to_string(),
+        "--month",
+        month,
+        "--key",
+        key_arg,
+        "--json",
+    ])
+    .assert_success()
+    .json();
+    assert_eq!(statement["source"], "memory");
+    let expected: Vec<(String, i64)> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["event_id"].as_str().unwrap().to_owned(), l["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(expected.len(), N);
+    assert_eq!(statement["total"], 3 * (N as u64 - 10));
+    let sql = env.sql();
+    let projected: Vec<(String, i64)> = sql
+        .rows(&format!(
+            "SELECT event_id, amount FROM {}.billing_lines WHERE holder = '{}' ORDER BY line",
+            env.schema,
+            holder.address()
+        ))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(projected, expected, "the projection bills differently from the node's meter");
+
+    let replay = cairn_with_timeout(
+        [&["replay".to_string(), "--from-start".into()][..], &env.all_args()].concat(),
+        Duration::from_secs(600),
+    );
+    replay.assert_success();
+    assert!(replay.stdout.contains("billing_lines"), "{}", replay.describe());
+    assert!(replay.stdout.contains("identical"), "{}", replay.describe());
     drop(node);
     sql.execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
 }

@@ -105,6 +105,7 @@ fn block(n: u64) -> BlockChanges {
         identities: Vec::new(),
         assets: Vec::new(),
         versions: Vec::new(),
+        accounts: Vec::new(),
     }
 }
 
@@ -213,7 +214,7 @@ fn event(n: u64, identity: &str, resource: &str, decision: Decision, bytes: u64)
         bytes,
         latency_us: 40 + n % 7,
         method: "/cairn.v1.Access/RequestAccess".into(),
-        ledger_height: 1 + n % 5,
+        ledger_height: 0,
     }
 }
 
@@ -400,13 +401,14 @@ async fn migrations_run_once_even_when_starters_race() {
         versions,
         [
             (1, "stream offsets and ledger projections".into()),
-            (2, "access-event projections".into())
+            (2, "access-event projections".into()),
+            (3, "billing projections".into())
         ]
     );
     let counts = projections.counts().await.unwrap();
-    assert_eq!(counts.len(), 9);
+    assert_eq!(counts.len(), 14);
     for (table, count) in &counts {
-        assert_eq!(*count, if table == "schema_migrations" { 2 } else { 0 }, "{table}");
+        assert_eq!(*count, if table == "schema_migrations" { 3 } else { 0 }, "{table}");
     }
     assert_eq!(projections.ledger_next_offset().await.unwrap(), 0);
     assert!(projections.access_next_offsets("access").await.unwrap().is_empty());
@@ -419,7 +421,7 @@ async fn migrations_run_once_even_when_starters_race() {
         .await
         .unwrap();
     let error = Projections::connect(&db.url, &schema).await.unwrap_err();
-    assert!(matches!(error, Error::SchemaTooNew { found: 99, known: 2, .. }), "{error:?}");
+    assert!(matches!(error, Error::SchemaTooNew { found: 99, known: 3, .. }), "{error:?}");
 
     db.drop_all(&[&projections]).await;
     let left = db
@@ -529,7 +531,7 @@ async fn values_above_i64_max_are_refused_and_write_nothing() {
     assert!(matches!(error, Error::OutOfRange { column: "access_events.bytes", .. }), "{error:?}");
     assert!(projections.access_next_offsets("access").await.unwrap().is_empty());
     let counts = projections.counts().await.unwrap();
-    assert_eq!(counts.values().sum::<i64>(), 2, "only schema_migrations has rows: {counts:?}");
+    assert_eq!(counts.values().sum::<i64>(), 3, "only schema_migrations has rows: {counts:?}");
 
     db.drop_all(&[&projections]).await;
 }
@@ -681,7 +683,10 @@ async fn audit_answers_like_the_in_memory_projection() {
         records.push(record(0, n as i64, event));
     }
     let applied = projections.apply_access("access", &records).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 40, duplicates: 0, already_applied: 0 });
+    assert_eq!(
+        applied,
+        AccessApplied { applied: 40, duplicates: 0, already_applied: 0, billed: 0 }
+    );
 
     let filters = [
         AuditFilter::default(),
@@ -737,7 +742,7 @@ async fn access_batches_apply_exactly_once() {
     let first = projections.apply_access("access", &records[..20]).await.unwrap();
     assert_eq!(first.applied + first.duplicates, 20);
     let again = projections.apply_access("access", &records[..20]).await.unwrap();
-    assert_eq!(again, AccessApplied { applied: 0, duplicates: 0, already_applied: 20 });
+    assert_eq!(again, AccessApplied { applied: 0, duplicates: 0, already_applied: 20, billed: 0 });
     assert_eq!(projections.access_next_offsets("access").await.unwrap(), BTreeMap::from([(0, 20)]));
 
     // Two projectors racing on the same batch: the row lock lets one win.
@@ -769,22 +774,22 @@ async fn a_duplicated_event_is_stored_and_metered_once() {
         record(0, 3, e3.clone()),
     ];
     let applied = projections.apply_access("access", &batch).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 3, duplicates: 1, already_applied: 0 });
+    assert_eq!(applied, AccessApplied { applied: 3, duplicates: 1, already_applied: 0, billed: 0 });
     let applied = projections.apply_access("access", &[record(0, 4, e2.clone())]).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 0, duplicates: 1, already_applied: 0 });
+    assert_eq!(applied, AccessApplied { applied: 0, duplicates: 1, already_applied: 0, billed: 0 });
     assert_eq!(projections.access_next_offsets("access").await.unwrap(), BTreeMap::from([(0, 5)]));
 
     // Out of order within the slice: the lower offset is the one stored.
     let e4 = event(4, "addr-b", "audit", Decision::Allowed, 1);
     let batch = [record(0, 6, e4.clone()), record(0, 5, e4.clone())];
     let applied = projections.apply_access("access", &batch).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 1, duplicates: 1, already_applied: 0 });
+    assert_eq!(applied, AccessApplied { applied: 1, duplicates: 1, already_applied: 0, billed: 0 });
 
     // New events next to one already stored: the new ones count.
     let e5 = event(5, "addr-a", "asset:x@1", Decision::Allowed, 1000);
     let batch = [record(0, 7, e5.clone()), record(0, 8, e1.clone())];
     let applied = projections.apply_access("access", &batch).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 1, duplicates: 1, already_applied: 0 });
+    assert_eq!(applied, AccessApplied { applied: 1, duplicates: 1, already_applied: 0, billed: 0 });
 
     let stored = projections.audit(&AuditFilter::default(), 0).await.unwrap();
     let offsets: Vec<(String, i64)> =
@@ -824,7 +829,7 @@ async fn partitions_and_streams_are_independent() {
     assert_eq!(applied.applied, 5);
     let mixed: Vec<AccessRecord> = p1.iter().chain(&p0[3..]).cloned().collect();
     let applied = projections.apply_access("access", &mixed).await.unwrap();
-    assert_eq!(applied, AccessApplied { applied: 6, duplicates: 0, already_applied: 2 });
+    assert_eq!(applied, AccessApplied { applied: 6, duplicates: 0, already_applied: 2, billed: 0 });
     assert_eq!(
         projections.access_next_offsets("access").await.unwrap(),
         BTreeMap::from([(0, 8), (1, 3)])
@@ -929,13 +934,22 @@ async fn digests_do_not_depend_on_batching() {
             "access_events",
             "asset_versions",
             "assets",
+            "billing_accounts",
+            "billing_lines",
+            "billing_months",
+            "billing_plans",
+            "billing_top_ups",
             "blocks",
             "identities",
             "transactions",
             "usage"
         ]
     );
-    assert!(digests.values().all(|digest| digest.rows > 0 && digest.sha256.len() == 64));
+    // No account is opened here: the billing tables stay empty.
+    assert!(
+        digests.iter().all(|(table, digest)| (digest.rows > 0 || table.starts_with("billing_"))
+            && digest.sha256.len() == 64)
+    );
     assert_eq!(other.digests().await.unwrap(), digests);
     assert_eq!(other.offsets().await.unwrap(), live.offsets().await.unwrap());
 
@@ -1015,11 +1029,132 @@ async fn copy_access_plain_copies_and_truncates() {
     let error = projections.copy_access_plain("Bench", &records, false).await.unwrap_err();
     assert!(matches!(error, Error::InvalidTableName { .. }), "{error:?}");
     // The reference like access_events has its primary key: a second copy conflicts.
-    assert_eq!(projections.copy_access_plain("bench_like", &records, true).await.unwrap(), 250);
+    let mut seen = std::collections::BTreeSet::new();
+    let unique: Vec<AccessRecord> =
+        records.iter().filter(|r| seen.insert(r.event.event_id.clone())).cloned().collect();
+    let n_unique = unique.len() as u64;
+    assert_eq!(projections.copy_access_plain("bench_like", &unique, true).await.unwrap(), n_unique);
+    let records = unique;
     let error = projections.copy_access_plain("bench_like", &records, true).await.unwrap_err();
     assert!(error.to_string().contains("duplicate key"), "{error}");
     // The plain table is not a projection: counts and digests ignore it.
     assert!(!projections.counts().await.unwrap().contains_key("bench_plain"));
+
+    db.drop_all(&[&projections]).await;
+}
+
+fn account_block(n: u64, holder: &str, price_per_query: u64) -> BlockChanges {
+    let mut changes = block(n);
+    changes.accounts.push(AccountRow {
+        holder: holder.into(),
+        currency: "EUR".into(),
+        opened_in_block: 1,
+        credited: 0,
+        plans: vec![PlanRow {
+            from_height: n + 1,
+            tx_id: format!("tx-plan-{n}"),
+            tariff: Tariff {
+                price_per_query,
+                price_per_mib: 0,
+                free_queries_per_month: 1,
+                free_mib_per_month: 0,
+            },
+            payment: "postpaid".into(),
+            rate_limit_per_second: 0,
+        }],
+        top_ups: Vec::new(),
+    });
+    changes
+}
+
+fn verification(n: u64, identity: &str, height: u64) -> AccessEvent {
+    AccessEvent {
+        action: "verify".into(),
+        bytes: 0,
+        ledger_height: height,
+        ..event(n, identity, "asset:health/set1@1", Decision::Allowed, 0)
+    }
+}
+
+#[tokio::test]
+async fn account_holders_are_metered_once_with_the_plan_of_their_height() {
+    let Some(db) = postgres().await else { return };
+    let projections = db.projections().await;
+    // Block 1 opens the account (plan from height 2); block 3 changes its price.
+    let mut third = account_block(3, "holder", 7);
+    third.accounts[0].plans.insert(0, account_block(1, "holder", 5).accounts[0].plans[0].clone());
+    let blocks = vec![block(0), account_block(1, "holder", 5), block(2)];
+    assert_eq!(projections.apply_blocks(&blocks).await.unwrap(), 3);
+
+    let stream = "access-test";
+    // Height 1 is before the account: metered (usage), never charged; height
+    // 4 needs block 3, not projected yet: the batch is refused whole.
+    let first = vec![
+        record(0, 0, verification(1, "holder", 1)),
+        record(0, 1, verification(2, "holder", 2)),
+        record(0, 2, verification(3, "holder", 3)),
+        record(0, 3, AccessEvent { decision: Decision::Denied, ..verification(4, "holder", 3) }),
+        record(0, 4, verification(5, "nobody", 3)),
+        record(0, 5, verification(6, "holder", 4)),
+    ];
+    let error = projections.apply_access(stream, &first).await.unwrap_err();
+    assert!(matches!(error, Error::LedgerBehind { needed: 4, projected: 3, .. }), "{error}");
+    assert!(projections.access_next_offsets(stream).await.unwrap().is_empty());
+    assert_eq!(projections.apply_blocks(&[third]).await.unwrap(), 1);
+    let applied = projections.apply_access(stream, &first).await.unwrap();
+    assert_eq!(applied.billed, 3, "{applied:?}");
+    // A republished event and one more at the new price.
+    let second = vec![
+        record(0, 6, verification(3, "holder", 3)),
+        record(0, 7, verification(7, "holder", 4)),
+    ];
+    let applied = projections.apply_access(stream, &second).await.unwrap();
+    assert_eq!((applied.applied, applied.duplicates, applied.billed), (1, 1, 1), "{applied:?}");
+
+    let month = Month::of_ms(1_700_000_000_000);
+    let lines = projections.billing_lines("holder", month).await.unwrap();
+    let amounts: Vec<(String, u64, u64)> =
+        lines.iter().map(|l| (l.event_id.clone(), l.charge.amount, l.plan_from_height)).collect();
+    assert_eq!(
+        amounts,
+        vec![
+            (format!("{:032x}", 2), 0, 2),
+            (format!("{:032x}", 3), 5, 2),
+            (format!("{:032x}", 6), 7, 4),
+            (format!("{:032x}", 7), 7, 4),
+        ],
+        "the free query, then 5 under the first plan, then 7 under the second"
+    );
+    let periods = vec![
+        TariffPeriod {
+            from_height: 2,
+            tariff: Tariff {
+                price_per_query: 5,
+                price_per_mib: 0,
+                free_queries_per_month: 1,
+                free_mib_per_month: 0,
+            },
+        },
+        TariffPeriod {
+            from_height: 4,
+            tariff: Tariff {
+                price_per_query: 7,
+                price_per_mib: 0,
+                free_queries_per_month: 1,
+                free_mib_per_month: 0,
+            },
+        },
+    ];
+    assert_eq!(billing::recompute(&periods, &lines), Ok(19));
+    let months = projections.billing_months("holder").await.unwrap();
+    assert_eq!(months, vec![(month, MonthTotals { events: 4, queries: 4, bytes: 0, charged: 19 })]);
+    assert_eq!(projections.billing_charged_by_others("holder", "addr-node-1").await.unwrap(), 0);
+    assert_eq!(projections.billing_charged_by_others("holder", "elsewhere").await.unwrap(), 19);
+    assert!(projections.billing_lines("nobody", month).await.unwrap().is_empty());
+    // The billing tables are projections: digests cover them.
+    let digests = projections.digests().await.unwrap();
+    assert_eq!(digests["billing_lines"].rows, 4);
+    assert_eq!(digests["billing_plans"].rows, 2);
 
     db.drop_all(&[&projections]).await;
 }
