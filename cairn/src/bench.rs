@@ -32,6 +32,8 @@ pub(crate) enum BenchCommand {
     Scale(crate::bench_scale::ScaleBenchArgs),
     /// Certificate presentations verified per second vs single-thread Ed25519 verifications per second.
     Verify(crate::bench_verify::VerifyBenchArgs),
+    /// Metered verification queries per second vs the same queries with metering switched off.
+    Metering(crate::bench_metering::MeteringBenchArgs),
     /// The load process of `bench access` (started by it).
     #[command(hide = true)]
     AccessLoad(crate::bench_access::AccessLoadArgs),
@@ -65,6 +67,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Access(args) => crate::bench_access::run(args),
         BenchCommand::Ods(args) => crate::bench_ods::run_bench(args),
         BenchCommand::Verify(args) => crate::bench_verify::run(args),
+        BenchCommand::Metering(args) => crate::bench_metering::run(args),
         BenchCommand::AccessLoad(args) => crate::bench_access::load(args),
         BenchCommand::Scale(args) => crate::bench_scale::run(args),
     }

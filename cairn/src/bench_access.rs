@@ -62,6 +62,9 @@ pub(crate) struct AccessLoadArgs {
     /// Calls in flight.
     #[arg(long)]
     concurrency: usize,
+    /// Send VerifyDataHash queries (a verifier's billable call) instead of RequestAccess.
+    #[arg(long)]
+    verify: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -77,17 +80,38 @@ fn median(mut values: Vec<f64>) -> f64 {
     percentile(&values, 50.0)
 }
 
-/// A chain with a provider, `n` consumers authorised on one asset, and the node identity registered.
-struct Fixture {
-    dir: PathBuf,
+/// A chain with a provider, `n` members (consumers authorised on one asset,
+/// or verifiers), a hub operator's officer, and the node identity registered.
+pub(crate) struct Fixture {
+    pub(crate) dir: PathBuf,
     genesis: Vec<u8>,
     ca: KeyPair,
     provider: KeyPair,
+    officer: KeyPair,
+    member_role: Role,
     consumers: Vec<KeyPair>,
 }
 
+/// The content hash of the bench asset.
+const CONTENT_HASH: [u8; 32] = [7; 32];
+
+/// How [`end_to_end`] runs a node.
+pub(crate) struct EndToEnd {
+    /// Transactions submitted after the fixture's set-up.
+    pub(crate) extra_setup: Vec<Vec<u8>>,
+    /// Meter access events (and enforce accounts) or not.
+    pub(crate) metering: bool,
+    /// VerifyDataHash queries instead of RequestAccess calls.
+    pub(crate) verify: bool,
+}
+
 impl Fixture {
-    fn new(dir: &Path, n_consumers: usize) -> anyhow::Result<Fixture> {
+    /// Fresh keys and genesis in `dir`, with `n_members` of `member_role`.
+    pub(crate) fn new(
+        dir: &Path,
+        n_consumers: usize,
+        member_role: Role,
+    ) -> anyhow::Result<Fixture> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -116,8 +140,40 @@ impl Fixture {
             genesis,
             ca,
             provider: KeyPair::generate()?,
+            officer: KeyPair::generate()?,
+            member_role,
             consumers,
         })
+    }
+
+    /// A prepaid account for every member, opened and topped up by the officer.
+    pub(crate) fn accounts(
+        &self,
+        plan: &anchor_chaincode::billing::Plan,
+    ) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut envelopes = Vec::new();
+        for member in &self.consumers {
+            envelopes.push(self.envelope(
+                &self.officer,
+                false,
+                pb::tx_payload::Body::OpenAccount(pb::OpenAccount {
+                    holder: member.address().to_string(),
+                    currency: "EUR".into(),
+                    plan: Some(tx::plan_to_pb(plan)),
+                }),
+            )?);
+            envelopes.push(self.envelope(
+                &self.officer,
+                false,
+                pb::tx_payload::Body::TopUp(pb::TopUp {
+                    holder: member.address().to_string(),
+                    currency: "EUR".into(),
+                    amount: anchor_chaincode::billing::MAX_TOP_UP,
+                    reference: "bench".into(),
+                }),
+            )?);
+        }
+        Ok(envelopes)
     }
 
     fn envelope(
@@ -138,12 +194,13 @@ impl Fixture {
     }
 
     fn register(&self, pair: &KeyPair, role: Role) -> anyhow::Result<Vec<u8>> {
+        let organisation = if role == Role::CertificationAuthority { "ca" } else { "dept" };
         self.envelope(
             pair,
             true,
             pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
                 name: "bench".into(),
-                organisation: "dept".into(),
+                organisation: organisation.into(),
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
@@ -153,9 +210,12 @@ impl Fixture {
 
     /// Every transaction that sets the chain up, in order.
     fn setup(&self, extra: &[&KeyPair]) -> anyhow::Result<Vec<Vec<u8>>> {
-        let mut envelopes = vec![self.register(&self.provider, Role::Provider)?];
+        let mut envelopes = vec![
+            self.register(&self.provider, Role::Provider)?,
+            self.register(&self.officer, Role::CertificationAuthority)?,
+        ];
         for consumer in &self.consumers {
-            envelopes.push(self.register(consumer, Role::Consumer)?);
+            envelopes.push(self.register(consumer, self.member_role)?);
         }
         for pair in extra {
             envelopes.push(self.register(pair, Role::Auditor)?);
@@ -168,7 +228,7 @@ impl Fixture {
                 version: 1,
                 data_type: pb::DataType::Structured.into(),
                 hash_algorithm: "sha256".into(),
-                content_hash: vec![7; 32],
+                content_hash: CONTENT_HASH.to_vec(),
                 size_bytes: 1,
                 metadata: b"{}".to_vec(),
             }),
@@ -290,18 +350,22 @@ fn in_process(
     })
 }
 
-/// Runs a node in process and a load process against it; returns (calls/s, p50 ms, p99 ms).
-fn end_to_end(
+/// Runs a node in process and a load process against it; returns (calls/s,
+/// p50 ms, p99 ms, what the node's meter charged the members in all).
+pub(crate) fn end_to_end(
     fixture: &Fixture,
-    args: &AccessBenchArgs,
-    round: usize,
-) -> anyhow::Result<(f64, f64, f64)> {
+    calls: usize,
+    concurrency: usize,
+    name: &str,
+    how: &EndToEnd,
+) -> anyhow::Result<(f64, f64, f64, u64)> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let node_dir = fixture.dir.join(format!("node-{round}"));
-    let keys_dir = fixture.dir.join(format!("keys-{round}"));
-    let (address, shutdown) = runtime.block_on(async {
+    let node_dir = fixture.dir.join(format!("node-{name}"));
+    let keys_dir = fixture.dir.join(format!("keys-{name}"));
+    let (address, shutdown, meter) = runtime.block_on(async {
         let node = Node::open(&NodeConfig::new(&node_dir), Some(&fixture.genesis))?;
-        for envelope in fixture.setup(&[node.key()])? {
+        let setup = fixture.setup(&[node.key()])?;
+        for envelope in setup.into_iter().chain(how.extra_setup.iter().cloned()) {
             let receipt = node.submit(envelope).await?.receipt;
             if receipt.code != ValidationCode::Valid {
                 bail!("bench setup transaction was {}: {}", receipt.code, receipt.message);
@@ -310,8 +374,9 @@ fn end_to_end(
         let access = AccessLog::open(
             &node_dir.join("access.log"),
             None,
-            Some(crate::billing::metering(&node)),
+            how.metering.then(|| crate::billing::metering(&node)),
         )?;
+        let meter = access.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -327,18 +392,26 @@ fn end_to_end(
         let _server = tokio::spawn(crate::server::serve(services, listener, async {
             let _ = stopped.await;
         }));
-        anyhow::Ok((address, stop))
+        anyhow::Ok((address, stop, meter))
     })?;
     std::fs::create_dir_all(&keys_dir)?;
     for (i, consumer) in fixture.consumers.iter().enumerate() {
         consumer.save(&keys_dir.join(format!("consumer-{i}.key")))?;
     }
-    let output = std::process::Command::new(std::env::current_exe()?)
+    let mut load = std::process::Command::new(std::env::current_exe()?);
+    let _ = load
         .args(["bench", "access-load", "--node", &format!("http://{address}"), "--keys"])
         .arg(&keys_dir)
-        .args(["--calls", &args.calls.to_string(), "--concurrency", &args.concurrency.to_string()])
-        .output()
-        .context("cannot start the load process")?;
+        .args(["--calls", &calls.to_string(), "--concurrency", &concurrency.to_string()]);
+    if how.verify {
+        let _ = load.arg("--verify");
+    }
+    let output = load.output().context("cannot start the load process")?;
+    let charged = {
+        let state = meter.state();
+        fixture.consumers.iter().map(|m| state.meter.charged(&m.address().to_string())).sum()
+    };
+    drop(meter);
     let _ = shutdown.send(());
     runtime.shutdown_timeout(Duration::from_secs(5));
     if !output.status.success() {
@@ -350,7 +423,7 @@ fn end_to_end(
     let figure = |name: &str| {
         report[name].as_f64().ok_or_else(|| format_err!("load report lacks {name}: {report}"))
     };
-    Ok((figure("calls_per_s")?, figure("p50_ms")?, figure("p99_ms")?))
+    Ok((figure("calls_per_s")?, figure("p50_ms")?, figure("p99_ms")?, charged))
 }
 
 pub(crate) fn run(args: AccessBenchArgs) -> anyhow::Result<()> {
@@ -361,10 +434,14 @@ pub(crate) fn run(args: AccessBenchArgs) -> anyhow::Result<()> {
         tokio::runtime::Builder::new_current_thread().build()?.block_on(RolePolicy::builtin())?;
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
-        let fixture =
-            Fixture::new(&args.data_dir.join(format!("round-{round}-{}", std::process::id())), 16)?;
+        let fixture = Fixture::new(
+            &args.data_dir.join(format!("round-{round}-{}", std::process::id())),
+            16,
+            Role::Consumer,
+        )?;
         let local = in_process(&fixture, args.decisions, &policy)?;
-        let remote = end_to_end(&fixture, &args, round)?;
+        let how = EndToEnd { extra_setup: Vec::new(), metering: true, verify: false };
+        let remote = end_to_end(&fixture, args.calls, args.concurrency, &round.to_string(), &how)?;
         let _ = std::fs::remove_dir_all(&fixture.dir);
         eprintln!(
             "round {}: {:.0} decisions/s in process (p50 {:.1} µs, p99 {:.1} µs); {:.0} Ed25519 verifications/s; {:.0} gRPC calls/s (p50 {:.2} ms, p99 {:.2} ms)",
@@ -449,6 +526,7 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
             let next = next.clone();
             let mut client = cairn_schemas::v1::access_client::AccessClient::new(channel.clone());
             let calls = args.calls;
+            let verify = args.verify;
             let _ = workers.spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -457,13 +535,36 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
                         break;
                     }
                     let key = &keys[i % keys.len()];
-                    let request = crate::access_client::signed(
-                        key,
-                        METHOD,
-                        pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 },
-                    )?;
-                    let t0 = Instant::now();
-                    let _ = client.request_access(request).await.map_err(crate::client::status)?;
+                    let t0 = if verify {
+                        let request = crate::access_client::signed(
+                            key,
+                            "/cairn.v1.Access/VerifyDataHash",
+                            pb::VerifyDataHashRequest {
+                                asset_id: ASSET_ID.into(),
+                                version: 0,
+                                content_hash: CONTENT_HASH.to_vec(),
+                            },
+                        )?;
+                        let t0 = Instant::now();
+                        let answer = client
+                            .verify_data_hash(request)
+                            .await
+                            .map_err(crate::client::status)?;
+                        if !answer.into_inner().matches {
+                            bail!("the bench asset's hash does not match");
+                        }
+                        t0
+                    } else {
+                        let request = crate::access_client::signed(
+                            key,
+                            METHOD,
+                            pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 },
+                        )?;
+                        let t0 = Instant::now();
+                        let _ =
+                            client.request_access(request).await.map_err(crate::client::status)?;
+                        t0
+                    };
                     latencies.push(t0.elapsed().as_secs_f64() * 1e3);
                 }
                 anyhow::Ok(latencies)

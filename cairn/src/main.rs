@@ -12,6 +12,7 @@ mod access_service;
 mod auth;
 mod bench;
 mod bench_access;
+mod bench_metering;
 mod bench_ods;
 mod bench_scale;
 mod bench_verify;
