@@ -1088,6 +1088,7 @@ impl Projections {
             .transaction()
             .await
             .map_err(self.sql_error("starting the ledger transaction"))?;
+        relaxed_commit(self, &transaction).await?;
         let stored = lock_offsets(self, &transaction, LEDGER_STREAM, &[0]).await?;
         let stored = stored.get(&0).copied().unwrap_or(0);
         if stored < first_offset {
@@ -1252,6 +1253,7 @@ impl Projections {
             .transaction()
             .await
             .map_err(self.sql_error("starting the access transaction"))?;
+        relaxed_commit(self, &transaction).await?;
         let stored = lock_offsets(self, &transaction, stream, &partitions).await?;
 
         let mut fresh: Vec<&AccessRecord> = records
@@ -1784,6 +1786,22 @@ fn escape_like(text: &str) -> String {
 
 /// Creates the missing offset rows of `partitions` at 0, locks them all and
 /// returns their next offsets.
+/// Lets the server acknowledge the commit before its WAL is flushed.
+///
+/// Safe for projections: the rows and the offsets they reach commit
+/// together, so a commit the server loses in a crash is lost whole, and the
+/// projector applies those records again from the log; nothing outside the
+/// database has seen it (the group's committed offsets are only a hint).
+async fn relaxed_commit(
+    projections: &Projections,
+    transaction: &deadpool_postgres::Transaction<'_>,
+) -> Result<()> {
+    transaction
+        .batch_execute("SET LOCAL synchronous_commit TO OFF")
+        .await
+        .map_err(projections.sql_error("relaxing the commit of a projection batch"))
+}
+
 async fn lock_offsets(
     projections: &Projections,
     transaction: &deadpool_postgres::Transaction<'_>,
