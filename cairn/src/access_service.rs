@@ -56,7 +56,8 @@ fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
+/// The caller the signed-request layer verified.
+pub(crate) fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
     request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
         Status::unauthenticated("request was not checked: the signed-request layer is missing")
     })

@@ -33,6 +33,7 @@ use cairn_schemas::v1::billing_server::Billing;
 use tonic::{Request, Response, Status};
 
 use crate::access::{AccessLog, Metering, new_event_id};
+use crate::access_service::caller;
 use crate::client::now_ms;
 use crate::node::Node;
 
@@ -319,12 +320,6 @@ pub(crate) struct BillingService {
 
 fn projection_error(e: asset_registry::pg::Error) -> Status {
     Status::unavailable(format!("cannot read the billing projection: {e}"))
-}
-
-fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
-    request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
-        Status::unauthenticated("request was not checked: the signed-request layer is missing")
-    })
 }
 
 fn parse_holder(holder: &str) -> Result<Address, Status> {
