@@ -299,6 +299,9 @@ async fn project_ledger(
             if matches!(until, Until::CaughtUp) && next >= log.next_offset() {
                 return Ok(next);
             }
+            // An idle loop must still reach an await, or a stopping runtime
+            // could never cancel the task (and would wait for it forever).
+            tokio::task::yield_now().await;
             continue;
         }
         let changes: Vec<BlockChanges> = tokio::task::block_in_place(|| {
@@ -414,6 +417,7 @@ pub(crate) async fn project_access_topic(
                     return Ok(());
                 }
             }
+            tokio::task::yield_now().await;
             continue;
         }
         idle_checks = 0;
@@ -484,7 +488,10 @@ async fn project_local_access(
         let from = u64::try_from(next).unwrap_or(0);
         let records =
             tokio::task::block_in_place(|| log.read_wait(from, BATCH, Duration::from_millis(200)))?;
-        let Some(last) = records.last().map(|r| r.offset) else { continue };
+        let Some(last) = records.last().map(|r| r.offset) else {
+            tokio::task::yield_now().await;
+            continue;
+        };
         let access_records: Vec<AccessRecord> = records
             .iter()
             .filter_map(|r| {

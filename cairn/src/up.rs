@@ -54,7 +54,7 @@ pub(crate) struct UpArgs {
 
 pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         // Installed first, so a stop signal that arrives while the node is
         // still starting is kept and honoured once it is ready, instead of
         // killing the process with the default action.
@@ -167,7 +167,11 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // Tasks still running (projectors waiting on their logs) are cancelled at
+    // their next await; blocking reads end within their timeout.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 /// SIGTERM and SIGINT, registered with the runtime once.

@@ -596,7 +596,8 @@ fn an_embedded_node_projects_into_postgres_and_searches_there() {
         assert!(Instant::now() < deadline, "the access event never reached the usage table");
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(node);
+    // A node that projects stops cleanly on SIGTERM (its projector tasks included).
+    let _ = node.stop_cleanly();
     sql.execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
 }
 
@@ -737,6 +738,6 @@ fn the_metering_projector_killed_during_a_burst_bills_exactly() {
     replay.assert_success();
     assert!(replay.stdout.contains("billing_lines"), "{}", replay.describe());
     assert!(replay.stdout.contains("identical"), "{}", replay.describe());
-    drop(node);
+    let _ = node.stop_cleanly();
     sql.execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
 }
