@@ -212,6 +212,25 @@ impl AuditProjection {
     }
 }
 
+/// Merges two lists of matching events (a node's own log and the PostgreSQL
+/// projection of every node's) into one: each event once by its id, ordered
+/// by time and then id, the newest `limit` (all when `limit` is 0).
+pub fn merge_newest(
+    own: impl IntoIterator<Item = AccessEvent>,
+    projected: impl IntoIterator<Item = AccessEvent>,
+    limit: usize,
+) -> Vec<AccessEvent> {
+    let mut by_key: BTreeMap<(u64, String), AccessEvent> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for event in own.into_iter().chain(projected) {
+        if seen.insert(event.event_id.clone()) {
+            let _ = by_key.insert((event.time_ms, event.event_id.clone()), event);
+        }
+    }
+    let skip = if limit == 0 { 0 } else { by_key.len().saturating_sub(limit) };
+    by_key.into_values().skip(skip).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +295,24 @@ mod tests {
         assert_eq!(ids(AuditFilter { limit: 2, ..Default::default() }), [3, 4]);
         assert_eq!(projection.offset_of(&format!("{:032x}", 3)), Some(3));
         assert!(projection.apply(9, event(9, "a", "audit", Decision::Allowed)).is_err());
+    }
+
+    #[test]
+    fn merging_keeps_each_event_once_in_time_order_and_the_newest() {
+        let own = vec![
+            event(1, "a", "audit", Decision::Allowed),
+            event(4, "a", "audit", Decision::Allowed),
+        ];
+        let projected = vec![
+            event(1, "a", "audit", Decision::Allowed),
+            event(2, "b", "audit", Decision::Denied),
+            event(3, "c", "audit", Decision::Allowed),
+        ];
+        let bytes =
+            |events: Vec<AccessEvent>| -> Vec<u64> { events.iter().map(|e| e.bytes).collect() };
+        assert_eq!(bytes(merge_newest(own.clone(), projected.clone(), 0)), [1, 2, 3, 4]);
+        assert_eq!(bytes(merge_newest(own.clone(), projected.clone(), 2)), [3, 4]);
+        assert_eq!(bytes(merge_newest(own, Vec::new(), 5)), [1, 4]);
+        assert!(merge_newest(Vec::new(), Vec::new(), 3).is_empty());
     }
 }

@@ -30,6 +30,9 @@ pub(crate) struct AccessService {
     pub(crate) store: Arc<ods_frontend::store::SealedStore>,
     /// Rate limits and prepaid balances in front of billable requests.
     pub(crate) gate: Arc<crate::billing::Gate>,
+    /// The PostgreSQL projection, when the node has one: its audit log holds
+    /// every node's access events, so audit queries read it too.
+    pub(crate) directory: Option<asset_registry::pg::Projections>,
 }
 
 /// An outcome about to be recorded.
@@ -502,11 +505,26 @@ impl Access for AccessService {
             },
             limit: if request.limit == 0 { 1000 } else { request.limit as usize },
         };
-        let state = self.access.state();
-        let events = state
-            .projection
-            .query(&filter)
-            .into_iter()
+        let own: Vec<asset_registry::audit::AccessEvent> =
+            self.access.state().projection.query(&filter).into_iter().cloned().collect();
+        // With a PostgreSQL projection the answer also holds what other
+        // nodes logged; this node's newest events, not projected yet, come
+        // from its own log.
+        let events = match &self.directory {
+            None => own,
+            Some(directory) => {
+                let projected = directory.audit(&filter, 0).await.map_err(|e| {
+                    Status::unavailable(format!("cannot read the audit projection: {e}"))
+                })?;
+                asset_registry::audit::merge_newest(
+                    own,
+                    projected.into_iter().map(|stored| stored.event),
+                    filter.limit,
+                )
+            }
+        };
+        let events = events
+            .iter()
             .map(|event| prost::Message::decode(event.encode().as_slice()))
             .collect::<Result<Vec<pb::AccessEvent>, _>>()
             .map_err(|e| Status::internal(e.to_string()))?;

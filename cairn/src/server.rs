@@ -460,6 +460,7 @@ pub(crate) async fn serve(
             policy,
             store,
             gate,
+            directory: directory.clone(),
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
     let service = LedgerServer::new(LedgerService { node, directory })

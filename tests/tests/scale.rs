@@ -741,3 +741,77 @@ fn the_metering_projector_killed_during_a_burst_bills_exactly() {
     let _ = node.stop_cleanly();
     sql.execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
 }
+
+#[test]
+fn the_audit_log_of_a_node_with_postgres_holds_every_nodes_events() {
+    let Some(env) = Env::new("audit") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start_with_args(&dir.path().join("a"), Start::Demo, &args_ref(&env.all_args()))
+        .unwrap();
+    let b =
+        Node::start_with_args(&dir.path().join("b"), Start::Existing, &args_ref(&env.all_args()))
+            .unwrap();
+    let demo = dir.path().join("a/demo");
+    let consumer = KeyPair::load(&demo.join("civil-consumer.key")).unwrap();
+    let csv = std::fs::read(demo.join("clinic-registry.csv")).unwrap();
+    let content_hash = <sha2::Sha256 as sha2::Digest>::digest(&csv).to_vec();
+    let results = runtime().block_on(cairn_tests::verify_data_hash_many(
+        &b.url(),
+        &consumer,
+        "health/clinic-registry",
+        &content_hash,
+        3,
+        3,
+    ));
+    let on_b: Vec<String> =
+        results.into_iter().map(|r| r.expect("a verification on node b")).collect();
+
+    // Node a never logged these events; its audit log shows them once the
+    // projection holds them, each once, beside its own.
+    let auditor = demo.join("auditor.key");
+    let audit = |url: &str| {
+        cairn([
+            "audit",
+            "events",
+            "--key",
+            auditor.to_str().unwrap(),
+            "--node",
+            url,
+            "--limit",
+            "1000",
+            "--json",
+        ])
+        .assert_success()
+        .json()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let listed = audit(&a.url());
+        let events = listed.as_array().unwrap();
+        if on_b.iter().all(|id| events.iter().any(|e| e["event_id"] == id.as_str())) {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "node a never listed node b's events: {listed}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let events = listed.as_array().unwrap();
+    for id in &on_b {
+        assert_eq!(events.iter().filter(|e| e["event_id"] == id.as_str()).count(), 1, "{id}");
+    }
+    // The audit reads themselves are access events of node a, listed at once.
+    let again = audit(&a.url());
+    let reads = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "read_audit" && e["decision"] == "allowed")
+        .count();
+    assert!(reads >= 2, "{again}");
+    // RFC 3339 times with milliseconds, all in UTC: their text order is time order.
+    let times: Vec<&str> =
+        again.as_array().unwrap().iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in time order: {times:?}");
+    let _ = a.stop_cleanly();
+    let _ = b.stop_cleanly();
+    env.sql().execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
+}
