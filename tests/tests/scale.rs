@@ -752,12 +752,12 @@ fn the_audit_log_of_a_node_with_postgres_holds_every_nodes_events() {
         Node::start_with_args(&dir.path().join("b"), Start::Existing, &args_ref(&env.all_args()))
             .unwrap();
     let demo = dir.path().join("a/demo");
-    let consumer = KeyPair::load(&demo.join("civil-consumer.key")).unwrap();
+    let verifier = KeyPair::load(&demo.join("verifier.key")).unwrap();
     let csv = std::fs::read(demo.join("clinic-registry.csv")).unwrap();
     let content_hash = <sha2::Sha256 as sha2::Digest>::digest(&csv).to_vec();
     let results = runtime().block_on(cairn_tests::verify_data_hash_many(
         &b.url(),
-        &consumer,
+        &verifier,
         "health/clinic-registry",
         &content_hash,
         3,
