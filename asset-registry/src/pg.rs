@@ -316,6 +316,32 @@ fn to_usize(value: i64, column: &'static str) -> Result<usize> {
     })
 }
 
+/// A month as its `integer` column.
+fn month_to_i32(month: Month, column: &'static str) -> Result<i32> {
+    i32::try_from(month.0).map_err(|_| Error::OutOfRange { column, value: u64::from(month.0) })
+}
+
+/// An `integer` month column read back.
+fn to_month(value: i32, column: &'static str) -> Result<Month> {
+    u32::try_from(value).map(Month).map_err(|_| Error::Corrupt {
+        column,
+        value: value.to_string(),
+        expected: "a month number (0 is January 1970)",
+    })
+}
+
+/// The monthly totals in `billing_months`' columns events, queries, bytes
+/// and charged, at `first` and the three after it in `row`.
+fn month_totals(row: &Row, first: usize) -> Result<MonthTotals> {
+    let number = |idx, column| -> Result<u64> { to_u64(get(row, first + idx, column)?, column) };
+    Ok(MonthTotals {
+        events: number(0, "billing_months.events")?,
+        queries: number(1, "billing_months.queries")?,
+        bytes: number(2, "billing_months.bytes")?,
+        charged: number(3, "billing_months.charged")?,
+    })
+}
+
 /// Parses a URL and names its target without the password.
 fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String)> {
     let mut config = tokio_postgres::Config::from_str(url)
@@ -1562,25 +1588,15 @@ impl Projections {
             .map_err(self.sql_error("reading monthly totals"))?;
         rows.iter()
             .map(|row| {
-                let number =
-                    |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
-                let month: i32 = get(row, 0, "billing_months.month")?;
-                Ok((
-                    Month(u32::try_from(month).unwrap_or(0)),
-                    MonthTotals {
-                        events: number(1, "billing_months.events")?,
-                        queries: number(2, "billing_months.queries")?,
-                        bytes: number(3, "billing_months.bytes")?,
-                        charged: number(4, "billing_months.charged")?,
-                    },
-                ))
+                let month = to_month(get(row, 0, "billing_months.month")?, "billing_months.month")?;
+                Ok((month, month_totals(row, 1)?))
             })
             .collect()
     }
 
     /// A holder's statement lines of one month, in metering order.
     pub async fn billing_lines(&self, holder: &str, month: Month) -> Result<Vec<Line>> {
-        let month_number = i32::try_from(month.0).unwrap_or(i32::MAX);
+        let month_number = month_to_i32(month, "billing_lines.month")?;
         let client = self.client().await?;
         let rows = client
             .query(&self.sql(sql::BILLING_LINES_SELECT_BY_MONTH), &[&holder, &month_number])
@@ -1784,8 +1800,6 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-/// Creates the missing offset rows of `partitions` at 0, locks them all and
-/// returns their next offsets.
 /// Lets the server acknowledge the commit before its WAL is flushed.
 ///
 /// Safe for projections: the rows and the offsets they reach commit
@@ -1802,6 +1816,8 @@ async fn relaxed_commit(
         .map_err(projections.sql_error("relaxing the commit of a projection batch"))
 }
 
+/// Creates the missing offset rows of `partitions` at 0, locks them all and
+/// returns their next offsets.
 async fn lock_offsets(
     projections: &Projections,
     transaction: &deadpool_postgres::Transaction<'_>,
@@ -1914,8 +1930,10 @@ async fn meter_billable(
         .map(|r| (r.event.identity.as_str(), Month::of_ms(r.event.time_ms)))
         .collect();
     let key_holders: Vec<&str> = keys.iter().map(|(holder, _)| *holder).collect();
-    let key_months: Vec<i32> =
-        keys.iter().map(|(_, month)| i32::try_from(month.0).unwrap_or(i32::MAX)).collect();
+    let key_months: Vec<i32> = keys
+        .iter()
+        .map(|(_, month)| month_to_i32(*month, "billing_months.month"))
+        .collect::<Result<_>>()?;
     let rows = transaction
         .query(
             &projections.sql(sql::BILLING_MONTHS_SELECT_FOR_UPDATE),
@@ -1925,17 +1943,9 @@ async fn meter_billable(
         .map_err(projections.sql_error("locking the monthly totals"))?;
     let mut totals: BTreeMap<(String, Month), MonthTotals> = BTreeMap::new();
     for row in &rows {
-        let number = |idx, column| -> Result<u64> { to_u64(get(row, idx, column)?, column) };
-        let month: i32 = get(row, 1, "billing_months.month")?;
-        let _ = totals.insert(
-            (get(row, 0, "billing_months.holder")?, Month(u32::try_from(month).unwrap_or(0))),
-            MonthTotals {
-                events: number(2, "billing_months.events")?,
-                queries: number(3, "billing_months.queries")?,
-                bytes: number(4, "billing_months.bytes")?,
-                charged: number(5, "billing_months.charged")?,
-            },
-        );
+        let month = to_month(get(row, 1, "billing_months.month")?, "billing_months.month")?;
+        let _ =
+            totals.insert((get(row, 0, "billing_months.holder")?, month), month_totals(row, 2)?);
     }
     let mut lines: Vec<(Line, u64, &str)> = Vec::new();
     for record in &billable {
@@ -1968,7 +1978,7 @@ async fn meter_billable(
     let writer = BinaryCopyInWriter::new(sink, &LINE_COPY_TYPES);
     pin_mut!(writer);
     for (line, number, holder) in &lines {
-        let month = i32::try_from(line.month.0).unwrap_or(i32::MAX);
+        let month = month_to_i32(line.month, "billing_lines.month")?;
         let values: [i64; 10] = [
             to_i64(*number, "billing_lines.line")?,
             to_i64(line.time_ms, "billing_lines.time_ms")?,
@@ -2011,7 +2021,7 @@ async fn meter_billable(
     let mut columns: [Vec<i64>; 4] = Default::default();
     for ((holder, month), month_totals) in &totals {
         month_holders.push(holder.as_str());
-        months.push(i32::try_from(month.0).unwrap_or(i32::MAX));
+        months.push(month_to_i32(*month, "billing_months.month")?);
         columns[0].push(to_i64(month_totals.events, "billing_months.events")?);
         columns[1].push(to_i64(month_totals.queries, "billing_months.queries")?);
         columns[2].push(to_i64(month_totals.bytes, "billing_months.bytes")?);

@@ -176,7 +176,7 @@ impl Gate {
         let charged = directory
             .billing_charged_by_others(&holder.to_string(), &self.node_address)
             .await
-            .map_err(|e| Status::unavailable(format!("cannot read the billing projection: {e}")))?;
+            .map_err(projection_error)?;
         let mut others = self.others.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = others.insert(holder, (charged, Instant::now()));
         Ok(charged)
@@ -320,6 +320,23 @@ pub(crate) struct BillingService {
 
 fn projection_error(e: asset_registry::pg::Error) -> Status {
     Status::unavailable(format!("cannot read the billing projection: {e}"))
+}
+
+/// A usage row of the projection as a meter counter; a value the projector
+/// cannot have written is reported, not read as something else.
+fn usage_counter(
+    row: asset_registry::pg::UsageRow,
+) -> Result<(String, Decision, asset_registry::billing::Counter), Status> {
+    let corrupt = |what: String| Status::internal(format!("the usage projection holds {what}"));
+    let decision = row.decision.parse::<Decision>().map_err(corrupt)?;
+    let count = |value: i64, column: &str| {
+        u64::try_from(value).map_err(|_| corrupt(format!("{value} in usage.{column}")))
+    };
+    let counter = asset_registry::billing::Counter {
+        events: count(row.events, "events")?,
+        bytes: count(row.bytes, "bytes")?,
+    };
+    Ok((row.action, decision, counter))
 }
 
 fn parse_holder(holder: &str) -> Result<Address, Status> {
@@ -571,22 +588,8 @@ impl Billing for BillingService {
                     .await
                     .map_err(projection_error)?
                     .into_iter()
-                    .map(|row| {
-                        let decision = if row.decision == "allowed" {
-                            Decision::Allowed
-                        } else {
-                            Decision::Denied
-                        };
-                        (
-                            row.action,
-                            decision,
-                            asset_registry::billing::Counter {
-                                events: u64::try_from(row.events).unwrap_or(0),
-                                bytes: u64::try_from(row.bytes).unwrap_or(0),
-                            },
-                        )
-                    })
-                    .collect();
+                    .map(usage_counter)
+                    .collect::<Result<_, Status>>()?;
                 (months, counters, "postgres")
             }
             None => {
