@@ -73,7 +73,82 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn median(values: &mut [f64]) -> f64 {
+/// What a bench reports: its figures and its ratios against the reference,
+/// printed as a table and, with `--json`, as one JSON object
+/// (`{"bench", "figures": [{name, value, unit}], "ratios": [{name, value, goal}]}`).
+pub(crate) struct Report {
+    bench: &'static str,
+    figures: Vec<(&'static str, f64, usize, &'static str)>,
+    ratios: Vec<(&'static str, f64, f64)>,
+}
+
+impl Report {
+    pub(crate) fn new(bench: &'static str) -> Report {
+        Report { bench, figures: Vec::new(), ratios: Vec::new() }
+    }
+
+    /// A figure, shown with `decimals` digits after the point.
+    pub(crate) fn figure(
+        &mut self,
+        name: &'static str,
+        value: f64,
+        decimals: usize,
+        unit: &'static str,
+    ) -> &mut Report {
+        self.figures.push((name, value, decimals, unit));
+        self
+    }
+
+    /// A ratio and the goal the issue set for it.
+    pub(crate) fn ratio(&mut self, name: &'static str, value: f64, goal: f64) -> &mut Report {
+        self.ratios.push((name, value, goal));
+        self
+    }
+
+    /// Prints the heading line and the table, then the JSON object if asked.
+    pub(crate) fn print(&self, heading: &str, json: bool) {
+        let width = self
+            .figures
+            .iter()
+            .map(|f| f.0.len())
+            .chain(self.ratios.iter().map(|r| r.0.len()))
+            .max()
+            .unwrap_or(0)
+            .max(26);
+        println!("{heading}");
+        println!("{:<width$} {:>12}  unit", "figure", "value");
+        for (name, value, decimals, unit) in &self.figures {
+            println!("{name:<width$} {value:>12.decimals$}  {unit}");
+        }
+        for (name, value, goal) in &self.ratios {
+            println!("{name:<width$} {value:>12.2}  (goal {goal:?})");
+        }
+        if json {
+            let figures: Vec<_> = self
+                .figures
+                .iter()
+                .map(|(name, value, _, unit)| {
+                    serde_json::json!({"name": name, "value": value, "unit": unit})
+                })
+                .collect();
+            let ratios: Vec<_> = self
+                .ratios
+                .iter()
+                .map(|(name, value, goal)| {
+                    serde_json::json!({"name": name, "value": value, "goal": goal})
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"bench": self.bench, "figures": figures, "ratios": ratios})
+            );
+        }
+    }
+}
+
+/// The median of a bench's per-round figures (the mean of the middle two
+/// for an even count; 0 for none).
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -307,34 +382,21 @@ fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         rounds.push(result);
     }
     let _ = std::fs::remove_dir(&args.data_dir);
-    let tps = median(&mut rounds.iter().map(|r| r.tps).collect::<Vec<_>>());
-    let verify = median(&mut rounds.iter().map(|r| r.verify_rate).collect::<Vec<_>>());
-    let block_size = median(
-        &mut rounds.iter().map(|r| args.txs as f64 / r.blocks.max(1) as f64).collect::<Vec<_>>(),
-    );
-    let ratio = tps / verify;
-    println!(
-        "cairn bench ledger: {} rounds of {} PublishAsset transactions, medians",
-        args.rounds, args.txs
-    );
-    println!("{:<32} {:>12}  unit", "figure", "value");
-    println!("{:<32} {:>12.0}  tx/s", "ledger_commit", tps);
-    println!("{:<32} {:>12.0}  sig/s", "ed25519_verify_single_thread", verify);
-    println!("{:<32} {:>12.0}  tx/block", "mean_block_size", block_size);
-    println!("{:<32} {:>12.2}  (goal 1.0)", "ledger_vs_ed25519_verify", ratio);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "bench": "ledger",
-                "figures": [
-                    {"name": "ledger_commit", "value": tps, "unit": "tx/s"},
-                    {"name": "ed25519_verify_single_thread", "value": verify, "unit": "sig/s"},
-                    {"name": "mean_block_size", "value": block_size, "unit": "tx/block"},
-                ],
-                "ratios": [{"name": "ledger_vs_ed25519_verify", "value": ratio, "goal": 1.0}],
-            })
+    let tps = median(rounds.iter().map(|r| r.tps).collect());
+    let verify = median(rounds.iter().map(|r| r.verify_rate).collect());
+    let block_size =
+        median(rounds.iter().map(|r| args.txs as f64 / r.blocks.max(1) as f64).collect());
+    Report::new("ledger")
+        .figure("ledger_commit", tps, 0, "tx/s")
+        .figure("ed25519_verify_single_thread", verify, 0, "sig/s")
+        .figure("mean_block_size", block_size, 0, "tx/block")
+        .ratio("ledger_vs_ed25519_verify", tps / verify, 1.0)
+        .print(
+            &format!(
+                "cairn bench ledger: {} rounds of {} PublishAsset transactions, medians",
+                args.rounds, args.txs
+            ),
+            args.json,
         );
-    }
     Ok(())
 }

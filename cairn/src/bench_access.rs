@@ -20,6 +20,7 @@ use clap::Args;
 use prost::Message;
 
 use crate::access::AccessLog;
+use crate::bench::{Report, median};
 use crate::client::now_ms;
 use crate::node::{Node, NodeConfig};
 
@@ -73,11 +74,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    percentile(&values, 50.0)
 }
 
 /// A chain with a provider, `n` members (consumers authorised on one asset,
@@ -464,38 +460,22 @@ pub(crate) fn run(args: AccessBenchArgs) -> anyhow::Result<()> {
     let calls = median(rounds.iter().map(|(_, r)| r.0).collect());
     let call_p50 = median(rounds.iter().map(|(_, r)| r.1).collect());
     let call_p99 = median(rounds.iter().map(|(_, r)| r.2).collect());
-    let ratio = decisions / verify;
-    println!(
-        "cairn bench access: {} rounds, {} decisions in process, {} gRPC calls at concurrency {}, medians",
-        args.rounds, args.decisions, args.calls, args.concurrency
-    );
-    println!("{:<34} {:>12}  unit", "figure", "value");
-    println!("{:<34} {:>12.0}  decisions/s", "decisions_in_process", decisions);
-    println!("{:<34} {:>12.1}  µs", "decision_p50", p50);
-    println!("{:<34} {:>12.1}  µs", "decision_p99", p99);
-    println!("{:<34} {:>12.0}  sig/s", "ed25519_verify_single_thread", verify);
-    println!("{:<34} {:>12.0}  calls/s", "grpc_calls", calls);
-    println!("{:<34} {:>12.2}  ms", "grpc_call_p50", call_p50);
-    println!("{:<34} {:>12.2}  ms", "grpc_call_p99", call_p99);
-    println!("{:<34} {:>12.2}  (goal 0.8)", "decisions_vs_ed25519_verify", ratio);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "bench": "access",
-                "figures": [
-                    {"name": "decisions_in_process", "value": decisions, "unit": "decisions/s"},
-                    {"name": "decision_p50", "value": p50, "unit": "µs"},
-                    {"name": "decision_p99", "value": p99, "unit": "µs"},
-                    {"name": "ed25519_verify_single_thread", "value": verify, "unit": "sig/s"},
-                    {"name": "grpc_calls", "value": calls, "unit": "calls/s"},
-                    {"name": "grpc_call_p50", "value": call_p50, "unit": "ms"},
-                    {"name": "grpc_call_p99", "value": call_p99, "unit": "ms"},
-                ],
-                "ratios": [{"name": "decisions_vs_ed25519_verify", "value": ratio, "goal": 0.8}],
-            })
+    Report::new("access")
+        .figure("decisions_in_process", decisions, 0, "decisions/s")
+        .figure("decision_p50", p50, 1, "µs")
+        .figure("decision_p99", p99, 1, "µs")
+        .figure("ed25519_verify_single_thread", verify, 0, "sig/s")
+        .figure("grpc_calls", calls, 0, "calls/s")
+        .figure("grpc_call_p50", call_p50, 2, "ms")
+        .figure("grpc_call_p99", call_p99, 2, "ms")
+        .ratio("decisions_vs_ed25519_verify", decisions / verify, 0.8)
+        .print(
+            &format!(
+                "cairn bench access: {} rounds, {} decisions in process, {} gRPC calls at concurrency {}, medians",
+                args.rounds, args.decisions, args.calls, args.concurrency
+            ),
+            args.json,
         );
-    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use anchor_chaincode::billing::{Payment, Plan};
 use anyhow::bail;
 use clap::Args;
 
+use crate::bench::{Report, median};
 use crate::bench_access::{EndToEnd, Fixture, end_to_end};
 
 #[derive(Args, Debug)]
@@ -44,11 +45,6 @@ const PLAN: Plan = Plan {
     payment: Payment::Prepaid,
     rate_limit_per_second: 0,
 };
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
 
 pub(crate) fn run(args: MeteringBenchArgs) -> anyhow::Result<()> {
     if args.rounds == 0 || args.queries == 0 || args.verifiers == 0 {
@@ -104,32 +100,19 @@ pub(crate) fn run(args: MeteringBenchArgs) -> anyhow::Result<()> {
     let unmetered = median(rounds.iter().map(|(_, off)| off.0).collect());
     let unmetered_p50 = median(rounds.iter().map(|(_, off)| off.1).collect());
     let ratio = median(rounds.iter().map(|(on, off)| on.0 / off.0).collect());
-    println!(
-        "cairn bench metering: {} rounds, {} queries per node from {} prepaid verifiers at concurrency {}, medians",
-        args.rounds, args.queries, args.verifiers, args.concurrency
-    );
-    println!("{:<26} {:>12}  unit", "figure", "value");
-    println!("{:<26} {:>12.0}  queries/s", "metered", metered);
-    println!("{:<26} {:>12.2}  ms", "metered_p50", metered_p50);
-    println!("{:<26} {:>12.2}  ms", "metered_p99", metered_p99);
-    println!("{:<26} {:>12.0}  queries/s", "unmetered", unmetered);
-    println!("{:<26} {:>12.2}  ms", "unmetered_p50", unmetered_p50);
-    println!("{:<26} {:>12.2}  (goal 0.8)", "metered_vs_unmetered", ratio);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "bench": "metering",
-                "figures": [
-                    {"name": "metered", "value": metered, "unit": "queries/s"},
-                    {"name": "metered_p50", "value": metered_p50, "unit": "ms"},
-                    {"name": "metered_p99", "value": metered_p99, "unit": "ms"},
-                    {"name": "unmetered", "value": unmetered, "unit": "queries/s"},
-                    {"name": "unmetered_p50", "value": unmetered_p50, "unit": "ms"},
-                ],
-                "ratios": [{"name": "metered_vs_unmetered", "value": ratio, "goal": 0.8}],
-            })
+    Report::new("metering")
+        .figure("metered", metered, 0, "queries/s")
+        .figure("metered_p50", metered_p50, 2, "ms")
+        .figure("metered_p99", metered_p99, 2, "ms")
+        .figure("unmetered", unmetered, 0, "queries/s")
+        .figure("unmetered_p50", unmetered_p50, 2, "ms")
+        .ratio("metered_vs_unmetered", ratio, 0.8)
+        .print(
+            &format!(
+                "cairn bench metering: {} rounds, {} queries per node from {} prepaid verifiers at concurrency {}, medians",
+                args.rounds, args.queries, args.verifiers, args.concurrency
+            ),
+            args.json,
         );
-    }
     Ok(())
 }

@@ -24,6 +24,8 @@ use ods_frontend::bench::{measure_cipher, measure_sha256, seal_in_memory};
 use ods_frontend::pipeline::PipelineConfig;
 use ods_frontend::store::SealedStore;
 
+use crate::bench::{Report, median};
+
 #[derive(Args, Debug)]
 pub(crate) struct OdsBenchArgs {
     /// Input size in MiB.
@@ -48,11 +50,6 @@ pub(crate) struct OdsBenchArgs {
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn write_input(path: &Path, size: u64) -> anyhow::Result<()> {
@@ -279,51 +276,41 @@ pub(crate) fn run_bench(args: OdsBenchArgs) -> anyhow::Result<()> {
     let stage = median(stage);
     let pipeline = median(pipeline);
     let copy = median(copy);
-    let mut figures = vec![
-        ("sha256_single_core", sha / 1e6, "MB/s"),
-        ("aes256gcm_ring_single_core", ring_rate / 1e6, "MB/s"),
-        ("aes256gcm_rustcrypto_single_core", rustcrypto_rate / 1e6, "MB/s"),
-        ("crypto_limit_two_cores", limit / 1e6, "MB/s"),
-        ("seal_stage_in_memory", stage / 1e6, "MB/s"),
-        ("sync_file_to_local_store", pipeline / 1e6, "MB/s"),
-        ("cp_then_sync", copy / 1e6, "MB/s"),
-    ];
-    let mut ratios =
-        vec![("crypto_vs_limit", stage / limit, 0.8), ("pipeline_vs_copy", pipeline / copy, 0.7)];
+    let mut report = Report::new("ods");
+    let _ = report
+        .figure("sha256_single_core", sha / 1e6, 1, "MB/s")
+        .figure("aes256gcm_ring_single_core", ring_rate / 1e6, 1, "MB/s")
+        .figure("aes256gcm_rustcrypto_single_core", rustcrypto_rate / 1e6, 1, "MB/s")
+        .figure("crypto_limit_two_cores", limit / 1e6, 1, "MB/s")
+        .figure("seal_stage_in_memory", stage / 1e6, 1, "MB/s")
+        .figure("sync_file_to_local_store", pipeline / 1e6, 1, "MB/s")
+        .figure("cp_then_sync", copy / 1e6, 1, "MB/s")
+        .ratio("crypto_vs_limit", stage / limit, 0.8)
+        .ratio("pipeline_vs_copy", pipeline / copy, 0.7);
     if !peers.is_empty() {
         let peers = median(peers);
-        figures.push(("openssl_sha256_then_age", peers / 1e6, "MB/s"));
-        ratios.push(("pipeline_vs_openssl_sha256_then_age", pipeline / peers, 1.5));
+        let _ = report.figure("openssl_sha256_then_age", peers / 1e6, 1, "MB/s").ratio(
+            "pipeline_vs_openssl_sha256_then_age",
+            pipeline / peers,
+            1.5,
+        );
     }
     if !pg.is_empty() {
         let sync_rows = median(pg.iter().map(|p| p.sync_rows_per_s).collect());
         let copy_rows = median(pg.iter().map(|p| p.copy_rows_per_s).collect());
-        figures.push(("pg_full_sync", sync_rows, "rows/s"));
-        figures.push(("pg_copy_to_devnull", copy_rows, "rows/s"));
-        ratios.push(("pg_sync_vs_copy", sync_rows / copy_rows, 0.8));
+        let _ = report
+            .figure("pg_full_sync", sync_rows, 1, "rows/s")
+            .figure("pg_copy_to_devnull", copy_rows, 1, "rows/s")
+            .ratio("pg_sync_vs_copy", sync_rows / copy_rows, 0.8);
     } else if let Some(error) = &pg_error {
         eprintln!("pg_sync_vs_copy not measured: {error}");
     }
-    println!(
-        "cairn bench ods: {} MiB input, {} rounds, {} PostgreSQL rows, medians",
-        args.size_mib, args.rounds, args.rows
+    report.print(
+        &format!(
+            "cairn bench ods: {} MiB input, {} rounds, {} PostgreSQL rows, medians",
+            args.size_mib, args.rounds, args.rows
+        ),
+        args.json,
     );
-    println!("{:<40} {:>12}  unit", "figure", "value");
-    for (name, value, unit) in &figures {
-        println!("{name:<40} {value:>12.1}  {unit}");
-    }
-    for (name, value, goal) in &ratios {
-        println!("{name:<40} {value:>12.2}  (goal {goal})");
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "bench": "ods",
-                "figures": figures.iter().map(|(n, v, u)| serde_json::json!({"name": n, "value": v, "unit": u})).collect::<Vec<_>>(),
-                "ratios": ratios.iter().map(|(n, v, g)| serde_json::json!({"name": n, "value": v, "goal": g})).collect::<Vec<_>>(),
-            })
-        );
-    }
     Ok(())
 }

@@ -334,7 +334,7 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
             consume_rps: p.consume,
         });
     }
-    let pick = |f: fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
+    let pick = |f: fn(&Round) -> f64| median(rounds.iter().map(f).collect());
     let ledger = pick(|r| r.ledger_tps);
     let raw = pick(|r| r.raw_rps);
     let projected = pick(|r| r.projected_eps);

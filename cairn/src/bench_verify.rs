@@ -34,6 +34,7 @@ use cairn_schemas::v1 as pb;
 use clap::Args;
 use serde_bytes::ByteBuf;
 
+use crate::bench::{Report, median};
 use crate::client::now_ms;
 use crate::node::{Node, NodeConfig};
 
@@ -61,15 +62,6 @@ struct Round {
     decode_rate: f64,
     ed25519_rate: f64,
     qr_chars: usize,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn envelope(
@@ -359,31 +351,18 @@ pub(crate) fn run(args: VerifyBenchArgs) -> anyhow::Result<()> {
     let ed25519 = median(rounds.iter().map(|r| r.ed25519_rate).collect());
     let decode = median(rounds.iter().map(|r| r.decode_rate).collect());
     let qr_chars = rounds.iter().map(|r| r.qr_chars).max().unwrap_or(0);
-    let ratio = verify / ed25519;
-    println!(
-        "cairn bench verify: {} rounds of {} presentations (one thread), medians",
-        args.rounds, args.certificates
-    );
-    println!("{:<32} {:>12}  unit", "figure", "value");
-    println!("{:<32} {:>12.0}  presentations/s", "presentation_verify", verify);
-    println!("{:<32} {:>12.0}  presentations/s", "presentation_decode_only", decode);
-    println!("{:<32} {:>12.0}  sig/s", "ed25519_verify_single_thread", ed25519);
-    println!("{:<32} {:>12}  characters", "largest_presentation", qr_chars);
-    println!("{:<32} {:>12.2}  (goal 0.4)", "verify_vs_ed25519_verify", ratio);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "bench": "verify",
-                "figures": [
-                    {"name": "presentation_verify", "value": verify, "unit": "presentations/s"},
-                    {"name": "presentation_decode_only", "value": decode, "unit": "presentations/s"},
-                    {"name": "ed25519_verify_single_thread", "value": ed25519, "unit": "sig/s"},
-                    {"name": "largest_presentation", "value": qr_chars, "unit": "characters"},
-                ],
-                "ratios": [{"name": "verify_vs_ed25519_verify", "value": ratio, "goal": 0.4}],
-            })
+    Report::new("verify")
+        .figure("presentation_verify", verify, 0, "presentations/s")
+        .figure("presentation_decode_only", decode, 0, "presentations/s")
+        .figure("ed25519_verify_single_thread", ed25519, 0, "sig/s")
+        .figure("largest_presentation", qr_chars as f64, 0, "characters")
+        .ratio("verify_vs_ed25519_verify", verify / ed25519, 0.4)
+        .print(
+            &format!(
+                "cairn bench verify: {} rounds of {} presentations (one thread), medians",
+                args.rounds, args.certificates
+            ),
+            args.json,
         );
-    }
     Ok(())
 }
