@@ -242,12 +242,12 @@ impl Consortium {
                 .cloned()
                 .unwrap_or_else(|| authority::ceiling(tx_type));
             for principal in rule.create.iter().chain(&rule.endorse) {
-                if let authority::OrgRef::Named(name) = &principal.organisation {
-                    if !organisation_keys.contains_key(name) {
-                        return Err(GenesisError::Invalid(format!(
-                            "authority of {tx_type} names organisation {name:?}, which is not one of the organisations"
-                        )));
-                    }
+                if let authority::OrgRef::Named(name) = &principal.organisation
+                    && !organisation_keys.contains_key(name)
+                {
+                    return Err(GenesisError::Invalid(format!(
+                        "authority of {tx_type} names organisation {name:?}, which is not one of the organisations"
+                    )));
                 }
             }
             authority::check_rule(tx_type, &rule, &orgs)

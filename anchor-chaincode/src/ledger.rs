@@ -684,29 +684,29 @@ impl Ledger {
         let tx_type = TxType::of(&transaction.body);
         let rule = self.consortium.rule(tx_type);
         let orgs = self.consortium.orgs(owner);
-        if let Some(creator) = creator {
-            if !rule.create.iter().any(|p| p.admits(&creator.organisation, creator.role, &orgs)) {
-                let allowed: Vec<String> = rule
-                    .create
-                    .iter()
-                    .map(|p| match (&p.organisation, owner) {
-                        (authority::OrgRef::Owner, Some(owner)) => {
-                            format!("role {} of the owning organisation {owner:?}", p.role)
-                        }
-                        _ => p.to_string(),
-                    })
-                    .collect();
-                return Err(failure(
-                    ValidationCode::NotAuthorised,
-                    format!(
-                        "{tx_type} may be created only by {}; creator {} has role {} in organisation {:?}",
-                        allowed.join(" or "),
-                        creator.address,
-                        creator.role,
-                        creator.organisation
-                    ),
-                ));
-            }
+        if let Some(creator) = creator
+            && !rule.create.iter().any(|p| p.admits(&creator.organisation, creator.role, &orgs))
+        {
+            let allowed: Vec<String> = rule
+                .create
+                .iter()
+                .map(|p| match (&p.organisation, owner) {
+                    (authority::OrgRef::Owner, Some(owner)) => {
+                        format!("role {} of the owning organisation {owner:?}", p.role)
+                    }
+                    _ => p.to_string(),
+                })
+                .collect();
+            return Err(failure(
+                ValidationCode::NotAuthorised,
+                format!(
+                    "{tx_type} may be created only by {}; creator {} has role {} in organisation {:?}",
+                    allowed.join(" or "),
+                    creator.address,
+                    creator.role,
+                    creator.organisation
+                ),
+            ));
         }
         for required in &rule.endorse {
             if !transaction.endorsements.iter().any(|e| self.endorses_as(e, required, &orgs)) {
