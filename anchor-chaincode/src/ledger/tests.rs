@@ -398,6 +398,9 @@ fn revocation_needs_the_ca_and_stops_the_identity() {
         ValidationCode::NotAuthorised,
         "revoke_identity may be created only by role certification_authority",
     );
+    // A member of the CA's own organisation with another role may not either.
+    let envelope = f.revoke(OPERATOR, address(CONSUMER), &[]);
+    f.expect(envelope, ValidationCode::NotAuthorised, "has role operator in organisation \"ca\"");
     // Endorsements do not lend the creator a role it does not have.
     let envelope = f.revoke(PROVIDER, address(CONSUMER), &[("ca", CA_ORG), ("ca", CA_OFFICER)]);
     f.expect(envelope, ValidationCode::NotAuthorised, "has role provider");
