@@ -8,18 +8,8 @@
 use std::path::Path;
 
 use access_control::keys::KeyPair;
-use cairn_tests::{CliOutput, Node, Start, cairn};
+use cairn_tests::{Node, Start, arg, cairn, on};
 use serde_json::Value;
-
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
-#[track_caller]
-fn on(node: &Node, args: &[&str]) -> CliOutput {
-    let url = node.url();
-    cairn(args.iter().copied().chain(["--node", url.as_str()]))
-}
 
 #[track_caller]
 fn state_root(node: &Node) -> String {

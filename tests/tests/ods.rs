@@ -87,6 +87,29 @@ fn address(key: &Path) -> String {
         .to_string()
 }
 
+/// `cairn data fetch ASSET --version VERSION` (0: the latest) as `key`.
+fn fetch(
+    url: &str,
+    key: &Path,
+    asset_id: &str,
+    version: &str,
+    out: &Path,
+) -> cairn_tests::CliOutput {
+    cairn([
+        "data",
+        "fetch",
+        asset_id,
+        "--version",
+        version,
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--node",
+        url,
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_shares_sync_fetch_and_detect_tampering() {
     let Some((database, db)) = fresh_database().await else { return };
@@ -295,19 +318,7 @@ leaves' ELSE 'ünïcode ' || i END, '2026-01-01'::timestamptz + i * interval '1 
     .assert_success();
     for version in ["1", "2"] {
         let removed = dir.path().join(format!("removed-v{version}.ndjson"));
-        let out = cairn([
-            "data",
-            "fetch",
-            "civil/citizens-delta",
-            "--version",
-            version,
-            "--key",
-            consumer.to_str().unwrap(),
-            "--out",
-            removed.to_str().unwrap(),
-            "--node",
-            &url,
-        ]);
+        let out = fetch(&url, &consumer, "civil/citizens-delta", version, &removed);
         let _ = out.assert_failure_with("authorised list");
         assert!(!out.stdout.contains("data key"), "{}", out.describe());
         assert!(!removed.exists(), "a refused fetch left a file behind");
@@ -334,18 +345,8 @@ leaves' ELSE 'ünïcode ' || i END, '2026-01-01'::timestamptz + i * interval '1 
         "version 3's data key was wrapped for an identity taken off the list"
     );
     let removed = dir.path().join("removed-v3.ndjson");
-    cairn([
-        "data",
-        "fetch",
-        "civil/citizens-delta",
-        "--key",
-        consumer.to_str().unwrap(),
-        "--out",
-        removed.to_str().unwrap(),
-        "--node",
-        &url,
-    ])
-    .assert_failure_with("authorised list");
+    fetch(&url, &consumer, "civil/citizens-delta", "0", &removed)
+        .assert_failure_with("authorised list");
     assert!(!removed.exists());
 
     let directory = cairn(["asset", "list", "--node", &url, "--json"]).assert_success().json();
