@@ -30,7 +30,7 @@ use tonic::{Request, Response, Status};
 
 use crate::access::{AccessLog, new_event_id};
 use crate::client::now_ms;
-use crate::node::{Node, SubmitError};
+use crate::node::Node;
 use crate::server::code_to_pb;
 
 /// How often channels and status lists are anchored when they changed.
@@ -261,8 +261,7 @@ impl CertService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(tx_response(&submitted.receipt))),
-            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
-            Err(e) => Err(Status::unavailable(e.to_string())),
+            Err(e) => Err(crate::server::submit_status(e)),
         }
     }
 

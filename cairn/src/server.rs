@@ -171,6 +171,17 @@ pub(crate) fn inclusion_proof(
     })
 }
 
+/// The gRPC status of a refused or failed submission.
+pub(crate) fn submit_status(error: SubmitError) -> Status {
+    match error {
+        SubmitError::Rejected(message) => Status::invalid_argument(message),
+        SubmitError::Unauthenticated(message) => Status::unauthenticated(message),
+        SubmitError::Revoked(message) => Status::permission_denied(message),
+        SubmitError::ShuttingDown => Status::unavailable("the node is shutting down"),
+        e @ SubmitError::Log(_) => Status::unavailable(e.to_string()),
+    }
+}
+
 fn parse_tx_id(text: &str) -> Result<TxId, Status> {
     text.parse().map_err(Status::invalid_argument)
 }
@@ -194,9 +205,7 @@ impl Ledger for LedgerService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(submit_response(&submitted.receipt))),
-            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
-            Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down")),
-            Err(e @ SubmitError::Log(_)) => Err(Status::unavailable(e.to_string())),
+            Err(e) => Err(submit_status(e)),
         }
     }
 
@@ -394,6 +403,26 @@ impl Ledger for LedgerService {
     }
 }
 
+/// How long a call may take before the server answers `CANCELLED`
+/// (`DEADLINE_EXCEEDED` to the client): above the 60 s a Kafka-mode submission
+/// waits for its block to be applied, so a slow but healthy call is not cut.
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Calls served at once on one connection; more wait for a slot, so one
+/// connection cannot take every worker.
+pub(crate) const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
+/// HTTP/2 streams a client may open at once on one connection.
+pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 128;
+/// Streams reset by the client before the server accepted them ("rapid
+/// reset", CVE-2023-44487) tolerated on one connection before it is closed.
+pub(crate) const MAX_PENDING_RESET_STREAMS: usize = 32;
+/// The largest request header block (metadata), the signed-request
+/// envelope included.
+pub(crate) const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+/// How often the server pings an idle HTTP/2 connection (and TCP keepalive).
+pub(crate) const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long it waits for the ping's answer before closing the connection.
+pub(crate) const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the servers share.
 pub(crate) struct Services {
     pub(crate) node: Node,
@@ -467,8 +496,14 @@ pub(crate) async fn serve(
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)));
+        .timeout(REQUEST_TIMEOUT)
+        .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESET_STREAMS))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL));
     if let Some(tls) = tls {
         builder = builder
             .tls_config(tls)
