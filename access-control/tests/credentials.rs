@@ -227,3 +227,40 @@ fn a_status_list_is_refused_when_altered() {
     assert!(renamed.open(&trusted).unwrap_err().to_string().contains("not the status list of"));
     assert!(signed.open(&[]).is_err());
 }
+
+#[test]
+fn an_oversized_status_list_is_refused_before_it_is_decoded() {
+    use access_control::credential::status::{MAX_ENTRIES, compress};
+    use base64::Engine as _;
+    let w = world();
+    let trusted = [w.signer.verifier()];
+    let signed_for = |size: u64, encoded_list: String| {
+        let list = StatusList { size: 3, revoked: BTreeMap::new() };
+        let note = w.signer.sign(&Checkpoint {
+            origin: cert::status_origin("test.local/chain", "civil"),
+            size,
+            root: list.hash("civil"),
+            extensions: vec![format!("time {NOW}")],
+        });
+        SignedStatusList {
+            issuer_organisation: "civil".into(),
+            size,
+            encoded_list,
+            revoked: Vec::new(),
+            signed_note: note,
+        }
+    };
+    // A zlib bomb: 8 MiB of zeros in a few KiB, for a list of 3 entries.
+    let bomb =
+        base64::engine::general_purpose::STANDARD.encode(compress(&vec![0u8; 8 << 20]).unwrap());
+    let error = signed_for(3, bomb).open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("more than 3 entries can need"), "{error}");
+    // A signed note claiming more entries than anyone issues.
+    let error = signed_for(MAX_ENTRIES + 1, String::new()).open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("more than the limit"), "{error}");
+    // A size that differs from the signed one.
+    let mut lying = signed_for(3, String::new());
+    lying.size = MAX_ENTRIES;
+    let error = lying.open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("its note signs 3"), "{error}");
+}

@@ -802,6 +802,22 @@ pub(crate) async fn present(
     Ok(presentation::encode(&presentation)?)
 }
 
+/// Reads a file of at most `max` bytes, refusing a larger one before reading it.
+fn read_limited(path: &std::path::Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    let _ = file
+        .take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > max {
+        bail!("{} is larger than the limit of {max} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
 async fn fetch_status_list(
     client: &mut CertificatesClient<Channel>,
     issuer: &str,
@@ -897,8 +913,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     let mut notes: Vec<String> = Vec::new();
     let (text, source) = match (&args.qr, &args.presentation) {
         (Some(image), _) => {
-            let bytes =
-                std::fs::read(image).with_context(|| format!("cannot read {}", image.display()))?;
+            let bytes = read_limited(image, access_control::credential::qr::MAX_IMAGE_BYTES)?;
             (
                 access_control::credential::qr::decode_image(&bytes)?,
                 format!("QR code in {}", image.display()),
@@ -927,9 +942,9 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         None => now_ms(),
     };
     let status_list: Result<SignedStatusList, String> = match (&args.status_list, &statement) {
-        (Some(path), _) => read_text(path)
-            .and_then(|t| {
-                serde_json::from_str(&t)
+        (Some(path), _) => read_limited(path, access_control::credential::status::MAX_FILE_BYTES)
+            .and_then(|bytes| {
+                serde_json::from_slice(&bytes)
                     .with_context(|| format!("{} is not a status list file", path.display()))
             })
             .map_err(|e| format!("{e:#}")),

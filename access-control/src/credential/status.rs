@@ -67,6 +67,23 @@ pub fn compress(bits: &[u8]) -> Result<Vec<u8>> {
     zlib.finish().map_err(|e| Error::Compression(e.to_string()))
 }
 
+/// The most entries a status list may have: 2^27 certificates, a
+/// bitstring of 16 MiB. A list claiming more is refused before anything is
+/// decoded.
+pub const MAX_ENTRIES: u64 = 1 << 27;
+/// The largest status-list file (JSON) a verifier reads: room for the
+/// largest bitstring in base64 and reasons for many revoked entries.
+pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The longest base64 `encoded_list` a list of `size` entries can need: the
+/// zlib stream of its bitstring (stored blocks at worst: 5 bytes per 16 KiB
+/// and a few bytes of header) in base64.
+fn max_encoded_len(size: u64) -> u64 {
+    let bits = size.div_ceil(8);
+    let zlib = bits + 5 * bits.div_ceil(16 * 1024) + 64;
+    zlib.div_ceil(3) * 4
+}
+
 /// Decompresses a bitstring of at most `max` bytes.
 pub fn decompress(compressed: &[u8], max: u64) -> Result<Vec<u8>> {
     let mut bits = Vec::new();
@@ -116,6 +133,34 @@ impl SignedStatusList {
             return Err(invalid(format!(
                 "its note is for {:?}, not the status list of {:?} on a trusted ledger",
                 note.origin, self.issuer_organisation
+            )));
+        }
+        // Sizes first, from the signed note: a list that claims more entries
+        // than it signs, or more than anyone issues, is not decoded at all.
+        if self.size != note.size {
+            return Err(invalid(format!(
+                "it claims {} entries, its note signs {}",
+                self.size, note.size
+            )));
+        }
+        if self.size > MAX_ENTRIES {
+            return Err(invalid(format!(
+                "it has {} entries, more than the limit of {MAX_ENTRIES}",
+                self.size
+            )));
+        }
+        if self.encoded_list.len() as u64 > max_encoded_len(self.size) {
+            return Err(invalid(format!(
+                "its encoded list is {} bytes, more than {} entries can need",
+                self.encoded_list.len(),
+                self.size
+            )));
+        }
+        if self.revoked.len() as u64 > self.size {
+            return Err(invalid(format!(
+                "it names {} revoked entries, more than its {} entries",
+                self.revoked.len(),
+                self.size
             )));
         }
         let compressed = STANDARD
