@@ -182,7 +182,8 @@ pub(crate) enum ShareCommand {
         /// The publisher's key file (a provider of the owning organisation).
         #[arg(long)]
         key: PathBuf,
-        /// A PostgreSQL URL (postgres://user[:password]@host:port/db).
+        /// A PostgreSQL URL (postgres://user@host:port/db[?sslmode=verify-full]), without a
+        /// password: `cairn sync` takes it from PGPASSWORD or CAIRN_POSTGRES_PASSWORD_FILE.
         #[arg(long, conflicts_with = "file")]
         postgres: Option<String>,
         /// The table (optionally schema.table) to share.
@@ -241,6 +242,7 @@ pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
     } = command;
     let source = match (postgres, file) {
         (Some(url), None) => {
+            crate::secrets::refuse_password_on_command_line("--postgres", &url)?;
             if !["csv", "ndjson"].contains(&format.as_str()) {
                 bail!("--format for a PostgreSQL share is csv or ndjson, not {format:?}");
             }
@@ -347,8 +349,11 @@ async fn open_source(
                 (None, Some(query)) => pg::Selection::Query(query.clone()),
                 (None, None) => bail!("share {} names neither a table nor a query", share.name),
             };
-            let pg_share =
-                pg::PgShare { url: url.clone(), selection, watermark_column: watermark.clone() };
+            let pg_share = pg::PgShare {
+                url: crate::secrets::with_password(url)?,
+                selection,
+                watermark_column: watermark.clone(),
+            };
             let format = if format == "ndjson" { pg::Format::Ndjson } else { pg::Format::Csv };
             let (writer, reader) = tokio::io::duplex(1 << 20);
             let column = watermark.clone();
