@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use access_control::credential::presentation::{self, Presentation};
-use access_control::credential::status::{OpenedStatusList, RevokedEntry, SignedStatusList};
+use access_control::credential::status::{
+    OpenedStatusList, RevokedEntry, RevokedIdentity, SignedRevokedIdentities, SignedStatusList,
+};
 use access_control::credential::verify::{self, Expectations};
 use access_control::keys::{KeyPair, random_bytes};
 use anchor_chaincode::cert::{self, Statement};
@@ -44,12 +46,9 @@ pub(crate) enum CertCommand {
     Show(ShowArgs),
     /// List a holder's certificates.
     List {
-        /// The holder's address.
-        #[arg(long, required_unless_present = "key")]
-        holder: Option<String>,
-        /// Or the holder's key file.
+        /// The holder's key file: the node lists a holder's certificates only on the holder's signed request.
         #[arg(long)]
-        key: Option<PathBuf>,
+        key: PathBuf,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -449,18 +448,15 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Issue(args) => issue(args).await,
         CertCommand::Show(args) => show(args).await,
-        CertCommand::List { holder, key, node } => {
-            let holder = match (holder, key) {
-                (Some(holder), _) => holder,
-                (None, Some(key)) => KeyPair::load(&key)?.address().to_string(),
-                (None, None) => bail!("give --holder or --key"),
-            };
+        CertCommand::List { key, node } => {
+            let key = KeyPair::load(&key)?;
+            let request = crate::access_client::signed(
+                &key,
+                "/cairn.v1.Certificates/ListCertificates",
+                pb::ListCertificatesRequest { holder: key.address().to_string() },
+            )?;
             let mut client = connect(&node).await?;
-            let list = client
-                .list_certificates(pb::ListCertificatesRequest { holder })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let list = client.list_certificates(request).await.map_err(status)?.into_inner();
             let view: Vec<_> = list.certificates.iter().map(certificate_view).collect();
             print(node.json, &serde_json::json!(view), || {
                 if list.certificates.is_empty() {
@@ -837,6 +833,16 @@ async fn fetch_status_list(
             .map(|e| RevokedEntry { index: e.index, reason: e.reason })
             .collect(),
         signed_note: list.signed_note,
+        revoked_identities: (!list.revoked_identities_note.is_empty()).then(|| {
+            SignedRevokedIdentities {
+                revoked: list
+                    .revoked_identities
+                    .into_iter()
+                    .map(|e| RevokedIdentity { address: e.address, reason: e.reason })
+                    .collect(),
+                signed_note: list.revoked_identities_note,
+            }
+        }),
     })
 }
 
