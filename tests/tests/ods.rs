@@ -230,7 +230,8 @@ leaves' ELSE 'ünïcode ' || i END, '2026-01-01'::timestamptz + i * interval '1 
         .assert_success()
         .stdout
         .clone();
-    for secret in ["updated_at", "2027-02-01", "127.0.0.1", "postgres", &database.name] {
+    // Column names are public (the schema); the watermark value and the source are not.
+    for secret in ["2027-02-01", "127.0.0.1", "postgres", &database.name] {
         assert!(!shown.contains(secret), "{secret:?} is on the ledger in clear: {shown}");
     }
     let history = cairn([
