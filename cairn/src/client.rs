@@ -772,19 +772,24 @@ pub(crate) enum TxCommand {
     Show {
         /// The transaction id (64 hex digits).
         tx_id: String,
+        /// Your key file: sign the request, to see a sharing rule's list if you may.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
 }
 
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
-    let TxCommand::Show { tx_id, node } = command;
+    let TxCommand::Show { tx_id, key, node } = command;
+    let key = key.as_deref().map(KeyPair::load).transpose()?;
+    let request = read_request(
+        key.as_ref(),
+        "/cairn.v1.Ledger/GetTransaction",
+        pb::GetTransactionRequest { tx_id },
+    )?;
     let mut client = connect(&node).await?;
-    let details = client
-        .get_transaction(pb::GetTransactionRequest { tx_id })
-        .await
-        .map_err(status)?
-        .into_inner();
+    let details = client.get_transaction(request).await.map_err(status)?.into_inner();
     let payload: serde_json::Value =
         serde_json::from_str(&details.payload_json).unwrap_or_default();
     let response: serde_json::Value =
