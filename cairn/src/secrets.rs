@@ -75,8 +75,16 @@ pub(crate) fn check_private(path: &Path, what: &str) -> anyhow::Result<()> {
 /// The PostgreSQL password from the environment: `CAIRN_POSTGRES_PASSWORD_FILE`
 /// (a private file; its first line) or else `PGPASSWORD`.
 fn password_from_environment() -> anyhow::Result<Option<String>> {
-    if let Some(path) = std::env::var_os(PASSWORD_FILE_ENV) {
-        let path = Path::new(&path);
+    let file = std::env::var_os(PASSWORD_FILE_ENV).map(std::path::PathBuf::from);
+    password_from(file.as_deref(), std::env::var(PASSWORD_ENV).ok())
+}
+
+/// The password from a private file, else from `env_password`.
+fn password_from(
+    file: Option<&Path>,
+    env_password: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
         check_private(path, "a PostgreSQL password")?;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the password file {}", path.display()))?;
@@ -86,7 +94,7 @@ fn password_from_environment() -> anyhow::Result<Option<String>> {
         }
         return Ok(Some(password));
     }
-    Ok(std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
+    Ok(env_password.filter(|p| !p.is_empty()))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -161,6 +169,21 @@ mod tests {
         let config: tokio_postgres::Config =
             add_password("postgres://u@db/x", "p@ss w").parse().unwrap();
         assert_eq!(config.get_password(), Some(&b"p@ss w"[..]));
+    }
+
+    #[test]
+    fn the_password_file_wins_and_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pgpass");
+        std::fs::write(&path, "from-file\nignored\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let env = || Some("from-env".to_owned());
+        assert_eq!(password_from(Some(&path), env()).unwrap().as_deref(), Some("from-file"));
+        assert_eq!(password_from(None, env()).unwrap().as_deref(), Some("from-env"));
+        assert_eq!(password_from(None, None).unwrap(), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let error = password_from(Some(&path), env()).unwrap_err().to_string();
+        assert!(error.contains("other users can read it"), "{error}");
     }
 
     #[test]
