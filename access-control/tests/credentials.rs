@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use access_control::credential::presentation::{self, Presentation};
-use access_control::credential::status::{OpenedStatusList, SignedStatusList};
+use access_control::credential::status::{
+    self, OpenedStatusList, RevokedIdentity, SignedRevokedIdentities, SignedStatusList,
+};
 use access_control::credential::verify::{self, CheckpointCache, Expectations, Report};
 use anchor_chaincode::cert::{self, Statement, StatusList};
 use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
@@ -87,6 +89,17 @@ fn world() -> World {
 }
 
 fn status_list(w: &World, size: u64, revoked: &[(u64, &str)], as_of: u64) -> OpenedStatusList {
+    status_list_revoking(w, size, revoked, as_of, &[])
+}
+
+/// A status list that also names `revoked_identities` (address, reason).
+fn status_list_revoking(
+    w: &World,
+    size: u64,
+    revoked: &[(u64, &str)],
+    as_of: u64,
+    revoked_identities: &[(Address, &str)],
+) -> OpenedStatusList {
     let list = StatusList {
         size,
         revoked: revoked.iter().map(|(i, r)| (*i, r.to_string())).collect::<BTreeMap<_, _>>(),
@@ -101,8 +114,32 @@ fn status_list(w: &World, size: u64, revoked: &[(u64, &str)], as_of: u64) -> Ope
             12,
         ),
     });
-    let signed = SignedStatusList::new("civil", &list, note).unwrap();
+    let signed = SignedStatusList::new("civil", &list, note)
+        .unwrap()
+        .with_revoked_identities(signed_revoked_identities(w, revoked_identities, as_of));
     signed.open(&[w.signer.verifier()]).unwrap()
+}
+
+/// The node's note over revoked identities, signed at `as_of`.
+fn signed_revoked_identities(
+    w: &World,
+    revoked: &[(Address, &str)],
+    as_of: u64,
+) -> SignedRevokedIdentities {
+    let revoked: Vec<RevokedIdentity> = revoked
+        .iter()
+        .map(|(address, reason)| RevokedIdentity {
+            address: address.to_string(),
+            reason: reason.to_string(),
+        })
+        .collect();
+    let signed_note = w.signer.sign(&Checkpoint {
+        origin: status::revoked_identities_origin("test.local/chain"),
+        size: revoked.len() as u64,
+        root: status::revoked_identities_hash(&revoked),
+        extensions: vec![format!("time {as_of}")],
+    });
+    SignedRevokedIdentities { revoked, signed_note }
 }
 
 fn check(
@@ -214,6 +251,38 @@ fn each_failure_names_its_check() {
         "revocation",
         "not checked: offline",
     );
+    // The holder's identity revoked: the certificate fails, offline, from the synced list.
+    let holder = Address::of_public_key(&<[u8; 32]>::from(w.holder.verification_key()));
+    let revoking = status_list_revoking(&w, 3, &[], NOW, &[(holder, "key stolen")]);
+    fails(&check(&w, good, &revoking, |_| {}), "holder identity", "was revoked: key stolen");
+    // A list that does not carry the revoked identities cannot vouch for the holder.
+    let mut without = list.clone();
+    without.revoked_identities = None;
+    fails(&check(&w, good, &without, |_| {}), "holder identity", "sync it again");
+}
+
+#[test]
+fn revoked_identities_must_be_signed_with_the_list() {
+    let w = world();
+    let list = StatusList { size: 3, revoked: BTreeMap::new() };
+    let note = w.signer.sign(&Checkpoint {
+        origin: cert::status_origin("test.local/chain", "civil"),
+        size: 3,
+        root: list.hash("civil"),
+        extensions: vec![format!("time {NOW}")],
+    });
+    let trusted = [w.signer.verifier()];
+    let holder = Address::of_public_key(&<[u8; 32]>::from(w.holder.verification_key()));
+    let signed = SignedStatusList::new("civil", &list, note).unwrap();
+    // An older note, from before the holder was revoked, paired with a fresh list.
+    let stale = signed.clone().with_revoked_identities(signed_revoked_identities(&w, &[], NOW - 1));
+    let error = stale.open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("same time"), "{error}");
+    // An entry removed after signing.
+    let mut removed = signed_revoked_identities(&w, &[(holder, "key stolen")], NOW);
+    removed.revoked.clear();
+    let error = signed.with_revoked_identities(removed).open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("do not match"), "{error}");
 }
 
 #[test]
@@ -243,4 +312,42 @@ fn a_status_list_is_refused_when_altered() {
     renamed.issuer_organisation = "health".into();
     assert!(renamed.open(&trusted).unwrap_err().to_string().contains("not the status list of"));
     assert!(signed.open(&[]).is_err());
+}
+
+#[test]
+fn an_oversized_status_list_is_refused_before_it_is_decoded() {
+    use access_control::credential::status::{MAX_ENTRIES, compress};
+    use base64::Engine as _;
+    let w = world();
+    let trusted = [w.signer.verifier()];
+    let signed_for = |size: u64, encoded_list: String| {
+        let list = StatusList { size: 3, revoked: BTreeMap::new() };
+        let note = w.signer.sign(&Checkpoint {
+            origin: cert::status_origin("test.local/chain", "civil"),
+            size,
+            root: list.hash("civil"),
+            extensions: vec![format!("time {NOW}")],
+        });
+        SignedStatusList {
+            issuer_organisation: "civil".into(),
+            size,
+            encoded_list,
+            revoked: Vec::new(),
+            signed_note: note,
+            revoked_identities: None,
+        }
+    };
+    // A zlib bomb: 8 MiB of zeros in a few KiB, for a list of 3 entries.
+    let bomb =
+        base64::engine::general_purpose::STANDARD.encode(compress(&vec![0u8; 8 << 20]).unwrap());
+    let error = signed_for(3, bomb).open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("more than 3 entries can need"), "{error}");
+    // A signed note claiming more entries than anyone issues.
+    let error = signed_for(MAX_ENTRIES + 1, String::new()).open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("more than the limit"), "{error}");
+    // A size that differs from the signed one.
+    let mut lying = signed_for(3, String::new());
+    lying.size = MAX_ENTRIES;
+    let error = lying.open(&trusted).unwrap_err().to_string();
+    assert!(error.contains("its note signs 3"), "{error}");
 }

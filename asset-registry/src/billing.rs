@@ -103,12 +103,12 @@ impl Month {
     /// Its first millisecond.
     pub fn start_ms(self) -> u64 {
         let (year, month) = self.year_month();
-        u64::try_from(days_from_civil(year, month, 1)).unwrap_or(0) * MS_PER_DAY
+        u64::try_from(days_from_civil(year, month, 1)).unwrap_or(0).saturating_mul(MS_PER_DAY)
     }
 
     /// The first millisecond of the next month.
     pub fn end_ms(self) -> u64 {
-        Month(self.0 + 1).start_ms()
+        Month(self.0.saturating_add(1)).start_ms()
     }
 }
 
@@ -135,6 +135,20 @@ impl std::str::FromStr for Month {
         }
         Ok(Month((year - 1970) * 12 + month - 1))
     }
+}
+
+/// Adds amounts of money or counts, stopping at `u64::MAX` instead of
+/// wrapping (a plain `sum()` wraps in release builds). Used where a larger
+/// figure is the safe side: charges and reservations subtracted from a
+/// balance. Where a figure is shown as exact (a statement's total), use
+/// [`sum_checked`].
+pub fn sum_saturating(amounts: impl IntoIterator<Item = u64>) -> u64 {
+    amounts.into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// Adds amounts, or `None` if the sum does not fit in a `u64`.
+pub fn sum_checked(amounts: impl IntoIterator<Item = u64>) -> Option<u64> {
+    amounts.into_iter().try_fold(0u64, u64::checked_add)
 }
 
 /// Billable units of one event.
@@ -202,7 +216,7 @@ pub fn price(tariff: &Tariff, before: &MonthTotals, units: Units) -> Charge {
         notes.push(if billed_queries == 0 {
             format!(
                 "query {} of {} free this month",
-                before.queries + 1,
+                before.queries.saturating_add(1),
                 tariff.free_queries_per_month
             )
         } else {
@@ -236,7 +250,7 @@ pub fn price(tariff: &Tariff, before: &MonthTotals, units: Units) -> Charge {
 impl MonthTotals {
     /// Adds one metered event.
     pub fn add(&mut self, units: Units, amount: u64) {
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         self.queries = self.queries.saturating_add(units.queries);
         self.bytes = self.bytes.saturating_add(units.bytes);
         self.charged = self.charged.saturating_add(amount);
@@ -392,26 +406,28 @@ impl Meter {
             .counters
             .entry((event.identity.clone(), event.action.clone(), event.decision))
             .or_default();
-        counter.events += 1;
+        counter.events = counter.events.saturating_add(1);
         counter.bytes = counter.bytes.saturating_add(event.bytes);
         let key = (event.identity.clone(), Month::of_ms(event.time_ms));
         let before = self.months.get(&key).copied().unwrap_or_default();
         let line = meter(event, node, leaf_index, periods?, &before)?;
         self.months.entry(key.clone()).or_default().add(line.units, line.charge.amount);
-        *self.charged.entry(event.identity.clone()).or_default() += line.charge.amount;
+        let charged = self.charged.entry(event.identity.clone()).or_default();
+        *charged = charged.saturating_add(line.charge.amount);
         let lines = self.lines.entry(key).or_default();
         lines.push(line);
         lines.last()
     }
 
-    /// What `holder` was charged in all.
+    /// What `holder` was charged in all. Sums saturate rather than wrap: an
+    /// account can never look richer than it is (see [`sum_saturating`]).
     pub fn charged(&self, holder: &str) -> u64 {
         self.charged.get(holder).copied().unwrap_or(0)
     }
 
     /// What is reserved for `holder`'s requests being served.
     pub fn reserved(&self, holder: &str) -> u64 {
-        self.reservations.values().filter(|r| r.holder == holder).map(|r| r.amount).sum()
+        sum_saturating(self.reservations.values().filter(|r| r.holder == holder).map(|r| r.amount))
     }
 
     /// A month's totals of `holder`.

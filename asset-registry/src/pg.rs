@@ -63,6 +63,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use connectors::pg_tls::MakeRustls;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::{TryStreamExt, pin_mut};
 use serde::Serialize;
@@ -70,7 +71,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::config::Host;
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, Row};
 
 use crate::audit::{AccessEvent, AuditFilter, Decision};
 use crate::billing::{self, Charge, Line, Month, MonthTotals, Tariff, TariffPeriod, Units};
@@ -343,9 +344,17 @@ fn month_totals(row: &Row, first: usize) -> Result<MonthTotals> {
 }
 
 /// Parses a URL and names its target without the password.
+#[cfg(test)]
 fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String)> {
-    let mut config = tokio_postgres::Config::from_str(url)
-        .map_err(|error| Error::InvalidUrl { message: describe(&error) })?;
+    parse_url_tls(url).map(|(config, target, _)| (config, target))
+}
+
+/// Like [`parse_url`], with the TLS connector the URL's `sslmode` asks for
+/// (see `connectors::pg_tls`).
+fn parse_url_tls(url: &str) -> Result<(tokio_postgres::Config, String, MakeRustls)> {
+    // The messages quote no character of the URL (see `connectors::pg_tls::parse`).
+    let (mut config, tls) = connectors::pg_tls::connect_config(url)
+        .map_err(|error| Error::InvalidUrl { message: error.to_string() })?;
     if config.get_connect_timeout().is_none() {
         let _ = config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -353,7 +362,7 @@ fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String)> {
         let _ = config.application_name("cairn-projections");
     }
     let target = describe_target(&config);
-    Ok((config, target))
+    Ok((config, target, tls))
 }
 
 /// `user@host:port/database`; never the password.
@@ -897,10 +906,10 @@ impl Projections {
     #[tracing::instrument(skip(url))]
     pub async fn connect(url: &str, schema: &str) -> Result<Projections> {
         check_schema(schema)?;
-        let (config, target) = parse_url(url)?;
+        let (config, target, tls) = parse_url_tls(url)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|error| {
@@ -920,9 +929,9 @@ impl Projections {
     /// schema). A missing schema is not an error.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
         check_schema(schema)?;
-        let (config, target) = parse_url(url)?;
+        let (config, target, tls) = parse_url_tls(url)?;
         let (client, connection) = config
-            .connect(NoTls)
+            .connect(tls)
             .await
             .map_err(|error| Error::Connect { target, message: describe(&error) })?;
         let driver = tokio::spawn(async move {

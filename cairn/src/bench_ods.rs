@@ -106,28 +106,40 @@ struct PgFigures {
     copy_rows_per_s: f64,
 }
 
+/// A connection over TLS when the URL asks for it (see `connectors::pg_tls`).
+async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (config, tls) = connectors::pg_tls::connect_config(url)?;
+    let (client, connection) = config.connect(tls).await?;
+    drop(tokio::spawn(connection));
+    Ok(client)
+}
+
 async fn postgres_round(
     args: &OdsBenchArgs,
     store: &SealedStore,
     round: usize,
 ) -> anyhow::Result<PgFigures> {
-    let (admin, connection) = tokio_postgres::connect(&args.postgres, tokio_postgres::NoTls)
+    if crate::secrets::from_command_line(Some(&args.postgres), "CAIRN_BENCH_PG_URL") {
+        crate::secrets::refuse_password_on_command_line("--postgres", &args.postgres)?;
+    }
+    let admin = pg_connect(&crate::secrets::with_password(&args.postgres)?)
         .await
         .with_context(|| "cannot reach PostgreSQL for pg_sync_vs_copy (set --postgres)")?;
-    drop(tokio::spawn(connection));
     let name = format!("cairn_bench_ods_{}", std::process::id());
     if round == 0 {
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
     }
-    let url = args
-        .postgres
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/{name}"))
-        .unwrap_or_default();
+    // The scratch database in place of the URL's, its parameters (sslmode …) kept.
+    let (base, query) = match args.postgres.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (args.postgres.as_str(), String::new()),
+    };
+    let url =
+        base.rsplit_once('/').map(|(base, _)| format!("{base}/{name}{query}")).unwrap_or_default();
+    let url = crate::secrets::with_password(&url)?;
     if round == 0 {
-        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        drop(tokio::spawn(connection));
+        let db = pg_connect(&url).await?;
         db.batch_execute(&format!(
             "CREATE TABLE citizens (id bigint PRIMARY KEY, name text, district text, born date, updated_at timestamptz);
              INSERT INTO citizens SELECT i, 'citizen ' || i, 'district ' || (i % 97), DATE '1950-01-01' + (i % 20000), TIMESTAMPTZ '2026-01-01' + i * interval '1 second'

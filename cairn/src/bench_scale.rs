@@ -223,7 +223,8 @@ fn projection(
     let schema = name.to_owned();
     runtime
         .block_on(async {
-            let projections = Projections::connect(&args.postgres, &schema).await?;
+            let url = crate::secrets::with_password(&args.postgres)?;
+            let projections = Projections::connect(&url, &schema).await?;
             let start = Instant::now();
             let task = tokio::spawn(crate::project::project_access_topic(
                 kafka.clone(),
@@ -267,7 +268,8 @@ fn projection(
             let copied =
                 projections.copy_access_plain("copy_like_projection", &records, true).await?;
             let copy_like_rate = copied as f64 / start.elapsed().as_secs_f64();
-            Projections::drop_schema(&args.postgres, &schema).await?;
+            Projections::drop_schema(&crate::secrets::with_password(&args.postgres)?, &schema)
+                .await?;
             Ok::<_, anyhow::Error>((projected, copy_rate, copy_like_rate))
         })
         .map(|(projected, copy, copy_like)| Projection {
@@ -300,6 +302,9 @@ fn consume_only(kafka: &KafkaSettings, group: &str, total: usize) -> anyhow::Res
 pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     if args.txs == 0 || args.events == 0 || args.rounds == 0 {
         bail!("--txs, --events and --rounds must be at least 1");
+    }
+    if crate::secrets::from_command_line(Some(&args.postgres), "CAIRN_POSTGRES") {
+        crate::secrets::refuse_password_on_command_line("--postgres", &args.postgres)?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut rounds = Vec::new();

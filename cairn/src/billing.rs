@@ -536,7 +536,10 @@ impl Billing for BillingService {
             Some(directory) => {
                 let months =
                     directory.billing_months(&holder_text).await.map_err(projection_error)?;
-                charged = months.iter().map(|(_, totals)| totals.charged).sum();
+                // Saturating: an overflow can only make the balance smaller.
+                charged = asset_registry::billing::sum_saturating(
+                    months.iter().map(|(_, totals)| totals.charged),
+                );
                 "postgres"
             }
         };
@@ -666,9 +669,9 @@ impl Billing for BillingService {
             currency: account.currency.clone(),
             month: month.to_string(),
             plans: account.plans.iter().map(period_to_pb).collect(),
-            total: lines.iter().map(|l| l.amount).sum(),
-            queries: lines.iter().map(|l| l.queries).sum(),
-            bytes: lines.iter().map(|l| l.bytes).sum(),
+            total: exact_sum("total", lines.iter().map(|l| l.amount))?,
+            queries: exact_sum("query count", lines.iter().map(|l| l.queries))?,
+            bytes: exact_sum("byte count", lines.iter().map(|l| l.bytes))?,
             lines,
             top_ups: account
                 .top_ups
@@ -684,4 +687,11 @@ impl Billing for BillingService {
         }
         Ok(Response::new(statement))
     }
+}
+
+/// A statement figure that must be exact: an overflow is an error, not a wrapped number.
+fn exact_sum(what: &str, values: impl IntoIterator<Item = u64>) -> Result<u64, Status> {
+    asset_registry::billing::sum_checked(values).ok_or_else(|| {
+        Status::out_of_range(format!("the statement's {what} does not fit in 64 bits"))
+    })
 }

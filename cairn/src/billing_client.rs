@@ -920,7 +920,9 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         &mut checks,
         "charges",
         recomputed.and_then(|total| {
-            let sum: u64 = statement.lines.iter().map(|l| l.amount).sum();
+            let sum =
+                asset_registry::billing::sum_checked(statement.lines.iter().map(|l| l.amount))
+                    .ok_or_else(|| "the lines' charges add up to more than 64 bits".to_string())?;
             if total == statement.total && sum == statement.total {
                 Ok(format!(
                     "every line's charge follows from its event and plan; total {} {}",

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use access_control::credential::presentation::{self, Presentation};
-use access_control::credential::status::{OpenedStatusList, RevokedEntry, SignedStatusList};
+use access_control::credential::status::{
+    OpenedStatusList, RevokedEntry, RevokedIdentity, SignedRevokedIdentities, SignedStatusList,
+};
 use access_control::credential::verify::{self, Expectations};
 use access_control::keys::{KeyPair, random_bytes};
 use anchor_chaincode::cert::{self, Statement};
@@ -45,12 +47,9 @@ pub(crate) enum CertCommand {
     Show(ShowArgs),
     /// List a holder's certificates.
     List {
-        /// The holder's address.
-        #[arg(long, required_unless_present = "key")]
-        holder: Option<String>,
-        /// Or the holder's key file.
+        /// The holder's key file: the node lists a holder's certificates only on the holder's signed request.
         #[arg(long)]
-        key: Option<PathBuf>,
+        key: PathBuf,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -456,18 +455,15 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Issue(args) => issue(args).await,
         CertCommand::Show(args) => show(args).await,
-        CertCommand::List { holder, key, node } => {
-            let holder = match (holder, key) {
-                (Some(holder), _) => holder,
-                (None, Some(key)) => KeyPair::load(&key)?.address().to_string(),
-                (None, None) => bail!("give --holder or --key"),
-            };
+        CertCommand::List { key, node } => {
+            let key = KeyPair::load(&key)?;
+            let request = crate::access_client::signed(
+                &key,
+                "/cairn.v1.Certificates/ListCertificates",
+                pb::ListCertificatesRequest { holder: key.address().to_string() },
+            )?;
             let mut client = connect(&node).await?;
-            let list = client
-                .list_certificates(pb::ListCertificatesRequest { holder })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let list = client.list_certificates(request).await.map_err(status)?.into_inner();
             let view: Vec<_> = list.certificates.iter().map(certificate_view).collect();
             print(node.json, &serde_json::json!(view), || {
                 if list.certificates.is_empty() {
@@ -814,6 +810,22 @@ pub(crate) async fn present(
     Ok(presentation::encode(&presentation)?)
 }
 
+/// Reads a file of at most `max` bytes, refusing a larger one before reading it.
+fn read_limited(path: &std::path::Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    let _ = file
+        .take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > max {
+        bail!("{} is larger than the limit of {max} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
 async fn fetch_status_list(
     client: &mut CertificatesClient<Channel>,
     issuer: &str,
@@ -833,6 +845,16 @@ async fn fetch_status_list(
             .map(|e| RevokedEntry { index: e.index, reason: e.reason })
             .collect(),
         signed_note: list.signed_note,
+        revoked_identities: (!list.revoked_identities_note.is_empty()).then(|| {
+            SignedRevokedIdentities {
+                revoked: list
+                    .revoked_identities
+                    .into_iter()
+                    .map(|e| RevokedIdentity { address: e.address, reason: e.reason })
+                    .collect(),
+                signed_note: list.revoked_identities_note,
+            }
+        }),
     })
 }
 
@@ -916,8 +938,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     let mut notes: Vec<String> = Vec::new();
     let (text, source) = match (&args.qr, &args.presentation) {
         (Some(image), _) => {
-            let bytes =
-                std::fs::read(image).with_context(|| format!("cannot read {}", image.display()))?;
+            let bytes = read_limited(image, access_control::credential::qr::MAX_IMAGE_BYTES)?;
             (
                 access_control::credential::qr::decode_image(&bytes)?,
                 format!("QR code in {}", image.display()),
@@ -962,9 +983,9 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         None => now_ms(),
     };
     let status_list: Result<SignedStatusList, String> = match (&args.status_list, &statement) {
-        (Some(path), _) => read_text(path)
-            .and_then(|t| {
-                serde_json::from_str(&t)
+        (Some(path), _) => read_limited(path, access_control::credential::status::MAX_FILE_BYTES)
+            .and_then(|bytes| {
+                serde_json::from_slice(&bytes)
                     .with_context(|| format!("{} is not a status list file", path.display()))
             })
             .map_err(|e| format!("{e:#}")),

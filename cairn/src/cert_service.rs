@@ -13,7 +13,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use access_control::credential::status::{OpenedStatusList, SignedStatusList};
+use access_control::credential::status::{
+    self, OpenedStatusList, RevokedIdentity, SignedRevokedIdentities, SignedStatusList,
+};
 use access_control::credential::verify::{self, Expectations};
 use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
 use access_control::request::VerifiedCaller;
@@ -30,7 +32,7 @@ use tonic::{Request, Response, Status};
 
 use crate::access::{AccessLog, new_event_id};
 use crate::client::now_ms;
-use crate::node::{Node, SubmitError};
+use crate::node::Node;
 use crate::server::code_to_pb;
 
 /// How often channels and status lists are anchored when they changed.
@@ -45,11 +47,16 @@ pub(crate) struct CertService {
     pub(crate) node: Node,
     /// One anchoring at a time.
     pub(crate) anchoring: Arc<tokio::sync::Mutex<()>>,
+    /// Checks the signed requests of reads that need one (a holder's list).
+    pub(crate) readers: Arc<access_control::request::RequestVerifier>,
 }
 
 impl CertService {
-    pub(crate) fn new(node: Node) -> CertService {
-        CertService { node, anchoring: Arc::new(tokio::sync::Mutex::new(())) }
+    pub(crate) fn new(
+        node: Node,
+        readers: Arc<access_control::request::RequestVerifier>,
+    ) -> CertService {
+        CertService { node, anchoring: Arc::new(tokio::sync::Mutex::new(())), readers }
     }
 }
 
@@ -221,7 +228,26 @@ pub(crate) fn signed_status_list(
         root: hash,
         extensions,
     });
-    SignedStatusList::new(organisation, list, note).map_err(|e| Status::internal(e.to_string()))
+    // The chain's revoked identities, signed at the same time: a certificate
+    // whose holder was revoked fails offline too.
+    let revoked: Vec<RevokedIdentity> = ledger
+        .identities()
+        .filter_map(|identity| {
+            identity.revoked.as_ref().map(|revocation| RevokedIdentity {
+                address: identity.address.to_string(),
+                reason: revocation.reason.clone(),
+            })
+        })
+        .collect();
+    let revoked_note = node.signer().sign(&Checkpoint {
+        origin: status::revoked_identities_origin(&ledger.consortium().origin),
+        size: revoked.len() as u64,
+        root: status::revoked_identities_hash(&revoked),
+        extensions: vec![format!("time {now}")],
+    });
+    Ok(SignedStatusList::new(organisation, list, note)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_revoked_identities(SignedRevokedIdentities { revoked, signed_note: revoked_note }))
 }
 
 fn status_list_to_pb(list: &SignedStatusList) -> Result<pb::StatusList, Status> {
@@ -238,6 +264,17 @@ fn status_list_to_pb(list: &SignedStatusList) -> Result<pb::StatusList, Status> 
             .map(|e| pb::RevokedEntry { index: e.index, reason: e.reason.clone() })
             .collect(),
         signed_note: list.signed_note.clone(),
+        revoked_identities: list
+            .revoked_identities
+            .iter()
+            .flat_map(|signed| &signed.revoked)
+            .map(|e| pb::RevokedIdentity { address: e.address.clone(), reason: e.reason.clone() })
+            .collect(),
+        revoked_identities_note: list
+            .revoked_identities
+            .as_ref()
+            .map(|signed| signed.signed_note.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -261,8 +298,7 @@ impl CertService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(tx_response(&submitted.receipt))),
-            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
-            Err(e) => Err(Status::unavailable(e.to_string())),
+            Err(e) => Err(crate::server::submit_status(e)),
         }
     }
 
@@ -376,8 +412,30 @@ impl Certificates for CertService {
         &self,
         request: Request<pb::ListCertificatesRequest>,
     ) -> Result<Response<pb::ListCertificatesResponse>, Status> {
+        // Which certificates a citizen holds is the citizen's to tell: the
+        // request must be signed by the holder.
+        let caller = crate::server::signed_reader(
+            &self.readers,
+            &self.node,
+            &request,
+            "/cairn.v1.Certificates/ListCertificates",
+        )?;
         let holder: Address =
             request.into_inner().holder.parse().map_err(Status::invalid_argument)?;
+        match caller {
+            None => {
+                return Err(Status::unauthenticated(format!(
+                    "listing the certificates of {holder} needs a request signed by the holder"
+                )));
+            }
+            Some(caller) if caller.address != holder => {
+                return Err(Status::permission_denied(format!(
+                    "{} may not list the certificates of {holder}: only the holder may",
+                    caller.address
+                )));
+            }
+            Some(_) => {}
+        }
         let ledger = self.node.ledger();
         let mut certificates: Vec<pb::Certificate> =
             ledger.holder_certificates(&holder).map(certificate_to_pb).collect();

@@ -179,12 +179,27 @@ pub(crate) async fn submit_and_print(
     Ok(response)
 }
 
-/// An asset from the ledger.
+/// A read request, signed by `key` when given: the node then shows what the
+/// key's identity may see (an asset's authorised list, for example).
+pub(crate) fn read_request<T: prost::Message>(
+    key: Option<&KeyPair>,
+    method: &str,
+    message: T,
+) -> anyhow::Result<tonic::Request<T>> {
+    match key {
+        Some(key) => crate::access_client::signed(key, method, message),
+        None => Ok(tonic::Request::new(message)),
+    }
+}
+
+/// An asset from the ledger, read as `key`'s identity when given.
 pub(crate) async fn fetch_asset(
     client: &mut LedgerClient<Channel>,
     asset_id: String,
+    key: Option<&KeyPair>,
 ) -> anyhow::Result<pb::Asset> {
-    Ok(client.get_asset(pb::GetAssetRequest { asset_id }).await.map_err(status)?.into_inner())
+    let request = read_request(key, "/cairn.v1.Ledger/GetAsset", pb::GetAssetRequest { asset_id })?;
+    Ok(client.get_asset(request).await.map_err(status)?.into_inner())
 }
 
 async fn node_info(client: &mut LedgerClient<Channel>) -> anyhow::Result<pb::NodeInfo> {
@@ -407,6 +422,9 @@ pub(crate) enum AssetCommand {
         /// Only this organisation's assets.
         #[arg(long)]
         owner: Option<String>,
+        /// Your key file: sign the request, to see the authorised lists you may see.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -427,10 +445,13 @@ pub(crate) enum AssetCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
-    /// The version history of an asset: hashes, sizes, rows, watermarks.
+    /// The version history of an asset: hashes, sizes, rows; with the publisher's key, also sources and watermarks.
     History {
         /// The asset id.
         asset_id: String,
+        /// The publisher's key file: opens the sealed part of each header (where the data came from, the watermark).
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -438,6 +459,10 @@ pub(crate) enum AssetCommand {
     Show {
         /// The asset id.
         asset_id: String,
+        /// Your key file: sign the request, to see the authorised list if you may
+        /// (the owner organisation, a listed identity or an auditor).
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -580,16 +605,15 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        AssetCommand::List { owner, node } => {
+        AssetCommand::List { owner, key, node } => {
+            let key = key.as_deref().map(KeyPair::load).transpose()?;
             let mut client = connect(&node).await?;
-            let assets = client
-                .list_assets(pb::ListAssetsRequest {
-                    owner_organisation: owner.unwrap_or_default(),
-                })
-                .await
-                .map_err(status)?
-                .into_inner()
-                .assets;
+            let request = read_request(
+                key.as_ref(),
+                "/cairn.v1.Ledger/ListAssets",
+                pb::ListAssetsRequest { owner_organisation: owner.unwrap_or_default() },
+            )?;
+            let assets = client.list_assets(request).await.map_err(status)?.into_inner().assets;
             let rows: Vec<serde_json::Value> = assets
                 .iter()
                 .map(|asset| {
@@ -603,7 +627,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                         "owner_organisation": asset.owner_organisation,
                         "latest_version": latest.map_or(0, |v| v.version),
                         "size_bytes": latest.map_or(0, |v| v.size_bytes),
-                        "authorised": asset.authorised.len(),
+                        "authorised": asset.authorised_count,
                     })
                 })
                 .collect();
@@ -627,14 +651,24 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        AssetCommand::History { asset_id, node } => {
-            let asset = fetch_asset(&mut connect(&node).await?, asset_id).await?;
+        AssetCommand::History { asset_id, key, node } => {
+            let publisher = key.as_deref().map(KeyPair::load).transpose()?;
+            let asset =
+                fetch_asset(&mut connect(&node).await?, asset_id, publisher.as_ref()).await?;
             let rows: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
                 .map(|v| {
                     let header: serde_json::Value =
                         serde_json::from_slice(&v.metadata).unwrap_or_default();
+                    // The source and the watermark are sealed to the publisher.
+                    let sealed = publisher.as_ref().and_then(|publisher| {
+                        ods_frontend::header::AssetHeader::from_bytes(&v.metadata)
+                            .ok()?
+                            .access
+                            .open(publisher)
+                            .ok()
+                    });
                     serde_json::json!({
                         "version": v.version,
                         "block": v.block_number,
@@ -643,8 +677,8 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                         "size_bytes": v.size_bytes,
                         "row_count": header["row_count"],
                         "chunk_count": header["chunk_count"],
-                        "watermark": header["watermark"],
-                        "source": header["source"],
+                        "watermark": sealed.as_ref().map(|s| serde_json::json!(s.watermark)),
+                        "source": sealed.as_ref().map(|s| s.source.clone()),
                         "synced_at_ms": header["synced_at_ms"],
                     })
                 })
@@ -666,8 +700,9 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        AssetCommand::Show { asset_id, node } => {
-            let asset = fetch_asset(&mut connect(&node).await?, asset_id).await?;
+        AssetCommand::Show { asset_id, key, node } => {
+            let key = key.as_deref().map(KeyPair::load).transpose()?;
+            let asset = fetch_asset(&mut connect(&node).await?, asset_id, key.as_ref()).await?;
             let versions: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
@@ -688,7 +723,12 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 "asset_id": asset.asset_id,
                 "owner_organisation": asset.owner_organisation,
                 "owner_address": asset.owner_address,
-                "authorised": asset.authorised,
+                "authorised": if asset.authorised_hidden {
+                    serde_json::json!(null)
+                } else {
+                    serde_json::json!(asset.authorised)
+                },
+                "authorised_count": asset.authorised_count,
                 "versions": versions,
             });
             print(node.json, &view, || {
@@ -697,7 +737,12 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                     asset.asset_id,
                     asset.owner_organisation,
                     asset.owner_address,
-                    if asset.authorised.is_empty() {
+                    if asset.authorised_hidden {
+                        format!(
+                            "{} identities (the list is shown to the owner organisation, listed identities and auditors: give --key)",
+                            asset.authorised_count
+                        )
+                    } else if asset.authorised.is_empty() {
                         "nobody".to_string()
                     } else {
                         asset.authorised.join(", ")
@@ -727,19 +772,24 @@ pub(crate) enum TxCommand {
     Show {
         /// The transaction id (64 hex digits).
         tx_id: String,
+        /// Your key file: sign the request, to see a sharing rule's list if you may.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
 }
 
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
-    let TxCommand::Show { tx_id, node } = command;
+    let TxCommand::Show { tx_id, key, node } = command;
+    let key = key.as_deref().map(KeyPair::load).transpose()?;
+    let request = read_request(
+        key.as_ref(),
+        "/cairn.v1.Ledger/GetTransaction",
+        pb::GetTransactionRequest { tx_id },
+    )?;
     let mut client = connect(&node).await?;
-    let details = client
-        .get_transaction(pb::GetTransactionRequest { tx_id })
-        .await
-        .map_err(status)?
-        .into_inner();
+    let details = client.get_transaction(request).await.map_err(status)?.into_inner();
     let payload: serde_json::Value =
         serde_json::from_str(&details.payload_json).unwrap_or_default();
     let response: serde_json::Value =

@@ -27,6 +27,7 @@ mod ods;
 mod project;
 mod proof;
 mod scale;
+mod secrets;
 mod server;
 mod up;
 

@@ -5,6 +5,18 @@
 //! the log (fsync) and applied. Submissions that arrive while a block is being
 //! committed wait in a queue and go into the next block together, so one fsync
 //! and one batch signature check serve many transactions.
+//!
+//! Before a submission is queued, [`Node::admit`] refuses what can never be
+//! valid: an envelope that does not decode, names another chain, comes from an
+//! unknown or revoked creator (except a `RegisterIdentity`, whose creator is
+//! not registered yet by design) or carries a creator signature that does not
+//! verify. Such envelopes never reach the log, so nobody can fill the ledger
+//! with them. The chaincode still records them as invalid if they reach the
+//! log some other way (another node, a topic writer).
+//!
+//! A block (one log record) holds at most [`NodeConfig::max_block_bytes`] of
+//! envelopes, so it stays under the log's record limit: the embedded log's
+//! [`connectors::log::MAX_RECORD_LEN`], or the Kafka topic's `max.message.bytes`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -13,7 +25,7 @@ use std::time::Duration;
 use access_control::verify::ParallelVerifier;
 use anchor_chaincode::checkpoint::NoteSigner;
 use anchor_chaincode::ledger::{self, Ledger};
-use anchor_chaincode::tx::Transaction;
+use anchor_chaincode::tx::{self, MAX_TX_BYTES, Transaction, TxBody};
 use anchor_chaincode::{Receipt, TxId, ValidationCode};
 use anyhow::{Context, bail, format_err};
 use connectors::log::LedgerLog;
@@ -39,7 +51,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             max_block_txs: 4096,
             verify_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_block_bytes: usize::MAX,
+            max_block_bytes: EMBEDDED_MAX_BLOCK_BYTES,
         }
     }
 
@@ -54,6 +66,20 @@ impl NodeConfig {
     }
 }
 
+/// The most envelope bytes of a block on the embedded log: a quarter of its
+/// record limit, so a block of the largest envelopes always fits.
+pub(crate) const EMBEDDED_MAX_BLOCK_BYTES: usize = connectors::log::MAX_RECORD_LEN / 4;
+
+/// The bytes a block record spends on each envelope besides the envelope
+/// itself (protobuf field tag and length), counted against the block limit.
+pub(crate) const PER_ENVELOPE_OVERHEAD: usize = 16;
+
+/// The block limit in effect: never below one envelope of the largest size,
+/// so every admitted envelope fits in a block of its own.
+fn effective_block_bytes(configured: usize) -> usize {
+    configured.max(MAX_TX_BYTES + PER_ENVELOPE_OVERHEAD)
+}
+
 /// The answer to a submission.
 #[derive(Clone, Debug)]
 pub(crate) struct Submitted {
@@ -64,9 +90,16 @@ pub(crate) struct Submitted {
 /// Why a submission was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SubmitError {
-    /// The envelope cannot be decoded or is too large; nothing was logged.
+    /// The envelope cannot be decoded, is too large or names another chain;
+    /// nothing was logged.
     #[error("{0}")]
     Rejected(String),
+    /// The creator is unknown or its signature does not verify; nothing was logged.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The creator was revoked; nothing was logged.
+    #[error("{0}")]
+    Revoked(String),
     /// The log failed; the transaction's fate is unknown.
     #[error("ledger log failure: {0}")]
     Log(String),
@@ -194,7 +227,7 @@ impl Node {
             log: log.clone(),
             verifier,
             max_block_txs: config.max_block_txs,
-            max_block_bytes: config.max_block_bytes,
+            max_block_bytes: effective_block_bytes(config.max_block_bytes),
             applied: applied.clone(),
         };
         if let Some(applied) = applied {
@@ -233,14 +266,65 @@ impl Node {
         &self.signer
     }
 
-    /// Submits an envelope; answers once its block is durable and applied.
-    pub(crate) async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
-        if let Err(rejection) = Transaction::decode(&envelope) {
-            return Err(SubmitError::Rejected(format!(
-                "{}: {}",
-                rejection.code, rejection.message
+    /// Refuses an envelope that can never be valid (see the module docs);
+    /// answers the decoded transaction otherwise. Cheap checks come first, so
+    /// a flood of garbage costs a decode and a map lookup, not a signature
+    /// check.
+    pub(crate) fn admit(&self, envelope: &[u8]) -> Result<Transaction, SubmitError> {
+        let transaction = Transaction::decode(envelope).map_err(|rejection| {
+            SubmitError::Rejected(format!("{}: {}", rejection.code, rejection.message))
+        })?;
+        let address = transaction.creator_address();
+        {
+            let ledger = self.ledger();
+            let chain_id = ledger.consortium().chain_id();
+            if transaction.chain_id != chain_id {
+                return Err(SubmitError::Rejected(format!(
+                    "{}: transaction is for chain {:?}, this is chain {chain_id:?}",
+                    ValidationCode::WrongChain,
+                    transaction.chain_id
+                )));
+            }
+            let registers_itself = matches!(transaction.body, TxBody::RegisterIdentity(_));
+            match ledger.identity(&address) {
+                Some(identity) => {
+                    if let Some(revocation) = &identity.revoked {
+                        return Err(SubmitError::Revoked(format!(
+                            "{}: creator {address} was revoked in block {}: {}",
+                            ValidationCode::RevokedIdentity,
+                            revocation.block_number,
+                            revocation.reason
+                        )));
+                    }
+                }
+                None if registers_itself => {}
+                None => {
+                    return Err(SubmitError::Unauthenticated(format!(
+                        "{}: creator {address} is not a registered identity",
+                        ValidationCode::UnknownIdentity
+                    )));
+                }
+            }
+        }
+        let item = anchor_chaincode::sig::item(
+            &transaction.creator,
+            &transaction.signature,
+            &tx::creator_message(&transaction.payload),
+        );
+        if item.verify_single().is_err() {
+            return Err(SubmitError::Unauthenticated(format!(
+                "{}: creator signature does not verify for key {}",
+                ValidationCode::BadSignature,
+                hex::encode(transaction.creator)
             )));
         }
+        Ok(transaction)
+    }
+
+    /// Submits an envelope; answers once its block is durable and applied.
+    /// An envelope [`Node::admit`] refuses is answered at once and never logged.
+    pub(crate) async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
+        let _transaction = self.admit(&envelope)?;
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Submission { envelope, reply })
@@ -365,16 +449,19 @@ impl Committer {
                     None => break,
                 },
             };
-            let mut bytes = first.envelope.len();
+            // Admitted envelopes are at most MAX_TX_BYTES, and the limit is
+            // never below one of them, so the first always fits.
+            let mut bytes = first.envelope.len().saturating_add(PER_ENVELOPE_OVERHEAD);
             let mut batch = vec![first];
             while batch.len() < self.max_block_txs {
                 match receiver.try_recv() {
                     Ok(submission) => {
-                        if bytes + submission.envelope.len() > self.max_block_bytes {
+                        let more = submission.envelope.len().saturating_add(PER_ENVELOPE_OVERHEAD);
+                        if bytes.saturating_add(more) > self.max_block_bytes {
                             carried = Some(submission);
                             break;
                         }
-                        bytes += submission.envelope.len();
+                        bytes += more;
                         batch.push(submission);
                     }
                     Err(_) => break,
@@ -459,6 +546,188 @@ pub(crate) fn block_at_offset(
             std::cmp::Ordering::Less => return None,
             std::cmp::Ordering::Greater if number == 0 => return None,
             std::cmp::Ordering::Greater => number -= 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use access_control::keys::KeyPair;
+    use anchor_chaincode::tx::TxDraft;
+    use cairn_schemas::v1 as pb;
+    use prost::Message as _;
+
+    use super::*;
+
+    const CHAIN: &str = "bench";
+
+    fn open(dir: &Path, max_block_bytes: Option<usize>) -> Node {
+        let (ca, dept) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        let mut config = NodeConfig::new(dir);
+        if let Some(max) = max_block_bytes {
+            config.max_block_bytes = max;
+        }
+        let genesis = crate::bench::bench_genesis(&ca, &dept).to_bytes();
+        Node::open(&config, Some(&genesis)).unwrap()
+    }
+
+    /// A `RegisterIdentity` of a fresh key, padded to about `size` bytes by its nonce.
+    fn registration(chain_id: &str, size: usize, salt: u8) -> (KeyPair, Vec<u8>) {
+        let pair = KeyPair::generate().unwrap();
+        let draft = TxDraft {
+            chain_id: chain_id.into(),
+            nonce: vec![salt; size],
+            timestamp_ms: 1,
+            body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+                name: "padded".into(),
+                organisation: "dept".into(),
+                role: tx::role_to_pb(anchor_chaincode::Role::Provider).into(),
+                signing_public_key: pair.signing_public_key().to_vec(),
+                encryption_public_key: pair.encryption_public_key().to_vec(),
+            }),
+        };
+        let envelope = tx::seal(draft.payload(&pair.signing_public_key()), pair.signing_key(), &[]);
+        (pair, envelope)
+    }
+
+    /// A `PublishAsset` signed by `creator`.
+    fn publish(chain_id: &str, creator: &KeyPair) -> Vec<u8> {
+        let draft = TxDraft {
+            chain_id: chain_id.into(),
+            nonce: b"n".to_vec(),
+            timestamp_ms: 1,
+            body: pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
+                asset_id: "a".into(),
+                version: 1,
+                data_type: pb::DataType::Unstructured.into(),
+                hash_algorithm: "sha256".into(),
+                content_hash: vec![7; 32],
+                size_bytes: 1,
+                metadata: b"{}".to_vec(),
+            }),
+        };
+        tx::seal(draft.payload(&creator.signing_public_key()), creator.signing_key(), &[])
+    }
+
+    fn refusal(node: &Node, envelope: &[u8]) -> SubmitError {
+        match node.admit(envelope) {
+            Ok(_) => panic!("the envelope was admitted"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn what_can_never_be_valid_is_refused_before_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = open(dir.path(), None);
+        let size = node.log().next_offset();
+
+        let e = refusal(&node, b"\xff\xfe not an envelope");
+        assert!(matches!(&e, SubmitError::Rejected(m) if m.starts_with("malformed")), "{e}");
+
+        let (_, other_chain) = registration("another-chain", 8, 1);
+        let e = refusal(&node, &other_chain);
+        assert!(matches!(&e, SubmitError::Rejected(m) if m.starts_with("wrong_chain")), "{e}");
+
+        let stranger = KeyPair::generate().unwrap();
+        let e = refusal(&node, &publish(CHAIN, &stranger));
+        assert!(
+            matches!(&e, SubmitError::Unauthenticated(m) if m.starts_with("unknown_identity") && m.contains(&stranger.address().to_string())),
+            "{e}"
+        );
+
+        // A registration's creator is not registered yet: only its signature counts.
+        let (_, mut forged) = registration(CHAIN, 8, 2);
+        let mut envelope = pb::TxEnvelope::decode(forged.as_slice()).unwrap();
+        envelope.signature[0] ^= 1;
+        forged = envelope.encode_to_vec();
+        let e = refusal(&node, &forged);
+        assert!(
+            matches!(&e, SubmitError::Unauthenticated(m) if m.starts_with("bad_signature")),
+            "{e}"
+        );
+        let e = node.submit(forged).await.unwrap_err();
+        assert!(matches!(e, SubmitError::Unauthenticated(_)), "{e}");
+
+        assert_eq!(node.log().next_offset(), size, "a refused envelope reached the log");
+
+        // A well-signed registration is admitted and committed.
+        let (_, good) = registration(CHAIN, 8, 3);
+        let submitted = node.submit(good).await.unwrap();
+        assert_eq!(node.log().next_offset(), size + 1);
+        assert_eq!(submitted.receipt.block_number, node.ledger().height() - 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocks_are_split_by_bytes_and_the_largest_envelope_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        // The smallest limit there is: one largest envelope per block.
+        let node = open(dir.path(), Some(0));
+        let envelopes: Vec<Vec<u8>> =
+            (0..3).map(|i| registration(CHAIN, 600 * 1024, i).1).collect();
+        let (_, largest) = registration(CHAIN, MAX_TX_BYTES - 400, 9);
+        assert!(largest.len() <= MAX_TX_BYTES && largest.len() > MAX_TX_BYTES - 1024);
+        let tasks: Vec<_> = envelopes
+            .into_iter()
+            .chain([largest])
+            .map(|envelope| {
+                let node = node.clone();
+                tokio::spawn(async move { node.submit(envelope).await })
+            })
+            .collect();
+        let mut blocks = Vec::new();
+        for task in tasks {
+            blocks.push(task.await.unwrap().unwrap().receipt.block_number);
+        }
+        blocks.sort_unstable();
+        blocks.dedup();
+        assert_eq!(blocks.len(), 4, "two large envelopes shared a block: {blocks:?}");
+        for record in node.log().read(1, 16).unwrap() {
+            assert!(
+                record.bytes.len() <= MAX_TX_BYTES + PER_ENVELOPE_OVERHEAD,
+                "block record of {} bytes",
+                record.bytes.len()
+            );
+        }
+    }
+
+    /// Envelopes queued together are split into blocks under the record limit:
+    /// the queue is filled before the committer starts, so without the byte
+    /// limit they would all go into one record over the embedded log's limit.
+    #[test]
+    fn more_large_envelopes_than_one_record_holds_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = open(dir.path(), None);
+        // 80 envelopes of 0.9 MiB: more than the embedded log's 64 MiB record limit together.
+        let envelopes: Vec<Vec<u8>> =
+            (0..80).map(|i| registration(CHAIN, 900 * 1024, i as u8).1).collect();
+        let total: usize = envelopes.iter().map(Vec::len).sum();
+        assert!(total > connectors::log::MAX_RECORD_LEN);
+        let (queue, receiver) = mpsc::channel(envelopes.len());
+        let mut answers = Vec::new();
+        for envelope in envelopes {
+            let (reply, answer) = oneshot::channel();
+            queue.try_send(Submission { envelope, reply }).unwrap();
+            answers.push(answer);
+        }
+        drop(queue);
+        let committer = Committer {
+            ledger: node.ledger.clone(),
+            log: node.log.clone(),
+            verifier: ParallelVerifier { threads: 2 },
+            max_block_txs: 4096,
+            max_block_bytes: effective_block_bytes(NodeConfig::new(dir.path()).max_block_bytes),
+            applied: None,
+        };
+        committer.run(receiver);
+        for answer in answers {
+            let submitted = answer.blocking_recv().unwrap();
+            assert!(submitted.is_ok(), "{:?}", submitted.err());
+        }
+        let records = node.log().read(1, 1024).unwrap();
+        assert!(records.len() >= 5, "{} records", records.len());
+        for record in records {
+            assert!(record.bytes.len() <= EMBEDDED_MAX_BLOCK_BYTES + MAX_TX_BYTES);
         }
     }
 }

@@ -182,7 +182,8 @@ pub(crate) enum ShareCommand {
         /// The publisher's key file (a provider of the owning organisation).
         #[arg(long)]
         key: PathBuf,
-        /// A PostgreSQL URL (postgres://user[:password]@host:port/db).
+        /// A PostgreSQL URL (postgres://user@host:port/db[?sslmode=verify-full]), without a
+        /// password: `cairn sync` takes it from PGPASSWORD or CAIRN_POSTGRES_PASSWORD_FILE.
         #[arg(long, conflicts_with = "file")]
         postgres: Option<String>,
         /// The table (optionally schema.table) to share.
@@ -241,6 +242,7 @@ pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
     } = command;
     let source = match (postgres, file) {
         (Some(url), None) => {
+            crate::secrets::refuse_password_on_command_line("--postgres", &url)?;
             if !["csv", "ndjson"].contains(&format.as_str()) {
                 bail!("--format for a PostgreSQL share is csv or ndjson, not {format:?}");
             }
@@ -347,8 +349,11 @@ async fn open_source(
                 (None, Some(query)) => pg::Selection::Query(query.clone()),
                 (None, None) => bail!("share {} names neither a table nor a query", share.name),
             };
-            let pg_share =
-                pg::PgShare { url: url.clone(), selection, watermark_column: watermark.clone() };
+            let pg_share = pg::PgShare {
+                url: crate::secrets::with_password(url)?,
+                selection,
+                watermark_column: watermark.clone(),
+            };
             let format = if format == "ndjson" { pg::Format::Ndjson } else { pg::Format::Csv };
             let (writer, reader) = tokio::io::duplex(1 << 20);
             let column = watermark.clone();
@@ -430,10 +435,15 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         };
     let latest = asset.as_ref().and_then(|a| a.versions.last().cloned());
     let latest_header = latest.as_ref().and_then(|v| AssetHeader::from_bytes(&v.metadata).ok());
+    // The watermark is sealed to the publisher with the access information.
     let since = match (&share.source, &latest_header) {
-        (ShareSource::Postgres { watermark: Some(column), .. }, Some(header)) => {
-            header.watermark.as_ref().filter(|w| &w.column == column).and_then(|w| w.value.clone())
-        }
+        (ShareSource::Postgres { watermark: Some(column), .. }, Some(header)) => header
+            .access
+            .open(&publisher)
+            .map_err(|e| format_err!("cannot open the latest version's access information: {e}"))?
+            .watermark
+            .filter(|w| &w.column == column)
+            .and_then(|w| w.value),
         _ => None,
     };
     let version = latest.as_ref().map_or(1, |v| v.version + 1);
@@ -495,7 +505,9 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let mut key = [0u8; 32];
             hex::decode_to_slice(&access.data_key, &mut key)
                 .context("the latest version's data key is malformed")?;
-            let granted = grant(&mut ledger, &store, &share.asset_id, latest.version, &key).await?;
+            let granted =
+                grant(&mut ledger, &store, &share.asset_id, latest.version, &key, &publisher)
+                    .await?;
             if granted > 0 {
                 eprintln!(
                     "released the data key of version {} to {granted} newly authorised identities",
@@ -525,8 +537,6 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         chunk_count: summary.n_chunks,
         chunk_size: summary.chunk_size as u64,
         cipher: "AES-256-GCM".into(),
-        watermark: report.watermark,
-        source: report.description,
         synced_at_ms: now_ms(),
         access: SealedAccess::seal(
             &publisher,
@@ -534,6 +544,8 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
                 object: object.clone(),
                 hashes_object: hashes_object.clone(),
                 data_key: hex::encode(data_key.as_bytes()),
+                source: report.description,
+                watermark: report.watermark,
             },
         )?,
     };
@@ -566,12 +578,10 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     // The share's list is the first version's rules; later changes are the owner's, through
     // `cairn asset share`, and a sync never undoes a removal.
     if latest.is_none() && !share.authorised.is_empty() {
-        let current: Vec<String> = ledger
-            .get_asset(pb::GetAssetRequest { asset_id: share.asset_id.clone() })
-            .await
-            .map_err(status)?
-            .into_inner()
-            .authorised;
+        let current: Vec<String> =
+            client::fetch_asset(&mut ledger, share.asset_id.clone(), Some(&publisher))
+                .await?
+                .authorised;
         let mut wanted = share.authorised.clone();
         wanted.sort();
         if current != wanted {
@@ -587,7 +597,9 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let _ = client::submit(&mut ledger, envelope).await?;
         }
     }
-    let granted = grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes()).await?;
+    let granted =
+        grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes(), &publisher)
+            .await?;
     if args.node.json {
         println!(
             "{}",
@@ -644,12 +656,10 @@ async fn grant(
     asset_id: &str,
     version: u64,
     data_key: &[u8; 32],
+    publisher: &KeyPair,
 ) -> anyhow::Result<usize> {
-    let asset = ledger
-        .get_asset(pb::GetAssetRequest { asset_id: asset_id.into() })
-        .await
-        .map_err(status)?
-        .into_inner();
+    // Signed: only the owner organisation (and listed identities, auditors) see the list.
+    let asset = client::fetch_asset(ledger, asset_id.into(), Some(publisher)).await?;
     let mut granted = 0;
     for address in &asset.authorised {
         let recipient: Address = address.parse().map_err(|e: String| format_err!(e))?;

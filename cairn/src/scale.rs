@@ -23,9 +23,14 @@ pub(crate) const DEFAULT_ACCESS_TOPIC: &str = "cairn.access";
 pub(crate) const DEFAULT_ACCESS_PARTITIONS: i32 = 8;
 /// Default PostgreSQL schema of the projections.
 pub(crate) const DEFAULT_SCHEMA: &str = "cairn";
-/// The largest block record a node appends to Kafka (brokers refuse records
-/// over `message.max.bytes`, 1 MiB by default).
-pub(crate) const KAFKA_MAX_BLOCK_BYTES: usize = 900 * 1024;
+/// The largest record the ledger topic accepts, set as its
+/// `max.message.bytes` when Cairn creates it (the broker default, 1 MiB, is
+/// too small for one envelope of `anchor_chaincode::tx::MAX_TX_BYTES` with its
+/// record framing). The producer's `message.max.bytes` is above it.
+pub(crate) const LEDGER_TOPIC_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// The most envelope bytes in a block a node appends to Kafka: half the
+/// topic's record limit, leaving room for the record batch framing and headers.
+pub(crate) const KAFKA_MAX_BLOCK_BYTES: usize = LEDGER_TOPIC_MAX_MESSAGE_BYTES / 2;
 
 /// The flags shared by `up`, `project`, `replay` and `bench scale`.
 #[derive(Args, Debug, Clone, Default)]
@@ -121,7 +126,14 @@ impl KafkaSettings {
                 name: self.ledger_topic.clone(),
                 partitions: 1,
                 exact: true,
-                configs: keep.clone(),
+                configs: keep
+                    .iter()
+                    .cloned()
+                    .chain([(
+                        "max.message.bytes".to_owned(),
+                        LEDGER_TOPIC_MAX_MESSAGE_BYTES.to_string(),
+                    )])
+                    .collect(),
             },
             TopicSpec {
                 name: self.access_topic.clone(),
@@ -155,16 +167,42 @@ impl std::fmt::Debug for PostgresSettings {
     }
 }
 
-/// A URL with its password replaced, for messages.
+/// A URL with its password replaced, for messages: in the user information
+/// or as a `password` query parameter (which [`crate::secrets::with_password`] adds).
 pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    match rest.split_once('@') {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return if crate::secrets::url_has_password(url) {
+            "(a connection string with a password)".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let mut redacted = match rest.rsplit_once('@') {
         Some((user_info, host)) => match user_info.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
+            None => format!("{scheme}://{rest}"),
         },
-        None => url.to_owned(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                if pair.to_ascii_lowercase().starts_with("password=") {
+                    "password=***".to_owned()
+                } else {
+                    pair.to_owned()
+                }
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
     }
+    redacted
 }
 
 /// Everything resolved.
@@ -201,6 +239,12 @@ impl ScaleArgs {
                     let Some((key, value)) = option.split_once('=') else {
                         bail!("--kafka-option {option:?} is not KEY=VALUE");
                     };
+                    if is_secret_kafka_option(key) {
+                        bail!(
+                            "--kafka-option {} is a secret, and other users of this machine can read the command line: put it in [kafka.options] of cairn.toml (chmod 600)",
+                            key.trim()
+                        );
+                    }
                     config.options.retain(|(k, _)| k != key);
                     config.options.push((key.trim().to_owned(), value.to_owned()));
                 }
@@ -231,23 +275,48 @@ impl ScaleArgs {
                 })
             }
         };
-        let postgres = self.postgres.clone().or(file.postgres.url).map(|url| PostgresSettings {
-            url,
-            schema: self
-                .postgres_schema
-                .clone()
-                .or(file.postgres.schema.clone())
-                .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
-        });
+        if crate::secrets::from_command_line(self.postgres.as_deref(), "CAIRN_POSTGRES")
+            && let Some(url) = &self.postgres
+        {
+            crate::secrets::refuse_password_on_command_line("--postgres", url)?;
+        }
+        let postgres = match self.postgres.clone().or(file.postgres.url) {
+            None => None,
+            Some(url) => Some(PostgresSettings {
+                url: crate::secrets::with_password(&url)?,
+                schema: self
+                    .postgres_schema
+                    .clone()
+                    .or(file.postgres.schema.clone())
+                    .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
+            }),
+        };
         Ok(Scale { kafka, postgres, ods_store: self.ods_store.clone().or(file.ods.store) })
     }
+}
+
+/// Whether a librdkafka property holds a secret (a password or a private key).
+fn is_secret_kafka_option(key: &str) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    key.contains("password") || key.contains("secret") || key == "ssl.key.pem"
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid Cairn configuration", path.display()))
+    let config: FileConfig = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid Cairn configuration", path.display()))?;
+    let mut secrets = Vec::new();
+    if config.postgres.url.as_deref().is_some_and(crate::secrets::url_has_password) {
+        secrets.push("a password in [postgres] url".to_owned());
+    }
+    for key in config.kafka.options.keys().filter(|k| is_secret_kafka_option(k)) {
+        secrets.push(format!("the secret Kafka option {key:?}"));
+    }
+    if !secrets.is_empty() {
+        crate::secrets::check_private(path, &secrets.join(" and "))?;
+    }
+    Ok(config)
 }
 
 impl Scale {
@@ -279,6 +348,18 @@ mod tests {
             "[kafka]\nbrokers = \"k1:9092\"\naccess_partitions = 4\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.password\" = \"hunter2\"\n[postgres]\nurl = \"postgres://u:pw@db/x\"\n",
         )
         .unwrap();
+        // It holds secrets: refused while others can read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let args = ScaleArgs { config: Some(path.clone()), ..ScaleArgs::default() };
+        let error = format!("{:#}", args.resolve().unwrap_err());
+        assert!(
+            error.contains("a password in [postgres] url")
+                && error.contains("\"sasl.password\"")
+                && error.contains("chmod 600"),
+            "{error}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let args = ScaleArgs {
             config: Some(path.clone()),
             access_topic: Some("mine".into()),
@@ -324,8 +405,28 @@ mod tests {
         let error = format!("{:#}", args.resolve().unwrap_err());
         assert!(error.contains("KEY=VALUE"), "{error}");
 
+        // Secrets on the command line are refused (the flag, not CAIRN_POSTGRES).
+        let args =
+            ScaleArgs { postgres: Some("postgres://u:pw@db/x".into()), ..ScaleArgs::default() };
+        let error = format!("{:#}", args.resolve().unwrap_err());
+        assert!(error.contains("--postgres holds a password"), "{error}");
+        let args = ScaleArgs {
+            kafka: Some("k:1".into()),
+            kafka_options: vec!["sasl.password=hunter2".into()],
+            ..ScaleArgs::default()
+        };
+        let error = format!("{:#}", args.resolve().unwrap_err());
+        assert!(
+            error.contains("sasl.password is a secret") && !error.contains("hunter2"),
+            "{error}"
+        );
+
         let args = ScaleArgs { kafka_options: vec!["a=b".into()], ..ScaleArgs::default() };
         assert!(format!("{:#}", args.resolve().unwrap_err()).contains("--kafka"));
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=secret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
     }
 }

@@ -1,8 +1,17 @@
 //! The gRPC edge: `cairn.v1.Ledger` served by tonic, with server reflection.
 //! Domain types become protobuf types here and nowhere else.
+//!
+//! Ledger reads are public, but show only what the public may see: an
+//! asset's authorised list, and the `SetSharingRules` transactions that set
+//! it, are shown to a caller who signed the request (`x-cairn-auth-bin`, as
+//! the Access service requires) as a member of the owner organisation, a
+//! listed identity or an auditor. Anyone else gets the asset with the list
+//! left out (`authorised_hidden`, with its count), the transaction without
+//! its envelope and payload, and no inclusion proof for it.
 
 use std::net::SocketAddr;
 
+use access_control::request::{AUTH_METADATA_KEY, AuthErrorKind, RequestVerifier, VerifiedCaller};
 use anchor_chaincode::ledger::{AssetRecord, IdentityRecord};
 use anchor_chaincode::tx::{self, MAX_TX_BYTES, Transaction};
 use anchor_chaincode::{Address, BlockHeader, Receipt, TxId, ValidationCode};
@@ -18,6 +27,77 @@ pub(crate) struct LedgerService {
     node: Node,
     /// The PostgreSQL projections, when the node has them.
     directory: Option<asset_registry::pg::Projections>,
+    /// Checks the signed requests of reads that carry one.
+    readers: std::sync::Arc<RequestVerifier>,
+}
+
+/// Whether `caller` may see who is authorised to read `asset`: a member of
+/// the owner organisation, a listed identity or an auditor.
+pub(crate) fn may_see_sharing(caller: Option<&VerifiedCaller>, asset: &AssetRecord) -> bool {
+    caller.is_some_and(|caller| {
+        caller.organisation == asset.owner_organisation
+            || caller.role == anchor_chaincode::Role::Auditor
+            || asset.authorised.contains(&caller.address)
+    })
+}
+
+/// What anonymous callers see of a hidden list.
+const HIDDEN: &str = "hidden: sign the request as a member of the owner organisation, a listed identity or an auditor to see it";
+
+/// The signer of a read on a public service, if the request carries a
+/// signed envelope (`x-cairn-auth-bin`, as the Access service requires); a
+/// signature that does not verify is refused rather than read as anonymous.
+pub(crate) fn signed_reader<T: prost::Message>(
+    verifier: &RequestVerifier,
+    node: &Node,
+    request: &Request<T>,
+    method: &str,
+) -> Result<Option<VerifiedCaller>, Status> {
+    let Some(value) = request.metadata().get_bin(AUTH_METADATA_KEY) else { return Ok(None) };
+    let header = value.to_bytes().map_err(|_| {
+        Status::invalid_argument(format!("{AUTH_METADATA_KEY} is not valid base64"))
+    })?;
+    let body = request.get_ref().encode_to_vec();
+    verifier
+        .verify(Some(&header), method, &body, crate::client::now_ms(), |address| {
+            crate::auth::caller_status(node, address)
+        })
+        .map(Some)
+        .map_err(|e| {
+            let message = e.to_string();
+            match e.kind() {
+                AuthErrorKind::Unauthenticated => Status::unauthenticated(message),
+                AuthErrorKind::PermissionDenied => Status::permission_denied(message),
+                AuthErrorKind::InvalidArgument => Status::invalid_argument(message),
+                AuthErrorKind::ResourceExhausted => Status::resource_exhausted(message),
+            }
+        })
+}
+
+impl LedgerService {
+    /// The signer of a read, if any (see [`signed_reader`]).
+    fn reader<T: prost::Message>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+    ) -> Result<Option<VerifiedCaller>, Status> {
+        signed_reader(&self.readers, &self.node, request, method)
+    }
+
+    /// Whether the sharing rules a transaction sets may be shown to `caller`
+    /// (true for every other transaction).
+    fn may_see_transaction(&self, caller: Option<&VerifiedCaller>, envelope: &[u8]) -> bool {
+        match Transaction::decode(envelope).map(|t| t.body) {
+            Ok(anchor_chaincode::tx::TxBody::SetSharingRules(rules)) => {
+                self.node.ledger().asset(&rules.asset_id).is_none_or(|asset| {
+                    may_see_sharing(caller, asset)
+                        // The list as it was set: someone it named may see it too.
+                        || caller.is_some_and(|c| rules.authorised.contains(&c.address.to_string()))
+                })
+            }
+            _ => true,
+        }
+    }
 }
 
 /// Searches the ledger state itself (no PostgreSQL): every word of `text`
@@ -91,12 +171,19 @@ fn identity_to_pb(identity: &IdentityRecord) -> pb::Identity {
     }
 }
 
-fn asset_to_pb(asset: &AssetRecord) -> pb::Asset {
+fn asset_to_pb(asset: &AssetRecord, caller: Option<&VerifiedCaller>) -> pb::Asset {
+    let visible = may_see_sharing(caller, asset);
     pb::Asset {
         asset_id: asset.asset_id.clone(),
         owner_organisation: asset.owner_organisation.clone(),
         owner_address: asset.owner_address.to_string(),
-        authorised: asset.authorised.iter().map(ToString::to_string).collect(),
+        authorised: if visible {
+            asset.authorised.iter().map(ToString::to_string).collect()
+        } else {
+            Vec::new()
+        },
+        authorised_hidden: !visible,
+        authorised_count: u32::try_from(asset.authorised.len()).unwrap_or(u32::MAX),
         versions: asset
             .versions
             .iter()
@@ -171,6 +258,17 @@ pub(crate) fn inclusion_proof(
     })
 }
 
+/// The gRPC status of a refused or failed submission.
+pub(crate) fn submit_status(error: SubmitError) -> Status {
+    match error {
+        SubmitError::Rejected(message) => Status::invalid_argument(message),
+        SubmitError::Unauthenticated(message) => Status::unauthenticated(message),
+        SubmitError::Revoked(message) => Status::permission_denied(message),
+        SubmitError::ShuttingDown => Status::unavailable("the node is shutting down"),
+        e @ SubmitError::Log(_) => Status::unavailable(e.to_string()),
+    }
+}
+
 fn parse_tx_id(text: &str) -> Result<TxId, Status> {
     text.parse().map_err(Status::invalid_argument)
 }
@@ -194,9 +292,7 @@ impl Ledger for LedgerService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(submit_response(&submitted.receipt))),
-            Err(SubmitError::Rejected(message)) => Err(Status::invalid_argument(message)),
-            Err(SubmitError::ShuttingDown) => Err(Status::unavailable("the node is shutting down")),
-            Err(e @ SubmitError::Log(_)) => Err(Status::unavailable(e.to_string())),
+            Err(e) => Err(submit_status(e)),
         }
     }
 
@@ -204,16 +300,21 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetTransactionRequest>,
     ) -> Result<Response<pb::TransactionDetails>, Status> {
+        let caller = self.reader(&request, "/cairn.v1.Ledger/GetTransaction")?;
         let tx_id = parse_tx_id(&request.into_inner().tx_id)?;
-        let (receipt, envelope) = self
+        let (receipt, mut envelope) = self
             .node
             .envelope(&tx_id)
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("no transaction {tx_id}")))?;
-        let payload_json = match Transaction::decode(&envelope) {
+        let mut payload_json = match Transaction::decode(&envelope) {
             Ok(transaction) => transaction.payload_json().to_string(),
             Err(_) => String::new(),
         };
+        if !self.may_see_transaction(caller.as_ref(), &envelope) {
+            envelope = Vec::new();
+            payload_json = serde_json::json!({ "authorised": HIDDEN }).to_string();
+        }
         Ok(Response::new(pb::TransactionDetails {
             tx_id: receipt.tx_id.to_string(),
             block_number: receipt.block_number,
@@ -263,24 +364,26 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetAssetRequest>,
     ) -> Result<Response<pb::Asset>, Status> {
+        let caller = self.reader(&request, "/cairn.v1.Ledger/GetAsset")?;
         let asset_id = request.into_inner().asset_id;
         let ledger = self.node.ledger();
         let asset = ledger
             .asset(&asset_id)
             .ok_or_else(|| Status::not_found(format!("no asset {asset_id:?}")))?;
-        Ok(Response::new(asset_to_pb(asset)))
+        Ok(Response::new(asset_to_pb(asset, caller.as_ref())))
     }
 
     async fn list_assets(
         &self,
         request: Request<pb::ListAssetsRequest>,
     ) -> Result<Response<pb::ListAssetsResponse>, Status> {
+        let caller = self.reader(&request, "/cairn.v1.Ledger/ListAssets")?;
         let owner = request.into_inner().owner_organisation;
         let ledger = self.node.ledger();
         let assets = ledger
             .assets()
             .filter(|asset| owner.is_empty() || asset.owner_organisation == owner)
-            .map(asset_to_pb)
+            .map(|asset| asset_to_pb(asset, caller.as_ref()))
             .collect();
         Ok(Response::new(pb::ListAssetsResponse { assets }))
     }
@@ -346,9 +449,21 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        let caller = self.reader(&request, "/cairn.v1.Ledger/GetInclusionProof")?;
         let request = request.into_inner();
         let tx_id = parse_tx_id(&request.tx_id)?;
-        Ok(Response::new(inclusion_proof(&self.node, &tx_id, request.tree_size)?))
+        let response = inclusion_proof(&self.node, &tx_id, request.tree_size)?;
+        // The leaf holds the envelope: no proof of a sharing rule to whom may not see it.
+        let leaf = response.proof.as_ref().map(|p| p.leaf.as_slice()).unwrap_or_default();
+        let envelope = anchor_chaincode::ledger::parse_leaf(leaf).ok().map(|l| l.envelope);
+        if let Some(envelope) = envelope
+            && !self.may_see_transaction(caller.as_ref(), &envelope)
+        {
+            return Err(Status::permission_denied(format!(
+                "transaction {tx_id} sets an asset's sharing rules, whose list is {HIDDEN}"
+            )));
+        }
+        Ok(Response::new(response))
     }
 
     async fn get_consistency_proof(
@@ -394,6 +509,26 @@ impl Ledger for LedgerService {
     }
 }
 
+/// How long a call may take before the server answers `CANCELLED`
+/// (`DEADLINE_EXCEEDED` to the client): above the 60 s a Kafka-mode submission
+/// waits for its block to be applied, so a slow but healthy call is not cut.
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Calls served at once on one connection; more wait for a slot, so one
+/// connection cannot take every worker.
+pub(crate) const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
+/// HTTP/2 streams a client may open at once on one connection.
+pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 128;
+/// Streams reset by the client before the server accepted them ("rapid
+/// reset", CVE-2023-44487) tolerated on one connection before it is closed.
+pub(crate) const MAX_PENDING_RESET_STREAMS: usize = 32;
+/// The largest request header block (metadata), the signed-request
+/// envelope included.
+pub(crate) const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+/// How often the server pings an idle HTTP/2 connection (and TCP keepalive).
+pub(crate) const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long it waits for the ping's answer before closing the connection.
+pub(crate) const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the servers share.
 pub(crate) struct Services {
     pub(crate) node: Node,
@@ -428,7 +563,9 @@ pub(crate) async fn serve(
         access: access.clone(),
     });
     // Electronic certificates (cert_service.rs).
-    let cert_service = crate::cert_service::CertService::new(node.clone());
+    // Signed reads of the public services share one replay cache.
+    let readers = std::sync::Arc::new(RequestVerifier::new(request_window));
+    let cert_service = crate::cert_service::CertService::new(node.clone(), readers.clone());
     let cert_anchoring = tokio::spawn(crate::cert_service::anchor_loop(
         cert_service.clone(),
         crate::cert_service::ANCHOR_INTERVAL,
@@ -463,12 +600,18 @@ pub(crate) async fn serve(
             directory: directory.clone(),
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
-    let service = LedgerServer::new(LedgerService { node, directory })
+    let service = LedgerServer::new(LedgerService { node, directory, readers })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)));
+        .timeout(REQUEST_TIMEOUT)
+        .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESET_STREAMS))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL));
     if let Some(tls) = tls {
         builder = builder
             .tls_config(tls)

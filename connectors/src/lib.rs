@@ -4,12 +4,14 @@
 //! on, with an in-memory backend for tests and a crash-safe single-file backend;
 //! [`kafka`] puts the same log on a Kafka topic and carries access events.
 //! The [`source`] module reads the data of shares: PostgreSQL snapshots and
-//! CSV, NDJSON or unstructured files.
+//! CSV, NDJSON or unstructured files. [`pg_tls`] connects to PostgreSQL over
+//! TLS when the connection string asks for it.
 #![warn(missing_docs)]
 
 mod error;
 pub mod kafka;
 pub mod log;
+pub mod pg_tls;
 pub mod source;
 
 pub use error::{Error, Result};

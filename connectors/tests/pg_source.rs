@@ -526,7 +526,8 @@ async fn invalid_urls_and_shares_are_refused_before_connecting() {
     for url in [
         "postgres://u:s3cret@host:notaport/db",
         "mysql://u:s3cret@h/db",
-        "postgres://u:s3cret@h/db?sslmode=require",
+        "postgres://u:s3cret@h/db?sslmode=sometimes",
+        "postgres://u:s3cret@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
     ] {
         let err = fail(&bad(url), Format::Csv, None).await;
         assert!(matches!(err, Error::InvalidSourceUrl { .. }), "{url}: {err}");
@@ -731,3 +732,132 @@ async fn a_failing_writer_stops_the_copy_on_the_server() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether the test server has TLS on, and its certificate file.
+async fn server_tls(db: &TestDb) -> Option<String> {
+    let (client, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let driver = tokio::spawn(connection);
+    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    let cert: String = client.query_one("SHOW ssl_cert_file", &[]).await.unwrap().get(0);
+    drop(client);
+    let _ = driver.await;
+    (ssl == "on").then_some(cert)
+}
+
+/// Whether a connection made from `url` with `connectors::pg_tls` is encrypted.
+async fn encrypted(url: &str) -> Result<bool, String> {
+    let (config, tls) = connectors::pg_tls::connect_config(url).map_err(|e| e.to_string())?;
+    let (client, connection) = config.connect(tls).await.map_err(|e| {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    })?;
+    let driver = tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(client);
+    let _ = driver.await;
+    Ok(row.get(0))
+}
+
+/// TLS as the URL asks. Debian's cluster runs with `ssl = on` and the
+/// snakeoil certificate for `localhost`; against a server without TLS the
+/// test checks that `sslmode=require` is refused rather than sent in clear.
+#[tokio::test]
+async fn tls_is_used_when_the_url_asks_for_it() {
+    let db = test_db!("tls_is_used_when_the_url_asks_for_it");
+    db.exec("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1), (2);").await;
+    let require = format!("{}?sslmode=require", db.url());
+    let Some(cert_file) = server_tls(&db).await else {
+        eprintln!(
+            "*** the test PostgreSQL has ssl off: checking only that sslmode=require is refused"
+        );
+        let err =
+            fail(&PgShare { url: require, ..share(&db, table("t"), None) }, Format::Csv, None)
+                .await;
+        assert!(err.to_string().contains("TLS"), "{err}");
+        return;
+    };
+    assert_eq!(encrypted(&db.url()).await, Ok(false), "no sslmode: plain TCP as before");
+    assert_eq!(encrypted(&require).await, Ok(true));
+    let (outcome, _) =
+        run(&PgShare { url: require.clone(), ..share(&db, table("t"), None) }, Format::Csv, None)
+            .await;
+    assert_eq!(outcome.rows, 2);
+
+    // verify-full: the chain against sslrootcert and the host name.
+    if std::fs::read(&cert_file).is_ok() {
+        let localhost = db.url().replace("127.0.0.1", "localhost");
+        let verified = format!("{localhost}?sslmode=verify-full&sslrootcert={cert_file}");
+        if db.url().contains("127.0.0.1") {
+            assert_eq!(encrypted(&verified).await, Ok(true), "{verified}");
+            // The same certificate does not name 127.0.0.1.
+            let wrong_name = format!("{}?sslmode=verify-full&sslrootcert={cert_file}", db.url());
+            let error = encrypted(&wrong_name).await.unwrap_err();
+            assert!(error.contains("certificate"), "{error}");
+            let err = fail(
+                &PgShare { url: wrong_name, ..share(&db, table("t"), None) },
+                Format::Csv,
+                None,
+            )
+            .await;
+            assert!(err.to_string().contains("certificate"), "{err}");
+        }
+    } else {
+        eprintln!("*** cannot read the server certificate {cert_file}: verify-full not checked");
+    }
+    // A root that did not sign the server's certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let other_root = dir.path().join("other.pem");
+    std::fs::write(&other_root, OTHER_ROOT).unwrap();
+    let error = encrypted(&format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        db.url().replace("127.0.0.1", "localhost"),
+        other_root.display()
+    ))
+    .await
+    .unwrap_err();
+    assert!(error.contains("certificate"), "{error}");
+}
+
+/// A self-signed certificate unrelated to the test server (ISRG Root X1).
+const OTHER_ROOT: &str = "-----BEGIN CERTIFICATE-----
+MIIFazCCA1OgAwIBAgIRAIIQz7DSQONZRGPgu2OCiwAwDQYJKoZIhvcNAQELBQAw
+TzELMAkGA1UEBhMCVVMxKTAnBgNVBAoTIEludGVybmV0IFNlY3VyaXR5IFJlc2Vh
+cmNoIEdyb3VwMRUwEwYDVQQDEwxJU1JHIFJvb3QgWDEwHhcNMTUwNjA0MTEwNDM4
+WhcNMzUwNjA0MTEwNDM4WjBPMQswCQYDVQQGEwJVUzEpMCcGA1UEChMgSW50ZXJu
+ZXQgU2VjdXJpdHkgUmVzZWFyY2ggR3JvdXAxFTATBgNVBAMTDElTUkcgUm9vdCBY
+MTCCAiIwDQYJKoZIhvcNAQEBBQADggIPADCCAgoCggIBAK3oJHP0FDfzm54rVygc
+h77ct984kIxuPOZXoHj3dcKi/vVqbvYATyjb3miGbESTtrFj/RQSa78f0uoxmyF+
+0TM8ukj13Xnfs7j/EvEhmkvBioZxaUpmZmyPfjxwv60pIgbz5MDmgK7iS4+3mX6U
+A5/TR5d8mUgjU+g4rk8Kb4Mu0UlXjIB0ttov0DiNewNwIRt18jA8+o+u3dpjq+sW
+T8KOEUt+zwvo/7V3LvSye0rgTBIlDHCNAymg4VMk7BPZ7hm/ELNKjD+Jo2FR3qyH
+B5T0Y3HsLuJvW5iB4YlcNHlsdu87kGJ55tukmi8mxdAQ4Q7e2RCOFvu396j3x+UC
+B5iPNgiV5+I3lg02dZ77DnKxHZu8A/lJBdiB3QW0KtZB6awBdpUKD9jf1b0SHzUv
+KBds0pjBqAlkd25HN7rOrFleaJ1/ctaJxQZBKT5ZPt0m9STJEadao0xAH0ahmbWn
+OlFuhjuefXKnEgV4We0+UXgVCwOPjdAvBbI+e0ocS3MFEvzG6uBQE3xDk3SzynTn
+jh8BCNAw1FtxNrQHusEwMFxIt4I7mKZ9YIqioymCzLq9gwQbooMDQaHWBfEbwrbw
+qHyGO0aoSCqI3Haadr8faqU9GY/rOPNk3sgrDQoo//fb4hVC1CLQJ13hef4Y53CI
+rU7m2Ys6xt0nUW7/vGT1M0NPAgMBAAGjQjBAMA4GA1UdDwEB/wQEAwIBBjAPBgNV
+HRMBAf8EBTADAQH/MB0GA1UdDgQWBBR5tFnme7bl5AFzgAiIyBpY9umbbjANBgkq
+hkiG9w0BAQsFAAOCAgEAVR9YqbyyqFDQDLHYGmkgJykIrGF1XIpu+ILlaS/V9lZL
+ubhzEFnTIZd+50xx+7LSYK05qAvqFyFWhfFQDlnrzuBZ6brJFe+GnY+EgPbk6ZGQ
+3BebYhtF8GaV0nxvwuo77x/Py9auJ/GpsMiu/X1+mvoiBOv/2X/qkSsisRcOj/KK
+NFtY2PwByVS5uCbMiogziUwthDyC3+6WVwW6LLv3xLfHTjuCvjHIInNzktHCgKQ5
+ORAzI4JMPJ+GslWYHb4phowim57iaztXOoJwTdwJx4nLCgdNbOhdjsnvzqvHu7Ur
+TkXWStAmzOVyyghqpZXjFaH3pO3JLF+l+/+sKAIuvtd7u+Nxe5AW0wdeRlN8NwdC
+jNPElpzVmbUq4JUagEiuTDkHzsxHpFKVK7q4+63SM1N95R1NbdWhscdCb+ZAJzVc
+oyi3B43njTOQ5yOf+1CceWxG1bQVs5ZufpsMljq4Ui0/1lvh+wjChP4kqKOJ2qxq
+4RgqsahDYVvTH9w7jXbyLeiNdd8XM2w9U/t7y0Ff/9yi0GE44Za4rF2LN9d11TPA
+mRGunUHBcnWEvgJBQl9nJEiU0Zsnvgc/ubhPgXRR4Xq37Z0j4r7g1SgEEzwxA57d
+emyPxgcYxn/eR44/KJ4EBs+lVDR3veyJm+kXQ99b21/+jh5Xos1AnX5iItreGCc=
+-----END CERTIFICATE-----
+";

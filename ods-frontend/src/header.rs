@@ -4,7 +4,10 @@
 //! The access information (object location and data key) is sealed with HPKE
 //! to the publishing identity's own encryption key, so only the provider can
 //! read it back from the ledger; other identities receive the data key through
-//! grants wrapped to their own keys.
+//! grants wrapped to their own keys. The description of the source (database
+//! host, user, table, file path) and the watermark of an incremental sync are
+//! sealed with it: anyone can read the ledger, and they say more about the
+//! provider's systems and data than the public may see.
 
 use access_control::keys::KeyPair;
 use access_control::wrap::{self, WrappedKey};
@@ -45,7 +48,8 @@ pub struct Watermark {
     pub since: Option<String>,
 }
 
-/// Where the encrypted object is and its data key: sealed in the header.
+/// Where the encrypted object is, its data key, where the data came from and
+/// its watermark: sealed in the header.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessInfo {
     /// The sealed object's path in the store.
@@ -54,6 +58,12 @@ pub struct AccessInfo {
     pub hashes_object: String,
     /// The data key (hex).
     pub data_key: String,
+    /// Where the data came from ("postgresql table public.clinics on db:5432", a file path).
+    #[serde(default)]
+    pub source: String,
+    /// Watermark of an incremental share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
 }
 
 impl std::fmt::Debug for AccessInfo {
@@ -106,11 +116,6 @@ pub struct AssetHeader {
     pub chunk_size: u64,
     /// Always `AES-256-GCM`.
     pub cipher: String,
-    /// Watermark of an incremental share.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<Watermark>,
-    /// Where the data came from.
-    pub source: String,
     /// When the sync ran (the provider's clock).
     pub synced_at_ms: u64,
     /// The sealed access information.
@@ -188,12 +193,6 @@ mod tests {
             chunk_count: 1,
             chunk_size: 4 << 20,
             cipher: "AES-256-GCM".into(),
-            watermark: Some(Watermark {
-                column: "updated_at".into(),
-                value: Some("2026-01-01".into()),
-                since: None,
-            }),
-            source: "postgresql table public.clinics".into(),
             synced_at_ms: 1,
             access: SealedAccess::seal(
                 publisher,
@@ -201,6 +200,12 @@ mod tests {
                     object: "a/1.ods".into(),
                     hashes_object: "a/1.hashes".into(),
                     data_key: "00".repeat(32),
+                    source: "postgresql table public.clinics on db.internal:5432".into(),
+                    watermark: Some(Watermark {
+                        column: "updated_at".into(),
+                        value: Some("2026-01-01".into()),
+                        since: None,
+                    }),
                 },
             )
             .unwrap(),
@@ -213,12 +218,16 @@ mod tests {
         let header = header(&publisher);
         let parsed = AssetHeader::from_bytes(&header.to_bytes()).unwrap();
         assert_eq!(parsed, header);
-        assert_eq!(parsed.access.open(&publisher).unwrap().object, "a/1.ods");
+        let opened = parsed.access.open(&publisher).unwrap();
+        assert_eq!(opened.object, "a/1.ods");
+        assert_eq!(opened.watermark.unwrap().value.as_deref(), Some("2026-01-01"));
         assert!(parsed.access.open(&KeyPair::generate().unwrap()).is_err());
-        assert!(
-            !String::from_utf8(header.to_bytes()).unwrap().contains(&"00".repeat(32)),
-            "the data key leaked"
-        );
+        let public = String::from_utf8(header.to_bytes()).unwrap();
+        for secret in
+            [&"00".repeat(32), "db.internal", "public.clinics", "updated_at", "2026-01-01"]
+        {
+            assert!(!public.contains(secret), "{secret} is in the public header: {public}");
+        }
     }
 
     /// The JSON Schema and the struct agree on field names and required fields.

@@ -343,6 +343,52 @@ fn issue_present_verify_renew_revoke() {
     let listed =
         on(&s.node, &["cert", "list", "--key", arg(&s.holder), "--json"]).assert_success().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    // Only the holder lists its certificates: not an anonymous caller, not the issuer.
+    let anonymous = list_certificates_as(&s, None);
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated, "{anonymous:?}");
+    assert!(anonymous.message().contains("signed by the holder"), "{anonymous:?}");
+    let issuer = KeyPair::load(&s.issuer).expect("issuer key");
+    let other = list_certificates_as(&s, Some(&issuer));
+    assert_eq!(other.code(), tonic::Code::PermissionDenied, "{other:?}");
+    assert!(other.message().contains("only the holder"), "{other:?}");
+}
+
+/// Asks the node for the holder's certificates without the holder's
+/// signature: unsigned, or signed by `signer`; answers the refusal.
+fn list_certificates_as(s: &Setup, signer: Option<&KeyPair>) -> tonic::Status {
+    use cairn_schemas::v1 as pb;
+    use prost::Message as _;
+    let message = pb::ListCertificatesRequest { holder: s.holder_address.clone() };
+    let mut request = tonic::Request::new(message.clone());
+    if let Some(signer) = signer {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let envelope = access_control::request::SignedRequest::sign(
+            signer.signing_key(),
+            "/cairn.v1.Certificates/ListCertificates",
+            &message.encode_to_vec(),
+            now,
+            [7; 16],
+        );
+        let _ = request.metadata_mut().insert_bin(
+            access_control::request::AUTH_METADATA_KEY,
+            tonic::metadata::MetadataValue::from_bytes(&envelope.encode()),
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(s.node.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        pb::certificates_client::CertificatesClient::new(channel)
+            .list_certificates(request)
+            .await
+            .expect_err("the certificates were listed without the holder's signature")
+    })
 }
 
 /// Decodes a presentation file, changes it, and writes it under a new name.
@@ -474,4 +520,50 @@ fn verification_failures_name_their_reason() {
         .assert_success();
     s.verify(&["--presentation", arg(&challenged)], &list, &["--challenge", "n-456"])
         .assert_failure_with("another challenge");
+}
+
+#[test]
+fn a_revoked_holders_certificate_fails_online_and_offline() {
+    let s = Setup::new();
+    let degree = s.issue("degree", "MSc Chemistry, 2026");
+    let presentation = s.present(&degree, &s.holder, "held.txt");
+    let before = s.status_list("before-revocation.json");
+    s.verify(&["--presentation", arg(&presentation)], &before, &[]).assert_success();
+
+    let ca_officer = s.root.join("data/demo/ca-officer.key");
+    on(
+        &s.node,
+        &[
+            "identity",
+            "revoke",
+            &s.holder_address,
+            "--reason",
+            "key stolen",
+            "--key",
+            arg(&ca_officer),
+        ],
+    )
+    .assert_success();
+    // Offline, with a list synced after the revocation.
+    let after = s.status_list("after-revocation.json");
+    let refused = s.verify(&["--presentation", arg(&presentation)], &after, &[]);
+    refused.assert_failure_with("key stolen");
+    assert!(
+        refused.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains("holder identity")),
+        "{}",
+        refused.describe()
+    );
+    // Online: the list fetched from the node.
+    on(
+        &s.node,
+        &[
+            "cert",
+            "verify",
+            "--presentation",
+            arg(&presentation),
+            "--trusted-keys",
+            arg(&s.trusted),
+        ],
+    )
+    .assert_failure_with("key stolen");
 }

@@ -188,7 +188,13 @@ fn cli_walks_the_demo_chain_from_reading_to_offline_proofs() {
     assert_eq!(asset["asset_id"], ASSET);
     assert_eq!(asset["owner_organisation"], "dept-health", "asset: {asset}");
     assert_eq!(asset["owner_address"], provider["address"], "asset: {asset}");
-    assert_eq!(asset["authorised"], serde_json::json!([consumer["address"]]), "asset: {asset}");
+    // The public sees how many are authorised, not who; the owner sees the list.
+    assert!(asset["authorised"].is_null(), "asset: {asset}");
+    assert_eq!(asset["authorised_count"], 1, "asset: {asset}");
+    let owned = on(&node, &["asset", "show", ASSET, "--key", arg(&provider_key), "--json"])
+        .assert_success()
+        .json();
+    assert_eq!(owned["authorised"], serde_json::json!([consumer["address"]]), "asset: {owned}");
     let versions = asset["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), 1, "asset: {asset}");
     let csv = std::fs::read(demo.join("clinic-registry.csv")).expect("demo CSV");
@@ -392,7 +398,38 @@ fn cli_walks_the_demo_chain_from_reading_to_offline_proofs() {
             "--json",
         ],
     );
-    let _ = refused(&share, "not_owner");
+    let refused_share = refused(&share, "not_owner");
+    // A sharing rule's list is not for the public: tx show leaves it out, and
+    // the inclusion proof (whose leaf holds the envelope) is refused; an
+    // identity it names, signing its read, sees it.
+    let share_tx = refused_share["tx_id"].as_str().expect("tx id").to_string();
+    let hidden = on(&node, &["tx", "show", &share_tx, "--json"]).assert_success().json();
+    assert!(
+        hidden["payload"]["authorised"].as_str().is_some_and(|t| t.starts_with("hidden")),
+        "tx: {hidden}"
+    );
+    let seen = on(&node, &["tx", "show", &share_tx, "--key", arg(&consumer_key), "--json"])
+        .assert_success()
+        .json();
+    assert!(
+        seen["payload"].to_string().contains(consumer["address"].as_str().expect("a")),
+        "{seen}"
+    );
+    let proof =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(
+            async {
+                cairn_tests::connect(&node.url())
+                    .await
+                    .expect("connect")
+                    .get_inclusion_proof(pb::GetInclusionProofRequest {
+                        tx_id: share_tx.clone(),
+                        tree_size: 0,
+                    })
+                    .await
+            },
+        );
+    let refusal = proof.expect_err("the proof of a hidden sharing rule was served");
+    assert_eq!(refusal.code(), tonic::Code::PermissionDenied, "{refusal:?}");
     let info_after = node_info(&node);
     assert_eq!(
         info_after["state_root"], info_v2["state_root"],

@@ -243,15 +243,38 @@ leaves' ELSE 'ünïcode ' || i END, '2026-01-01'::timestamptz + i * interval '1 
             .stdout
             .clone();
     assert!(unchanged.contains("no rows past the watermark"), "{unchanged}");
+    // The public history shows no source and no watermark; the publisher's key opens them.
     let history = cairn(["asset", "history", "civil/citizens-delta", "--node", &url, "--json"])
         .assert_success()
         .json();
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
     assert_eq!(history[1]["row_count"], 11, "{history}");
+    assert!(history[1]["watermark"].is_null() && history[1]["source"].is_null(), "{history}");
+    let shown = cairn(["asset", "show", "civil/citizens-delta", "--node", &url, "--json"])
+        .assert_success()
+        .stdout
+        .clone();
+    // Column names are public (the schema); the watermark value and the source are not.
+    for secret in ["2027-02-01", "127.0.0.1", "postgres", &database.name] {
+        assert!(!shown.contains(secret), "{secret:?} is on the ledger in clear: {shown}");
+    }
+    let history = cairn([
+        "asset",
+        "history",
+        "civil/citizens-delta",
+        "--key",
+        provider.to_str().unwrap(),
+        "--node",
+        &url,
+        "--json",
+    ])
+    .assert_success()
+    .json();
     assert!(
         history[1]["watermark"]["value"].as_str().unwrap().starts_with("2027-02-01"),
         "{history}"
     );
+    assert!(history[1]["source"].as_str().unwrap().contains("citizens"), "{history}");
     let delta = dir.path().join("delta.ndjson");
     cairn([
         "data",

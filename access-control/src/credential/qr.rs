@@ -52,11 +52,45 @@ pub fn terminal(text: &str) -> Result<String> {
         .build())
 }
 
-/// Finds and decodes the QR code in an image file's bytes (PNG).
+/// The largest image file [`decode_image`] reads. A photographed or
+/// rendered presentation is far smaller.
+pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
+/// The widest and tallest image [`decode_image`] decodes, in pixels, read
+/// from the image header before any pixel is decoded (a small compressed file
+/// can declare a huge canvas).
+pub const MAX_IMAGE_SIDE: u32 = 4096;
+
+/// Finds and decodes the QR code in an image file's bytes (PNG, or another
+/// format the `image` crate reads). The file size and the pixel dimensions
+/// are checked against [`MAX_IMAGE_BYTES`] and [`MAX_IMAGE_SIDE`] before
+/// anything is decoded.
 pub fn decode_image(bytes: &[u8]) -> Result<String> {
-    let image = image::load_from_memory(bytes)
-        .map_err(|e| Error::Qr(format!("not a readable image: {e}")))?
-        .to_luma8();
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(Error::Qr(format!(
+            "the image file is {} bytes, more than the limit of {MAX_IMAGE_BYTES}",
+            bytes.len()
+        )));
+    }
+    let unreadable = |e: image::ImageError| Error::Qr(format!("not a readable image: {e}"));
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::Qr(format!("not a readable image: {e}")))
+    };
+    let (width, height) = reader()?.into_dimensions().map_err(unreadable)?;
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(Error::Qr(format!(
+            "the image is {width}x{height} pixels, more than the limit of {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}"
+        )));
+    }
+    let mut reader = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    // Four bytes a pixel at most once decoded, twice for the conversion to grey.
+    limits.max_alloc = Some(8 * u64::from(MAX_IMAGE_SIDE) * u64::from(MAX_IMAGE_SIDE));
+    reader.limits(limits);
+    let image = reader.decode().map_err(unreadable)?.to_luma8();
     let (width, height) = image.dimensions();
     let mut prepared =
         rqrr::PreparedImage::prepare_from_greyscale(width as usize, height as usize, |x, y| {
@@ -82,5 +116,21 @@ mod tests {
         assert!(terminal(&text).unwrap().contains('▀'));
         assert!(version(&text).unwrap() > 10);
         assert!(decode_image(b"not an image").unwrap_err().to_string().contains("image"));
+    }
+
+    #[test]
+    fn oversized_images_are_refused_before_decoding() {
+        let error = decode_image(&vec![0u8; MAX_IMAGE_BYTES + 1]).unwrap_err().to_string();
+        assert!(error.contains("limit") && error.contains("bytes"), "{error}");
+
+        // A tiny PNG whose header declares a canvas one pixel too wide: refused from the header.
+        let wide = image::GrayImage::new(MAX_IMAGE_SIDE + 1, 1);
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(wide)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert!(png.len() < 1024, "{} bytes", png.len());
+        let error = decode_image(&png).unwrap_err().to_string();
+        assert!(error.contains(&format!("{}x1 pixels", MAX_IMAGE_SIDE + 1)), "{error}");
     }
 }

@@ -8,7 +8,9 @@
 //! channel checkpoint's signature by a trusted key and its channel; the
 //! certificate's inclusion in that checkpoint; the expected channel, issuer
 //! and holder, when the verifier names them; the validity period at `now`;
-//! and the revocation status in the issuer's signed status list, with its age.
+//! the revocation status in the issuer's signed status list, with its age;
+//! and that the holder's identity is not among the revoked identities the
+//! list carries.
 
 use anchor_chaincode::cert;
 use anchor_chaincode::checkpoint::{self, NoteVerifier};
@@ -511,6 +513,27 @@ pub fn verify_with_cache(
         }
     };
     checks.push("revocation", revocation);
+
+    // A certificate is worth nothing once its holder's identity is revoked.
+    let holder_identity = match &expect.status_list {
+        Err(why) => Err(format!("holder identity not checked: {why}")),
+        Ok(OpenedStatusList { revoked_identities: None, .. }) => Err(
+            "the status list does not carry the revoked identities, so the holder's cannot be checked; sync it again from a current node"
+                .to_string(),
+        ),
+        Ok(OpenedStatusList { revoked_identities: Some(revoked), .. }) => {
+            match revoked.get(&statement.holder) {
+                Some(reason) => {
+                    Err(format!("the holder's identity {} was revoked: {reason}", statement.holder))
+                }
+                None => Ok(format!(
+                    "the holder's identity is not revoked ({} revoked identities on the list)",
+                    revoked.len()
+                )),
+            }
+        }
+    };
+    checks.push("holder identity", holder_identity);
 
     Report {
         valid: checks.0.iter().all(|c| c.passed),

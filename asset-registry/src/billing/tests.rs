@@ -181,3 +181,29 @@ fn recompute_accepts_the_fold_and_names_a_changed_line() {
     let _ = dropped.remove(0);
     assert!(recompute(&periods, &dropped).unwrap_err().starts_with("line 1 "));
 }
+
+#[test]
+fn charges_and_counts_saturate_instead_of_wrapping() {
+    assert_eq!(sum_saturating([u64::MAX, 1, 2]), u64::MAX);
+    assert_eq!(sum_checked([u64::MAX, 1]), None);
+    assert_eq!(sum_checked([2, 3]), Some(5));
+
+    // A price near the top of the range: the second charge would wrap.
+    let periods = vec![TariffPeriod { from_height: 1, tariff: tariff(u64::MAX - 1, 0, 0, 0) }];
+    let mut meter = Meter::default();
+    for i in 0..3 {
+        let _ =
+            meter.apply(&event(&format!("e{i}"), "verify", 0, DEC_2026, 2), "n", i, Some(&periods));
+    }
+    assert_eq!(meter.charged("holder"), u64::MAX, "the total wrapped");
+    let month = Month::of_ms(DEC_2026);
+    assert_eq!(meter.month("holder", month).charged, u64::MAX);
+    for (i, amount) in [u64::MAX, 5].into_iter().enumerate() {
+        meter.reserve(
+            &format!("r{i}"),
+            Reservation { holder: "holder".into(), month, units: Units::default(), amount },
+        );
+    }
+    assert_eq!(meter.reserved("holder"), u64::MAX, "the reservations wrapped");
+    assert_eq!(Month(u32::MAX).end_ms(), Month(u32::MAX).start_ms());
+}

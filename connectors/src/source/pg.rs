@@ -66,9 +66,9 @@
 //!
 //! # Not yet
 //!
-//! Connections are plain TCP (`NoTls`): `sslmode=require` is refused, and a
-//! source must be on loopback or an otherwise protected network until TLS
-//! support lands.
+//! Connections use TLS when the URL asks for it (`sslmode=require`,
+//! `verify-ca` or `verify-full`, with `sslrootcert`; see [`crate::pg_tls`]),
+//! and plain TCP otherwise.
 
 use std::fmt;
 use std::pin::pin;
@@ -78,9 +78,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::task::JoinHandle;
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
-use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+use tokio_postgres::{Client, Config, IsolationLevel, Transaction};
 
 use crate::{Error, Result};
 
@@ -400,23 +400,22 @@ struct Session {
 }
 
 impl Session {
-    /// Connects to the server of `url` without TLS.
+    /// Connects to the server of `url`, over TLS when its `sslmode` asks
+    /// for it (see [`crate::pg_tls`]).
     async fn connect(url: &str) -> Result<Self> {
-        let mut config = Config::from_str(url)
-            .map_err(|err| Error::InvalidSourceUrl { reason: url_error_reason(&err) })?;
-        if matches!(config.get_ssl_mode(), SslMode::Require) {
-            return Err(Error::InvalidSourceUrl {
-                reason: "sslmode=require asks for TLS, which PostgreSQL sources do not support \
-                         yet"
-                .to_owned(),
-            });
-        }
+        let (mut config, tls) = crate::pg_tls::connect_config(url).map_err(|err| match err {
+            crate::pg_tls::TlsError::Config(_) => match Config::from_str(url) {
+                Err(err) => Error::InvalidSourceUrl { reason: url_error_reason(&err) },
+                Ok(_) => Error::InvalidSourceUrl { reason: err.to_string() },
+            },
+            other => Error::InvalidSourceUrl { reason: other.to_string() },
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let server = Server::from_config(&config);
         let (client, connection) =
-            config.connect(NoTls).await.map_err(|err| connect_error(&err, &server))?;
+            config.connect(tls).await.map_err(|err| connect_error(&err, &server))?;
         let task = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "a PostgreSQL source connection ended with an error");
