@@ -72,6 +72,20 @@ pub struct AccessEvent {
     pub method: String,
     /// The height of the node's ledger when it decided.
     pub ledger_height: u64,
+    /// The caller's signed request envelope as received (empty when the
+    /// request did not authenticate): the evidence that the caller asked.
+    #[serde(with = "hex_bytes")]
+    pub request: Vec<u8>,
+}
+
+/// Envelope bytes as hex in JSON.
+mod hex_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(
+        bytes: &[u8],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
 }
 
 /// The resource string of an asset version.
@@ -106,6 +120,7 @@ impl AccessEvent {
             latency_us: self.latency_us,
             method: self.method.clone(),
             ledger_height: self.ledger_height,
+            request: self.request.clone(),
         }
         .encode_to_vec()
     }
@@ -133,6 +148,7 @@ impl AccessEvent {
             latency_us: event.latency_us,
             method: event.method,
             ledger_height: event.ledger_height,
+            request: event.request,
         })
     }
 }
@@ -250,6 +266,7 @@ mod tests {
             latency_us: 5,
             method: "/cairn.v1.Access/RequestAccess".into(),
             ledger_height: 1,
+            request: vec![2; 205],
         }
     }
 

@@ -1565,6 +1565,9 @@ impl Projections {
                             get(row, 16, "access_events.ledger_height")?,
                             "access_events.ledger_height",
                         )?,
+                        // The projection does not keep envelopes: it checked
+                        // them before storing (see `cairn project`).
+                        request: Vec::new(),
                     },
                     node: get(row, 12, "access_events.node")?,
                     leaf_index: get::<Option<i64>>(row, 13, "access_events.leaf_index")?

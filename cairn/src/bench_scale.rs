@@ -161,6 +161,7 @@ fn synthetic_events(n: usize, round: usize) -> Vec<AccessEvent> {
             latency_us: 50,
             method: "/cairn.v1.Access/VerifyDataHash".into(),
             ledger_height: 0,
+            request: Vec::new(),
         })
         .collect()
 }

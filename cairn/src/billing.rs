@@ -443,6 +443,7 @@ impl BillingService {
             latency_us: started.elapsed().as_micros() as u64,
             method: method.to_string(),
             ledger_height: self.node.ledger().height(),
+            request: caller.envelope.clone(),
         };
         let event_id = event.event_id.clone();
         let _ = self

@@ -227,10 +227,12 @@ async fn submit(node: &NodeArgs, key: &KeyPair, body: pb::tx_payload::Body) -> a
 async fn get_account(node: &NodeArgs, key: &KeyPair, holder: &str) -> anyhow::Result<pb::Account> {
     let mut client = connect(node).await?;
     let request = signed(
+        node,
         key,
         "/cairn.v1.Billing/GetAccount",
         pb::GetAccountRequest { holder: holder.to_string() },
-    )?;
+    )
+    .await?;
     Ok(client.get_account(request).await.map_err(status)?.into_inner())
 }
 
@@ -264,10 +266,12 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             let since_ms = since.as_deref().map(crate::access_client::parse_since).transpose()?;
             let mut client = connect(&node).await?;
             let request = signed(
+                &node,
                 &key,
                 "/cairn.v1.Billing/GetUsage",
                 pb::GetUsageRequest { holder: verifier.clone(), since_ms: since_ms.unwrap_or(0) },
-            )?;
+            )
+            .await?;
             let usage = client.get_usage(request).await.map_err(status)?.into_inner();
             let view = serde_json::json!({
                 "holder": usage.holder,
@@ -312,6 +316,7 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             let month: Month = month.parse().map_err(|e: String| format_err!(e))?;
             let mut client = connect(&node).await?;
             let request = signed(
+                &node,
                 &key,
                 "/cairn.v1.Billing/GetStatement",
                 pb::GetStatementRequest {
@@ -319,7 +324,8 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
                     month: month.to_string(),
                     proofs,
                 },
-            )?;
+            )
+            .await?;
             let statement = client.get_statement(request).await.map_err(status)?.into_inner();
             let file = StatementFile::from_pb(&statement)?;
             if let Some(path) = &out {

@@ -982,6 +982,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         let verifier = KeyPair::load(key)?;
         let method = "/cairn.v1.CertificateCheck/CheckCertificate";
         let request = crate::access_client::signed(
+            &args.node,
             &verifier,
             method,
             pb::CheckCertificateRequest {
@@ -991,7 +992,8 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
                 channel: args.cert_type.clone().unwrap_or_default(),
                 challenge: args.challenge.clone().unwrap_or_default().into_bytes(),
             },
-        )?;
+        )
+        .await?;
         let mut client = CertificateCheckClient::new(crate::client::channel(&args.node).await?);
         let answer = client.check_certificate(request).await.map_err(status)?.into_inner();
         recorded = Some(answer);

@@ -390,6 +390,7 @@ impl Ledger for LedgerService {
             state_root: ledger.state_root().to_vec(),
             verifier_key: self.node.signer().verifier_key(),
             genesis_json: String::from_utf8_lossy(&consortium.bytes).into_owned(),
+            node_address: self.node.key().address().to_string(),
         }))
     }
 }
@@ -426,7 +427,12 @@ pub(crate) async fn serve(
         verifier: access_control::request::RequestVerifier::new(request_window),
         node: node.clone(),
         access: access.clone(),
+        sampler: crate::auth::RefusalSampler::default(),
     });
+    // The nonces of requests answered before a restart stay refused.
+    let restored = auth.context().restore_nonces();
+    tracing::info!(nonces = restored, "replay cache restored from the access-event log");
+    let refusal_summaries = tokio::spawn(crate::auth::summary_loop(auth.clone()));
     // Electronic certificates (cert_service.rs).
     let cert_service = crate::cert_service::CertService::new(node.clone());
     let cert_anchoring = tokio::spawn(crate::cert_service::anchor_loop(
@@ -490,6 +496,7 @@ pub(crate) async fn serve(
         )
         .await?;
     cert_anchoring.abort();
+    refusal_summaries.abort();
     Ok(())
 }
 

@@ -177,6 +177,7 @@ fn synthetic_events(n: usize) -> Vec<AccessEvent> {
             latency_us: 10,
             method: "/cairn.v1.Access/RequestAccess".into(),
             ledger_height: 0,
+            request: Vec::new(),
         })
         .collect()
 }

@@ -27,6 +27,7 @@ fn event(id: &str, action: &str, bytes: u64, time_ms: u64, height: u64) -> Acces
         latency_us: 0,
         method: String::new(),
         ledger_height: height,
+        request: Vec::new(),
     }
 }
 
