@@ -153,6 +153,52 @@ impl AccessEvent {
     }
 }
 
+/// Domain-separation label of a node's signature over an access-topic record.
+const RECORD_LABEL: &[u8] = b"cairn-access-record-v1\n";
+
+/// The bytes a node signs for a record it publishes on the access topic:
+/// `"cairn-access-record-v1\n" || leaf index u64 BE || SHA-256(payload)`,
+/// where the payload is the encoded event and the leaf index its position in
+/// the node's access-event log.
+fn record_message(leaf_index: u64, payload: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut message = Vec::with_capacity(RECORD_LABEL.len() + 8 + 32);
+    message.extend_from_slice(RECORD_LABEL);
+    message.extend_from_slice(&leaf_index.to_be_bytes());
+    message.extend_from_slice(&sha2::Sha256::digest(payload));
+    message
+}
+
+/// A node's signature over an access-topic record (see [`record_message`]).
+pub fn sign_record(key: &ed25519_zebra::SigningKey, leaf_index: u64, payload: &[u8]) -> [u8; 64] {
+    key.sign(&record_message(leaf_index, payload)).to_bytes()
+}
+
+/// Checks a record's signature: `public_key` (32 bytes) signed `signature`
+/// (64 bytes) over the record at `leaf_index` with `payload`. Answers the
+/// signer's address; a projector then checks that it is a node it trusts.
+pub fn verify_record(
+    public_key: &[u8],
+    signature: &[u8],
+    leaf_index: u64,
+    payload: &[u8],
+) -> Result<anchor_chaincode::Address, String> {
+    let public_key: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| format!("the node key is {} bytes, not 32", public_key.len()))?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| format!("the node signature is {} bytes, not 64", signature.len()))?;
+    let key = ed25519_zebra::VerificationKey::try_from(public_key)
+        .map_err(|_| "the node key is not an Ed25519 key".to_string())?;
+    key.verify(
+        &ed25519_zebra::Signature::from_bytes(&signature),
+        &record_message(leaf_index, payload),
+    )
+    .map_err(|_| "the node signature does not verify over the record".to_string())?;
+    Ok(anchor_chaincode::Address::of_public_key(&public_key))
+}
+
 /// What `cairn audit events` asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -268,6 +314,26 @@ mod tests {
             ledger_height: 1,
             request: vec![2; 205],
         }
+    }
+
+    #[test]
+    fn a_record_signature_binds_the_node_the_leaf_and_the_payload() {
+        let key = ed25519_zebra::SigningKey::from([5; 32]);
+        let public = <[u8; 32]>::from(key.verification_key());
+        let payload = event(1, "a", "audit", Decision::Allowed).encode();
+        let signature = sign_record(&key, 7, &payload);
+        assert_eq!(
+            verify_record(&public, &signature, 7, &payload),
+            Ok(anchor_chaincode::Address::of_public_key(&public))
+        );
+        assert!(verify_record(&public, &signature, 8, &payload).is_err(), "another leaf");
+        let mut changed = payload.clone();
+        changed[3] ^= 1;
+        assert!(verify_record(&public, &signature, 7, &changed).is_err(), "another payload");
+        let other = <[u8; 32]>::from(ed25519_zebra::SigningKey::from([6; 32]).verification_key());
+        assert!(verify_record(&other, &signature, 7, &payload).is_err(), "another key");
+        assert!(verify_record(&public[..31], &signature, 7, &payload).is_err());
+        assert!(verify_record(&public, &signature[..63], 7, &payload).is_err());
     }
 
     #[test]

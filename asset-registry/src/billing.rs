@@ -178,37 +178,38 @@ pub fn methods_of(action: &str) -> &'static [&'static str] {
     }
 }
 
-/// Checks that a billable event proves its caller asked: it carries the
-/// caller's signed request envelope, signed by the key of the event's
+/// Checks that an event proves its caller asked: an event that carries the
+/// caller's signed request envelope must carry a valid one, and a billable
+/// event must carry one. Valid means signed by the key of the event's
 /// identity, for the event's method (one that its action comes from), for
 /// the node that logged the event (`node`, an address) on chain `chain_id`.
-/// Events that are not billable need no evidence. A node, or anyone who can
-/// write to the access topic, cannot make up a billable event without the
-/// caller's key.
+/// A node, or anyone who can write to the access topic, cannot make up a
+/// billable event without the caller's key. Events of requests that did not
+/// authenticate carry no envelope and are never billable.
 pub fn check_evidence(event: &AccessEvent, chain_id: &str, node: &str) -> Result<(), String> {
-    if billable(event).is_none() {
-        return Ok(());
-    }
     let id = &event.event_id;
     if event.request.is_empty() {
-        return Err(format!("billable event {id} carries no signed request of its caller"));
+        return match billable(event) {
+            Some(_) => Err(format!("billable event {id} carries no signed request of its caller")),
+            None => Ok(()),
+        };
     }
     if !methods_of(&event.action).contains(&event.method.as_str()) {
         return Err(format!(
-            "billable event {id}: method {:?} is not one a {} event comes from",
+            "event {id}: method {:?} is not one a {} event comes from",
             event.method, event.action
         ));
     }
     let node: anchor_chaincode::Address =
-        node.parse().map_err(|e| format!("billable event {id}: node {node:?}: {e}"))?;
+        node.parse().map_err(|e| format!("event {id}: node {node:?}: {e}"))?;
     let destination = access_control::request::Destination { chain_id, node };
     let request =
         access_control::request::verify_envelope(&event.request, &event.method, &destination)
-            .map_err(|e| format!("billable event {id}: its signed request does not verify: {e}"))?;
+            .map_err(|e| format!("event {id}: its signed request does not verify: {e}"))?;
     let signer = request.address().to_string();
     if signer != event.identity {
         return Err(format!(
-            "billable event {id}: its request was signed by {signer}, not by the event's identity {}",
+            "event {id}: its request was signed by {signer}, not by the event's identity {}",
             event.identity
         ));
     }

@@ -64,6 +64,7 @@ pub(crate) fn metering(node: &Node) -> Metering {
     let ledger_node = node.clone();
     Metering {
         node: node.key().address().to_string(),
+        chain_id: node.ledger().consortium().chain_id().to_string(),
         plans: Arc::new(move |holder: &str| {
             let address: Address = holder.parse().ok()?;
             ledger_node.ledger().account(&address).map(periods)

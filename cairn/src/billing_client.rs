@@ -847,6 +847,9 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
     }
     let month: Result<Month, String> = statement.month.parse();
     let mut lines = Vec::with_capacity(statement.lines.len());
+    // Each logged event, and each signed request, backs one line at most.
+    let mut seen_events = std::collections::BTreeMap::new();
+    let mut seen_requests = std::collections::BTreeMap::new();
     for (idx, line) in statement.lines.iter().enumerate() {
         let Some(proof) = &line.proof else {
             let _ = check(
@@ -858,7 +861,7 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         };
         let mut line_checks = Vec::new();
         let mut summary = serde_json::Value::Null;
-        crate::proof::check_audit_file(proof, &checkpoint, &mut line_checks, &mut summary);
+        crate::proof::check_audit_file(proof, &checkpoint, trusted, &mut line_checks, &mut summary);
         let proved = line_checks.iter().all(|c| c.ok);
         let anchored_by = summary["anchored_by"].as_str().unwrap_or_default().to_string();
         let _ = check(
@@ -888,6 +891,24 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             .decode(&proof.event)
             .map_err(|e| e.to_string())
             .and_then(|bytes| AccessEvent::decode(&bytes));
+        if let Ok(event) = &event {
+            let request = access_control::request::SignedRequest::decode(&event.request)
+                .ok()
+                .map(|r| (r.public_key, r.nonce));
+            let earlier = seen_events
+                .insert(event.event_id.clone(), line.number)
+                .or_else(|| request.and_then(|request| seen_requests.insert(request, line.number)));
+            if let Some(earlier) = earlier {
+                let _ = check(
+                    &mut checks,
+                    "line unique",
+                    Err(format!(
+                        "line {} bills event {} or its signed request again, already billed by line {earlier}",
+                        line.number, event.event_id
+                    )),
+                );
+            }
+        }
         let _ = check(
             &mut checks,
             "line event",
