@@ -639,6 +639,22 @@ pub fn publish_envelope(
     seal(chain_id, publisher, nonce, body, &[])
 }
 
+/// An `AnchorAccessEvents` of a log of `tree_size` events with `root_hash`,
+/// signed by `creator`, with no consistency proof (a first anchor).
+pub fn anchor_access_envelope(
+    chain_id: &str,
+    creator: &KeyPair,
+    tree_size: u64,
+    root_hash: [u8; 32],
+) -> Envelope {
+    let body = pb::tx_payload::Body::AnchorAccessEvents(pb::AnchorAccessEvents {
+        tree_size,
+        root_hash: root_hash.to_vec(),
+        consistency_proof: Vec::new(),
+    });
+    seal(chain_id, creator, b"anchor", body, &[])
+}
+
 /// The protobuf number of the `VALID` validation code.
 pub const VALID: i32 = pb::ValidationCode::Valid as i32;
 
