@@ -334,7 +334,13 @@ impl RecordChecks {
     /// waiting for it to be written.
     pub(crate) async fn of_ledger_topic(kafka: &KafkaSettings) -> anyhow::Result<RecordChecks> {
         let log = KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
+        let started = std::time::Instant::now();
+        let mut warned_at = Duration::ZERO;
         loop {
+            if started.elapsed() >= warned_at + Duration::from_secs(30) {
+                warned_at = started.elapsed();
+                tracing::warn!(topic = %kafka.ledger_topic, "waiting for the ledger topic's genesis record: access records are checked against the ledger's chain and nodes");
+            }
             let first =
                 tokio::task::block_in_place(|| log.read_wait(0, 1, Duration::from_millis(500)))?;
             if let Some(genesis) = first.first() {
@@ -358,7 +364,7 @@ pub(crate) async fn is_trusted_node(
     let (identity, projected) = ledger.identity_status(&node.to_string()).await?;
     Ok(match identity {
         Some((_role, revoked)) => Some(!revoked),
-        None if projected <= height => None,
+        None if projected < height => None,
         None => Some(false),
     })
 }
