@@ -274,7 +274,7 @@ impl Metadata {
 }
 
 /// Projects the ledger log until `until`; answers the next offset.
-async fn project_ledger(
+pub(crate) async fn project_ledger(
     log: Arc<dyn LedgerLog>,
     projections: Projections,
     until: Until,
