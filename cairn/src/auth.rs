@@ -401,3 +401,22 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_refusals_beyond_the_rate_are_counted_not_recorded() {
+        let sampler = RefusalSampler::default();
+        let second = 1_700_000_000_000;
+        let recorded = (0..100).filter(|i| sampler.admit(second + i)).count();
+        assert_eq!(recorded as u64, UNAUTHENTICATED_EVENTS_PER_SECOND);
+        assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
+        // The next second records again.
+        assert!(sampler.admit(second + 1_000));
+        assert_eq!(sampler.take_unrecorded(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
+        assert_eq!(sampler.take_unrecorded(), 0, "the count is taken once");
+        assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
+    }
+}
