@@ -898,16 +898,18 @@ pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
         "tree_size": info.tree_size,
         "state_root": hex::encode(&info.state_root),
         "verifier_key": info.verifier_key,
+        "node_address": info.node_address,
     });
     print(node.json, &view, || {
         format!(
-            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}",
+            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}\nnode address  {}",
             info.chain_id,
             info.origin,
             info.height,
             info.tree_size,
             hex::encode(&info.state_root),
-            info.verifier_key
+            info.verifier_key,
+            info.node_address
         )
     });
     Ok(())

@@ -636,3 +636,86 @@ fn tls_serves_clients_that_trust_its_ca_only() {
     assert!(!cairn(["node", "info", "--node", &plain]).success());
     node.stop_cleanly();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_is_counted_not_logged_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let node = Node::start(&data, Start::Demo).unwrap();
+    let url = node.url();
+    let target = target(&url).await.unwrap();
+    let consumer = key(&data, "civil-consumer");
+    let mut client = access_client(&url).await;
+    const FLOOD: usize = 400;
+    let started = std::time::Instant::now();
+    let mut counted_only = 0;
+    for _ in 0..FLOOD {
+        let status = client.request_access(with_envelope(ask(ASSET), None)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{}", status.message());
+        if status.message().contains("not recorded one by one") {
+            counted_only += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    // Valid requests are still served, and recorded.
+    let granted = client
+        .request_access(with_envelope(
+            ask(ASSET),
+            Some(sign(&target, &consumer, METHOD, &ask(ASSET), now_ms(), 1)),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let auditor = data.join("demo/auditor.key");
+    let events = || {
+        cairn([
+            "audit",
+            "events",
+            "--key",
+            auditor.to_str().unwrap(),
+            "--node",
+            &url,
+            "--limit",
+            "10000",
+            "--json",
+        ])
+        .assert_success()
+        .json()
+    };
+    let listed = events();
+    let listed = listed.as_array().unwrap();
+    let recorded = listed
+        .iter()
+        .filter(|e| e["reason"].as_str().unwrap_or_default().contains("request is not signed"))
+        .count();
+    assert_eq!(recorded + counted_only, FLOOD, "each refusal is recorded or counted");
+    assert!(
+        recorded as u64 <= 20 * (seconds + 1),
+        "{recorded} refusals recorded one by one in {seconds} s"
+    );
+    assert!(counted_only > 0, "the flood was recorded one by one");
+    assert!(listed.iter().any(|e| e["event_id"] == granted.event_id.as_str()));
+    // The count is recorded as one summary event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let listed = events();
+        let summary = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "unauthenticated_refusals")
+            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        let counted: usize = summary
+            .iter()
+            .filter_map(|reason| reason.split_whitespace().next()?.parse::<usize>().ok())
+            .sum();
+        if counted == counted_only {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no summary of {counted_only}: {summary:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(client);
+    node.stop_cleanly();
+}
