@@ -78,8 +78,8 @@ pub const BUILTIN_MODEL: &str = include_str!("../policy/model.conf");
 pub const BUILTIN_POLICY: &str = include_str!("../policy/policy.csv");
 
 /// Every kind of object a policy line may name.
-pub const OBJECTS: [&str; 7] =
-    ["asset", "identity", "certificate", "audit", "bill", "directory", "ledger"];
+pub const OBJECTS: [&str; 8] =
+    ["asset", "identity", "certificate", "audit", "bill", "directory", "ledger", "account"];
 
 /// The only effect the decision logic understands, as casbin stores it
 /// (with `p.eft` rewritten to `p_eft`).
@@ -108,11 +108,15 @@ pub enum Action {
     ReadBills,
     /// Read the directory of published assets.
     ReadDirectory,
+    /// Anchor access-event logs and certificate channels on the ledger.
+    Anchor,
+    /// Open, top up and re-plan verifier accounts.
+    ManageAccounts,
 }
 
 impl Action {
     /// Every action, in a fixed order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::Publish,
         Action::SetSharingRules,
         Action::RequestData,
@@ -123,6 +127,8 @@ impl Action {
         Action::ReadAudit,
         Action::ReadBills,
         Action::ReadDirectory,
+        Action::Anchor,
+        Action::ManageAccounts,
     ];
 
     /// The name used in policy files.
@@ -138,6 +144,8 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::ReadBills => "read_bills",
             Action::ReadDirectory => "read_directory",
+            Action::Anchor => "anchor",
+            Action::ManageAccounts => "manage_accounts",
         }
     }
 }
@@ -617,6 +625,7 @@ fn parse_policy(text: &str) -> Result<Vec<Vec<String>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchor_chaincode::authority::{self, TxType};
 
     /// The default policy, written out again independently of the CSV file:
     /// (role, object, action) triples that every organisation is allowed.
@@ -636,6 +645,8 @@ mod tests {
         (Role::Auditor, "audit", Action::ReadAudit),
         (Role::Auditor, "bill", Action::ReadBills),
         (Role::Public, "certificate", Action::Verify),
+        (Role::Node, "ledger", Action::Anchor),
+        (Role::Operator, "account", Action::ManageAccounts),
     ];
 
     /// What the decision must be, and a fragment its reason must contain.
@@ -717,7 +728,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 7 * 10 * 4);
+        assert_eq!(cases, Role::ALL.len() * Action::ALL.len() * 4);
 
         for role in Role::ALL {
             for action in Action::ALL {
@@ -1006,6 +1017,60 @@ mod tests {
             "{decision:?}"
         );
         assert!(decision.reason.contains("expected length: 4"), "{decision:?}");
+    }
+
+    /// The object and action the role policy names for a transaction type.
+    fn write_of(tx_type: TxType) -> (&'static str, Action) {
+        match tx_type {
+            TxType::RegisterIdentity => ("identity", Action::RegisterIdentity),
+            TxType::RevokeIdentity => ("identity", Action::RevokeIdentity),
+            TxType::PublishAsset => ("asset", Action::Publish),
+            TxType::SetSharingRules => ("asset", Action::SetSharingRules),
+            TxType::IssueCertificate | TxType::RenewCertificate | TxType::RevokeCertificate => {
+                ("certificate", Action::IssueCertificate)
+            }
+            TxType::AnchorAccessEvents | TxType::AnchorChannels => ("ledger", Action::Anchor),
+            TxType::OpenAccount | TxType::TopUp | TxType::ChangePlan => {
+                ("account", Action::ManageAccounts)
+            }
+        }
+    }
+
+    /// For every role and every transaction type, the role policy allows the
+    /// write exactly when the chaincode's default authority lets that role
+    /// create the type or endorse it (a registration is the CA's endorsement).
+    #[tokio::test]
+    async fn the_role_policy_agrees_with_the_chaincode_on_every_write() {
+        let policy = RolePolicy::builtin().await.unwrap();
+        let caller = address(0x1a);
+        for tx_type in TxType::ALL {
+            let rule = authority::ceiling(tx_type);
+            for role in Role::ALL {
+                let chaincode = rule.create.iter().chain(&rule.endorse).any(|p| p.role == role);
+                let (object, action) = write_of(tx_type);
+                let resource = if object == "asset" {
+                    Resource::Asset {
+                        asset_id: "health/clinics",
+                        owner_organisation: "dept-health",
+                        authorised: &[],
+                    }
+                } else {
+                    Resource::Other(object)
+                };
+                let request = AccessRequest {
+                    identity: caller,
+                    organisation: "dept-health",
+                    role,
+                    action,
+                    resource,
+                };
+                let decision = policy.decide(&request);
+                assert_eq!(
+                    decision.allowed, chaincode,
+                    "{role} × {tx_type}: chaincode {chaincode}, role policy {decision:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -112,8 +112,11 @@ fn check(
     edit: impl FnOnce(&mut Expectations<'_>),
 ) -> Report {
     let trusted: Vec<NoteVerifier> = vec![w.signer.verifier()];
+    let issuers: BTreeMap<String, Vec<String>> =
+        [("degree".to_owned(), vec!["civil".to_owned()])].into();
     let mut expect = Expectations {
         trusted: &trusted,
+        authorised_issuers: &issuers,
         now_ms: NOW,
         challenge: None,
         max_presentation_age_ms: 60_000,
@@ -173,6 +176,20 @@ fn each_failure_names_its_check() {
         "not \"health\"",
     );
     fails(&check(&w, good, &list, |e| e.trusted = &[]), "checkpoint", "trusted");
+    // A certificate from an organisation the chain does not list for its type.
+    let health_only: &'static BTreeMap<String, Vec<String>> =
+        Box::leak(Box::new([("degree".to_owned(), vec!["health".to_owned()])].into()));
+    fails(
+        &check(&w, good, &list, |e| e.authorised_issuers = health_only),
+        "issuer authorised",
+        "may be issued only by [\"health\"], not by civil",
+    );
+    let none: &'static BTreeMap<String, Vec<String>> = Box::leak(Box::default());
+    fails(
+        &check(&w, good, &list, |e| e.authorised_issuers = none),
+        "issuer authorised",
+        "lists no issuer",
+    );
     let later = NOW + 400 * DAY;
     fails(
         &check(&w, good, &status_list(&w, 3, &[], later), |e| {

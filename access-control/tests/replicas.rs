@@ -35,14 +35,7 @@ fn genesis() -> Vec<u8> {
             public_key: hex::encode(public(i as u8 + 1)),
         })
         .collect();
-    ledger::genesis_record(&Genesis {
-        chain_id: "prop".into(),
-        origin: String::new(),
-        organisations,
-        certification_authority: "ca".into(),
-        operator: String::new(),
-        endorsement: None,
-    })
+    ledger::genesis_record(&Genesis::new("prop", organisations, "ca"))
 }
 
 /// One randomly chosen operation; each becomes one envelope (valid or not).

@@ -1,6 +1,8 @@
 //! The genesis configuration: the chain id, the organisations of the
-//! consortium with their keys, the certification authority, and the
-//! endorsement policy of each transaction type.
+//! consortium with their keys, the certification authority, the operator,
+//! the holders' organisation, which organisations issue which certificate
+//! types, and the authority rule of each transaction type
+//! (see [`crate::authority`]).
 //!
 //! It is the first record of every ledger log, as JSON bytes, so that the log
 //! alone is enough to rebuild the state.
@@ -8,6 +10,16 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::authority::{self, Orgs, Rule, TxType};
+
+/// The genesis format this chaincode understands. Format 1 (before
+/// role-bound authority) is refused: its chains were built under rules that
+/// let any member endorse, so they must be started anew.
+pub const GENESIS_FORMAT: u32 = 2;
+
+/// The holders' organisation when the genesis names none.
+pub const DEFAULT_HOLDERS: &str = "holders";
 
 /// Errors in a genesis configuration.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,45 +46,13 @@ pub struct Organisation {
     pub public_key: String,
 }
 
-/// Who must sign a transaction type besides its creator.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndorsementPolicy {
-    /// The creator's own signature is enough.
-    Creator,
-    /// A member of the organisation that owns the asset (the creator counts if it is one).
-    OwnerOrg,
-    /// Every organisation listed.
-    AllOf(Vec<String>),
-    /// At least one organisation listed.
-    AnyOf(Vec<String>),
-}
-
-/// The endorsement policy of each transaction type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndorsementPolicies {
-    /// `RegisterIdentity`; must require the certification authority.
-    pub register_identity: EndorsementPolicy,
-    /// `PublishAsset`.
-    pub publish_asset: EndorsementPolicy,
-    /// `SetSharingRules`.
-    pub set_sharing_rules: EndorsementPolicy,
-    /// `RevokeIdentity`; defaults to the certification authority.
-    #[serde(default)]
-    pub revoke_identity: Option<EndorsementPolicy>,
-    /// `AnchorAccessEvents`; defaults to the creator alone (each identity anchors its own access log).
-    #[serde(default)]
-    pub anchor_access_events: Option<EndorsementPolicy>,
-    /// `OpenAccount`, `TopUp` and `ChangePlan`; defaults to the hub operator's organisation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billing: Option<EndorsementPolicy>,
-}
-
 /// The genesis configuration of a chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
+    /// The format, [`GENESIS_FORMAT`].
+    #[serde(default)]
+    pub format: u32,
     /// The chain id every transaction names.
     pub chain_id: String,
     /// The checkpoint origin line (C2SP tlog-checkpoint); defaults to `cairn.local/<chain_id>`.
@@ -86,10 +66,20 @@ pub struct Genesis {
     /// accounts of commercial verifiers; defaults to the certification authority.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub operator: String,
-    /// Endorsement policies; defaults require the certification authority for
-    /// registrations and the owner organisation for asset changes.
+    /// The organisation citizens (certificate holders, applicants) are
+    /// registered in, with the role `public`; defaults to [`DEFAULT_HOLDERS`].
+    /// It is not one of `organisations`: it has no key and endorses nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub holders: String,
+    /// Certificate type (channel) → the organisations whose issuers may issue,
+    /// renew and revoke certificates of that type. A type not listed cannot
+    /// be issued.
     #[serde(default)]
-    pub endorsement: Option<EndorsementPolicies>,
+    pub issuers: BTreeMap<String, Vec<String>>,
+    /// Authority rules that narrow the defaults of [`authority::ceiling`];
+    /// a type not listed gets its ceiling.
+    #[serde(default)]
+    pub authority: BTreeMap<TxType, Rule>,
 }
 
 /// A checked genesis configuration with its keys decoded.
@@ -103,10 +93,13 @@ pub struct Consortium {
     pub origin: String,
     /// Organisation name → public key.
     pub organisation_keys: BTreeMap<String, [u8; 32]>,
-    /// The effective endorsement policies.
-    pub policies: EndorsementPolicies,
+    /// The effective authority rule of every transaction type, in the order
+    /// of [`TxType::ALL`].
+    pub rules: Vec<Rule>,
     /// The hub operator's organisation.
     pub operator: String,
+    /// The holders' organisation.
+    pub holders: String,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -116,6 +109,23 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Genesis {
+    /// A configuration of the current format with the default operator
+    /// (the certification authority), holders, no certificate types and the
+    /// default authority rules.
+    pub fn new(
+        chain_id: impl Into<String>,
+        organisations: Vec<Organisation>,
+        certification_authority: impl Into<String>,
+    ) -> Genesis {
+        Genesis {
+            format: GENESIS_FORMAT,
+            chain_id: chain_id.into(),
+            organisations,
+            certification_authority: certification_authority.into(),
+            ..Genesis::default()
+        }
+    }
+
     /// The canonical JSON bytes written as the genesis record.
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serializing a struct of strings and vectors cannot fail.
@@ -126,8 +136,17 @@ impl Genesis {
 impl Consortium {
     /// Parses and checks genesis bytes (JSON).
     pub fn from_bytes(bytes: &[u8]) -> Result<Consortium, GenesisError> {
-        let genesis: Genesis =
+        let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64).unwrap_or(1);
+        if format != u64::from(GENESIS_FORMAT) {
+            return Err(GenesisError::Invalid(format!(
+                "genesis format {format} is not supported (this node reads format {GENESIS_FORMAT}, with role-bound authority); \
+                 a chain made before role-bound authority must be started anew: move its data directory aside and start a new chain"
+            )));
+        }
+        let genesis: Genesis =
+            serde_json::from_value(value).map_err(|e| GenesisError::Parse(e.to_string()))?;
         if !valid_name(&genesis.chain_id) {
             return Err(GenesisError::Invalid(format!(
                 "chain_id {:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
@@ -168,18 +187,6 @@ impl Consortium {
                 "certification_authority {ca:?} is not one of the organisations"
             )));
         }
-        let mut policies = genesis.endorsement.clone().unwrap_or_else(|| EndorsementPolicies {
-            register_identity: EndorsementPolicy::AllOf(vec![ca.clone()]),
-            publish_asset: EndorsementPolicy::OwnerOrg,
-            set_sharing_rules: EndorsementPolicy::OwnerOrg,
-            revoke_identity: None,
-            anchor_access_events: None,
-            billing: None,
-        });
-        let _ = policies
-            .revoke_identity
-            .get_or_insert_with(|| EndorsementPolicy::AllOf(vec![ca.clone()]));
-        let _ = policies.anchor_access_events.get_or_insert(EndorsementPolicy::Creator);
         let operator =
             if genesis.operator.is_empty() { ca.clone() } else { genesis.operator.clone() };
         if !organisation_keys.contains_key(&operator) {
@@ -187,47 +194,65 @@ impl Consortium {
                 "operator {operator:?} is not one of the organisations"
             )));
         }
-        let _ = policies
-            .billing
-            .get_or_insert_with(|| EndorsementPolicy::AllOf(vec![operator.clone()]));
-        for (tx_type, policy) in [
-            ("register_identity", &policies.register_identity),
-            ("publish_asset", &policies.publish_asset),
-            ("set_sharing_rules", &policies.set_sharing_rules),
-            (
-                "revoke_identity",
-                policies.revoke_identity.as_ref().unwrap_or(&EndorsementPolicy::Creator),
-            ),
-            (
-                "anchor_access_events",
-                policies.anchor_access_events.as_ref().unwrap_or(&EndorsementPolicy::Creator),
-            ),
-            ("billing", policies.billing.as_ref().unwrap_or(&EndorsementPolicy::Creator)),
-        ] {
-            if let EndorsementPolicy::AllOf(names) | EndorsementPolicy::AnyOf(names) = policy {
-                if names.is_empty() {
-                    return Err(GenesisError::Invalid(format!(
-                        "endorsement policy of {tx_type} lists no organisation"
-                    )));
-                }
-                if let Some(unknown) =
-                    names.iter().find(|name| !organisation_keys.contains_key(*name))
+        let holders = if genesis.holders.is_empty() {
+            DEFAULT_HOLDERS.to_owned()
+        } else {
+            genesis.holders.clone()
+        };
+        if !valid_name(&holders) {
+            return Err(GenesisError::Invalid(format!(
+                "holders {holders:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if organisation_keys.contains_key(&holders) {
+            return Err(GenesisError::Invalid(format!(
+                "holders {holders:?} is one of the organisations; citizens are not members of a department, so name an organisation of their own"
+            )));
+        }
+        for (channel, organisations) in &genesis.issuers {
+            if !crate::cert::valid_channel(channel) {
+                return Err(GenesisError::Invalid(format!(
+                    "issuers: certificate type {channel:?} must be 1 to 64 bytes of a-z 0-9 . _ -"
+                )));
+            }
+            if organisations.is_empty() {
+                return Err(GenesisError::Invalid(format!(
+                    "issuers: certificate type {channel:?} lists no organisation"
+                )));
+            }
+            if let Some(unknown) =
+                organisations.iter().find(|o| !organisation_keys.contains_key(*o))
+            {
+                return Err(GenesisError::Invalid(format!(
+                    "issuers: certificate type {channel:?} names {unknown:?}, which is not one of the organisations"
+                )));
+            }
+        }
+        let orgs = Orgs {
+            certification_authority: ca,
+            operator: &operator,
+            holders: &holders,
+            owner: None,
+        };
+        let mut rules = Vec::with_capacity(TxType::ALL.len());
+        for tx_type in TxType::ALL {
+            let rule = genesis
+                .authority
+                .get(&tx_type)
+                .cloned()
+                .unwrap_or_else(|| authority::ceiling(tx_type));
+            for principal in rule.create.iter().chain(&rule.endorse) {
+                if let authority::OrgRef::Named(name) = &principal.organisation
+                    && !organisation_keys.contains_key(name)
                 {
                     return Err(GenesisError::Invalid(format!(
-                        "endorsement policy of {tx_type} names unknown organisation {unknown:?}"
+                        "authority of {tx_type} names organisation {name:?}, which is not one of the organisations"
                     )));
                 }
             }
-        }
-        let requires_ca = match &policies.register_identity {
-            EndorsementPolicy::AllOf(names) => names.contains(ca),
-            EndorsementPolicy::AnyOf(names) => names.len() == 1 && names[0] == *ca,
-            EndorsementPolicy::Creator | EndorsementPolicy::OwnerOrg => false,
-        };
-        if !requires_ca {
-            return Err(GenesisError::Invalid(format!(
-                "endorsement policy of register_identity must require the certification authority {ca:?}"
-            )));
+            authority::check_rule(tx_type, &rule, &orgs)
+                .map_err(|e| GenesisError::Invalid(format!("authority: {e}")))?;
+            rules.push(rule);
         }
         let origin = if genesis.origin.is_empty() {
             format!("cairn.local/{}", genesis.chain_id)
@@ -244,8 +269,9 @@ impl Consortium {
             bytes: bytes.to_vec(),
             origin,
             organisation_keys,
-            policies,
+            rules,
             operator,
+            holders,
         })
     }
 
@@ -263,59 +289,105 @@ impl Consortium {
     pub fn operator(&self) -> &str {
         &self.operator
     }
+
+    /// The holders' organisation name.
+    pub fn holders(&self) -> &str {
+        &self.holders
+    }
+
+    /// The organisations a rule is resolved against, with `owner`.
+    pub fn orgs<'a>(&'a self, owner: Option<&'a str>) -> Orgs<'a> {
+        Orgs {
+            certification_authority: &self.genesis.certification_authority,
+            operator: &self.operator,
+            holders: &self.holders,
+            owner,
+        }
+    }
+
+    /// The effective rule of a transaction type.
+    pub fn rule(&self, tx_type: TxType) -> &Rule {
+        // `from_bytes` puts a rule for every type, in the order of `TxType::ALL`.
+        &self.rules[tx_type as usize]
+    }
+
+    /// The organisations allowed to issue certificates of a type.
+    pub fn issuers_of(&self, channel: &str) -> &[String] {
+        self.genesis.issuers.get(channel).map_or(&[], Vec::as_slice)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn genesis(ca: &str, policy: Option<EndorsementPolicies>) -> Vec<u8> {
+    fn genesis(ca: &str, authority: BTreeMap<TxType, Rule>) -> Vec<u8> {
         let key = hex::encode(<[u8; 32]>::from(
             ed25519_zebra::SigningKey::from([7u8; 32]).verification_key(),
         ));
-        Genesis {
-            chain_id: "test".into(),
-            origin: String::new(),
-            organisations: vec![
-                Organisation {
-                    name: "ca".into(),
-                    description: String::new(),
-                    public_key: key.clone(),
-                },
-                Organisation { name: "dept".into(), description: String::new(), public_key: key },
-            ],
-            certification_authority: ca.into(),
-            operator: String::new(),
-            endorsement: policy,
-        }
-        .to_bytes()
+        let organisations = ["ca", "dept"]
+            .map(|name| Organisation {
+                name: name.into(),
+                description: String::new(),
+                public_key: key.clone(),
+            })
+            .to_vec();
+        Genesis { authority, ..Genesis::new("test", organisations, ca) }.to_bytes()
     }
 
     #[test]
     fn defaults_and_origin() {
-        let consortium = Consortium::from_bytes(&genesis("ca", None)).unwrap();
+        let consortium = Consortium::from_bytes(&genesis("ca", BTreeMap::new())).unwrap();
         assert_eq!(consortium.origin, "cairn.local/test");
-        assert_eq!(
-            consortium.policies.register_identity,
-            EndorsementPolicy::AllOf(vec!["ca".into()])
-        );
+        assert_eq!(consortium.holders(), DEFAULT_HOLDERS);
+        assert_eq!(consortium.operator(), "ca");
+        for tx_type in TxType::ALL {
+            assert_eq!(consortium.rule(tx_type), &authority::ceiling(tx_type), "{tx_type}");
+        }
     }
 
     #[test]
-    fn rejects_unknown_ca_and_policy_without_ca() {
-        let err = Consortium::from_bytes(&genesis("nobody", None)).unwrap_err();
+    fn rejects_unknown_ca_and_rules_beyond_the_ceiling() {
+        let err = Consortium::from_bytes(&genesis("nobody", BTreeMap::new())).unwrap_err();
         assert!(err.to_string().contains("\"nobody\" is not one of the organisations"), "{err}");
-        let policy = EndorsementPolicies {
-            register_identity: EndorsementPolicy::Creator,
-            publish_asset: EndorsementPolicy::OwnerOrg,
-            set_sharing_rules: EndorsementPolicy::OwnerOrg,
-            revoke_identity: None,
-            anchor_access_events: None,
-            billing: None,
+        let rule = Rule { create: Vec::new(), endorse: Vec::new() };
+        let err = Consortium::from_bytes(&genesis(
+            "ca",
+            BTreeMap::from([(TxType::RegisterIdentity, rule)]),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("must include role certification_authority"), "{err}");
+        let rule = Rule {
+            create: vec![authority::Principal {
+                organisation: authority::OrgRef::AnyDepartment,
+                role: crate::types::Role::Public,
+            }],
+            endorse: Vec::new(),
         };
-        let err = Consortium::from_bytes(&genesis("ca", Some(policy))).unwrap_err();
-        assert!(err.to_string().contains("must require the certification authority"), "{err}");
+        let err = Consortium::from_bytes(&genesis("ca", BTreeMap::from([(TxType::TopUp, rule)])))
+            .unwrap_err();
+        assert!(err.to_string().contains("exceeds what the type allows"), "{err}");
         let err = Consortium::from_bytes(b"{").unwrap_err();
         assert!(matches!(err, GenesisError::Parse(_)));
+    }
+
+    #[test]
+    fn refuses_format_1_and_holders_inside_the_consortium() {
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&genesis("ca", BTreeMap::new())).unwrap();
+        let _ = old.as_object_mut().unwrap().remove("format");
+        let err = Consortium::from_bytes(&serde_json::to_vec(&old).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("must be started anew"), "{err}");
+        let mut inside: Genesis = serde_json::from_slice(&genesis("ca", BTreeMap::new())).unwrap();
+        inside.holders = "dept".into();
+        let err = Consortium::from_bytes(&inside.to_bytes()).unwrap_err();
+        assert!(err.to_string().contains("citizens are not members of a department"), "{err}");
+        let mut issuers: Genesis = serde_json::from_slice(&genesis("ca", BTreeMap::new())).unwrap();
+        issuers.issuers.insert("licence".into(), vec!["nowhere".into()]);
+        let err = Consortium::from_bytes(&issuers.to_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("\"nowhere\", which is not one of the organisations"),
+            "{err}"
+        );
     }
 }

@@ -25,9 +25,10 @@ use sha2::{Digest, Sha256};
 
 use cairn_schemas::v1 as pb;
 
+use crate::authority::{self, Orgs, Principal, TxType};
 use crate::checkpoint::Checkpoint;
 use crate::commitment::Commitment;
-use crate::genesis::{Consortium, EndorsementPolicy, Genesis, GenesisError};
+use crate::genesis::{Consortium, Genesis, GenesisError};
 use crate::merkle::{self, Hash, MerkleLog, ProofError};
 use crate::sig::{self, SignatureVerifier};
 use crate::tx::{self, Transaction, TxBody};
@@ -37,6 +38,9 @@ use crate::types::{Address, DataType, Role, TxId, ValidationCode};
 pub const MAX_ASSET_ID_LEN: usize = 128;
 /// Largest accepted asset metadata, in bytes.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
+/// The most a new version may exceed the asset's latest version by, so that
+/// no publisher can jump an asset to `u64::MAX` and freeze it.
+pub const MAX_VERSION_STEP: u64 = 1_000_000;
 /// Most identities on one authorised list.
 pub const MAX_AUTHORISED: usize = 10_000;
 
@@ -642,65 +646,110 @@ impl Ledger {
         verdicts
     }
 
-    /// Whether `public_key` speaks for `organisation`: its genesis key, or a registered member.
-    fn is_member(&self, organisation: &str, public_key: &[u8; 32]) -> bool {
-        if self.consortium.organisation_keys.get(organisation) == Some(public_key) {
-            return true;
+    /// Whether an endorsement speaks for `principal`: a registered, unrevoked
+    /// identity of the principal's organisation and role, or the genesis key
+    /// of an organisation whose key acts in that role (see [`authority`]).
+    fn endorses_as(
+        &self,
+        endorsement: &tx::Endorsement,
+        principal: &Principal,
+        orgs: &Orgs<'_>,
+    ) -> bool {
+        let organisation = endorsement.organisation.as_str();
+        if !principal.organisation.matches(organisation, orgs) {
+            return false;
         }
-        self.identities.get(&Address::of_public_key(public_key)).is_some_and(|identity| {
-            identity.organisation == organisation && identity.revoked.is_none()
-        })
+        if self.consortium.organisation_keys.get(organisation) == Some(&endorsement.public_key) {
+            return authority::genesis_key_acts_as(organisation, principal.role, orgs);
+        }
+        self.identities.get(&Address::of_public_key(&endorsement.public_key)).is_some_and(
+            |identity| {
+                identity.organisation == organisation
+                    && identity.role == principal.role
+                    && identity.revoked.is_none()
+            },
+        )
     }
 
-    fn check_policy(
+    /// Checks the authority rule of the transaction's type: that the creator
+    /// (absent for a registration) is one of the rule's creators and that every
+    /// required endorser endorsed. `owner` is the organisation that
+    /// [`authority::OrgRef::Owner`] stands for.
+    fn authorise(
         &self,
-        policy: &EndorsementPolicy,
         transaction: &Transaction,
         creator: Option<&IdentityRecord>,
-        owner_organisation: Option<&str>,
+        owner: Option<&str>,
     ) -> Result<(), Failure> {
-        let mut signed: BTreeSet<&str> = BTreeSet::new();
-        let mut notes = Vec::new();
-        if let Some(creator) = creator {
-            let _ = signed.insert(creator.organisation.as_str());
+        let tx_type = TxType::of(&transaction.body);
+        let rule = self.consortium.rule(tx_type);
+        let orgs = self.consortium.orgs(owner);
+        if let Some(creator) = creator
+            && !rule.create.iter().any(|p| p.admits(&creator.organisation, creator.role, &orgs))
+        {
+            let allowed: Vec<String> = rule
+                .create
+                .iter()
+                .map(|p| match (&p.organisation, owner) {
+                    (authority::OrgRef::Owner, Some(owner)) => {
+                        format!("role {} of the owning organisation {owner:?}", p.role)
+                    }
+                    _ => p.to_string(),
+                })
+                .collect();
+            return Err(failure(
+                ValidationCode::NotAuthorised,
+                format!(
+                    "{tx_type} may be created only by {}; creator {} has role {} in organisation {:?}",
+                    allowed.join(" or "),
+                    creator.address,
+                    creator.role,
+                    creator.organisation
+                ),
+            ));
         }
-        for (idx, endorsement) in transaction.endorsements.iter().enumerate() {
-            if self.is_member(&endorsement.organisation, &endorsement.public_key) {
-                let _ = signed.insert(endorsement.organisation.as_str());
-            } else {
-                notes.push(format!(
-                    "endorsement {idx}: key {} does not speak for organisation {:?}",
-                    hex::encode(endorsement.public_key),
-                    endorsement.organisation
+        for required in &rule.endorse {
+            if !transaction.endorsements.iter().any(|e| self.endorses_as(e, required, &orgs)) {
+                let given: Vec<String> = transaction
+                    .endorsements
+                    .iter()
+                    .map(|e| {
+                        let who = self
+                            .identities
+                            .get(&Address::of_public_key(&e.public_key))
+                            .map_or_else(
+                                || {
+                                    if self.consortium.organisation_keys.get(&e.organisation)
+                                        == Some(&e.public_key)
+                                    {
+                                        "the organisation's genesis key".to_owned()
+                                    } else {
+                                        "an unknown key".to_owned()
+                                    }
+                                },
+                                |identity| {
+                                    format!(
+                                        "{} with role {} in {:?}{}",
+                                        identity.address,
+                                        identity.role,
+                                        identity.organisation,
+                                        if identity.revoked.is_some() { ", revoked" } else { "" }
+                                    )
+                                },
+                            );
+                        format!("for {:?}: {who}", e.organisation)
+                    })
+                    .collect();
+                return Err(failure(
+                    ValidationCode::EndorsementPolicyFailure,
+                    format!(
+                        "{tx_type} requires endorsement by {required}; endorsements given: [{}]",
+                        given.join("; ")
+                    ),
                 ));
             }
         }
-        let (satisfied, wanted) = match policy {
-            EndorsementPolicy::Creator => (true, "the creator".to_string()),
-            EndorsementPolicy::OwnerOrg => {
-                let owner = owner_organisation.unwrap_or_default();
-                (signed.contains(owner), format!("owner organisation {owner:?}"))
-            }
-            EndorsementPolicy::AllOf(names) => {
-                (names.iter().all(|n| signed.contains(n.as_str())), format!("all of {names:?}"))
-            }
-            EndorsementPolicy::AnyOf(names) => {
-                (names.iter().any(|n| signed.contains(n.as_str())), format!("any of {names:?}"))
-            }
-        };
-        if satisfied {
-            return Ok(());
-        }
-        let mut message = format!(
-            "{} requires endorsement by {wanted}; signed by {:?}",
-            transaction.body.type_name(),
-            signed.iter().collect::<Vec<_>>()
-        );
-        for note in notes {
-            message.push_str("; ");
-            message.push_str(&note);
-        }
-        Err(failure(ValidationCode::EndorsementPolicyFailure, message))
+        Ok(())
     }
 
     fn registered_creator(&self, transaction: &Transaction) -> Result<&IdentityRecord, Failure> {
@@ -768,7 +817,6 @@ impl Ledger {
                 format!("transaction {} is already in the log", transaction.id),
             ));
         }
-        let policies = &self.consortium.policies;
         match &transaction.body {
             TxBody::RegisterIdentity(register) => {
                 if register.signing_public_key != transaction.creator {
@@ -783,15 +831,24 @@ impl Ledger {
                         "name must be 1 to 128 bytes without control characters",
                     ));
                 }
-                if !self.consortium.organisation_keys.contains_key(&register.organisation) {
+                if !self.consortium.organisation_keys.contains_key(&register.organisation)
+                    && register.organisation != self.consortium.holders()
+                {
                     return Err(failure(
                         ValidationCode::UnknownOrganisation,
                         format!(
-                            "organisation {:?} is not in the genesis configuration",
-                            register.organisation
+                            "organisation {:?} is neither in the genesis configuration nor the holders' organisation {:?}",
+                            register.organisation,
+                            self.consortium.holders()
                         ),
                     ));
                 }
+                authority::check_registration(
+                    &register.organisation,
+                    register.role,
+                    &self.consortium.orgs(None),
+                )
+                .map_err(|e| failure(ValidationCode::NotAuthorised, e))?;
                 if register.encryption_public_key == [0; 32] {
                     return Err(failure(
                         ValidationCode::InvalidArgument,
@@ -808,7 +865,7 @@ impl Ledger {
                         ),
                     ));
                 }
-                self.check_policy(&policies.register_identity, transaction, None, None)?;
+                self.authorise(transaction, None, None)?;
                 Ok(Effect::Register(IdentityRecord {
                     address,
                     name: register.name.clone(),
@@ -868,6 +925,15 @@ impl Ledger {
                             ));
                         }
                         let latest = asset.versions.last().map_or(0, |v| v.version);
+                        if publish.version.saturating_sub(latest) > MAX_VERSION_STEP {
+                            return Err(failure(
+                                ValidationCode::InvalidArgument,
+                                format!(
+                                    "version {} of asset {:?} jumps more than {MAX_VERSION_STEP} past its latest version {latest}",
+                                    publish.version, publish.asset_id
+                                ),
+                            ));
+                        }
                         if publish.version <= latest {
                             return Err(failure(
                                 ValidationCode::VersionConflict,
@@ -879,14 +945,18 @@ impl Ledger {
                         }
                         (asset.owner_organisation.clone(), asset.owner_address)
                     }
+                    None if publish.version > MAX_VERSION_STEP => {
+                        return Err(failure(
+                            ValidationCode::InvalidArgument,
+                            format!(
+                                "the first version of asset {:?} is {}, more than {MAX_VERSION_STEP}",
+                                publish.asset_id, publish.version
+                            ),
+                        ));
+                    }
                     None => (creator.organisation.clone(), creator.address),
                 };
-                self.check_policy(
-                    &policies.publish_asset,
-                    transaction,
-                    Some(creator),
-                    Some(&owner_organisation),
-                )?;
+                self.authorise(transaction, Some(creator), Some(&owner_organisation))?;
                 Ok(Effect::Publish {
                     owner_organisation,
                     owner_address,
@@ -945,12 +1015,7 @@ impl Ledger {
                     }
                     let _ = authorised.insert(address);
                 }
-                self.check_policy(
-                    &policies.set_sharing_rules,
-                    transaction,
-                    Some(creator),
-                    Some(&asset.owner_organisation),
-                )?;
+                self.authorise(transaction, Some(creator), Some(&asset.owner_organisation))?;
                 Ok(Effect::SetRules {
                     asset_id: rules.asset_id.clone(),
                     authorised: authorised.into_iter().collect(),
@@ -983,9 +1048,7 @@ impl Ledger {
                         ),
                     ));
                 }
-                let policy =
-                    policies.revoke_identity.as_ref().unwrap_or(&EndorsementPolicy::Creator);
-                self.check_policy(policy, transaction, Some(creator), None)?;
+                self.authorise(transaction, Some(creator), None)?;
                 Ok(Effect::Revoke {
                     address,
                     revocation: Revocation {
@@ -997,6 +1060,7 @@ impl Ledger {
             }
             TxBody::AnchorAccessEvents(anchor) => {
                 let creator = self.registered_creator(transaction)?;
+                self.authorise(transaction, Some(creator), None)?;
                 let previous = self.access_anchors(&creator.address).last();
                 let (old_size, old_root) =
                     previous.map_or((0, merkle::empty_root()), |p| (p.tree_size, p.root_hash));
@@ -1025,9 +1089,6 @@ impl Ledger {
                         ),
                     )
                 })?;
-                let policy =
-                    policies.anchor_access_events.as_ref().unwrap_or(&EndorsementPolicy::Creator);
-                self.check_policy(policy, transaction, Some(creator), None)?;
                 Ok(Effect::Anchor {
                     creator: creator.address,
                     anchor: AccessAnchor {

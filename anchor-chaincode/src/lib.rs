@@ -2,7 +2,7 @@
 //!
 //! This crate owns the transaction types and their validation, the execution
 //! of valid transactions over the key-value state, endorsement policies, block
-//! derivation, the RFC 6962 / RFC 9162 Merkle log with inclusion and
+//! derivation, role-bound authority, the RFC 6962 / RFC 9162 Merkle log with inclusion and
 //! consistency proofs, the state commitment, C2SP signed checkpoints,
 //! electronic certificates and their channels, and the accounts of
 //! commercial verifiers.
@@ -20,18 +20,12 @@
 //! ```
 //! use anchor_chaincode::{genesis, ledger, Ledger};
 //! let ca = ed25519_zebra::SigningKey::from([1u8; 32]);
-//! let config = genesis::Genesis {
-//!     chain_id: "doc".into(),
-//!     origin: String::new(),
-//!     organisations: vec![genesis::Organisation {
-//!         name: "ca".into(),
-//!         description: String::new(),
-//!         public_key: hex::encode(<[u8; 32]>::from(ca.verification_key())),
-//!     }],
-//!     certification_authority: "ca".into(),
-//!     operator: String::new(),
-//!     endorsement: None,
-//! };
+//! let organisations = vec![genesis::Organisation {
+//!     name: "ca".into(),
+//!     description: String::new(),
+//!     public_key: hex::encode(<[u8; 32]>::from(ca.verification_key())),
+//! }];
+//! let config = genesis::Genesis::new("doc", organisations, "ca");
 //! let mut a = Ledger::from_genesis_record(0, &ledger::genesis_record(&config)).unwrap();
 //! let mut b = a.clone();
 //! let record = ledger::batch_record(vec![b"not a transaction".to_vec()]);
@@ -42,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod authority;
 pub mod billing;
 pub mod cert;
 pub mod checkpoint;

@@ -221,20 +221,7 @@ pub enum TxBody {
 impl TxBody {
     /// The type's name, as shown by `cairn tx show`.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            TxBody::RegisterIdentity(_) => "register_identity",
-            TxBody::PublishAsset(_) => "publish_asset",
-            TxBody::SetSharingRules(_) => "set_sharing_rules",
-            TxBody::RevokeIdentity(_) => "revoke_identity",
-            TxBody::AnchorAccessEvents(_) => "anchor_access_events",
-            TxBody::IssueCertificate(_) => "issue_certificate",
-            TxBody::RenewCertificate(_) => "renew_certificate",
-            TxBody::RevokeCertificate(_) => "revoke_certificate",
-            TxBody::AnchorChannels(_) => "anchor_channels",
-            TxBody::OpenAccount(_) => "open_account",
-            TxBody::TopUp(_) => "top_up",
-            TxBody::ChangePlan(_) => "change_plan",
-        }
+        crate::authority::TxType::of(self).as_str()
     }
 }
 
@@ -307,6 +294,13 @@ impl Transaction {
             .map_err(|e| malformed(format!("payload is not a valid cairn.v1.TxPayload: {e}")))?;
         let signature = fixed::<64>(&envelope_pb.signature, "signature").map_err(malformed)?;
         let creator = fixed::<32>(&payload.creator, "creator public key").map_err(malformed)?;
+        if envelope_pb.endorsements.len() > crate::authority::MAX_ENDORSEMENTS {
+            return Err(malformed(format!(
+                "{} endorsements, more than the limit of {}",
+                envelope_pb.endorsements.len(),
+                crate::authority::MAX_ENDORSEMENTS
+            )));
+        }
         let mut endorsements = Vec::with_capacity(envelope_pb.endorsements.len());
         for (idx, endorsement) in envelope_pb.endorsements.iter().enumerate() {
             endorsements.push(Endorsement {
@@ -322,6 +316,13 @@ impl Transaction {
                 )
                 .map_err(malformed)?,
             });
+        }
+        for (idx, endorsement) in endorsements.iter().enumerate() {
+            if endorsements[..idx].iter().any(|e| e.public_key == endorsement.public_key) {
+                return Err(malformed(format!(
+                    "endorsement {idx} repeats the key of an earlier endorsement"
+                )));
+            }
         }
         let body = match payload.body {
             None => return Err(malformed("payload has no body (no transaction type)".into())),
@@ -514,6 +515,8 @@ fn role_from_pb(number: i32) -> Result<Role, String> {
         Ok(pb::Role::CertificationAuthority) => Role::CertificationAuthority,
         Ok(pb::Role::Auditor) => Role::Auditor,
         Ok(pb::Role::Public) => Role::Public,
+        Ok(pb::Role::Operator) => Role::Operator,
+        Ok(pb::Role::Node) => Role::Node,
         _ => return Err(format!("role {number} is not a known role")),
     })
 }
@@ -528,6 +531,8 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::CertificationAuthority => pb::Role::CertificationAuthority,
         Role::Auditor => pb::Role::Auditor,
         Role::Public => pb::Role::Public,
+        Role::Operator => pb::Role::Operator,
+        Role::Node => pb::Role::Node,
     }
 }
 

@@ -110,13 +110,20 @@ pub enum Role {
     CertificationAuthority,
     /// An auditor: reads audit logs and bills.
     Auditor,
-    /// A member of the public.
+    /// A member of the public: a citizen who holds certificates. Registered
+    /// only in the holders' organisation; never an endorser.
     Public,
+    /// The hub operator: opens, tops up and re-plans verifier accounts.
+    /// Registered only in the operator's organisation.
+    Operator,
+    /// A department's node: anchors access-event logs and certificate
+    /// channels. Never a member of the certification authority.
+    Node,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 9] = [
         Role::Provider,
         Role::Consumer,
         Role::Verifier,
@@ -124,6 +131,8 @@ impl Role {
         Role::CertificationAuthority,
         Role::Auditor,
         Role::Public,
+        Role::Operator,
+        Role::Node,
     ];
 
     /// The name used in configuration, JSON and the CLI.
@@ -136,6 +145,8 @@ impl Role {
             Role::CertificationAuthority => "certification_authority",
             Role::Auditor => "auditor",
             Role::Public => "public",
+            Role::Operator => "operator",
+            Role::Node => "node",
         }
     }
 }
@@ -237,6 +248,9 @@ pub enum ValidationCode {
     UnknownAccount = 40,
     /// The identity already has a verifier account.
     AccountExists = 41,
+    /// The creator's role and organisation may not create this transaction
+    /// type, or may not act on the object it names.
+    NotAuthorised = 50,
 }
 
 impl ValidationCode {
@@ -264,6 +278,7 @@ impl ValidationCode {
             ValidationCode::NotIssuer => "not_issuer",
             ValidationCode::UnknownAccount => "unknown_account",
             ValidationCode::AccountExists => "account_exists",
+            ValidationCode::NotAuthorised => "not_authorised",
         }
     }
 
@@ -297,6 +312,7 @@ impl ValidationCode {
             NotIssuer,
             UnknownAccount,
             AccountExists,
+            NotAuthorised,
         ]
         .into_iter()
         .find(|code| code.number() == number)

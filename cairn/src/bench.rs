@@ -297,14 +297,7 @@ pub(crate) fn bench_genesis(ca: &KeyPair, dept: &KeyPair) -> Genesis {
         description: String::new(),
         public_key: hex::encode(key.signing_public_key()),
     };
-    Genesis {
-        chain_id: "bench".into(),
-        origin: String::new(),
-        organisations: vec![organisation("ca", ca), organisation("dept", dept)],
-        certification_authority: "ca".into(),
-        operator: String::new(),
-        endorsement: None,
-    }
+    Genesis::new("bench", vec![organisation("ca", ca), organisation("dept", dept)], "ca")
 }
 
 /// Registrations of `signers` as providers of `dept`, endorsed by `ca`.

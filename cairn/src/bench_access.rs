@@ -120,15 +120,8 @@ impl Fixture {
             public_key: hex::encode(key.signing_public_key()),
         };
         let dept = KeyPair::generate()?;
-        let genesis = Genesis {
-            chain_id: "bench-access".into(),
-            origin: String::new(),
-            organisations: vec![org("ca", &ca), org("dept", &dept)],
-            certification_authority: "ca".into(),
-            operator: String::new(),
-            endorsement: None,
-        }
-        .to_bytes();
+        let genesis =
+            Genesis::new("bench-access", vec![org("ca", &ca), org("dept", &dept)], "ca").to_bytes();
         let consumers =
             (0..n_consumers).map(|_| KeyPair::generate()).collect::<Result<Vec<_>, _>>()?;
         Ok(Fixture {
@@ -190,7 +183,12 @@ impl Fixture {
     }
 
     fn register(&self, pair: &KeyPair, role: Role) -> anyhow::Result<Vec<u8>> {
-        let organisation = if role == Role::CertificationAuthority { "ca" } else { "dept" };
+        // The operator is the certification authority's organisation here.
+        let organisation = if matches!(role, Role::CertificationAuthority | Role::Operator) {
+            "ca"
+        } else {
+            "dept"
+        };
         self.envelope(
             pair,
             true,
@@ -208,13 +206,13 @@ impl Fixture {
     fn setup(&self, extra: &[&KeyPair]) -> anyhow::Result<Vec<Vec<u8>>> {
         let mut envelopes = vec![
             self.register(&self.provider, Role::Provider)?,
-            self.register(&self.officer, Role::CertificationAuthority)?,
+            self.register(&self.officer, Role::Operator)?,
         ];
         for consumer in &self.consumers {
             envelopes.push(self.register(consumer, self.member_role)?);
         }
         for pair in extra {
-            envelopes.push(self.register(pair, Role::Auditor)?);
+            envelopes.push(self.register(pair, Role::Node)?);
         }
         envelopes.push(self.envelope(
             &self.provider,

@@ -138,24 +138,25 @@ fn round(
         description: String::new(),
         public_key: hex::encode(key.signing_public_key()),
     };
-    let genesis = Genesis {
-        chain_id: chain_id.into(),
-        origin: String::new(),
-        organisations: vec![org("ca", &ca), org("university", &university)],
-        certification_authority: "ca".into(),
-        operator: String::new(),
-        endorsement: None,
-    };
+    let mut genesis =
+        Genesis::new(chain_id, vec![org("ca", &ca), org("university", &university)], "ca");
+    genesis.issuers = [("degree".to_owned(), vec!["university".to_owned()])].into();
     let node = Node::open(&NodeConfig::new(&dir), Some(&genesis.to_bytes()))?;
     let issuer = KeyPair::generate()?;
     let holders: Vec<KeyPair> =
         (0..args.holders.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
     let mut setup = vec![
         register(chain_id, &ca, &issuer, "university", Role::Issuer)?,
-        register(chain_id, &ca, node.key(), "ca", Role::Auditor)?,
+        register(chain_id, &ca, node.key(), "university", Role::Node)?,
     ];
     for holder in &holders {
-        setup.push(register(chain_id, &ca, holder, "ca", Role::Public)?);
+        setup.push(register(
+            chain_id,
+            &ca,
+            holder,
+            anchor_chaincode::genesis::DEFAULT_HOLDERS,
+            Role::Public,
+        )?);
     }
     let _ = runtime.block_on(submit_all(&node, setup))?;
 
@@ -279,8 +280,10 @@ fn round(
     let opened = list.open(&trusted)?;
     let qr_chars = texts.iter().map(String::len).max().unwrap_or(0);
 
+    let issuers = node.ledger().consortium().genesis.issuers.clone();
     let expect = Expectations {
         trusted: &trusted,
+        authorised_issuers: &issuers,
         now_ms: now_ms(),
         challenge: None,
         max_presentation_age_ms: 3_600_000,

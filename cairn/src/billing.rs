@@ -404,11 +404,11 @@ impl BillingService {
         let operator = self.node.ledger().consortium().operator().to_owned();
         let (allowed, reason) = if caller.address == *holder {
             (true, format!("{holder} may read its own bills"))
-        } else if caller.organisation == operator {
+        } else if caller.organisation == operator && caller.role == Role::Operator {
             (
                 true,
                 format!(
-                    "members of the hub operator's organisation {operator:?} read every account"
+                    "the operator role of the hub operator's organisation {operator:?} reads every account"
                 ),
             )
         } else {
@@ -425,7 +425,7 @@ impl BillingService {
                 (
                     false,
                     format!(
-                        "only {holder} itself, auditors and members of the hub operator's organisation {operator:?} read its bills"
+                        "only {holder} itself, auditors and the operator role of the hub operator's organisation {operator:?} read its bills"
                     ),
                 )
             }

@@ -3,6 +3,7 @@
 //! and verify presentations offline (optionally recording the check on the
 //! node as a verification query).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -135,7 +136,8 @@ pub(crate) struct RegisterUserArgs {
     /// The key file to create (mode 0600); the private keys never leave this machine.
     #[arg(long)]
     out: PathBuf,
-    /// The organisation to register under; defaults to the certification authority's.
+    /// The organisation to register under; defaults to the chain's holders'
+    /// organisation (citizens are never members of a department).
     #[arg(long)]
     org: Option<String>,
     /// The certification authority's key file (its organisation key or a registered member's).
@@ -207,6 +209,11 @@ pub(crate) struct VerifyArgs {
     /// The checkpoint keys you trust (from `cairn node info --trusted-keys-out`); without it the node's key is fetched, which is not an independent check.
     #[arg(long)]
     trusted_keys: Option<PathBuf>,
+    /// The chain's certificate types and their issuing organisations (from
+    /// `cairn node info --issuers-out`); without it they are read from the
+    /// node's genesis, which is not an independent check.
+    #[arg(long)]
+    issuers: Option<PathBuf>,
     /// The issuer's status list (from `cairn cert status-list`) for an offline check; fetched from the node if not given.
     #[arg(long)]
     status_list: Option<PathBuf>,
@@ -625,11 +632,16 @@ async fn register_user(args: RegisterUserArgs) -> anyhow::Result<()> {
         .as_str()
         .ok_or_else(|| format_err!("node's genesis names no certification authority"))?
         .to_string();
+    // Citizens are registered in the holders' organisation, never in a department.
+    let holders = genesis["holders"]
+        .as_str()
+        .unwrap_or(anchor_chaincode::genesis::DEFAULT_HOLDERS)
+        .to_string();
     let pair = KeyPair::generate()?;
     pair.save(&args.out)?;
     let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
         name: args.name,
-        organisation: args.org.unwrap_or_else(|| ca.clone()),
+        organisation: args.org.unwrap_or(holders),
         role: tx::role_to_pb(Role::Public).into(),
         signing_public_key: pair.signing_public_key().to_vec(),
         encryption_public_key: pair.encryption_public_key().to_vec(),
@@ -892,6 +904,13 @@ async fn check_anchor(
     ))
 }
 
+/// The `issuers` of a genesis configuration (JSON text).
+pub(crate) fn genesis_issuers(genesis_json: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let genesis: anchor_chaincode::genesis::Genesis =
+        serde_json::from_str(genesis_json).context("the node sent an unreadable genesis")?;
+    Ok(genesis.issuers)
+}
+
 async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     let json = args.node.json;
     let mut notes: Vec<String> = Vec::new();
@@ -919,6 +938,22 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
                 args.node.node
             ));
             vec![NoteVerifier::parse(&info.verifier_key)?]
+        }
+    };
+    let authorised_issuers: BTreeMap<String, Vec<String>> = match &args.issuers {
+        Some(path) => serde_json::from_str(&read_text(path)?).with_context(|| {
+            format!(
+                "{} is not an issuers file (a JSON object of certificate type to organisations)",
+                path.display()
+            )
+        })?,
+        None => {
+            let info = node_info(&args.node).await?;
+            notes.push(format!(
+                "issuers per certificate type read from the genesis of the node at {} (give --issuers for an independent check)",
+                args.node.node
+            ));
+            genesis_issuers(&info.genesis_json)?
         }
     };
     let statement = presentation.parsed_statement().map_err(|e| format_err!(e));
@@ -957,6 +992,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         .map_err(|e| format_err!(e))?;
     let expect = Expectations {
         trusted: &trusted,
+        authorised_issuers: &authorised_issuers,
         now_ms: now,
         challenge: args.challenge.as_deref().map(str::as_bytes),
         max_presentation_age_ms: args.max_age.as_millis() as u64,

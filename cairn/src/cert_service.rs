@@ -574,8 +574,10 @@ impl CertificateCheck for CheckService {
                 } else {
                     Some(request.holder.parse().map_err(Status::invalid_argument)?)
                 };
+                let issuers = self.node.ledger().consortium().genesis.issuers.clone();
                 let expect = Expectations {
                     trusted: &trusted,
+                    authorised_issuers: &issuers,
                     now_ms: now,
                     challenge: (!request.challenge.is_empty()).then_some(&request.challenge[..]),
                     max_presentation_age_ms: MAX_PRESENTATION_AGE.as_millis() as u64,

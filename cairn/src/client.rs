@@ -878,17 +878,27 @@ pub(crate) enum NodeCommand {
         /// Also write the verifier key to this file (a trusted-keys file for `cairn proof verify`).
         #[arg(long)]
         trusted_keys_out: Option<PathBuf>,
+        /// Also write the chain's certificate types and their issuing
+        /// organisations to this file (an issuers file for `cairn cert verify`).
+        #[arg(long)]
+        issuers_out: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
 }
 
 pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
-    let NodeCommand::Info { trusted_keys_out, node } = command;
+    let NodeCommand::Info { trusted_keys_out, issuers_out, node } = command;
     let mut client = connect(&node).await?;
     let info = node_info(&mut client).await?;
     if let Some(out) = &trusted_keys_out {
         std::fs::write(out, format!("{}\n", info.verifier_key))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if let Some(out) = &issuers_out {
+        let issuers = crate::cert_client::genesis_issuers(&info.genesis_json)?;
+        let text = serde_json::to_string_pretty(&issuers)?;
+        std::fs::write(out, format!("{text}\n"))
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     let view = serde_json::json!({

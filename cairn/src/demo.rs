@@ -17,19 +17,25 @@ use crate::node::Node;
 
 const CHAIN_ID: &str = "cairn-demo";
 const ASSET_ID: &str = "health/clinic-registry";
-const ORGANISATIONS: [(&str, &str); 4] = [
+const ORGANISATIONS: [(&str, &str); 6] = [
     ("ca", "Consortium certification authority"),
+    ("operator", "Hub operator (runs this node and the verifier accounts)"),
+    ("audit", "Consortium audit office"),
     ("dept-health", "Department of Health (provider)"),
     ("dept-civil", "Civil Affairs Bureau (consumer)"),
     ("verifier-co", "Acme Background Checks Ltd (commercial verifier)"),
 ];
+/// The certificate types of the demo and the organisations that may issue them.
+const ISSUERS: [(&str, &str); 3] =
+    [("marriage", "dept-civil"), ("birth", "dept-civil"), ("degree", "dept-civil")];
 /// (key file stem, display name, organisation, role)
-const IDENTITIES: [(&str, &str, &str, Role); 6] = [
+const IDENTITIES: [(&str, &str, &str, Role); 7] = [
     ("ca-officer", "CA registration officer", "ca", Role::CertificationAuthority),
+    ("hub-operator", "Hub operator's accounts desk", "operator", Role::Operator),
     ("health-provider", "Health data steward", "dept-health", Role::Provider),
     ("civil-consumer", "Civil affairs analyst", "dept-civil", Role::Consumer),
     ("verifier", "Acme verification desk", "verifier-co", Role::Verifier),
-    ("auditor", "Consortium auditor", "ca", Role::Auditor),
+    ("auditor", "Consortium auditor", "audit", Role::Auditor),
     ("civil-registrar", "Civil registry office (issues certificates)", "dept-civil", Role::Issuer),
 ];
 const SAMPLE_CSV: &str = "clinic_id,name,district,licence_valid_until\n\
@@ -67,15 +73,12 @@ pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     for (stem, ..) in IDENTITIES {
         let _ = load_or_create(&dir.join(format!("{stem}.key")))?;
     }
-    Ok(Genesis {
-        chain_id: CHAIN_ID.into(),
-        origin: String::new(),
-        organisations,
-        certification_authority: "ca".into(),
-        operator: String::new(),
-        endorsement: None,
+    let mut genesis = Genesis::new(CHAIN_ID, organisations, "ca");
+    genesis.operator = "operator".into();
+    for (channel, organisation) in ISSUERS {
+        genesis.issuers.entry(channel.into()).or_default().push(organisation.into());
     }
-    .to_bytes())
+    Ok(genesis.to_bytes())
 }
 
 async fn submit(
@@ -123,13 +126,14 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         }
         pairs.push(pair);
     }
-    // The node's own identity anchors the access-event log on the ledger.
+    // The node's own identity anchors the access-event log on the ledger: a
+    // node of the operator's organisation, never of the certification authority.
     let node_key = node.key().clone();
     if node.ledger().identity(&node_key.address()).is_none() {
         let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
             name: "cairn node".into(),
-            organisation: "ca".into(),
-            role: tx::role_to_pb(Role::Auditor).into(),
+            organisation: "operator".into(),
+            role: tx::role_to_pb(Role::Node).into(),
             signing_public_key: node_key.signing_public_key().to_vec(),
             encryption_public_key: node_key.encryption_public_key().to_vec(),
         });
@@ -150,7 +154,14 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         "row_count": 3,
         "source": "demo sample"
     });
-    let provider = &pairs[1];
+    let pair_of = |stem: &str| {
+        IDENTITIES
+            .iter()
+            .position(|(s, ..)| *s == stem)
+            .and_then(|idx| pairs.get(idx))
+            .ok_or_else(|| anyhow::format_err!("the demo has no identity {stem}"))
+    };
+    let provider = pair_of("health-provider")?;
     let body = pb::tx_payload::Body::PublishAsset(pb::PublishAsset {
         asset_id: ASSET_ID.into(),
         version: 1,
@@ -161,16 +172,16 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         metadata: metadata.to_string().into_bytes(),
     });
     let _ = submit(node, provider, &[], body).await?;
-    let consumer: Address = pairs[2].address();
+    let consumer: Address = pair_of("civil-consumer")?.address();
     let body = pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules {
         asset_id: ASSET_ID.into(),
         authorised: vec![consumer.to_string()],
     });
     let _ = submit(node, provider, &[], body).await?;
     // The commercial verifier pays per query from a prepaid balance, opened
-    // and topped up by the hub operator (the certification authority here).
-    let ca_officer = &pairs[0];
-    let verifier = pairs[3].address().to_string();
+    // and topped up by the hub operator's accounts desk.
+    let operator = pair_of("hub-operator")?;
+    let verifier = pair_of("verifier")?.address().to_string();
     let plan = anchor_chaincode::billing::Plan {
         price_per_query: 5,
         price_per_mib: 2,
@@ -184,14 +195,14 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
         currency: "EUR".into(),
         plan: Some(tx::plan_to_pb(&plan)),
     });
-    let _ = submit(node, ca_officer, &[], body).await?;
+    let _ = submit(node, operator, &[], body).await?;
     let body = pb::tx_payload::Body::TopUp(pb::TopUp {
         holder: verifier,
         currency: "EUR".into(),
         amount: 1_000,
         reference: "demo prepayment".into(),
     });
-    let _ = submit(node, ca_officer, &[], body).await?;
+    let _ = submit(node, operator, &[], body).await?;
     Ok(())
 }
 

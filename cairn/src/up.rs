@@ -148,7 +148,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         if node.ledger().identity(&node.key().address()).is_none() {
             tracing::warn!(
                 address = %node.key().address(),
-                "the node identity is not registered, so access events are recorded but not anchored; register {} with `cairn identity register`",
+                "the node identity is not registered, so access events are recorded but not anchored; register {} with `cairn identity register --role node` in a department (not the certification authority's organisation)",
                 config.node_key_path().display()
             );
         }
@@ -213,6 +213,16 @@ pub(crate) enum GenesisCommand {
         /// The organisation that is the certification authority.
         #[arg(long)]
         ca: String,
+        /// The hub operator's organisation (verifier accounts); defaults to the CA's.
+        #[arg(long)]
+        operator: Option<String>,
+        /// The organisation citizens are registered in (not one of --org).
+        #[arg(long, default_value = anchor_chaincode::genesis::DEFAULT_HOLDERS)]
+        holders: String,
+        /// A certificate type and an organisation whose issuers may issue it,
+        /// as TYPE=ORG; repeat for each. A type not listed cannot be issued.
+        #[arg(long = "issuer", value_name = "TYPE=ORG")]
+        issuers: Vec<String>,
         /// The directory to write into.
         #[arg(long)]
         out_dir: PathBuf,
@@ -220,7 +230,8 @@ pub(crate) enum GenesisCommand {
 }
 
 pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
-    let GenesisCommand::New { chain_id, organisations, ca, out_dir } = command;
+    let GenesisCommand::New { chain_id, organisations, ca, operator, holders, issuers, out_dir } =
+        command;
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let genesis_path = out_dir.join("genesis.json");
@@ -238,14 +249,15 @@ pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
         });
         keys.push((out_dir.join(format!("org-{name}.key")), pair));
     }
-    let genesis = Genesis {
-        chain_id,
-        origin: String::new(),
-        organisations: entries,
-        certification_authority: ca,
-        operator: String::new(),
-        endorsement: None,
-    };
+    let mut genesis = Genesis::new(chain_id, entries, ca);
+    genesis.operator = operator.unwrap_or_default();
+    genesis.holders = holders;
+    for issuer in &issuers {
+        let (channel, organisation) = issuer.split_once('=').ok_or_else(|| {
+            format_err!("--issuer {issuer:?} must be TYPE=ORG, for example marriage=dept-civil")
+        })?;
+        genesis.issuers.entry(channel.to_owned()).or_default().push(organisation.to_owned());
+    }
     let bytes = genesis.to_bytes();
     // Check before writing anything, so a bad configuration leaves nothing behind.
     let _ = anchor_chaincode::genesis::Consortium::from_bytes(&bytes)?;

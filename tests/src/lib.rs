@@ -265,6 +265,18 @@ pub fn parse_json(text: &str) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("stdout is not one JSON value: {text:?}"))
 }
 
+/// A path as a command-line argument (temporary directories are UTF-8).
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Runs `cairn ARGS --node URL` against `node`.
+#[track_caller]
+pub fn on(node: &Node, args: &[&str]) -> CliOutput {
+    let url = node.url();
+    cairn(args.iter().copied().chain(["--node", url.as_str()]))
+}
+
 /// Runs `cairn ARGS` to completion within [`COMMAND_TIMEOUT`].
 #[track_caller]
 pub fn cairn<I, S>(args: I) -> CliOutput

@@ -93,7 +93,7 @@ impl World {
     /// Opens an account (as the CA officer: the demo's hub operator is the CA).
     fn open(&self, holder: &KeyPair, plan: &[&str]) {
         let holder = holder.address().to_string();
-        let officer = self.demo_key("ca-officer");
+        let officer = self.demo_key("hub-operator");
         let mut args =
             vec!["billing", "account", "open", "--holder", &holder, "--key", arg(&officer)];
         args.extend(plan);
@@ -103,7 +103,7 @@ impl World {
     fn top_up(&self, holder: &KeyPair, amount: u64) {
         let holder = holder.address().to_string();
         let amount = amount.to_string();
-        let officer = self.demo_key("ca-officer");
+        let officer = self.demo_key("hub-operator");
         self.on(&[
             "billing",
             "account",

@@ -95,7 +95,16 @@ impl Setup {
         let keys = on(&node, &["cert", "keys", &holder_address, "--json"]).assert_success().json();
         assert_eq!(text(&keys["address"]), holder_address);
         let trusted = root.join("trusted.keys");
-        on(&node, &["node", "info", "--trusted-keys-out", arg(&trusted)]).assert_success();
+        let issuers = root.join("issuers.json");
+        on(
+            &node,
+            &["node", "info", "--trusted-keys-out", arg(&trusted), "--issuers-out", arg(&issuers)],
+        )
+        .assert_success();
+        let listed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&issuers).expect("issuers file"))
+                .expect("issuers JSON");
+        assert_eq!(listed["degree"], serde_json::json!(["dept-civil"]), "{listed}");
         Setup { _dir: dir, node, root, issuer, holder, holder_address, trusted }
     }
 
@@ -153,7 +162,9 @@ impl Setup {
     fn verify(&self, source: &[&str], status_list: &Path, extra: &[&str]) -> CliOutput {
         let mut args = vec!["cert", "verify"];
         args.extend_from_slice(source);
+        let issuers = self.path("issuers.json");
         args.extend(["--trusted-keys", arg(&self.trusted), "--status-list", arg(status_list)]);
+        args.extend(["--issuers", arg(&issuers)]);
         args.extend_from_slice(extra);
         // No --node: an offline verification must not need one (the default address is not running).
         cairn(args.iter().copied().chain(["--node", "http://127.0.0.1:9"]))
@@ -326,7 +337,7 @@ fn issue_present_verify_renew_revoke() {
     );
     // Only the issuing organisation revokes; revoking twice is refused.
     on(&s.node, &["cert", "revoke", &renewal, "--key", arg(&s.holder), "--reason", "mine"])
-        .assert_failure_with("not_issuer");
+        .assert_failure_with("not_authorised");
     on(&s.node, &["cert", "revoke", &renewal, "--key", arg(&s.issuer), "--reason", "again"])
         .assert_failure_with("already revoked");
     let listed =

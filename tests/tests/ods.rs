@@ -1,7 +1,8 @@
 //! The ODS front-end end to end against the real PostgreSQL server and a
 //! running node: full and incremental syncs, unchanged data publishing
 //! nothing, fetch round-tripping byte for byte to `COPY … TO STDOUT`,
-//! unlisted identities refused, a tampered chunk detected and named.
+//! unlisted identities refused, a tampered chunk detected and named, and an
+//! identity taken off the list refused every version and no later key.
 //!
 //! PostgreSQL: `CAIRN_TEST_PG_URL` or `postgres://postgres@127.0.0.1:5432/postgres`.
 //! When it cannot be reached the test fails under `CI=true` and is skipped
@@ -84,6 +85,29 @@ fn address(key: &Path) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// `cairn data fetch ASSET --version VERSION` (0: the latest) as `key`.
+fn fetch(
+    url: &str,
+    key: &Path,
+    asset_id: &str,
+    version: &str,
+    out: &Path,
+) -> cairn_tests::CliOutput {
+    cairn([
+        "data",
+        "fetch",
+        asset_id,
+        "--version",
+        version,
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--node",
+        url,
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +299,55 @@ leaves' ELSE 'ünïcode ' || i END, '2026-01-01'::timestamptz + i * interval '1 
     ])
     .assert_failure_with("chunk ");
     assert!(!tampered.exists(), "a corrupt fetch left a file behind");
+
+    // Taking an identity off the list: its next fetch of any version is
+    // refused with no key material, and the next sync wraps no key for it.
+    let provider_address = address(&provider);
+    cairn([
+        "asset",
+        "share",
+        "--key",
+        provider.to_str().unwrap(),
+        "--asset-id",
+        "civil/citizens-delta",
+        "--authorise",
+        &provider_address,
+        "--node",
+        &url,
+    ])
+    .assert_success();
+    for version in ["1", "2"] {
+        let removed = dir.path().join(format!("removed-v{version}.ndjson"));
+        let out = fetch(&url, &consumer, "civil/citizens-delta", version, &removed);
+        let _ = out.assert_failure_with("authorised list");
+        assert!(!out.stdout.contains("data key"), "{}", out.describe());
+        assert!(!removed.exists(), "a refused fetch left a file behind");
+    }
+    db.batch_execute(
+        "INSERT INTO citizens (name, updated_at) VALUES ('after removal', '2027-03-01');",
+    )
+    .await
+    .unwrap();
+    cairn(["sync", "citizens-delta", "--data-dir", data_dir, "--node", &url, "--quiet"])
+        .assert_success();
+    let history = cairn(["asset", "history", "civil/citizens-delta", "--node", &url, "--json"])
+        .assert_success()
+        .json();
+    assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
+    let grants =
+        data.join(format!("ods/objects/grants/{}/v3", hex::encode("civil/citizens-delta")));
+    assert!(
+        grants.join(format!("{provider_address}.json")).exists(),
+        "the listed provider has a grant"
+    );
+    assert!(
+        !grants.join(format!("{consumer_address}.json")).exists(),
+        "version 3's data key was wrapped for an identity taken off the list"
+    );
+    let removed = dir.path().join("removed-v3.ndjson");
+    fetch(&url, &consumer, "civil/citizens-delta", "0", &removed)
+        .assert_failure_with("authorised list");
+    assert!(!removed.exists());
 
     let directory = cairn(["asset", "list", "--node", &url, "--json"]).assert_success().json();
     assert!(

@@ -662,7 +662,7 @@ fn the_metering_projector_killed_during_a_burst_bills_exactly() {
     ])
     .assert_success();
     let holder = KeyPair::load(&key_path).unwrap();
-    let officer = data.join("demo/ca-officer.key");
+    let officer = data.join("demo/hub-operator.key");
     cairn([
         "billing",
         "account",

@@ -2,7 +2,8 @@
 //! with pass or fail and a reason, so a verifier sees everything that is
 //! wrong, not just the first thing.
 //!
-//! The checks, in order: the issuer's signature over the statement; the
+//! The checks, in order: the issuer's signature over the statement; that the
+//! chain allows the issuing organisation to issue the certificate's type; the
 //! holder's key and signature; the challenge or the presentation's age; the
 //! channel checkpoint's signature by a trusted key and its channel; the
 //! certificate's inclusion in that checkpoint; the expected channel, issuer
@@ -27,6 +28,10 @@ use super::status::OpenedStatusList;
 pub struct Expectations<'a> {
     /// The checkpoint keys the verifier trusts.
     pub trusted: &'a [NoteVerifier],
+    /// The chain's certificate types and the organisations allowed to issue
+    /// each (the genesis `issuers`); a certificate whose issuing organisation
+    /// is not listed for its type fails, whatever else verifies.
+    pub authorised_issuers: &'a BTreeMap<String, Vec<String>>,
     /// The verifier's clock, ms since the epoch.
     pub now_ms: u64,
     /// The challenge the verifier gave the holder; `None` accepts a
@@ -281,6 +286,26 @@ pub fn verify_with_cache(
                 )
             })
             .map_err(|e| format!("issuer signature is forged or damaged: {e}")),
+    );
+
+    let allowed = expect.authorised_issuers.get(&statement.channel);
+    checks.push(
+        "issuer authorised",
+        match allowed {
+            Some(organisations) if organisations.contains(&statement.issuer_organisation) => {
+                Ok(format!(
+                    "{} may issue {} certificates",
+                    statement.issuer_organisation, statement.channel
+                ))
+            }
+            Some(organisations) => Err(format!(
+                "{} certificates may be issued only by {organisations:?}, not by {}",
+                statement.channel, statement.issuer_organisation
+            )),
+            None => {
+                Err(format!("the chain lists no issuer for {:?} certificates", statement.channel))
+            }
+        },
     );
 
     let holder_outcome = <[u8; 32]>::try_from(presentation.holder_key.as_slice())

@@ -93,13 +93,11 @@ impl Ledger {
         self.accounts.values()
     }
 
-    /// The creator, registered, not revoked, and the billing endorsement policy met.
+    /// The creator, registered, not revoked, and allowed by the type's
+    /// authority rule (the operator role of the operator's organisation).
     fn operator_creator(&self, transaction: &Transaction) -> Result<(), Failure> {
         let creator = self.registered_creator(transaction)?;
-        let policy = self.consortium.policies.billing.clone().unwrap_or_else(|| {
-            crate::genesis::EndorsementPolicy::AllOf(vec![self.consortium.operator().to_owned()])
-        });
-        self.check_policy(&policy, transaction, Some(creator), None)
+        self.authorise(transaction, Some(creator), None)
     }
 
     fn registered_holder(&self, holder: &str) -> Result<Address, Failure> {

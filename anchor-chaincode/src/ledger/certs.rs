@@ -13,7 +13,7 @@ use super::{Effect, Failure, Ledger, Revocation, encode, failure, valid_text};
 use crate::cert::{self, CertId, Statement, StatusList};
 use crate::merkle::{self, Hash, MerkleLog};
 use crate::tx::{AnchorChannels, IssueCertificate, RevokeCertificate, Transaction};
-use crate::types::{Address, Role, TxId, ValidationCode};
+use crate::types::{Address, TxId, ValidationCode};
 
 /// A certificate on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,22 +155,30 @@ impl Ledger {
         self.certs.status_anchors.get(organisation).map_or(&[], Vec::as_slice)
     }
 
-    /// The creator as an identity with the issuer role.
-    fn issuing_creator(
+    /// The organisation whose issuers may issue a certificate of `channel`
+    /// naming `issuer_organisation`: that organisation when the genesis lists
+    /// it for the type, else a failure naming who may.
+    fn allowed_issuer<'a>(
         &self,
-        transaction: &Transaction,
-    ) -> Result<&super::IdentityRecord, Failure> {
-        let creator = self.registered_creator(transaction)?;
-        if creator.role != Role::Issuer {
-            return Err(failure(
-                ValidationCode::NotIssuer,
-                format!(
-                    "creator {} has role {}; only issuing agencies (role issuer) issue, renew and revoke certificates",
-                    creator.address, creator.role
-                ),
-            ));
+        channel: &str,
+        issuer_organisation: &'a str,
+    ) -> Result<&'a str, Failure> {
+        let allowed = self.consortium.issuers_of(channel);
+        if allowed.iter().any(|o| o == issuer_organisation) {
+            return Ok(issuer_organisation);
         }
-        Ok(creator)
+        Err(failure(
+            ValidationCode::NotAuthorised,
+            if allowed.is_empty() {
+                format!(
+                    "certificate type {channel:?} is not listed in the genesis issuers: no organisation may issue it"
+                )
+            } else {
+                format!(
+                    "certificate type {channel:?} may be issued only by issuers of {allowed:?}, not of {issuer_organisation:?}"
+                )
+            },
+        ))
     }
 
     pub(super) fn check_issue(
@@ -179,9 +187,11 @@ impl Ledger {
         issue: &IssueCertificate,
         renewal: bool,
     ) -> Result<Effect, Failure> {
-        let creator = self.issuing_creator(transaction)?;
+        let creator = self.registered_creator(transaction)?;
         let statement = Statement::parse(&issue.statement)
             .map_err(|e| failure(ValidationCode::InvalidArgument, e))?;
+        let owner = self.allowed_issuer(&statement.channel, &statement.issuer_organisation)?;
+        self.authorise(transaction, Some(creator), Some(owner))?;
         if statement.issuer_organisation != creator.organisation {
             return Err(failure(
                 ValidationCode::NotIssuer,
@@ -360,13 +370,16 @@ impl Ledger {
         transaction: &Transaction,
         revoke: &RevokeCertificate,
     ) -> Result<Effect, Failure> {
-        let creator = self.issuing_creator(transaction)?;
+        let creator = self.registered_creator(transaction)?;
         let record = self.certs.certificates.get(&revoke.certificate_id).ok_or_else(|| {
             failure(
                 ValidationCode::UnknownCertificate,
                 format!("certificate {} does not exist", hex_id(&revoke.certificate_id)),
             )
         })?;
+        // The issuing organisation revokes its own certificates, even of a
+        // type it may no longer issue.
+        self.authorise(transaction, Some(creator), Some(&record.statement.issuer_organisation))?;
         if record.statement.issuer_organisation != creator.organisation {
             return Err(failure(
                 ValidationCode::NotIssuer,
@@ -410,7 +423,8 @@ impl Ledger {
         transaction: &Transaction,
         anchor: &AnchorChannels,
     ) -> Result<Effect, Failure> {
-        let _creator = self.registered_creator(transaction)?;
+        let creator = self.registered_creator(transaction)?;
+        self.authorise(transaction, Some(creator), None)?;
         if anchor.channels.is_empty() && anchor.status_lists.is_empty() {
             return Err(failure(ValidationCode::InvalidArgument, "the anchor names nothing"));
         }

@@ -30,6 +30,9 @@ const CA_OFFICER: u8 = 10;
 const PROVIDER: u8 = 11;
 const CONSUMER: u8 = 12;
 const OUTSIDER: u8 = 13;
+const OPERATOR: u8 = 14;
+const NODE: u8 = 15;
+const CIVIL_NODE: u8 = 16;
 
 impl Fixture {
     fn new() -> Fixture {
@@ -38,24 +41,25 @@ impl Fixture {
             description: String::new(),
             public_key: hex::encode(public(&key(seed))),
         };
-        let genesis = Genesis {
-            chain_id: "test-chain".into(),
-            origin: String::new(),
-            organisations: vec![
-                org("ca", CA_ORG),
-                org("health", HEALTH_ORG),
-                org("civil", CIVIL_ORG),
-            ],
-            certification_authority: "ca".into(),
-            operator: String::new(),
-            endorsement: None,
-        };
+        let mut genesis = Genesis::new(
+            "test-chain",
+            vec![org("ca", CA_ORG), org("health", HEALTH_ORG), org("civil", CIVIL_ORG)],
+            "ca",
+        );
+        genesis.issuers = [
+            ("degree".to_owned(), vec!["civil".to_owned(), "health".to_owned()]),
+            ("marriage".to_owned(), vec!["civil".to_owned()]),
+        ]
+        .into();
         let ledger = Ledger::from_genesis_record(0, &genesis_record(&genesis)).unwrap();
         let mut fixture = Fixture { ledger, offset: 1, nonce: 0 };
         for (seed, organisation, role) in [
             (CA_OFFICER, "ca", Role::CertificationAuthority),
             (PROVIDER, "health", Role::Provider),
             (CONSUMER, "civil", Role::Consumer),
+            (OPERATOR, "ca", Role::Operator),
+            (NODE, "health", Role::Node),
+            (CIVIL_NODE, "civil", Role::Node),
         ] {
             let envelope = fixture.register(seed, organisation, role, &[("ca", CA_ORG)]);
             fixture.expect(envelope, ValidationCode::Valid, "");
@@ -239,17 +243,35 @@ fn registration_rules() {
     f.expect(
         envelope,
         ValidationCode::EndorsementPolicyFailure,
-        "requires endorsement by all of [\"ca\"]",
+        "requires endorsement by role certification_authority of the certification authority's organisation",
     );
     // Endorsed by an organisation that is not the certification authority.
     let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("civil", CIVIL_ORG)]);
-    f.expect(envelope, ValidationCode::EndorsementPolicyFailure, "signed by [\"civil\"]");
-    // A key that claims to speak for the CA but does not.
-    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("ca", CIVIL_ORG)]);
     f.expect(
         envelope,
         ValidationCode::EndorsementPolicyFailure,
-        "does not speak for organisation \"ca\"",
+        "[for \"civil\": the organisation's genesis key]",
+    );
+    // A key that claims to speak for the CA but does not.
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("ca", CIVIL_ORG)]);
+    f.expect(envelope, ValidationCode::EndorsementPolicyFailure, "for \"ca\": an unknown key");
+    // A member of the CA's organisation without the CA role does not count.
+    let envelope = f.register(OUTSIDER, "civil", Role::Consumer, &[("ca", OPERATOR)]);
+    f.expect(envelope, ValidationCode::EndorsementPolicyFailure, "with role operator in \"ca\"");
+    // Roles stay in their organisations; citizens are not members of departments.
+    let envelope = f.register(OUTSIDER, "ca", Role::Public, &[("ca", CA_ORG)]);
+    f.expect(envelope, ValidationCode::NotAuthorised, "only in the holders' organisation");
+    let envelope = f.register(OUTSIDER, "civil", Role::CertificationAuthority, &[("ca", CA_ORG)]);
+    f.expect(
+        envelope,
+        ValidationCode::NotAuthorised,
+        "belongs only to the certification authority",
+    );
+    let envelope = f.register(OUTSIDER, "ca", Role::Node, &[("ca", CA_ORG)]);
+    f.expect(
+        envelope,
+        ValidationCode::NotAuthorised,
+        "never belongs to the certification authority",
     );
     let envelope = f.register(OUTSIDER, "nowhere", Role::Consumer, &[("ca", CA_ORG)]);
     f.expect(envelope, ValidationCode::UnknownOrganisation, "\"nowhere\"");
@@ -373,9 +395,15 @@ fn revocation_needs_the_ca_and_stops_the_identity() {
     let envelope = f.revoke(PROVIDER, address(CONSUMER), &[]);
     f.expect(
         envelope,
-        ValidationCode::EndorsementPolicyFailure,
-        "revoke_identity requires endorsement",
+        ValidationCode::NotAuthorised,
+        "revoke_identity may be created only by role certification_authority",
     );
+    // A member of the CA's own organisation with another role may not either.
+    let envelope = f.revoke(OPERATOR, address(CONSUMER), &[]);
+    f.expect(envelope, ValidationCode::NotAuthorised, "has role operator in organisation \"ca\"");
+    // Endorsements do not lend the creator a role it does not have.
+    let envelope = f.revoke(PROVIDER, address(CONSUMER), &[("ca", CA_ORG), ("ca", CA_OFFICER)]);
+    f.expect(envelope, ValidationCode::NotAuthorised, "has role provider");
     let envelope = f.revoke(CA_OFFICER, address(OUTSIDER), &[]);
     f.expect(envelope, ValidationCode::UnknownIdentity, "is not registered");
     let envelope = f.revoke(CA_OFFICER, address(PROVIDER), &[]);
@@ -395,31 +423,37 @@ fn access_event_anchors_only_grow_consistently() {
     for i in 0..5u8 {
         let _ = log.push(merkle::leaf_hash(&[i]));
     }
-    let envelope = f.anchor(CA_OFFICER, &log, 0);
+    // Only node identities anchor: not the CA, not a provider.
+    for creator in [CA_OFFICER, PROVIDER] {
+        let envelope = f.anchor(creator, &log, 0);
+        f.expect(envelope, ValidationCode::NotAuthorised, "only by role node of any department");
+    }
+    let envelope = f.anchor(NODE, &log, 0);
     f.expect(envelope, ValidationCode::Valid, "");
-    let envelope = f.anchor(CA_OFFICER, &log, 0);
+    let envelope = f.anchor(NODE, &log, 0);
     f.expect(envelope, ValidationCode::InconsistentAnchor, "does not grow");
     for i in 5..9u8 {
         let _ = log.push(merkle::leaf_hash(&[i]));
     }
     // A proof from the wrong old size does not verify.
-    let envelope = f.anchor(CA_OFFICER, &log, 3);
+    let envelope = f.anchor(NODE, &log, 3);
     f.expect(envelope, ValidationCode::InconsistentAnchor, "does not extend");
     // A rewritten history (same size, other leaves) does not extend the anchor either.
     let mut forged = MerkleLog::new();
     for i in 100..109u8 {
         let _ = forged.push(merkle::leaf_hash(&[i]));
     }
-    let envelope = f.anchor(CA_OFFICER, &forged, 5);
+    let envelope = f.anchor(NODE, &forged, 5);
     f.expect(envelope, ValidationCode::InconsistentAnchor, "");
-    let envelope = f.anchor(CA_OFFICER, &log, 5);
+    let envelope = f.anchor(NODE, &log, 5);
     f.expect(envelope, ValidationCode::Valid, "");
-    let anchors = f.ledger.access_anchors(&address(CA_OFFICER).parse().unwrap());
+    let anchors = f.ledger.access_anchors(&address(NODE).parse().unwrap());
     assert_eq!(anchors.iter().map(|a| a.tree_size).collect::<Vec<_>>(), [5, 9]);
-    // Each identity has its own stream.
-    let envelope = f.anchor(PROVIDER, &log, 0);
+    // Each node has its own stream.
+    let envelope = f.anchor(CIVIL_NODE, &log, 0);
     f.expect(envelope, ValidationCode::Valid, "");
 }
 
+mod authority;
 mod billing;
 mod certificates;

@@ -56,7 +56,7 @@ impl Billing {
 
     fn opened() -> Billing {
         let mut b = Billing::new();
-        let envelope = b.open(CA_OFFICER, &address(VERIFIER), "EUR", &plan(5));
+        let envelope = b.open(OPERATOR, &address(VERIFIER), "EUR", &plan(5));
         b.f.expect(envelope, ValidationCode::Valid, "");
         b
     }
@@ -69,8 +69,14 @@ fn open_account_rejections() {
     let cases: Vec<(Vec<u8>, ValidationCode, &str)> = vec![
         (
             b.open(PROVIDER, &verifier, "EUR", &plan(5)),
-            ValidationCode::EndorsementPolicyFailure,
-            "requires endorsement by all of [\"ca\"]",
+            ValidationCode::NotAuthorised,
+            "open_account may be created only by role operator of the operator's organisation",
+        ),
+        (
+            // The certification authority's role does not imply the operator's.
+            b.open(CA_OFFICER, &verifier, "EUR", &plan(5)),
+            ValidationCode::NotAuthorised,
+            "has role certification_authority",
         ),
         (
             b.open(OUTSIDER, &verifier, "EUR", &plan(5)),
@@ -78,22 +84,22 @@ fn open_account_rejections() {
             "is not a registered identity",
         ),
         (
-            b.open(CA_OFFICER, &address(OUTSIDER), "EUR", &plan(5)),
+            b.open(OPERATOR, &address(OUTSIDER), "EUR", &plan(5)),
             ValidationCode::UnknownIdentity,
             "holder",
         ),
         (
-            b.open(CA_OFFICER, "not-an-address", "EUR", &plan(5)),
+            b.open(OPERATOR, "not-an-address", "EUR", &plan(5)),
             ValidationCode::InvalidArgument,
             "is not an address",
         ),
         (
-            b.open(CA_OFFICER, &verifier, "euro", &plan(5)),
+            b.open(OPERATOR, &verifier, "euro", &plan(5)),
             ValidationCode::InvalidArgument,
             "currency \"euro\" is not an ISO 4217 code",
         ),
         (
-            b.open(CA_OFFICER, &verifier, "EUR", &Plan { price_per_query: u64::MAX, ..plan(5) }),
+            b.open(OPERATOR, &verifier, "EUR", &Plan { price_per_query: u64::MAX, ..plan(5) }),
             ValidationCode::InvalidArgument,
             "price_per_query is",
         ),
@@ -102,7 +108,7 @@ fn open_account_rejections() {
         b.f.expect(envelope, code, message);
     }
     let body = pb::OpenAccount { holder: verifier.clone(), currency: "EUR".into(), plan: None };
-    let envelope = b.f.sealed(CA_OFFICER, &[], pb::tx_payload::Body::OpenAccount(body));
+    let envelope = b.f.sealed(OPERATOR, &[], pb::tx_payload::Body::OpenAccount(body));
     b.f.expect(envelope, ValidationCode::Malformed, "the account has no plan");
     let mut no_payment = plan_to_pb(&plan(5));
     no_payment.payment = 0;
@@ -111,10 +117,11 @@ fn open_account_rejections() {
         currency: "EUR".into(),
         plan: Some(no_payment),
     };
-    let envelope = b.f.sealed(CA_OFFICER, &[], pb::tx_payload::Body::OpenAccount(body));
+    let envelope = b.f.sealed(OPERATOR, &[], pb::tx_payload::Body::OpenAccount(body));
     b.f.expect(envelope, ValidationCode::Malformed, "payment 0 is not prepaid or postpaid");
     assert!(b.f.ledger.accounts().next().is_none());
-    // The operator organisation's own key endorses for a member of another organisation.
+    // The operator organisation's own key does not lend its authority to a
+    // member of another organisation.
     let envelope = {
         let body = pb::OpenAccount {
             holder: verifier.clone(),
@@ -123,8 +130,10 @@ fn open_account_rejections() {
         };
         b.f.sealed(PROVIDER, &[("ca", CA_ORG)], pb::tx_payload::Body::OpenAccount(body))
     };
+    b.f.expect(envelope, ValidationCode::NotAuthorised, "has role provider");
+    let envelope = b.open(OPERATOR, &verifier, "EUR", &plan(5));
     b.f.expect(envelope, ValidationCode::Valid, "");
-    let envelope = b.open(CA_OFFICER, &verifier, "EUR", &plan(5));
+    let envelope = b.open(OPERATOR, &verifier, "EUR", &plan(5));
     b.f.expect(envelope, ValidationCode::AccountExists, "already has an account");
 }
 
@@ -137,32 +146,32 @@ fn top_ups_credit_and_plans_keep_their_history() {
     assert_eq!(opened_height, b.f.ledger.height());
     let cases: Vec<(Vec<u8>, ValidationCode, &str)> = vec![
         (
-            b.top_up(CA_OFFICER, &verifier, "USD", 100),
+            b.top_up(OPERATOR, &verifier, "USD", 100),
             ValidationCode::InvalidArgument,
             "the top-up is in \"USD\"",
         ),
         (
-            b.top_up(CA_OFFICER, &verifier, "EUR", 0),
+            b.top_up(OPERATOR, &verifier, "EUR", 0),
             ValidationCode::InvalidArgument,
             "amount must be 1 to",
         ),
         (
-            b.top_up(CA_OFFICER, &address(CONSUMER), "EUR", 100),
+            b.top_up(OPERATOR, &address(CONSUMER), "EUR", 100),
             ValidationCode::UnknownAccount,
             "has no account",
         ),
         (
             b.top_up(CONSUMER, &verifier, "EUR", 100),
-            ValidationCode::EndorsementPolicyFailure,
-            "requires endorsement",
+            ValidationCode::NotAuthorised,
+            "top_up may be created only by role operator",
         ),
         (
-            b.change(CA_OFFICER, &verifier, &plan(5)),
+            b.change(OPERATOR, &verifier, &plan(5)),
             ValidationCode::InvalidArgument,
             "already has this plan",
         ),
         (
-            b.change(CA_OFFICER, &address(CONSUMER), &plan(6)),
+            b.change(OPERATOR, &address(CONSUMER), &plan(6)),
             ValidationCode::UnknownAccount,
             "has no account",
         ),
@@ -171,10 +180,10 @@ fn top_ups_credit_and_plans_keep_their_history() {
         b.f.expect(envelope, code, message);
     }
     for amount in [1_000, 250] {
-        let envelope = b.top_up(CA_OFFICER, &verifier, "EUR", amount);
+        let envelope = b.top_up(OPERATOR, &verifier, "EUR", amount);
         b.f.expect(envelope, ValidationCode::Valid, "");
     }
-    let envelope = b.change(CA_OFFICER, &verifier, &Plan { payment: Payment::Postpaid, ..plan(9) });
+    let envelope = b.change(OPERATOR, &verifier, &Plan { payment: Payment::Postpaid, ..plan(9) });
     b.f.expect(envelope, ValidationCode::Valid, "");
     let changed_height = b.f.ledger.height();
     let account = b.f.ledger.account(&holder).unwrap();
@@ -192,7 +201,7 @@ fn accounts_are_in_the_state_root_and_replicas_agree() {
     let mut a = Billing::opened();
     let verifier = address(VERIFIER);
     let root = a.f.ledger.state_root();
-    let envelope = a.top_up(CA_OFFICER, &verifier, "EUR", 10);
+    let envelope = a.top_up(OPERATOR, &verifier, "EUR", 10);
     let mut replica = a.f.ledger.clone();
     let record = batch_record(vec![envelope]);
     let block = a.f.ledger.apply_record(a.f.offset, &record).clone();

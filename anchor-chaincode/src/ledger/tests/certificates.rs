@@ -19,7 +19,7 @@ impl Certs {
         let mut f = Fixture::new();
         for (seed, organisation, role) in [
             (ISSUER, "civil", Role::Issuer),
-            (HOLDER, "ca", Role::Public),
+            (HOLDER, "holders", Role::Public),
             (OTHER_ISSUER, "health", Role::Issuer),
         ] {
             let envelope = f.register(seed, organisation, role, &[("ca", CA_ORG)]);
@@ -71,7 +71,7 @@ impl Certs {
         lists: Vec<pb::StatusListHead>,
     ) -> Vec<u8> {
         let body = pb::AnchorChannels { channels, status_lists: lists };
-        self.f.sealed(CA_OFFICER, &[], pb::tx_payload::Body::AnchorChannels(body))
+        self.f.sealed(NODE, &[], pb::tx_payload::Body::AnchorChannels(body))
     }
 
     /// Issues a valid degree and returns its id.
@@ -90,11 +90,26 @@ fn issue_validation_codes() {
     let body = Certs::issue_body(ISSUER, &good);
     // Only an issuer may issue.
     let envelope = c.issue(PROVIDER, body.clone());
-    c.f.expect(envelope, ValidationCode::NotIssuer, "role provider");
+    c.f.expect(envelope, ValidationCode::NotAuthorised, "has role provider");
     // The statement must name the creator's organisation and key.
     let wrong_org = c.statement(ISSUER, "health", "degree");
     let envelope = c.issue(ISSUER, Certs::issue_body(ISSUER, &wrong_org));
-    c.f.expect(envelope, ValidationCode::NotIssuer, "belongs to \"civil\"");
+    c.f.expect(
+        envelope,
+        ValidationCode::NotAuthorised,
+        "role issuer of the owning organisation \"health\"",
+    );
+    // A type the genesis does not list for the creator's organisation.
+    let unlisted = c.statement(OTHER_ISSUER, "health", "marriage");
+    let envelope = c.issue(OTHER_ISSUER, Certs::issue_body(OTHER_ISSUER, &unlisted));
+    c.f.expect(
+        envelope,
+        ValidationCode::NotAuthorised,
+        "may be issued only by issuers of [\"civil\"]",
+    );
+    let unknown_type = c.statement(ISSUER, "civil", "licence");
+    let envelope = c.issue(ISSUER, Certs::issue_body(ISSUER, &unknown_type));
+    c.f.expect(envelope, ValidationCode::NotAuthorised, "not listed in the genesis issuers");
     let wrong_key = c.statement(OTHER_ISSUER, "civil", "degree");
     let envelope = c.issue(ISSUER, Certs::issue_body(OTHER_ISSUER, &wrong_key));
     c.f.expect(envelope, ValidationCode::InvalidArgument, "issuer public key");
@@ -186,7 +201,7 @@ fn renew_and_revoke_only_by_the_issuing_organisation() {
     let envelope = c.renew(OTHER_ISSUER, Certs::issue_body(OTHER_ISSUER, &foreign));
     c.f.expect(envelope, ValidationCode::NotIssuer, "only that organisation");
     let envelope = c.revoke(OTHER_ISSUER, id, "fraud");
-    c.f.expect(envelope, ValidationCode::NotIssuer, "issued by \"civil\"");
+    c.f.expect(envelope, ValidationCode::NotAuthorised, "owning organisation \"civil\"");
     // A renewal must extend the period and keep the content.
     let mut shorter = renewal.clone();
     shorter.valid_until_ms = old.valid_until_ms;
