@@ -145,6 +145,30 @@ fn raw_produce_consume(
     Ok(seen as f64 / start.elapsed().as_secs_f64())
 }
 
+/// A `RegisterIdentity` of `key` with the `node` role in the bench's
+/// department, endorsed by the certification authority.
+fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
+    use anchor_chaincode::tx::{self, TxDraft};
+    use cairn_schemas::v1 as pb;
+    let draft = TxDraft {
+        chain_id: chain_id.into(),
+        nonce: b"bench node".to_vec(),
+        timestamp_ms: 1_700_000_000_000,
+        body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+            name: "bench node".into(),
+            organisation: "dept".into(),
+            role: tx::role_to_pb(anchor_chaincode::Role::Node).into(),
+            signing_public_key: key.signing_public_key().to_vec(),
+            encryption_public_key: key.encryption_public_key().to_vec(),
+        }),
+    };
+    tx::seal(
+        draft.payload(&key.signing_public_key()),
+        key.signing_key(),
+        &[("ca", ca.signing_key())],
+    )
+}
+
 /// Events that are not billable (a billable one needs its caller's signed
 /// request), decided at ledger `height`.
 fn synthetic_events(n: usize, round: usize, height: u64) -> Vec<AccessEvent> {
@@ -205,7 +229,7 @@ fn projection(
         let log = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
         let genesis = bench_genesis(&ca, &dept).to_bytes();
         let node = Node::open_on(&node_config, log, Some(&genesis), true)?;
-        let registration = bench_registrations("bench", &ca, std::slice::from_ref(&logger));
+        let registration = vec![node_registration("bench", &ca, &logger)];
         let (valid, _) = runtime.block_on(submit_all(&node, registration, 1))?;
         if valid != 1 {
             bail!("the bench's logging node could not be registered");

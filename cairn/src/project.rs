@@ -353,9 +353,10 @@ impl RecordChecks {
 }
 
 /// Whether `node` may sign access-topic records: a registered identity of
-/// the ledger (as projected) that is not revoked. Answers `None` while the
-/// projected ledger is below `height` and does not know the identity yet.
-/// The one place that says which identities count as nodes.
+/// the ledger (as projected) with the `node` role that is not revoked.
+/// Answers `None` while the projected ledger is below `height` and does not
+/// know the identity yet. The one place that says which identities count as
+/// nodes.
 pub(crate) async fn is_trusted_node(
     ledger: &Projections,
     node: &Address,
@@ -363,7 +364,7 @@ pub(crate) async fn is_trusted_node(
 ) -> anyhow::Result<Option<bool>> {
     let (identity, projected) = ledger.identity_status(&node.to_string()).await?;
     Ok(match identity {
-        Some((_role, revoked)) => Some(!revoked),
+        Some((role, revoked)) => Some(role == anchor_chaincode::Role::Node.to_string() && !revoked),
         None if projected < height => None,
         None => Some(false),
     })
@@ -414,7 +415,7 @@ async fn access_record(
         };
         if !trusted {
             return Ok(Err(format!(
-                "the record is signed by {signer}, which is not a registered node of the ledger"
+                "the record is signed by {signer}, which is not a registered, unrevoked node identity of the ledger"
             )));
         }
         let _ = checks.trusted.lock().unwrap_or_else(|p| p.into_inner()).insert(signer);
