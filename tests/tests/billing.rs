@@ -556,8 +556,6 @@ fn renumbered(mut statement: Value) -> Value {
 
 #[test]
 fn made_up_evidence_and_edited_statements_are_refused_offline() {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let world = World::start();
     let (_, verifier) = world.register("checked", "verifier-co", "verifier");
     world.open(
@@ -598,8 +596,52 @@ fn made_up_evidence_and_edited_statements_are_refused_offline() {
     let _ = check_statement(&world, &trusted, "removed.json", &renumbered(removed))
         .assert_failure_with("the plan gives 0 + 0 = 0");
 
-    // A consumer anchors a log of one made-up event naming the verifier.
+    // A consumer anchors a log of one made-up event naming the verifier: the
+    // chaincode refuses the anchor, and so do both commands. A node identity
+    // the verifier does not trust gets its anchor recorded, and both commands
+    // refuse it for its signer.
     let consumer = KeyPair::load(&world.demo_key("civil-consumer")).unwrap();
+    let (_, rogue_node) = world.register("rogue-node", "operator", "node");
+    let anchorers = [
+        (&consumer, "consumer", "is not a valid anchor"),
+        (&rogue_node, "rogue", "not among the trusted node keys"),
+    ];
+    for (anchorer, name, reason) in anchorers {
+        let forged = made_up_proof(&world, anchorer, &verifier, name);
+        let proof_path = world.dir.path().join(format!("{name}-proof.json"));
+        std::fs::write(&proof_path, forged.to_string()).unwrap();
+        let checkpoint = world.dir.path().join(format!("{name}-checkpoint.txt"));
+        std::fs::write(&checkpoint, forged["checkpoint"].as_str().unwrap()).unwrap();
+        let refusal = |out: &CliOutput| {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(!out.success(), "{name}: a made-up log was accepted: {}", out.describe());
+            assert!(text.contains(reason), "{name}: {}", out.describe());
+        };
+        refusal(&cairn([
+            "proof",
+            "verify",
+            arg(&proof_path),
+            "--checkpoint",
+            arg(&checkpoint),
+            "--trusted-keys",
+            arg(&trusted),
+        ]));
+        // The same made-up event as a line of the verifier's statement.
+        let mut padded = original.clone();
+        padded["checkpoint"] = forged["checkpoint"].clone();
+        let line = &mut padded["lines"][N - 1];
+        line["event_id"] = "f".repeat(32).into();
+        line["proof"] = forged;
+        refusal(&check_statement(&world, &trusted, &format!("{name}-padded.json"), &padded));
+    }
+}
+
+/// An audit proof of a log of one made-up billable event of `verifier`,
+/// anchored by `anchorer`, against the checkpoint that includes the anchor.
+fn made_up_proof(world: &World, anchorer: &KeyPair, verifier: &KeyPair, name: &str) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url = world.url();
     let event = asset_registry::audit::AccessEvent {
         event_id: "f".repeat(32),
         time_ms: now_ms(),
@@ -620,7 +662,7 @@ fn made_up_evidence_and_edited_statements_are_refused_offline() {
     let root = anchor_chaincode::merkle::leaf_hash(&event);
     let info = cairn(["node", "info", "--json", "--node", &url]).assert_success().json();
     let chain_id = info["chain_id"].as_str().unwrap().to_string();
-    let anchor = cairn_tests::anchor_access_envelope(&chain_id, &consumer, 1, root);
+    let anchor = cairn_tests::anchor_access_envelope(&chain_id, anchorer, 1, root);
     let submitted = runtime().block_on(async {
         let mut client = cairn_tests::connect(&url).await.unwrap();
         client
@@ -629,11 +671,11 @@ fn made_up_evidence_and_edited_statements_are_refused_offline() {
             .unwrap()
             .into_inner()
     });
-    let inclusion = world.dir.path().join("anchor-inclusion.json");
+    let inclusion = world.dir.path().join(format!("{name}-anchor-inclusion.json"));
     world.on(&["proof", "inclusion", &submitted.tx_id, "--out", arg(&inclusion)]).assert_success();
     let inclusion: Value =
         serde_json::from_str(&std::fs::read_to_string(&inclusion).unwrap()).unwrap();
-    let forged = serde_json::json!({
+    serde_json::json!({
         "kind": "cairn-audit-proof-v1",
         "event": b64.encode(&event),
         "event_index": 0,
@@ -645,37 +687,5 @@ fn made_up_evidence_and_edited_statements_are_refused_offline() {
         "anchor_leaf": inclusion["leaf"],
         "anchor_hashes": inclusion["hashes"],
         "checkpoint": inclusion["checkpoint"],
-    });
-    let forged_path = world.dir.path().join("forged-proof.json");
-    std::fs::write(&forged_path, forged.to_string()).unwrap();
-    let checkpoint = world.dir.path().join("forged-checkpoint.txt");
-    std::fs::write(&checkpoint, inclusion["checkpoint"].as_str().unwrap()).unwrap();
-    // Refused whether the chaincode took the anchor (then its signer is not a
-    // trusted node) or refused it (then it is not a valid anchor).
-    let refusal = |out: &CliOutput| {
-        let text = format!("{}{}", out.stdout, out.stderr);
-        assert!(!out.success(), "a made-up log was accepted: {}", out.describe());
-        assert!(
-            text.contains("not among the trusted node keys")
-                || text.contains("is not a valid anchor"),
-            "{}",
-            out.describe()
-        );
-    };
-    refusal(&cairn([
-        "proof",
-        "verify",
-        arg(&forged_path),
-        "--checkpoint",
-        arg(&checkpoint),
-        "--trusted-keys",
-        arg(&trusted),
-    ]));
-    // The same made-up event as a line of the verifier's statement.
-    let mut padded = original.clone();
-    let line = &mut padded["lines"][N - 1];
-    line["event_id"] = "f".repeat(32).into();
-    line["proof"] = forged;
-    padded["checkpoint"] = inclusion["checkpoint"].clone();
-    refusal(&check_statement(&world, &trusted, "padded.json", &padded));
+    })
 }
