@@ -319,6 +319,8 @@ pub(crate) async fn project_ledger(
 pub(crate) struct RecordChecks {
     /// The chain id, for the callers' envelopes.
     chain_id: String,
+    /// The ledger topic, whose end bounds the heights events may claim.
+    kafka: Option<KafkaSettings>,
     /// Node addresses found trusted on the projected ledger.
     trusted: std::sync::Mutex<std::collections::BTreeSet<Address>>,
     /// Records refused since the projector started.
@@ -326,8 +328,17 @@ pub(crate) struct RecordChecks {
 }
 
 impl RecordChecks {
-    pub(crate) fn new(chain_id: String) -> RecordChecks {
-        RecordChecks { chain_id, trusted: Default::default(), refused: Default::default() }
+    pub(crate) fn new(chain_id: String, kafka: Option<KafkaSettings>) -> RecordChecks {
+        RecordChecks { chain_id, kafka, trusted: Default::default(), refused: Default::default() }
+    }
+
+    /// How many blocks the ledger topic holds now (its genesis is block 0 at
+    /// offset 0, one block per record), or `None` without a topic.
+    fn ledger_end(&self) -> anyhow::Result<Option<u64>> {
+        let Some(kafka) = &self.kafka else { return Ok(None) };
+        let reader = TopicReader::new(&kafka.config, &kafka.ledger_topic, &BTreeMap::new())?;
+        let ends = tokio::task::block_in_place(|| reader.high_watermarks(1))?;
+        Ok(ends.get(&0).map(|&end| u64::try_from(end).unwrap_or(0)))
     }
 
     /// Reads the chain id from the genesis record of the ledger topic,
@@ -346,7 +357,10 @@ impl RecordChecks {
             if let Some(genesis) = first.first() {
                 let ledger = Ledger::from_genesis_record(0, &genesis.bytes)
                     .map_err(|e| format_err!("the ledger topic's genesis record: {e}"))?;
-                return Ok(RecordChecks::new(ledger.consortium().chain_id().to_string()));
+                return Ok(RecordChecks::new(
+                    ledger.consortium().chain_id().to_string(),
+                    Some(kafka.clone()),
+                ));
             }
         }
     }
@@ -406,6 +420,16 @@ async fn access_record(
         let trusted = loop {
             match is_trusted_node(projections, &signer, event.ledger_height).await? {
                 Some(trusted) => break trusted,
+                // Wait for the projection only up to a height the ledger has:
+                // a record claiming more would stall the projector for nothing.
+                None if waited.is_zero()
+                    && checks.ledger_end()?.is_some_and(|end| event.ledger_height > end) =>
+                {
+                    return Ok(Err(format!(
+                        "the event claims ledger height {}, beyond the ledger's end",
+                        event.ledger_height
+                    )));
+                }
                 None if waited < Duration::from_secs(600) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     waited += Duration::from_millis(50);

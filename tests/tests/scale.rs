@@ -879,7 +879,9 @@ fn the_projector_refuses_forged_access_topic_records() {
     let height = demo_height(&node);
     let node_key = node_key(&node);
     let stranger = KeyPair::generate().unwrap();
-    let events = synthetic_events(6, height);
+    let mut events = synthetic_events(7, height);
+    // Event 6 claims a ledger height far beyond the ledger's end.
+    events[6].ledger_height = 1_000_000_000;
     // Event 5 is billable (an allowed verification) but carries no signed
     // request of its caller.
     let mut unasked = events[5].clone();
@@ -887,7 +889,7 @@ fn the_projector_refuses_forged_access_topic_records() {
     unasked.decision = Decision::Allowed;
     unasked.method = "/cairn.v1.Access/VerifyDataHash".into();
     let payloads: Vec<Vec<u8>> =
-        events[..5].iter().chain([&unasked]).map(AccessEvent::encode).collect();
+        events[..5].iter().chain([&unasked, &events[6]]).map(AccessEvent::encode).collect();
     let leaf = |i: usize| (i as u64).to_be_bytes();
     let sign = |key: &KeyPair, i: usize| {
         asset_registry::audit::sign_record(key.signing_key(), i as u64, &payloads[i])
@@ -898,7 +900,7 @@ fn the_projector_refuses_forged_access_topic_records() {
         (stranger.address().to_string(), stranger.signing_public_key());
     let mut tampered = payloads[3].clone();
     tampered[4] ^= 1;
-    let leaves: Vec<[u8; 8]> = (0..6).map(leaf).collect();
+    let leaves: Vec<[u8; 8]> = (0..7).map(leaf).collect();
     let signatures: Vec<[u8; 64]> = vec![
         sign(&node_key, 0),
         [0; 64],
@@ -906,6 +908,7 @@ fn the_projector_refuses_forged_access_topic_records() {
         sign(&node_key, 3),
         sign(&node_key, 4),
         sign(&node_key, 5),
+        sign(&stranger, 6),
     ];
     let full = |i: usize, address: &'static str| -> Vec<(&'static str, Vec<u8>)> {
         let (node, public) = if address == "stranger" {
@@ -924,6 +927,8 @@ fn the_projector_refuses_forged_access_topic_records() {
     // 2: signed by a key the ledger does not know. 3: its payload changed
     // after signing. 4: signed by the node but naming another node.
     // 5: the node's billable event without the caller's request.
+    // 6: an unknown signer's event claiming a height the ledger never had
+    // (refused at once, not after waiting for the projection to get there).
     let mut named_other = full(4, "node");
     named_other[0].1 = stranger_address.as_bytes().to_vec();
     let records: Vec<RawRecord> = vec![
@@ -933,6 +938,7 @@ fn the_projector_refuses_forged_access_topic_records() {
         (tampered, full(3, "node")),
         (payloads[4].clone(), named_other),
         (payloads[5].clone(), full(5, "node")),
+        (payloads[6].clone(), full(6, "stranger")),
     ];
     let producer = KafkaProducer::new(&KafkaConfig::new(env.kafka.clone())).unwrap();
     let headers: Vec<Vec<(&str, &[u8])>> = records
