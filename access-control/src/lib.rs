@@ -10,10 +10,12 @@
 //!   parallel batch verification.
 //! - [`request`]: signed request envelopes. Every gRPC call that reads
 //!   protected data or costs money carries, in the binary metadata key
-//!   `x-cairn-auth-bin`, a 153-byte envelope signed by the caller over the
-//!   method, a digest of the body, a timestamp and a nonce;
-//!   [`request::RequestVerifier`] checks it, looks the caller up on the
-//!   ledger and refuses replays within the time window.
+//!   `x-cairn-auth-bin`, a 205-byte envelope signed by the caller over the
+//!   method, a digest of the body, a timestamp, a nonce, the chain id and the
+//!   receiving node's address; [`request::RequestVerifier`] checks it, looks
+//!   the caller up on the ledger and refuses replays within the time window
+//!   (fairly: one identity cannot fill the replay cache), and
+//!   [`request::verify_envelope`] checks a logged envelope on its own.
 //! - [`policy`]: who may do what. A casbin role policy, with organisations as
 //!   domains, says which role may perform which action on which kind of
 //!   object; [`policy::RolePolicy::decide`] combines it with the on-chain

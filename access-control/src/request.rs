@@ -3,32 +3,48 @@
 //! Every gRPC call that reads protected data or costs money carries, in the
 //! binary metadata key [`AUTH_METADATA_KEY`] (`x-cairn-auth-bin`), an
 //! envelope signed with the caller's Ed25519 key over the method, a digest of
-//! the request body, a timestamp and a nonce. The server passes the header
-//! bytes, the gRPC method path (for example `/cairn.v1.Access/RequestData`),
-//! the encoded request message and its clock to [`RequestVerifier::verify`];
-//! this module reads no clock and does no I/O.
+//! the request body, a timestamp, a nonce, the chain id and the address of
+//! the node the request is sent to. The server passes the header bytes, the
+//! gRPC method path (for example `/cairn.v1.Access/RequestData`), the encoded
+//! request message, its own [`Destination`] and its clock to
+//! [`RequestVerifier::verify`]; this module reads no clock and does no I/O.
+//!
+//! A client learns the chain id and the node's address from the public
+//! `GetNodeInfo` call (once per connection) before it signs.
 //!
 //! # Envelope layout
 //!
-//! The envelope is exactly [`ENVELOPE_LEN`] (153) bytes; integers are big-endian:
+//! The envelope is exactly [`ENVELOPE_LEN`] (205) bytes; integers are big-endian:
 //!
 //! | offset | length | field |
 //! | --- | --- | --- |
-//! | 0 | 1 | version, [`ENVELOPE_VERSION`] (1) |
+//! | 0 | 1 | version, [`ENVELOPE_VERSION`] (2) |
 //! | 1 | 32 | the caller's Ed25519 public key |
 //! | 33 | 8 | `timestamp_ms`, u64: milliseconds since the Unix epoch |
 //! | 41 | 16 | nonce: random bytes, never reused by the key |
 //! | 57 | 32 | SHA-256 of the request body (the encoded protobuf message) |
-//! | 89 | 64 | Ed25519 signature |
+//! | 89 | 32 | SHA-256 of the chain id (UTF-8) the request is for |
+//! | 121 | 20 | the address of the node the request is sent to |
+//! | 141 | 64 | Ed25519 signature |
 //!
 //! The signature is over
 //!
 //! ```text
-//! "cairn-request-v1\n" || u32 BE length of method || method || body SHA-256 || timestamp_ms u64 BE || nonce
+//! "cairn-request-v2\n" || u32 BE length of method || method || body SHA-256
+//!     || timestamp_ms u64 BE || nonce || chain id SHA-256 || node address
 //! ```
 //!
-//! so an envelope is bound to one method and one body. Signatures are checked
-//! with `ed25519-zebra` (ZIP-215 rules), like every other signature in Cairn.
+//! so an envelope is bound to one method, one body, one chain and one node:
+//! a node that receives a request cannot replay it to another node, and a
+//! request for a test chain is refused by a production node. Signatures are
+//! checked with `ed25519-zebra` (ZIP-215 rules), like every other signature
+//! in Cairn. Version 1 envelopes (153 bytes, without chain and node) are
+//! refused with [`AuthError::OutdatedVersion`].
+//!
+//! [`verify_envelope`] checks an envelope on its own, without a body, a clock
+//! or a replay cache: an auditor or `cairn billing check` uses it to confirm
+//! that the caller named in an access event signed a request for that method
+//! to that node.
 //!
 //! # Checks
 //!
@@ -38,31 +54,41 @@
 //! 1. the header is present (unauthenticated);
 //! 2. the body is at most [`MAX_REQUEST_BYTES`] (invalid argument);
 //! 3. the envelope has the right version and length (invalid argument);
-//! 4. the body's SHA-256 equals the signed digest (unauthenticated);
-//! 5. the timestamp is within the window of the server's clock, either side,
+//! 4. the envelope is for this chain, then for this node (unauthenticated,
+//!    [`AuthError::WrongChain`], [`AuthError::WrongNode`]);
+//! 5. the body's SHA-256 equals the signed digest (unauthenticated);
+//! 6. the timestamp is within the window of the server's clock, either side,
 //!    edges included (unauthenticated);
-//! 6. the signature verifies with the envelope's public key over this method
+//! 7. the signature verifies with the envelope's public key over this method
 //!    (unauthenticated);
-//! 7. the key's address is a registered identity (unknown: unauthenticated)
+//! 8. the key's address is a registered identity (unknown: unauthenticated)
 //!    that is not revoked (permission denied);
-//! 8. the nonce was not already used by this key within the window
-//!    (unauthenticated).
+//! 9. the nonce was not already used by this key within the window
+//!    (unauthenticated), and the replay cache has room for it (resource
+//!    exhausted).
 //!
 //! The nonce is recorded only after every other check passed, so a rejected
-//! request cannot use up a nonce.
+//! request cannot use up a nonce. [`AuthError::authenticated`] tells the
+//! refusals of a proven, registered caller (durable evidence) from those of
+//! anyone (counted and sampled by the server).
 //!
 //! # Replay cache
 //!
 //! The verifier remembers `(public key, nonce)` of every accepted request
 //! until its timestamp falls out of the window; after that the freshness
-//! check alone rejects a replay. The cache is bounded: entries are dropped as
-//! they expire, and when it holds [`DEFAULT_MAX_NONCES`] entries (or the
-//! capacity given to [`RequestVerifier::with_capacity`]) further requests are
-//! refused with [`AuthError::ReplayCacheFull`] until entries expire, rather
-//! than growing without bound. The cache measures expiry against the latest
-//! clock reading it has seen, so a server clock that steps back cannot reopen
-//! the window for requests whose nonces were already forgotten; such requests
-//! are refused as expired.
+//! check alone rejects a replay. The cache is bounded and fair: it holds at
+//! most [`ReplayLimits::total`] entries, and at most
+//! [`ReplayLimits::per_identity`] of one key, so one identity sending as fast
+//! as it can is refused with [`AuthError::IdentityOverLimit`] while everyone
+//! else keeps being served; only when the whole cache is full are requests
+//! refused with [`AuthError::ReplayCacheFull`] until entries expire. The
+//! cache measures expiry against the latest clock reading it has seen, so a
+//! server clock that steps back cannot reopen the window for requests whose
+//! nonces were already forgotten; such requests are refused as expired.
+//!
+//! The cache lives in memory. A server that restarts refills it with
+//! [`RequestVerifier::restore`] from the envelopes of the access events it
+//! logged durably before answering, so a restart does not reopen the window.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -80,16 +106,40 @@ pub const AUTH_METADATA_KEY: &str = "x-cairn-auth-bin";
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// The envelope version this module reads and writes.
-pub const ENVELOPE_VERSION: u8 = 1;
+pub const ENVELOPE_VERSION: u8 = 2;
 
-/// The length of a version 1 envelope in bytes.
-pub const ENVELOPE_LEN: usize = 1 + 32 + 8 + 16 + 32 + 64;
+/// The length of a version 2 envelope in bytes.
+pub const ENVELOPE_LEN: usize = 1 + 32 + 8 + 16 + 32 + 32 + 20 + 64;
 
 /// How many nonces a [`RequestVerifier::new`] remembers at most.
 pub const DEFAULT_MAX_NONCES: usize = 1_000_000;
 
+/// How many nonces of one key a [`RequestVerifier::new`] remembers at most.
+pub const DEFAULT_MAX_NONCES_PER_IDENTITY: usize = 100_000;
+
 /// Domain-separation label of the signed message.
-const SIGNING_LABEL: &[u8] = b"cairn-request-v1\n";
+const SIGNING_LABEL: &[u8] = b"cairn-request-v2\n";
+
+/// Where a request is sent: the chain and the node that serves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination<'a> {
+    /// The chain id of the ledger's genesis.
+    pub chain_id: &'a str,
+    /// The address of the receiving node's key.
+    pub node: Address,
+}
+
+impl Destination<'_> {
+    /// SHA-256 of the chain id, as the envelope carries it.
+    pub fn chain_sha256(&self) -> [u8; 32] {
+        chain_sha256(self.chain_id)
+    }
+}
+
+/// SHA-256 of a chain id (UTF-8).
+pub fn chain_sha256(chain_id: &str) -> [u8; 32] {
+    Sha256::digest(chain_id.as_bytes()).into()
+}
 
 /// A decoded request envelope.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -102,6 +152,10 @@ pub struct SignedRequest {
     pub nonce: [u8; 16],
     /// SHA-256 of the request body.
     pub body_sha256: [u8; 32],
+    /// SHA-256 of the chain id the request is for.
+    pub chain_sha256: [u8; 32],
+    /// The address of the node the request is for.
+    pub node: Address,
     /// Ed25519 signature over the signed message (see the module docs).
     pub signature: [u8; 64],
 }
@@ -113,50 +167,52 @@ impl fmt::Debug for SignedRequest {
             .field("timestamp_ms", &self.timestamp_ms)
             .field("nonce", &hex::encode(self.nonce))
             .field("body_sha256", &hex::encode(self.body_sha256))
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
 
 /// The bytes a request signature covers.
-fn signed_message(
-    method: &str,
-    body_sha256: &[u8; 32],
-    timestamp_ms: u64,
-    nonce: &[u8; 16],
-) -> Vec<u8> {
+fn signed_message(method: &str, request: &SignedRequest) -> Vec<u8> {
     // A method path longer than 4 GiB cannot reach this code through gRPC;
     // saturating keeps the function total.
     let method_len = u32::try_from(method.len()).unwrap_or(u32::MAX);
-    let mut message = Vec::with_capacity(SIGNING_LABEL.len() + 4 + method.len() + 32 + 8 + 16);
+    let mut message =
+        Vec::with_capacity(SIGNING_LABEL.len() + 4 + method.len() + 32 + 8 + 16 + 32 + 20);
     message.extend_from_slice(SIGNING_LABEL);
     message.extend_from_slice(&method_len.to_be_bytes());
     message.extend_from_slice(method.as_bytes());
-    message.extend_from_slice(body_sha256);
-    message.extend_from_slice(&timestamp_ms.to_be_bytes());
-    message.extend_from_slice(nonce);
+    message.extend_from_slice(&request.body_sha256);
+    message.extend_from_slice(&request.timestamp_ms.to_be_bytes());
+    message.extend_from_slice(&request.nonce);
+    message.extend_from_slice(&request.chain_sha256);
+    message.extend_from_slice(&request.node.0);
     message
 }
 
 impl SignedRequest {
-    /// Signs a request for `method` with `body` at `timestamp_ms`. The nonce
-    /// must be fresh random bytes (for example from
-    /// [`crate::keys::random_bytes`]).
+    /// Signs a request for `method` with `body` at `timestamp_ms`, to be sent
+    /// to `destination`. The nonce must be fresh random bytes (for example
+    /// from [`crate::keys::random_bytes`]).
     pub fn sign(
         key: &SigningKey,
+        destination: &Destination<'_>,
         method: &str,
         body: &[u8],
         timestamp_ms: u64,
         nonce: [u8; 16],
     ) -> SignedRequest {
-        let body_sha256: [u8; 32] = Sha256::digest(body).into();
-        let message = signed_message(method, &body_sha256, timestamp_ms, &nonce);
-        SignedRequest {
+        let mut request = SignedRequest {
             public_key: <[u8; 32]>::from(key.verification_key()),
             timestamp_ms,
             nonce,
-            body_sha256,
-            signature: key.sign(&message).to_bytes(),
-        }
+            body_sha256: Sha256::digest(body).into(),
+            chain_sha256: destination.chain_sha256(),
+            node: destination.node,
+            signature: [0; 64],
+        };
+        request.signature = key.sign(&signed_message(method, &request)).to_bytes();
+        request
     }
 
     /// The envelope bytes (see the module docs for the layout).
@@ -167,6 +223,8 @@ impl SignedRequest {
         bytes.extend_from_slice(&self.timestamp_ms.to_be_bytes());
         bytes.extend_from_slice(&self.nonce);
         bytes.extend_from_slice(&self.body_sha256);
+        bytes.extend_from_slice(&self.chain_sha256);
+        bytes.extend_from_slice(&self.node.0);
         bytes.extend_from_slice(&self.signature);
         bytes
     }
@@ -176,6 +234,9 @@ impl SignedRequest {
         let Some((&version, rest)) = bytes.split_first() else {
             return Err(AuthError::EmptyEnvelope);
         };
+        if version == 1 {
+            return Err(AuthError::OutdatedVersion { version });
+        }
         if version != ENVELOPE_VERSION {
             return Err(AuthError::UnsupportedVersion { version });
         }
@@ -184,6 +245,8 @@ impl SignedRequest {
         let (timestamp, rest) = rest.split_first_chunk::<8>().ok_or(wrong_length.clone())?;
         let (nonce, rest) = rest.split_first_chunk::<16>().ok_or(wrong_length.clone())?;
         let (body_sha256, rest) = rest.split_first_chunk::<32>().ok_or(wrong_length.clone())?;
+        let (chain_sha256, rest) = rest.split_first_chunk::<32>().ok_or(wrong_length.clone())?;
+        let (node, rest) = rest.split_first_chunk::<20>().ok_or(wrong_length.clone())?;
         let (signature, rest) = rest.split_first_chunk::<64>().ok_or(wrong_length.clone())?;
         if !rest.is_empty() {
             return Err(wrong_length);
@@ -193,6 +256,8 @@ impl SignedRequest {
             timestamp_ms: u64::from_be_bytes(*timestamp),
             nonce: *nonce,
             body_sha256: *body_sha256,
+            chain_sha256: *chain_sha256,
+            node: Address(*node),
             signature: *signature,
         })
     }
@@ -201,6 +266,46 @@ impl SignedRequest {
     pub fn address(&self) -> Address {
         Address::of_public_key(&self.public_key)
     }
+
+    /// Refuses an envelope made for another chain or node.
+    fn check_destination(&self, destination: &Destination<'_>) -> Result<(), AuthError> {
+        if self.chain_sha256 != destination.chain_sha256() {
+            return Err(AuthError::WrongChain { chain_id: destination.chain_id.to_owned() });
+        }
+        if self.node != destination.node {
+            return Err(AuthError::WrongNode {
+                signed_for: self.node,
+                this_node: destination.node,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the signature over `method` and the envelope's fields.
+    fn check_signature(&self, method: &str) -> Result<(), AuthError> {
+        let key = VerificationKey::try_from(self.public_key)
+            .map_err(|_| AuthError::InvalidPublicKey { public_key: self.public_key })?;
+        key.verify(&Signature::from_bytes(&self.signature), &signed_message(method, self)).map_err(
+            |_| AuthError::BadSignature { address: self.address(), method: method.to_owned() },
+        )
+    }
+}
+
+/// Checks an envelope on its own: its version and length, that it was made
+/// for `destination`, and that its signature verifies over `method`, the body
+/// digest it carries, its timestamp and its nonce. Reads no clock, keeps no
+/// replay cache and does not see the body: it proves that the envelope's key
+/// signed a request for `method` to that node of that chain, as an auditor
+/// checking an access event needs.
+pub fn verify_envelope(
+    envelope: &[u8],
+    method: &str,
+    destination: &Destination<'_>,
+) -> Result<SignedRequest, AuthError> {
+    let request = SignedRequest::decode(envelope)?;
+    request.check_destination(destination)?;
+    request.check_signature(method)?;
+    Ok(request)
 }
 
 /// What the verifier needs to know about the caller from the ledger.
@@ -235,6 +340,9 @@ pub struct VerifiedCaller {
     pub nonce: [u8; 16],
     /// When the caller signed, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The envelope as received, kept as the caller's evidence in the
+    /// access event of the request.
+    pub envelope: Vec<u8>,
 }
 
 /// Which gRPC status a server answers an [`AuthError`] with.
@@ -269,6 +377,16 @@ pub enum AuthError {
     /// The envelope is empty.
     #[error("malformed {AUTH_METADATA_KEY} envelope: it is empty; expected {ENVELOPE_LEN} bytes")]
     EmptyEnvelope,
+    /// The envelope is of an older version that is no longer accepted.
+    #[error(
+        "outdated {AUTH_METADATA_KEY} envelope: version {version} does not name the chain and \
+         the node it is for and is no longer accepted; upgrade the client to sign version \
+         {ENVELOPE_VERSION} envelopes"
+    )]
+    OutdatedVersion {
+        /// The version byte found.
+        version: u8,
+    },
     /// The envelope's version is not [`ENVELOPE_VERSION`].
     #[error(
         "malformed {AUTH_METADATA_KEY} envelope: version {version} is not supported; \
@@ -286,6 +404,26 @@ pub enum AuthError {
     WrongLength {
         /// The envelope's length.
         length: usize,
+    },
+    /// The envelope was signed for another chain.
+    #[error(
+        "request was signed for another chain: this node serves chain {chain_id:?}; \
+         sign it for this chain (see `cairn node info`)"
+    )]
+    WrongChain {
+        /// The chain id this node serves.
+        chain_id: String,
+    },
+    /// The envelope was signed for another node.
+    #[error(
+        "request was signed for node {signed_for}, not for this node {this_node}; \
+         a request is accepted only by the node it was signed for"
+    )]
+    WrongNode {
+        /// The node named in the envelope.
+        signed_for: Address,
+        /// The node that received it.
+        this_node: Address,
     },
     /// The body's digest is not the signed one.
     #[error("request body does not match the signed digest: the body was changed after signing")]
@@ -326,7 +464,7 @@ pub enum AuthError {
     /// The signature does not verify.
     #[error(
         "bad signature: the signature does not verify with the public key of {address} over \
-         method {method}, the body digest, the timestamp and the nonce"
+         method {method}, the body digest, the timestamp, the nonce, the chain and the node"
     )]
     BadSignature {
         /// The address of the envelope's public key.
@@ -361,6 +499,19 @@ pub enum AuthError {
         /// The window, in milliseconds.
         window_ms: u64,
     },
+    /// The identity has as many requests in the window as one identity may.
+    #[error(
+        "too many requests from {address}: {limit} within the window of {window_ms} ms is the \
+         most one identity may send; try again later"
+    )]
+    IdentityOverLimit {
+        /// The address.
+        address: Address,
+        /// [`ReplayLimits::per_identity`].
+        limit: usize,
+        /// The window, in milliseconds.
+        window_ms: u64,
+    },
     /// The replay cache is full.
     #[error("the replay cache is full ({capacity} requests within the window); try again later")]
     ReplayCacheFull {
@@ -375,9 +526,12 @@ impl AuthError {
         match self {
             AuthError::Oversized { .. }
             | AuthError::EmptyEnvelope
+            | AuthError::OutdatedVersion { .. }
             | AuthError::UnsupportedVersion { .. }
             | AuthError::WrongLength { .. } => AuthErrorKind::InvalidArgument,
             AuthError::MissingHeader
+            | AuthError::WrongChain { .. }
+            | AuthError::WrongNode { .. }
             | AuthError::BodyMismatch
             | AuthError::Expired { .. }
             | AuthError::FromFuture { .. }
@@ -386,8 +540,34 @@ impl AuthError {
             | AuthError::UnknownIdentity { .. }
             | AuthError::Replayed { .. } => AuthErrorKind::Unauthenticated,
             AuthError::Revoked { .. } => AuthErrorKind::PermissionDenied,
-            AuthError::ReplayCacheFull { .. } => AuthErrorKind::ResourceExhausted,
+            AuthError::IdentityOverLimit { .. } | AuthError::ReplayCacheFull { .. } => {
+                AuthErrorKind::ResourceExhausted
+            }
         }
+    }
+
+    /// Whether the refused request is proven to come from a registered
+    /// identity, now, for this node: only then is it evidence worth a
+    /// durable access event. Anyone can produce the other refusals in any
+    /// number (garbage, unknown keys, replays of a captured envelope, floods),
+    /// so a server counts and samples them instead.
+    pub fn authenticated(&self) -> bool {
+        matches!(self, AuthError::Revoked { .. })
+    }
+}
+
+/// The bounds of the replay cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayLimits {
+    /// Nonces remembered in all.
+    pub total: usize,
+    /// Nonces remembered of one key.
+    pub per_identity: usize,
+}
+
+impl Default for ReplayLimits {
+    fn default() -> ReplayLimits {
+        ReplayLimits { total: DEFAULT_MAX_NONCES, per_identity: DEFAULT_MAX_NONCES_PER_IDENTITY }
     }
 }
 
@@ -398,6 +578,8 @@ struct ReplayCache {
     seen: BTreeMap<([u8; 32], [u8; 16]), u64>,
     /// The same entries ordered by timestamp, for eviction.
     by_time: BTreeSet<(u64, [u8; 32], [u8; 16])>,
+    /// How many entries each key has.
+    per_key: BTreeMap<[u8; 32], usize>,
     /// The latest clock reading seen.
     latest_now_ms: u64,
 }
@@ -410,14 +592,27 @@ impl ReplayCache {
         {
             self.by_time.pop_first();
             self.seen.remove(&(key, nonce));
+            if let Some(count) = self.per_key.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_key.remove(&key);
+                }
+            }
         }
+    }
+
+    /// Records an entry known to be absent.
+    fn insert(&mut self, public_key: [u8; 32], nonce: [u8; 16], timestamp_ms: u64) {
+        self.seen.insert((public_key, nonce), timestamp_ms);
+        self.by_time.insert((timestamp_ms, public_key, nonce));
+        *self.per_key.entry(public_key).or_default() += 1;
     }
 }
 
 /// Checks signed request envelopes and remembers nonces to refuse replays.
 pub struct RequestVerifier {
     window_ms: u64,
-    capacity: usize,
+    limits: ReplayLimits,
     cache: Mutex<ReplayCache>,
 }
 
@@ -432,16 +627,16 @@ impl fmt::Debug for RequestVerifier {
 
 impl RequestVerifier {
     /// A verifier accepting timestamps up to `window` either side of the
-    /// server's clock, remembering at most [`DEFAULT_MAX_NONCES`] nonces.
+    /// server's clock, with the default [`ReplayLimits`].
     pub fn new(window: Duration) -> RequestVerifier {
-        RequestVerifier::with_capacity(window, DEFAULT_MAX_NONCES)
+        RequestVerifier::with_limits(window, ReplayLimits::default())
     }
 
-    /// A verifier remembering at most `capacity` nonces.
-    pub fn with_capacity(window: Duration, capacity: usize) -> RequestVerifier {
+    /// A verifier whose replay cache has these bounds.
+    pub fn with_limits(window: Duration, limits: ReplayLimits) -> RequestVerifier {
         RequestVerifier {
             window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-            capacity,
+            limits,
             cache: Mutex::new(ReplayCache::default()),
         }
     }
@@ -463,16 +658,34 @@ impl RequestVerifier {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Remembers the nonce of a request accepted before a restart (read from
+    /// a durable log), so that replaying it is refused. Requests already out
+    /// of the window at `now_ms` are ignored; the bounds do not apply (these
+    /// requests were accepted within them). Answers whether it was kept.
+    pub fn restore(&self, request: &SignedRequest, now_ms: u64) -> bool {
+        let mut cache = self.lock();
+        cache.latest_now_ms = cache.latest_now_ms.max(now_ms);
+        if request.timestamp_ms < cache.latest_now_ms.saturating_sub(self.window_ms)
+            || cache.seen.contains_key(&(request.public_key, request.nonce))
+        {
+            return false;
+        }
+        cache.insert(request.public_key, request.nonce, request.timestamp_ms);
+        true
+    }
+
     /// Checks a request; see the module docs for the order of the checks.
     /// `header` is the value of [`AUTH_METADATA_KEY`], `method` the gRPC
-    /// method path, `body` the encoded request message and `now_ms` the
-    /// server's clock. `caller` looks the signer's address up on the ledger;
-    /// it is called only once the signature has verified.
+    /// method path, `body` the encoded request message, `destination` this
+    /// node and its chain, and `now_ms` the server's clock. `caller` looks
+    /// the signer's address up on the ledger; it is called only once the
+    /// signature has verified.
     pub fn verify(
         &self,
         header: Option<&[u8]>,
         method: &str,
         body: &[u8],
+        destination: &Destination<'_>,
         now_ms: u64,
         caller: impl FnOnce(&Address) -> CallerStatus,
     ) -> Result<VerifiedCaller, AuthError> {
@@ -481,20 +694,15 @@ impl RequestVerifier {
             return Err(AuthError::Oversized { size: body.len(), max: MAX_REQUEST_BYTES });
         }
         let request = SignedRequest::decode(header)?;
+        request.check_destination(destination)?;
         let body_sha256: [u8; 32] = Sha256::digest(body).into();
         if body_sha256 != request.body_sha256 {
             return Err(AuthError::BodyMismatch);
         }
         self.check_time(request.timestamp_ms, now_ms)?;
+        request.check_signature(method)?;
 
-        let key = VerificationKey::try_from(request.public_key)
-            .map_err(|_| AuthError::InvalidPublicKey { public_key: request.public_key })?;
-        let message =
-            signed_message(method, &request.body_sha256, request.timestamp_ms, &request.nonce);
         let address = request.address();
-        key.verify(&Signature::from_bytes(&request.signature), &message)
-            .map_err(|_| AuthError::BadSignature { address, method: method.to_owned() })?;
-
         let (organisation, role) = match caller(&address) {
             CallerStatus::Registered { organisation, role } => (organisation, role),
             CallerStatus::Revoked { reason } => {
@@ -510,6 +718,7 @@ impl RequestVerifier {
             role,
             nonce: request.nonce,
             timestamp_ms: request.timestamp_ms,
+            envelope: header.to_vec(),
         })
     }
 
@@ -537,19 +746,25 @@ impl RequestVerifier {
         if request.timestamp_ms < latest.saturating_sub(window_ms) {
             return Err(AuthError::Expired { age_ms: latest - request.timestamp_ms, window_ms });
         }
-        let entry = (request.public_key, request.nonce);
-        if cache.seen.contains_key(&entry) {
+        if cache.seen.contains_key(&(request.public_key, request.nonce)) {
             return Err(AuthError::Replayed {
                 address: request.address(),
                 nonce: hex::encode(request.nonce),
                 window_ms,
             });
         }
-        if cache.seen.len() >= self.capacity {
-            return Err(AuthError::ReplayCacheFull { capacity: self.capacity });
+        let of_key = cache.per_key.get(&request.public_key).copied().unwrap_or(0);
+        if of_key >= self.limits.per_identity {
+            return Err(AuthError::IdentityOverLimit {
+                address: request.address(),
+                limit: self.limits.per_identity,
+                window_ms,
+            });
         }
-        cache.seen.insert(entry, request.timestamp_ms);
-        cache.by_time.insert((request.timestamp_ms, request.public_key, request.nonce));
+        if cache.seen.len() >= self.limits.total {
+            return Err(AuthError::ReplayCacheFull { capacity: self.limits.total });
+        }
+        cache.insert(request.public_key, request.nonce, request.timestamp_ms);
         Ok(())
     }
 }
@@ -567,6 +782,8 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
     const WINDOW: Duration = Duration::from_secs(300);
     const WINDOW_MS: u64 = 300_000;
+    const DEST: Destination<'static> =
+        Destination { chain_id: "cairn-test", node: Address([0x4e; 20]) };
 
     fn key(byte: u8) -> SigningKey {
         SigningKey::from([byte; 32])
@@ -590,12 +807,12 @@ mod tests {
     }
 
     fn envelope(signer: u8, method: &str, body: &[u8], timestamp_ms: u64, nonce: u8) -> Vec<u8> {
-        SignedRequest::sign(&key(signer), method, body, timestamp_ms, [nonce; 16]).encode()
+        SignedRequest::sign(&key(signer), &DEST, method, body, timestamp_ms, [nonce; 16]).encode()
     }
 
     /// An envelope that claims key `claimed` but is signed by key `signer`.
     fn resigned(claimed: u8, signer: u8) -> Vec<u8> {
-        let mut request = SignedRequest::sign(&key(signer), METHOD, BODY, NOW, [9; 16]);
+        let mut request = SignedRequest::sign(&key(signer), &DEST, METHOD, BODY, NOW, [9; 16]);
         request.public_key = <[u8; 32]>::from(key(claimed).verification_key());
         request.encode()
     }
@@ -645,8 +862,29 @@ mod tests {
         truncated.pop();
         let mut too_long = valid.clone();
         too_long.push(0);
-        let mut version_2 = valid.clone();
-        version_2[0] = 2;
+        let mut version_3 = valid.clone();
+        version_3[0] = 3;
+        let mut version_1 = valid.clone();
+        version_1[0] = 1;
+        version_1.truncate(153);
+        let other_chain = SignedRequest::sign(
+            &key(1),
+            &Destination { chain_id: "cairn-other", ..DEST },
+            METHOD,
+            BODY,
+            NOW,
+            [1; 16],
+        )
+        .encode();
+        let other_node = SignedRequest::sign(
+            &key(1),
+            &Destination { node: Address([0x0b; 20]), ..DEST },
+            METHOD,
+            BODY,
+            NOW,
+            [1; 16],
+        )
+        .encode();
         let mut bad_key = SignedRequest::decode(&valid).unwrap();
         bad_key.public_key = invalid_public_key();
         let other_method = "/cairn.v1.Access/SetSharingRules";
@@ -675,24 +913,48 @@ mod tests {
             case(
                 "empty envelope",
                 Some(vec![]),
-                invalid("malformed x-cairn-auth-bin envelope: it is empty; expected 153 bytes"),
+                invalid("malformed x-cairn-auth-bin envelope: it is empty; expected 205 bytes"),
             ),
             case(
                 "truncated envelope",
                 Some(truncated),
                 invalid(
-                    "malformed x-cairn-auth-bin envelope: it is 152 bytes; \
-                     a version 1 envelope is exactly 153 bytes",
+                    "malformed x-cairn-auth-bin envelope: it is 204 bytes; \
+                     a version 2 envelope is exactly 205 bytes",
                 ),
             ),
-            case("envelope with a trailing byte", Some(too_long), invalid("it is 154 bytes")),
+            case("envelope with a trailing byte", Some(too_long), invalid("it is 206 bytes")),
             case(
-                "version 2",
-                Some(version_2),
+                "version 3",
+                Some(version_3),
                 invalid(
-                    "malformed x-cairn-auth-bin envelope: version 2 is not supported; \
-                     expected version 1",
+                    "malformed x-cairn-auth-bin envelope: version 3 is not supported; \
+                     expected version 2",
                 ),
+            ),
+            case(
+                "version 1",
+                Some(version_1),
+                invalid(
+                    "outdated x-cairn-auth-bin envelope: version 1 does not name the chain and \
+                     the node it is for and is no longer accepted",
+                ),
+            ),
+            case(
+                "signed for another chain",
+                Some(other_chain),
+                unauthenticated(
+                    "request was signed for another chain: this node serves chain \"cairn-test\"",
+                ),
+            ),
+            case(
+                "signed for another node",
+                Some(other_node),
+                unauthenticated(&format!(
+                    "request was signed for node {}, not for this node {}",
+                    Address([0x0b; 20]),
+                    Address([0x4e; 20])
+                )),
             ),
             case(
                 "body changed after signing",
@@ -757,13 +1019,14 @@ mod tests {
         ];
         for Case { name, header, method, body, expected } in cases {
             let verifier = RequestVerifier::new(WINDOW);
-            let outcome = verifier.verify(header.as_deref(), method, body, NOW, ledger);
+            let outcome = verifier.verify(header.as_deref(), method, body, &DEST, NOW, ledger);
             match (outcome, expected) {
                 (Ok(caller), Ok(())) => {
                     assert_eq!(caller.address, a, "{name}");
                     assert_eq!(caller.organisation, "dept-health", "{name}");
                     assert_eq!(caller.role, Role::Consumer, "{name}");
                     assert_eq!(caller.nonce, [1; 16], "{name}");
+                    assert_eq!(Some(caller.envelope), header, "{name}");
                     assert_eq!(verifier.cached_nonces(), 1, "{name}");
                 }
                 (Err(err), Err((kind, message))) => {
@@ -780,8 +1043,8 @@ mod tests {
     fn a_replay_is_refused_but_the_same_nonce_from_another_key_passes() {
         let verifier = RequestVerifier::new(WINDOW);
         let first = envelope(1, METHOD, BODY, NOW, 5);
-        verifier.verify(Some(&first), METHOD, BODY, NOW, ledger).unwrap();
-        let err = verifier.verify(Some(&first), METHOD, BODY, NOW + 10, ledger).unwrap_err();
+        verifier.verify(Some(&first), METHOD, BODY, &DEST, NOW, ledger).unwrap();
+        let err = verifier.verify(Some(&first), METHOD, BODY, &DEST, NOW + 10, ledger).unwrap_err();
         assert_eq!(err.kind(), AuthErrorKind::Unauthenticated);
         assert_eq!(
             err.to_string(),
@@ -793,11 +1056,11 @@ mod tests {
         );
         // The same key reusing the nonce with a new timestamp is also a replay.
         let again = envelope(1, METHOD, BODY, NOW + 1, 5);
-        let err = verifier.verify(Some(&again), METHOD, BODY, NOW + 10, ledger).unwrap_err();
+        let err = verifier.verify(Some(&again), METHOD, BODY, &DEST, NOW + 10, ledger).unwrap_err();
         assert!(matches!(err, AuthError::Replayed { .. }), "{err}");
         // Another key may use the same nonce.
         let other = envelope(2, METHOD, BODY, NOW, 5);
-        let caller = verifier.verify(Some(&other), METHOD, BODY, NOW + 10, ledger).unwrap();
+        let caller = verifier.verify(Some(&other), METHOD, BODY, &DEST, NOW + 10, ledger).unwrap();
         assert_eq!(caller.address, address_of(2));
         assert_eq!(caller.role, Role::Provider);
         assert_eq!(verifier.cached_nonces(), 2);
@@ -814,10 +1077,10 @@ mod tests {
             (BODY, METHOD, |_| CallerStatus::Unknown),
         ];
         for (body, method, lookup) in refusals {
-            verifier.verify(Some(&header), method, body, NOW, lookup).unwrap_err();
+            verifier.verify(Some(&header), method, body, &DEST, NOW, lookup).unwrap_err();
         }
         assert_eq!(verifier.cached_nonces(), 0);
-        verifier.verify(Some(&header), METHOD, BODY, NOW, ledger).unwrap();
+        verifier.verify(Some(&header), METHOD, BODY, &DEST, NOW, ledger).unwrap();
     }
 
     #[test]
@@ -828,10 +1091,10 @@ mod tests {
             called.set(true);
             ledger(address)
         };
-        verifier.verify(Some(&resigned(1, 2)), METHOD, BODY, NOW, lookup).unwrap_err();
+        verifier.verify(Some(&resigned(1, 2)), METHOD, BODY, &DEST, NOW, lookup).unwrap_err();
         assert!(!called.get());
         verifier
-            .verify(Some(&envelope(1, METHOD, BODY, NOW, 1)), METHOD, BODY, NOW, lookup)
+            .verify(Some(&envelope(1, METHOD, BODY, NOW, 1)), METHOD, BODY, &DEST, NOW, lookup)
             .unwrap();
         assert!(called.get());
     }
@@ -841,7 +1104,7 @@ mod tests {
         let verifier = RequestVerifier::new(WINDOW);
         let old: Vec<Vec<u8>> = (1..=3).map(|n| envelope(1, METHOD, BODY, NOW, n)).collect();
         for header in &old {
-            verifier.verify(Some(header), METHOD, BODY, NOW, ledger).unwrap();
+            verifier.verify(Some(header), METHOD, BODY, &DEST, NOW, ledger).unwrap();
         }
         assert_eq!(
             format!("{verifier:?}"),
@@ -850,17 +1113,17 @@ mod tests {
         // Still inside the window at its edge: nothing is dropped.
         let later = NOW + WINDOW_MS;
         verifier
-            .verify(Some(&envelope(2, METHOD, BODY, later, 1)), METHOD, BODY, later, ledger)
+            .verify(Some(&envelope(2, METHOD, BODY, later, 1)), METHOD, BODY, &DEST, later, ledger)
             .unwrap();
         assert_eq!(verifier.cached_nonces(), 4);
         // One ms later the first three are out of the window and forgotten,
         // and replaying them is refused by the clock instead.
         let after = later + 1;
         verifier
-            .verify(Some(&envelope(2, METHOD, BODY, after, 2)), METHOD, BODY, after, ledger)
+            .verify(Some(&envelope(2, METHOD, BODY, after, 2)), METHOD, BODY, &DEST, after, ledger)
             .unwrap();
         assert_eq!(verifier.cached_nonces(), 2);
-        let err = verifier.verify(Some(&old[0]), METHOD, BODY, after, ledger).unwrap_err();
+        let err = verifier.verify(Some(&old[0]), METHOD, BODY, &DEST, after, ledger).unwrap_err();
         assert!(matches!(err, AuthError::Expired { age_ms: 300_001, window_ms: 300_000 }), "{err}");
     }
 
@@ -868,28 +1131,36 @@ mod tests {
     fn a_clock_stepping_back_cannot_reopen_the_window() {
         let verifier = RequestVerifier::new(WINDOW);
         let header = envelope(1, METHOD, BODY, NOW, 1);
-        verifier.verify(Some(&header), METHOD, BODY, NOW, ledger).unwrap();
+        verifier.verify(Some(&header), METHOD, BODY, &DEST, NOW, ledger).unwrap();
         // The clock jumps ahead, which forgets the nonce…
         let ahead = NOW + 2 * WINDOW_MS;
         verifier
-            .verify(Some(&envelope(2, METHOD, BODY, ahead, 1)), METHOD, BODY, ahead, ledger)
+            .verify(Some(&envelope(2, METHOD, BODY, ahead, 1)), METHOD, BODY, &DEST, ahead, ledger)
             .unwrap();
         assert_eq!(verifier.cached_nonces(), 1);
         // …and then steps back: the replay is refused as expired.
-        let err = verifier.verify(Some(&header), METHOD, BODY, NOW, ledger).unwrap_err();
+        let err = verifier.verify(Some(&header), METHOD, BODY, &DEST, NOW, ledger).unwrap_err();
         assert!(matches!(err, AuthError::Expired { age_ms: 600_000, .. }), "{err}");
     }
 
     #[test]
     fn a_full_replay_cache_refuses_until_entries_expire() {
-        let verifier = RequestVerifier::with_capacity(WINDOW, 2);
+        let verifier =
+            RequestVerifier::with_limits(WINDOW, ReplayLimits { total: 2, per_identity: 3 });
         for nonce in 1..=2 {
             verifier
-                .verify(Some(&envelope(1, METHOD, BODY, NOW, nonce)), METHOD, BODY, NOW, ledger)
+                .verify(
+                    Some(&envelope(1, METHOD, BODY, NOW, nonce)),
+                    METHOD,
+                    BODY,
+                    &DEST,
+                    NOW,
+                    ledger,
+                )
                 .unwrap();
         }
         let third = envelope(1, METHOD, BODY, NOW, 3);
-        let err = verifier.verify(Some(&third), METHOD, BODY, NOW, ledger).unwrap_err();
+        let err = verifier.verify(Some(&third), METHOD, BODY, &DEST, NOW, ledger).unwrap_err();
         assert_eq!(err, AuthError::ReplayCacheFull { capacity: 2 });
         assert_eq!(err.kind(), AuthErrorKind::ResourceExhausted);
         assert_eq!(
@@ -898,31 +1169,37 @@ mod tests {
         );
         let later = NOW + WINDOW_MS + 1;
         let fresh = envelope(1, METHOD, BODY, later, 3);
-        verifier.verify(Some(&fresh), METHOD, BODY, later, ledger).unwrap();
+        verifier.verify(Some(&fresh), METHOD, BODY, &DEST, later, ledger).unwrap();
         assert_eq!(verifier.cached_nonces(), 1);
     }
 
     #[test]
     fn the_envelope_has_the_documented_layout_and_signed_message() {
         let signer = key(1);
-        let request = SignedRequest::sign(&signer, METHOD, BODY, 0x0102_0304_0506_0708, [0xab; 16]);
+        let request =
+            SignedRequest::sign(&signer, &DEST, METHOD, BODY, 0x0102_0304_0506_0708, [0xab; 16]);
         let bytes = request.encode();
         assert_eq!(bytes.len(), ENVELOPE_LEN);
-        assert_eq!(ENVELOPE_LEN, 153);
-        assert_eq!(bytes[0], 1);
+        assert_eq!(ENVELOPE_LEN, 205);
+        assert_eq!(bytes[0], 2);
         assert_eq!(bytes[1..33], <[u8; 32]>::from(signer.verification_key()));
         assert_eq!(bytes[33..41], [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(bytes[41..57], [0xab; 16]);
         let digest: [u8; 32] = Sha256::digest(BODY).into();
         assert_eq!(bytes[57..89], digest);
+        let chain: [u8; 32] = Sha256::digest(b"cairn-test").into();
+        assert_eq!(bytes[89..121], chain);
+        assert_eq!(bytes[121..141], [0x4e; 20]);
         // The signature covers the documented message, built here by hand.
-        let mut message = b"cairn-request-v1\n".to_vec();
+        let mut message = b"cairn-request-v2\n".to_vec();
         message.extend_from_slice(&(METHOD.len() as u32).to_be_bytes());
         message.extend_from_slice(METHOD.as_bytes());
         message.extend_from_slice(&digest);
         message.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
         message.extend_from_slice(&[0xab; 16]);
-        let signature: [u8; 64] = bytes[89..].try_into().unwrap();
+        message.extend_from_slice(&chain);
+        message.extend_from_slice(&[0x4e; 20]);
+        let signature: [u8; 64] = bytes[141..].try_into().unwrap();
         signer.verification_key().verify(&Signature::from_bytes(&signature), &message).unwrap();
         assert_eq!(SignedRequest::decode(&bytes), Ok(request));
         assert_eq!(request.address(), address_of(1));
@@ -933,11 +1210,123 @@ mod tests {
         );
     }
 
+    #[test]
+    fn one_identity_cannot_fill_the_replay_cache_for_everyone_else() {
+        let limits = ReplayLimits { total: 5, per_identity: 2 };
+        let verifier = RequestVerifier::with_limits(WINDOW, limits);
+        let send = |signer: u8, nonce: u8| {
+            verifier.verify(
+                Some(&envelope(signer, METHOD, BODY, NOW, nonce)),
+                METHOD,
+                BODY,
+                &DEST,
+                NOW,
+                ledger,
+            )
+        };
+        // Identity 1 floods: two are accepted, every further one is refused.
+        send(1, 1).unwrap();
+        send(1, 2).unwrap();
+        for nonce in 3..=50 {
+            let err = send(1, nonce).unwrap_err();
+            assert_eq!(
+                err,
+                AuthError::IdentityOverLimit {
+                    address: address_of(1),
+                    limit: 2,
+                    window_ms: WINDOW_MS
+                }
+            );
+            assert_eq!(err.kind(), AuthErrorKind::ResourceExhausted);
+            assert!(!err.authenticated());
+        }
+        assert!(send(1, 3).unwrap_err().to_string().starts_with(&format!(
+            "too many requests from {}: 2 within the window of 300000 ms",
+            address_of(1)
+        )));
+        // Identity 2 is still served, up to its own share.
+        send(2, 1).unwrap();
+        send(2, 2).unwrap();
+        assert!(matches!(send(2, 3), Err(AuthError::IdentityOverLimit { .. })));
+        assert_eq!(verifier.cached_nonces(), 4);
+        // Once the window has passed, identity 1 is served again.
+        let later = NOW + WINDOW_MS + 1;
+        verifier
+            .verify(Some(&envelope(1, METHOD, BODY, later, 9)), METHOD, BODY, &DEST, later, ledger)
+            .unwrap();
+    }
+
+    #[test]
+    fn restored_nonces_refuse_replays_after_a_restart() {
+        let before = RequestVerifier::new(WINDOW);
+        let header = envelope(1, METHOD, BODY, NOW, 7);
+        let caller = before.verify(Some(&header), METHOD, BODY, &DEST, NOW, ledger).unwrap();
+        // A new verifier (a restarted node) restores what its log holds.
+        let after = RequestVerifier::new(WINDOW);
+        let logged = SignedRequest::decode(&caller.envelope).unwrap();
+        assert!(after.restore(&logged, NOW + 1_000));
+        assert!(!after.restore(&logged, NOW + 1_000), "restored twice");
+        let stale =
+            SignedRequest::decode(&envelope(2, METHOD, BODY, NOW - WINDOW_MS - 5_000, 1)).unwrap();
+        assert!(!after.restore(&stale, NOW + 1_000), "an expired request is not kept");
+        assert_eq!(after.cached_nonces(), 1);
+        let err =
+            after.verify(Some(&header), METHOD, BODY, &DEST, NOW + 2_000, ledger).unwrap_err();
+        assert!(matches!(err, AuthError::Replayed { .. }), "{err}");
+        // Without the restore, the replay would have been accepted.
+        let forgetful = RequestVerifier::new(WINDOW);
+        forgetful.verify(Some(&header), METHOD, BODY, &DEST, NOW + 2_000, ledger).unwrap();
+    }
+
+    #[test]
+    fn an_envelope_verifies_on_its_own_for_its_method_chain_and_node() {
+        let header = envelope(1, METHOD, BODY, NOW, 4);
+        let request = verify_envelope(&header, METHOD, &DEST).unwrap();
+        assert_eq!(request.address(), address_of(1));
+        assert_eq!(request.body_sha256, <[u8; 32]>::from(Sha256::digest(BODY)));
+        let other = "/cairn.v1.Access/VerifyDataHash";
+        assert!(matches!(
+            verify_envelope(&header, other, &DEST),
+            Err(AuthError::BadSignature { .. })
+        ));
+        let elsewhere = Destination { node: Address([1; 20]), ..DEST };
+        assert!(matches!(
+            verify_envelope(&header, METHOD, &elsewhere),
+            Err(AuthError::WrongNode { .. })
+        ));
+        let other_chain = Destination { chain_id: "cairn-prod", ..DEST };
+        assert!(matches!(
+            verify_envelope(&header, METHOD, &other_chain),
+            Err(AuthError::WrongChain { .. })
+        ));
+        // A field changed after signing (here the node, made to match).
+        let mut moved = SignedRequest::decode(&header).unwrap();
+        moved.node = Address([1; 20]);
+        assert!(matches!(
+            verify_envelope(&moved.encode(), METHOD, &elsewhere),
+            Err(AuthError::BadSignature { .. })
+        ));
+        assert!(verify_envelope(&header[..100], METHOD, &DEST).is_err());
+    }
+
+    #[test]
+    fn only_a_revoked_callers_refusal_counts_as_authenticated() {
+        let verifier = RequestVerifier::new(WINDOW);
+        let refusal = |header: Option<Vec<u8>>| {
+            verifier.verify(header.as_deref(), METHOD, BODY, &DEST, NOW, ledger).unwrap_err()
+        };
+        assert!(refusal(Some(envelope(3, METHOD, BODY, NOW, 1))).authenticated());
+        assert!(!refusal(None).authenticated());
+        assert!(!refusal(Some(envelope(4, METHOD, BODY, NOW, 1))).authenticated());
+        assert!(!refusal(Some(resigned(1, 2))).authenticated());
+        assert!(!refusal(Some(envelope(1, METHOD, BODY, NOW - 2 * WINDOW_MS, 1))).authenticated());
+    }
+
     proptest! {
         #[test]
         fn random_headers_never_panic_and_are_refused(header in proptest::collection::vec(any::<u8>(), 0..400)) {
             let verifier = RequestVerifier::new(WINDOW);
-            let err = verifier.verify(Some(&header), METHOD, BODY, NOW, ledger).unwrap_err();
+            let err = verifier.verify(Some(&header), METHOD, BODY, &DEST, NOW, ledger).unwrap_err();
             prop_assert!(matches!(err.kind(), AuthErrorKind::InvalidArgument | AuthErrorKind::Unauthenticated), "{err}");
         }
 
@@ -954,11 +1343,13 @@ mod tests {
                 timestamp_ms: NOW.saturating_add_signed(skew),
                 nonce,
                 body_sha256: Sha256::digest(BODY).into(),
+                chain_sha256: DEST.chain_sha256(),
+                node: DEST.node,
                 signature,
             };
             let verifier = RequestVerifier::new(WINDOW);
             let registered = |_: &Address| CallerStatus::Registered { organisation: "x".into(), role: Role::Public };
-            let err = verifier.verify(Some(&request.encode()), METHOD, BODY, NOW, registered).unwrap_err();
+            let err = verifier.verify(Some(&request.encode()), METHOD, BODY, &DEST, NOW, registered).unwrap_err();
             prop_assert_eq!(err.kind(), AuthErrorKind::Unauthenticated, "{}", err);
         }
     }

@@ -72,6 +72,20 @@ pub struct AccessEvent {
     pub method: String,
     /// The height of the node's ledger when it decided.
     pub ledger_height: u64,
+    /// The caller's signed request envelope as received (empty when the
+    /// request did not authenticate): the evidence that the caller asked.
+    #[serde(with = "hex_bytes")]
+    pub request: Vec<u8>,
+}
+
+/// Envelope bytes as hex in JSON.
+mod hex_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(
+        bytes: &[u8],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
 }
 
 /// The resource string of an asset version.
@@ -106,6 +120,7 @@ impl AccessEvent {
             latency_us: self.latency_us,
             method: self.method.clone(),
             ledger_height: self.ledger_height,
+            request: self.request.clone(),
         }
         .encode_to_vec()
     }
@@ -133,8 +148,55 @@ impl AccessEvent {
             latency_us: event.latency_us,
             method: event.method,
             ledger_height: event.ledger_height,
+            request: event.request,
         })
     }
+}
+
+/// Domain-separation label of a node's signature over an access-topic record.
+const RECORD_LABEL: &[u8] = b"cairn-access-record-v1\n";
+
+/// The bytes a node signs for a record it publishes on the access topic:
+/// `"cairn-access-record-v1\n" || leaf index u64 BE || SHA-256(payload)`,
+/// where the payload is the encoded event and the leaf index its position in
+/// the node's access-event log.
+fn record_message(leaf_index: u64, payload: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut message = Vec::with_capacity(RECORD_LABEL.len() + 8 + 32);
+    message.extend_from_slice(RECORD_LABEL);
+    message.extend_from_slice(&leaf_index.to_be_bytes());
+    message.extend_from_slice(&sha2::Sha256::digest(payload));
+    message
+}
+
+/// A node's signature over an access-topic record (see [`record_message`]).
+pub fn sign_record(key: &ed25519_zebra::SigningKey, leaf_index: u64, payload: &[u8]) -> [u8; 64] {
+    key.sign(&record_message(leaf_index, payload)).to_bytes()
+}
+
+/// Checks a record's signature: `public_key` (32 bytes) signed `signature`
+/// (64 bytes) over the record at `leaf_index` with `payload`. Answers the
+/// signer's address; a projector then checks that it is a node it trusts.
+pub fn verify_record(
+    public_key: &[u8],
+    signature: &[u8],
+    leaf_index: u64,
+    payload: &[u8],
+) -> Result<anchor_chaincode::Address, String> {
+    let public_key: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| format!("the node key is {} bytes, not 32", public_key.len()))?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| format!("the node signature is {} bytes, not 64", signature.len()))?;
+    let key = ed25519_zebra::VerificationKey::try_from(public_key)
+        .map_err(|_| "the node key is not an Ed25519 key".to_string())?;
+    key.verify(
+        &ed25519_zebra::Signature::from_bytes(&signature),
+        &record_message(leaf_index, payload),
+    )
+    .map_err(|_| "the node signature does not verify over the record".to_string())?;
+    Ok(anchor_chaincode::Address::of_public_key(&public_key))
 }
 
 /// What `cairn audit events` asks for.
@@ -250,7 +312,28 @@ mod tests {
             latency_us: 5,
             method: "/cairn.v1.Access/RequestAccess".into(),
             ledger_height: 1,
+            request: vec![2; 205],
         }
+    }
+
+    #[test]
+    fn a_record_signature_binds_the_node_the_leaf_and_the_payload() {
+        let key = ed25519_zebra::SigningKey::from([5; 32]);
+        let public = <[u8; 32]>::from(key.verification_key());
+        let payload = event(1, "a", "audit", Decision::Allowed).encode();
+        let signature = sign_record(&key, 7, &payload);
+        assert_eq!(
+            verify_record(&public, &signature, 7, &payload),
+            Ok(anchor_chaincode::Address::of_public_key(&public))
+        );
+        assert!(verify_record(&public, &signature, 8, &payload).is_err(), "another leaf");
+        let mut changed = payload.clone();
+        changed[3] ^= 1;
+        assert!(verify_record(&public, &signature, 7, &changed).is_err(), "another payload");
+        let other = <[u8; 32]>::from(ed25519_zebra::SigningKey::from([6; 32]).verification_key());
+        assert!(verify_record(&other, &signature, 7, &payload).is_err(), "another key");
+        assert!(verify_record(&public[..31], &signature, 7, &payload).is_err());
+        assert!(verify_record(&public, &signature[..63], 7, &payload).is_err());
     }
 
     #[test]

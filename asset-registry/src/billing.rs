@@ -175,6 +175,61 @@ pub fn billable(event: &AccessEvent) -> Option<Units> {
         .then_some(Units { queries: 1, bytes: event.bytes })
 }
 
+/// The signed methods an event of `action` can come from: its envelope
+/// must be signed for one of them.
+pub fn methods_of(action: &str) -> &'static [&'static str] {
+    match action {
+        "verify" => &["/cairn.v1.Access/VerifyDataHash"],
+        "verify_certificate" => &["/cairn.v1.CertificateCheck/CheckCertificate"],
+        "request_data" => &["/cairn.v1.Access/FetchData", "/cairn.v1.Access/RequestAccess"],
+        "read_audit" => &["/cairn.v1.Access/ListAccessEvents", "/cairn.v1.Access/ProveAccessEvent"],
+        "read_bills" => &[
+            "/cairn.v1.Billing/GetAccount",
+            "/cairn.v1.Billing/GetUsage",
+            "/cairn.v1.Billing/GetStatement",
+        ],
+        _ => &[],
+    }
+}
+
+/// Checks that an event proves its caller asked: an event that carries the
+/// caller's signed request envelope must carry a valid one, and a billable
+/// event must carry one. Valid means signed by the key of the event's
+/// identity, for the event's method (one that its action comes from), for
+/// the node that logged the event (`node`, an address) on chain `chain_id`.
+/// A node, or anyone who can write to the access topic, cannot make up a
+/// billable event without the caller's key. Events of requests that did not
+/// authenticate carry no envelope and are never billable.
+pub fn check_evidence(event: &AccessEvent, chain_id: &str, node: &str) -> Result<(), String> {
+    let id = &event.event_id;
+    if event.request.is_empty() {
+        return match billable(event) {
+            Some(_) => Err(format!("billable event {id} carries no signed request of its caller")),
+            None => Ok(()),
+        };
+    }
+    if !methods_of(&event.action).contains(&event.method.as_str()) {
+        return Err(format!(
+            "event {id}: method {:?} is not one a {} event comes from",
+            event.method, event.action
+        ));
+    }
+    let node: anchor_chaincode::Address =
+        node.parse().map_err(|e| format!("event {id}: node {node:?}: {e}"))?;
+    let destination = access_control::request::Destination { chain_id, node };
+    let request =
+        access_control::request::verify_envelope(&event.request, &event.method, &destination)
+            .map_err(|e| format!("event {id}: its signed request does not verify: {e}"))?;
+    let signer = request.address().to_string();
+    if signer != event.identity {
+        return Err(format!(
+            "event {id}: its request was signed by {signer}, not by the event's identity {}",
+            event.identity
+        ));
+    }
+    Ok(())
+}
+
 /// An account's usage of one month so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct MonthTotals {

@@ -463,6 +463,8 @@ mod sql {
     pub(super) const BILLING_PLANS_SELECT_BY_HOLDERS: &str =
         include_str!("pg/sql/billing_plans_select_by_holders.sql");
     pub(super) const BLOCKS_SELECT_HEIGHT: &str = include_str!("pg/sql/blocks_select_height.sql");
+    pub(super) const IDENTITIES_SELECT_BY_ADDRESS: &str =
+        include_str!("pg/sql/identities_select_by_address.sql");
     pub(super) const BILLING_MONTHS_SELECT_FOR_UPDATE: &str =
         include_str!("pg/sql/billing_months_select_for_update.sql");
     pub(super) const BILLING_MONTHS_UPSERT: &str = include_str!("pg/sql/billing_months_upsert.sql");
@@ -1071,6 +1073,20 @@ impl Projections {
 
     // ---- ledger stream ----
 
+    /// An identity's role and whether it is revoked (`None` when no identity
+    /// has this address), with the height of the projected ledger it was read at.
+    pub async fn identity_status(&self, address: &str) -> Result<(Option<(String, bool)>, u64)> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(&self.sql(sql::IDENTITIES_SELECT_BY_ADDRESS), &[&address])
+            .await
+            .map_err(self.sql_error("reading an identity"))?;
+        let role: Option<String> = get(&row, 0, "identities.role")?;
+        let revoked: Option<bool> = get(&row, 1, "identities.revoked_reason")?;
+        let height = to_u64(get(&row, 2, "blocks.number")?, "blocks.number")?;
+        Ok((role.map(|role| (role, revoked.unwrap_or(false))), height))
+    }
+
     /// The next ledger offset to apply: 0 when nothing is applied.
     pub async fn ledger_next_offset(&self) -> Result<u64> {
         let next = self.offsets_of(LEDGER_STREAM).await?;
@@ -1265,6 +1281,40 @@ impl Projections {
         })?;
         tracing::debug!(?applied, "applied access records");
         Ok(applied)
+    }
+
+    /// Moves the stored next offsets of `stream` past records a projector
+    /// refused to store (an unsigned or forged record), so that they are not
+    /// read again and the stream counts as caught up; never moves an offset
+    /// back. `next` maps a partition to the offset after its last refused record.
+    pub async fn skip_access(&self, stream: &str, next: &BTreeMap<i32, i64>) -> Result<()> {
+        check_access_stream(stream)?;
+        if next.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<i32> = next.keys().copied().collect();
+        let mut client = self.client().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(self.sql_error("starting the offset transaction"))?;
+        let stored = lock_offsets(self, &transaction, stream, &partitions).await?;
+        let (moved_partitions, moved_offsets): (Vec<i32>, Vec<i64>) = next
+            .iter()
+            .filter(|(partition, offset)| stored.get(partition).copied().unwrap_or(0) < **offset)
+            .map(|(partition, offset)| (*partition, *offset))
+            .unzip();
+        if !moved_partitions.is_empty() {
+            let _ = transaction
+                .execute(
+                    &self.sql(sql::STREAM_OFFSETS_UPDATE),
+                    &[&stream, &moved_partitions, &moved_offsets],
+                )
+                .await
+                .map_err(self.sql_error("skipping refused access records"))?;
+        }
+        transaction.commit().await.map_err(self.sql_error("committing skipped offsets"))?;
+        Ok(())
     }
 
     /// One attempt of [`Projections::apply_access`]; `None` when the copy met
@@ -1574,6 +1624,9 @@ impl Projections {
                             get(row, 16, "access_events.ledger_height")?,
                             "access_events.ledger_height",
                         )?,
+                        // The projection does not keep envelopes: it checked
+                        // them before storing (see `cairn project`).
+                        request: Vec::new(),
                     },
                     node: get(row, 12, "access_events.node")?,
                     leaf_index: get::<Option<i64>>(row, 13, "access_events.leaf_index")?

@@ -42,11 +42,13 @@ pub(crate) struct AccessState {
 /// for an identity without an account. Read from the node's ledger.
 pub(crate) type PlanSource = Arc<dyn Fn(&str) -> Option<Vec<TariffPeriod>> + Send + Sync>;
 
-/// How the access log meters: the node's address (the `node` of its lines)
-/// and where plans come from; `None` switches metering off.
+/// How the access log meters: the node's address (the `node` of its lines),
+/// its chain id (for the callers' envelopes) and where plans come from;
+/// `None` switches metering off.
 #[derive(Clone)]
 pub(crate) struct Metering {
     pub(crate) node: String,
+    pub(crate) chain_id: String,
     pub(crate) plans: PlanSource,
 }
 
@@ -81,7 +83,15 @@ fn fold(
     event: &AccessEvent,
 ) {
     if let Some(metering) = metering {
-        let periods = plans.get(&event.identity).and_then(Option::as_deref);
+        let mut periods = plans.get(&event.identity).and_then(Option::as_deref);
+        // An account holder is charged only for what it provably asked for.
+        if periods.is_some()
+            && let Err(e) =
+                asset_registry::billing::check_evidence(event, &metering.chain_id, &metering.node)
+        {
+            tracing::error!(offset, error = %e, "an access event without its caller's evidence is not charged");
+            periods = None;
+        }
         let _ = state.meter.apply(event, &metering.node, offset, periods);
     }
 }
@@ -102,6 +112,8 @@ pub(crate) struct AccessSink {
     pub(crate) topic: String,
     /// The node's address, sent as the `cairn-node` header.
     pub(crate) node: String,
+    /// The node's key, which signs every record (`cairn-node-key`, `cairn-signature`).
+    pub(crate) key: access_control::keys::KeyPair,
     /// The next local offset not yet acknowledged by the topic.
     pub(crate) watermark_path: std::path::PathBuf,
 }
@@ -110,6 +122,11 @@ pub(crate) struct AccessSink {
 pub(crate) const NODE_HEADER: &str = "cairn-node";
 /// Header carrying the event's leaf index in that node's access-event log (8 bytes, big-endian).
 pub(crate) const LEAF_HEADER: &str = "cairn-leaf";
+/// Header carrying the Ed25519 public key of the node that logged the event (32 bytes).
+pub(crate) const NODE_KEY_HEADER: &str = "cairn-node-key";
+/// Header carrying the node's signature over the record
+/// ([`asset_registry::audit::sign_record`], 64 bytes).
+pub(crate) const SIGNATURE_HEADER: &str = "cairn-signature";
 
 impl AccessSink {
     fn watermark(&self) -> anyhow::Result<u64> {
@@ -137,25 +154,36 @@ impl AccessSink {
             let records = log.read(next, 4096.min(usize::try_from(to - next).unwrap_or(4096)))?;
             let Some(last) = records.last() else { break };
             let last = last.offset;
-            let keys: Vec<(String, [u8; 8])> = records
+            let node_key = self.key.signing_public_key();
+            let keys: Vec<(String, [u8; 8], [u8; 64])> = records
                 .iter()
                 .map(|r| {
                     let identity =
                         AccessEvent::decode(&r.bytes).map(|e| e.identity).unwrap_or_default();
-                    (identity, r.offset.to_be_bytes())
+                    let signature = asset_registry::audit::sign_record(
+                        self.key.signing_key(),
+                        r.offset,
+                        &r.bytes,
+                    );
+                    (identity, r.offset.to_be_bytes(), signature)
                 })
                 .collect();
-            let headers: Vec<[(&str, &[u8]); 2]> = keys
+            let headers: Vec<[(&str, &[u8]); 4]> = keys
                 .iter()
-                .map(|(_, leaf)| {
-                    [(NODE_HEADER, self.node.as_bytes()), (LEAF_HEADER, leaf.as_slice())]
+                .map(|(_, leaf, signature)| {
+                    [
+                        (NODE_HEADER, self.node.as_bytes()),
+                        (LEAF_HEADER, leaf.as_slice()),
+                        (NODE_KEY_HEADER, node_key.as_slice()),
+                        (SIGNATURE_HEADER, signature.as_slice()),
+                    ]
                 })
                 .collect();
             let out: Vec<connectors::kafka::OutRecord<'_>> = records
                 .iter()
                 .zip(&keys)
                 .zip(&headers)
-                .map(|((record, (identity, _)), headers)| connectors::kafka::OutRecord {
+                .map(|((record, (identity, _, _)), headers)| connectors::kafka::OutRecord {
                     key: Some(identity.as_bytes()),
                     payload: &record.bytes,
                     headers,

@@ -1,11 +1,14 @@
 //! CLI commands of the signed `cairn.v1.Access` service: data requests,
 //! hash verification, the audit log and audit proofs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use access_control::keys::{KeyPair, random_bytes};
-use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
+use access_control::request::{AUTH_METADATA_KEY, Destination, SignedRequest};
+use anchor_chaincode::Address;
 use anyhow::{Context, bail, format_err};
 use asset_registry::audit::Decision;
 use base64::Engine;
@@ -27,15 +30,87 @@ pub(crate) async fn connect(node: &NodeArgs) -> anyhow::Result<AccessClient<Chan
         .max_decoding_message_size(64 * 1024 * 1024))
 }
 
-/// Wraps `message` in a request signed by `key` for `method`.
-pub(crate) fn signed<T: Message>(
+/// Where signed requests to a node go: its chain and its address, as its
+/// public `GetNodeInfo` says. An envelope names both, so the node it is sent
+/// to cannot replay it to another node or chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) chain_id: String,
+    pub(crate) node: Address,
+}
+
+impl Target {
+    /// Asks the node once per process and node URL; later calls reuse the answer.
+    pub(crate) async fn of(node: &NodeArgs) -> anyhow::Result<Target> {
+        static KNOWN: OnceLock<Mutex<BTreeMap<String, Target>>> = OnceLock::new();
+        let known = KNOWN.get_or_init(Default::default);
+        if let Some(target) =
+            known.lock().unwrap_or_else(PoisonError::into_inner).get(&node.node).cloned()
+        {
+            return Ok(target);
+        }
+        let mut ledger = crate::client::connect(node).await?;
+        let info = ledger
+            .get_node_info(pb::GetNodeInfoRequest {})
+            .await
+            .map_err(crate::client::status)?
+            .into_inner();
+        let target = Target::from_info(&info)?;
+        let _ = known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(node.node.clone(), target.clone());
+        Ok(target)
+    }
+
+    /// The target a node's info names.
+    pub(crate) fn from_info(info: &pb::NodeInfo) -> anyhow::Result<Target> {
+        if info.node_address.is_empty() {
+            bail!(
+                "the node does not say its address, so requests cannot be signed for it; \
+                 it runs an older version of Cairn than this client"
+            );
+        }
+        let node: Address = info.node_address.parse().map_err(|e: String| {
+            format_err!("the node's address {:?} is malformed: {e}", info.node_address)
+        })?;
+        Ok(Target { chain_id: info.chain_id.clone(), node })
+    }
+
+    /// As the envelope module takes it.
+    pub(crate) fn destination(&self) -> Destination<'_> {
+        Destination { chain_id: &self.chain_id, node: self.node }
+    }
+}
+
+/// Wraps `message` in a request signed by `key` for `method`, for the node
+/// at `node` (whose chain and address are learnt once, see [`Target::of`]).
+pub(crate) async fn signed<T: Message>(
+    node: &NodeArgs,
+    key: &KeyPair,
+    method: &str,
+    message: T,
+) -> anyhow::Result<tonic::Request<T>> {
+    let target = Target::of(node).await?;
+    signed_for(&target, key, method, message)
+}
+
+/// Wraps `message` in a request signed by `key` for `method`, for `target`.
+pub(crate) fn signed_for<T: Message>(
+    target: &Target,
     key: &KeyPair,
     method: &str,
     message: T,
 ) -> anyhow::Result<tonic::Request<T>> {
     let body = message.encode_to_vec();
-    let envelope =
-        SignedRequest::sign(key.signing_key(), method, &body, now_ms(), random_bytes::<16>()?);
+    let envelope = SignedRequest::sign(
+        key.signing_key(),
+        &target.destination(),
+        method,
+        &body,
+        now_ms(),
+        random_bytes::<16>()?,
+    );
     let mut request = tonic::Request::new(message);
     let _ = request
         .metadata_mut()
@@ -171,10 +246,12 @@ pub(crate) async fn access(command: AccessCommand) -> anyhow::Result<()> {
     let key = KeyPair::load(&key)?;
     let mut client = connect(&node).await?;
     let request = signed(
+        &node,
         &key,
         "/cairn.v1.Access/RequestAccess",
         pb::RequestAccessRequest { asset_id, version },
-    )?;
+    )
+    .await?;
     let response = client.request_access(request).await.map_err(status)?.into_inner();
     let view = serde_json::json!({
         "allowed": true,
@@ -272,10 +349,12 @@ pub(crate) async fn verify(command: VerifyCommand) -> anyhow::Result<()> {
     let key = KeyPair::load(&key)?;
     let mut client = connect(&node).await?;
     let request = signed(
+        &node,
         &key,
         "/cairn.v1.Access/VerifyDataHash",
         pb::VerifyDataHashRequest { asset_id, version, content_hash: content_hash.clone() },
-    )?;
+    )
+    .await?;
     let response = client.verify_data_hash(request).await.map_err(status)?.into_inner();
     let view = serde_json::json!({
         "matches": response.matches,
@@ -322,7 +401,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 .into(),
                 limit,
             };
-            let request = signed(&key, "/cairn.v1.Access/ListAccessEvents", message)?;
+            let request = signed(&node, &key, "/cairn.v1.Access/ListAccessEvents", message).await?;
             let events =
                 client.list_access_events(request).await.map_err(status)?.into_inner().events;
             let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();
@@ -352,10 +431,12 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             let key = KeyPair::load(&key)?;
             let mut client = connect(&node).await?;
             let request = signed(
+                &node,
                 &key,
                 "/cairn.v1.Access/ProveAccessEvent",
                 pb::ProveAccessEventRequest { event_id: event_id.clone() },
-            )?;
+            )
+            .await?;
             let response = client.prove_access_event(request).await.map_err(status)?.into_inner();
             let event_proof =
                 response.event_proof.ok_or_else(|| format_err!("the node sent no event proof"))?;

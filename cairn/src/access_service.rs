@@ -137,6 +137,7 @@ impl AccessService {
             latency_us: outcome.started.elapsed().as_micros() as u64,
             method: outcome.method.to_string(),
             ledger_height: self.node.ledger().height(),
+            request: outcome.caller.envelope.clone(),
         }
     }
 
@@ -418,6 +419,7 @@ impl Access for AccessService {
                 latency_us: started.elapsed().as_micros() as u64,
                 method: "/cairn.v1.Access/FetchData".into(),
                 ledger_height,
+                request: caller.envelope.clone(),
             };
             if let Err(e) = service.access.record(event).await {
                 service.access.release(&closing_id);

@@ -4,19 +4,31 @@
 //! tower layer: it reads the `x-cairn-auth-bin` envelope, buffers the request
 //! (at most 1 MiB), takes the protobuf message bytes out of the gRPC frame and
 //! hands both to `access_control::request::RequestVerifier`, so the digest is
-//! over exactly the bytes received. A refused request is answered with its
-//! gRPC status and recorded as a denied access event; an accepted one goes on
-//! with the `VerifiedCaller` in its extensions.
+//! over exactly the bytes received, and checks that the envelope was signed
+//! for this node (its key's address) and this chain. An accepted request goes
+//! on with the `VerifiedCaller` (which keeps the envelope, the evidence its
+//! access event carries) in its extensions.
+//!
+//! A refused request is answered with its gRPC status. The refusal of a
+//! proven, registered caller (a revoked identity) is recorded as a durable
+//! denied access event. Refusals that anyone can cause in any number (no or a
+//! malformed envelope, a bad signature, an unknown key, an expired request, a
+//! replay, a request for another node) are sampled: at most
+//! [`UNAUTHENTICATED_EVENTS_PER_SECOND`] of them a second become access
+//! events, the rest are counted, and the count is recorded as one summary
+//! event every [`SUMMARY_INTERVAL`], so a flood cannot make the node fsync
+//! once per request.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use access_control::request::{
-    AUTH_METADATA_KEY, AuthError, AuthErrorKind, CallerStatus, MAX_REQUEST_BYTES, RequestVerifier,
-    SignedRequest,
+    AUTH_METADATA_KEY, AuthError, AuthErrorKind, CallerStatus, Destination, MAX_REQUEST_BYTES,
+    RequestVerifier, SignedRequest,
 };
 use anchor_chaincode::Address;
 use asset_registry::audit::{AccessEvent, Decision};
@@ -42,11 +54,129 @@ fn is_protected(path: &str) -> bool {
         || path.starts_with(BILLING_PREFIX)
 }
 
+/// At most this many refusals of unauthenticated requests a second are
+/// recorded as access events, one each.
+pub(crate) const UNAUTHENTICATED_EVENTS_PER_SECOND: u64 = 20;
+/// How often the count of the refusals not recorded one by one is recorded.
+pub(crate) const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+/// The action of the summary event.
+pub(crate) const SUMMARY_ACTION: &str = "unauthenticated_refusals";
+
+/// Decides which unauthenticated refusals become access events, and counts
+/// the others.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalSampler {
+    /// The current second (ms since the epoch / 1000) and how many were recorded in it.
+    second: Mutex<(u64, u64)>,
+    /// Refusals not recorded one by one since the last summary.
+    unrecorded: AtomicU64,
+    /// Refusals not recorded one by one since the node started.
+    unrecorded_total: AtomicU64,
+}
+
+impl RefusalSampler {
+    /// Whether a refusal at `now_ms` is recorded; if not, it is counted.
+    pub(crate) fn admit(&self, now_ms: u64) -> bool {
+        let second = now_ms / 1000;
+        let mut current = self.second.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.0 != second {
+            *current = (second, 0);
+        }
+        if current.1 < UNAUTHENTICATED_EVENTS_PER_SECOND {
+            current.1 += 1;
+            return true;
+        }
+        let _ = self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        let _ = self.unrecorded_total.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    /// The refusals not recorded since the last call.
+    pub(crate) fn take_unrecorded(&self) -> u64 {
+        self.unrecorded.swap(0, Ordering::Relaxed)
+    }
+
+    /// The refusals not recorded one by one since the node started.
+    pub(crate) fn unrecorded_total(&self) -> u64 {
+        self.unrecorded_total.load(Ordering::Relaxed)
+    }
+}
+
 /// What the layer needs.
 pub(crate) struct AuthContext {
     pub(crate) verifier: RequestVerifier,
     pub(crate) node: Node,
     pub(crate) access: AccessLog,
+    pub(crate) sampler: RefusalSampler,
+}
+
+impl AuthContext {
+    /// Refills the replay cache from the envelopes of the access events the
+    /// node logged within the window, so a restart does not reopen it.
+    pub(crate) fn restore_nonces(&self) -> usize {
+        let now = now_ms();
+        let window = self.verifier.window_ms();
+        // Events are logged by the node's clock within the window of their
+        // envelope's timestamp; older ones cannot hold a nonce still in use.
+        let horizon = now.saturating_sub(window.saturating_mul(2));
+        let state = self.access.state();
+        let mut restored = 0;
+        for offset in (0..state.projection.len()).rev() {
+            let Some(event) = state.projection.event(offset) else { break };
+            if event.time_ms < horizon {
+                break;
+            }
+            if let Ok(request) = SignedRequest::decode(&event.request)
+                && self.verifier.restore(&request, now)
+            {
+                restored += 1;
+            }
+        }
+        restored
+    }
+}
+
+/// Records, every [`SUMMARY_INTERVAL`], how many unauthenticated refusals
+/// were counted without an access event each.
+pub(crate) async fn summary_loop(layer: AuthLayer) {
+    let context = layer.context;
+    let mut ticker = tokio::time::interval(SUMMARY_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let _ = ticker.tick().await;
+        let count = context.sampler.take_unrecorded();
+        if count == 0 {
+            continue;
+        }
+        tracing::warn!(
+            refusals = count,
+            since_start = context.sampler.unrecorded_total(),
+            "unauthenticated requests refused without an access event each"
+        );
+        let event = AccessEvent {
+            event_id: new_event_id(),
+            time_ms: now_ms(),
+            identity: String::new(),
+            organisation: String::new(),
+            role: String::new(),
+            action: SUMMARY_ACTION.to_string(),
+            resource: "request".to_string(),
+            decision: Decision::Denied,
+            reason: format!(
+                "{count} unauthenticated requests refused in the last {} s beyond the {} a second recorded one by one",
+                SUMMARY_INTERVAL.as_secs(),
+                UNAUTHENTICATED_EVENTS_PER_SECOND
+            ),
+            bytes: 0,
+            latency_us: 0,
+            method: String::new(),
+            ledger_height: context.node.ledger().height(),
+            request: Vec::new(),
+        };
+        if let Err(e) = context.access.record(event).await {
+            tracing::error!(error = %e, "cannot record the count of unauthenticated refusals");
+        }
+    }
 }
 
 /// The layer.
@@ -58,6 +188,11 @@ pub(crate) struct AuthLayer {
 impl AuthLayer {
     pub(crate) fn new(context: AuthContext) -> AuthLayer {
         AuthLayer { context: Arc::new(context) }
+    }
+
+    /// What the layer checks with.
+    pub(crate) fn context(&self) -> &AuthContext {
+        &self.context
     }
 }
 
@@ -179,16 +314,24 @@ where
                 }),
                 Ok(collected) => Ok(collected.to_bytes()),
             };
-            let verdict = result.map_err(|e| status_of(&e)).and_then(|bytes| {
+            let verdict = result.map_err(|e| (status_of(&e), false)).and_then(|bytes| {
                 let message = grpc_message(&bytes).map_err(|e| {
-                    tonic::Status::invalid_argument(format!("malformed request: {e}"))
+                    (tonic::Status::invalid_argument(format!("malformed request: {e}")), false)
                 })?;
+                let node = context.node.key().address();
+                let chain_id = context.node.ledger().consortium().chain_id().to_string();
+                let destination = Destination { chain_id: &chain_id, node };
                 let caller = context
                     .verifier
-                    .verify(header.as_deref(), &method, message, now_ms(), |address| {
-                        caller_status(&context.node, address)
-                    })
-                    .map_err(|e| status_of(&e))?;
+                    .verify(
+                        header.as_deref(),
+                        &method,
+                        message,
+                        &destination,
+                        now_ms(),
+                        |address| caller_status(&context.node, address),
+                    )
+                    .map_err(|e| (status_of(&e), e.authenticated()))?;
                 Ok((caller, bytes))
             });
             match verdict {
@@ -200,7 +343,18 @@ where
                     );
                     inner.call(request).await
                 }
-                Err(refusal) => {
+                Err((refusal, authenticated)) => {
+                    if !authenticated && !context.sampler.admit(now_ms()) {
+                        let status = tonic::Status::new(
+                            refusal.code(),
+                            format!(
+                                "{} (not recorded one by one: unauthenticated refusals beyond {} a second are counted)",
+                                refusal.message(),
+                                UNAUTHENTICATED_EVENTS_PER_SECOND
+                            ),
+                        );
+                        return Ok(status.into_http());
+                    }
                     let signer = header
                         .as_deref()
                         .and_then(|h| SignedRequest::decode(h).ok())
@@ -226,6 +380,10 @@ where
                         latency_us: started.elapsed().as_micros() as u64,
                         method,
                         ledger_height: context.node.ledger().height(),
+                        // The envelope of a refused request is not the
+                        // caller's evidence: it did not authenticate, or was
+                        // refused before anything was served.
+                        request: Vec::new(),
                     };
                     let event_id = event.event_id.clone();
                     let status = match context.access.record(event).await {
@@ -241,5 +399,24 @@ where
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_refusals_beyond_the_rate_are_counted_not_recorded() {
+        let sampler = RefusalSampler::default();
+        let second = 1_700_000_000_000;
+        let recorded = (0..100).filter(|i| sampler.admit(second + i)).count();
+        assert_eq!(recorded as u64, UNAUTHENTICATED_EVENTS_PER_SECOND);
+        assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
+        // The next second records again.
+        assert!(sampler.admit(second + 1_000));
+        assert_eq!(sampler.take_unrecorded(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
+        assert_eq!(sampler.take_unrecorded(), 0, "the count is taken once");
+        assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
     }
 }

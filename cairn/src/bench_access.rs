@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use access_control::keys::{KeyPair, random_bytes};
 use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
-use access_control::request::{RequestVerifier, SignedRequest};
+use access_control::request::{Destination, ReplayLimits, RequestVerifier, SignedRequest};
 use anchor_chaincode::genesis::{Genesis, Organisation};
 use anchor_chaincode::tx::{self, TxDraft};
 use anchor_chaincode::{Role, ValidationCode};
@@ -264,25 +264,38 @@ fn in_process(
     }
     let body = pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 }.encode_to_vec();
     let now = now_ms();
+    let chain_id = ledger.consortium().chain_id().to_string();
+    let destination = Destination { chain_id: &chain_id, node: anchor_chaincode::Address([0; 20]) };
     let requests: Vec<Vec<u8>> = (0..decisions)
         .map(|i| {
             let signer = &fixture.consumers[i % fixture.consumers.len()];
-            Ok(SignedRequest::sign(signer.signing_key(), METHOD, &body, now, random_bytes::<16>()?)
-                .encode())
+            Ok(SignedRequest::sign(
+                signer.signing_key(),
+                &destination,
+                METHOD,
+                &body,
+                now,
+                random_bytes::<16>()?,
+            )
+            .encode())
         })
         .collect::<anyhow::Result<_>>()?;
-    let verifier = RequestVerifier::new(Duration::from_secs(600));
+    // Every decision of the bench is remembered: no identity limit below the total.
+    let limits = ReplayLimits { total: decisions.max(1), per_identity: decisions.max(1) };
+    let verifier = RequestVerifier::with_limits(Duration::from_secs(600), limits);
     let mut latencies = Vec::with_capacity(decisions);
     let start = Instant::now();
     for header in &requests {
         let t0 = Instant::now();
         let caller = verifier
-            .verify(Some(header), METHOD, &body, now, |address| match ledger.identity(address) {
-                Some(identity) => access_control::request::CallerStatus::Registered {
-                    organisation: identity.organisation.clone(),
-                    role: identity.role,
-                },
-                None => access_control::request::CallerStatus::Unknown,
+            .verify(Some(header), METHOD, &body, &destination, now, |address| {
+                match ledger.identity(address) {
+                    Some(identity) => access_control::request::CallerStatus::Registered {
+                        organisation: identity.organisation.clone(),
+                        role: identity.role,
+                    },
+                    None => access_control::request::CallerStatus::Unknown,
+                }
             })
             .map_err(|e| format_err!("bench request refused: {e}"))?;
         let asset = ledger.asset(ASSET_ID).ok_or_else(|| format_err!("bench asset missing"))?;
@@ -309,12 +322,14 @@ fn in_process(
         .iter()
         .map(|header| {
             let request = SignedRequest::decode(header).map_err(|e| format_err!("{e}"))?;
-            let mut message = b"cairn-request-v1\n".to_vec();
+            let mut message = b"cairn-request-v2\n".to_vec();
             message.extend_from_slice(&(METHOD.len() as u32).to_be_bytes());
             message.extend_from_slice(METHOD.as_bytes());
             message.extend_from_slice(&request.body_sha256);
             message.extend_from_slice(&request.timestamp_ms.to_be_bytes());
             message.extend_from_slice(&request.nonce);
+            message.extend_from_slice(&request.chain_sha256);
+            message.extend_from_slice(&request.node.0);
             Ok((
                 request.public_key,
                 ed25519_zebra::Signature::from_bytes(&request.signature),
@@ -495,6 +510,7 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let node = crate::NodeArgs { node: args.node.clone(), json: true, ca_cert: None };
         let channel = crate::client::channel(&node).await?;
+        let target = crate::access_client::Target::of(&node).await?;
         let keys = Arc::new(keys);
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let start = Instant::now();
@@ -502,6 +518,7 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
         for _ in 0..args.concurrency.max(1) {
             let keys = keys.clone();
             let next = next.clone();
+            let target = target.clone();
             let mut client = cairn_schemas::v1::access_client::AccessClient::new(channel.clone());
             let calls = args.calls;
             let verify = args.verify;
@@ -514,7 +531,8 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
                     }
                     let key = &keys[i % keys.len()];
                     let t0 = if verify {
-                        let request = crate::access_client::signed(
+                        let request = crate::access_client::signed_for(
+                            &target,
                             key,
                             "/cairn.v1.Access/VerifyDataHash",
                             pb::VerifyDataHashRequest {
@@ -533,7 +551,8 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
                         }
                         t0
                     } else {
-                        let request = crate::access_client::signed(
+                        let request = crate::access_client::signed_for(
+                            &target,
                             key,
                             METHOD,
                             pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 },

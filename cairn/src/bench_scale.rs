@@ -145,7 +145,33 @@ fn raw_produce_consume(
     Ok(seen as f64 / start.elapsed().as_secs_f64())
 }
 
-fn synthetic_events(n: usize, round: usize) -> Vec<AccessEvent> {
+/// A `RegisterIdentity` of `key` with the `node` role in the bench's
+/// department, endorsed by the certification authority.
+fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
+    use anchor_chaincode::tx::{self, TxDraft};
+    use cairn_schemas::v1 as pb;
+    let draft = TxDraft {
+        chain_id: chain_id.into(),
+        nonce: b"bench node".to_vec(),
+        timestamp_ms: 1_700_000_000_000,
+        body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+            name: "bench node".into(),
+            organisation: "dept".into(),
+            role: tx::role_to_pb(anchor_chaincode::Role::Node).into(),
+            signing_public_key: key.signing_public_key().to_vec(),
+            encryption_public_key: key.encryption_public_key().to_vec(),
+        }),
+    };
+    tx::seal(
+        draft.payload(&key.signing_public_key()),
+        key.signing_key(),
+        &[("ca", ca.signing_key())],
+    )
+}
+
+/// Events that are not billable (a billable one needs its caller's signed
+/// request), decided at ledger `height`.
+fn synthetic_events(n: usize, round: usize, height: u64) -> Vec<AccessEvent> {
     (0..n)
         .map(|i| AccessEvent {
             event_id: format!("{:016x}{:016x}", round as u64 + 1, i as u64),
@@ -153,14 +179,15 @@ fn synthetic_events(n: usize, round: usize) -> Vec<AccessEvent> {
             identity: format!("{:040x}", i % 500),
             organisation: "verifier-co".into(),
             role: "verifier".into(),
-            action: if i % 3 == 0 { "verify_data_hash".into() } else { "request_data".into() },
+            action: if i % 3 == 0 { "verify_data_hash".into() } else { "read_audit".into() },
             resource: format!("asset:health/clinic-registry@{}", 1 + i % 7),
             decision: if i % 10 == 0 { Decision::Denied } else { Decision::Allowed },
             reason: "allowed by rule p, verifier, *, asset, verify_data_hash, allow".into(),
             bytes: (i as u64 * 7919) % 100_000,
             latency_us: 50,
             method: "/cairn.v1.Access/VerifyDataHash".into(),
-            ledger_height: 0,
+            ledger_height: height,
+            request: Vec::new(),
         })
         .collect()
 }
@@ -185,22 +212,56 @@ fn projection(
 ) -> anyhow::Result<Projection> {
     let kafka = KafkaSettings {
         config: KafkaConfig::new(args.kafka.clone()),
-        ledger_topic: format!("{name}.ledger"),
+        // Its own ledger: the ledger benchmark's topic holds another genesis.
+        ledger_topic: format!("{name}.projection-ledger"),
         access_topic: format!("{name}.access"),
         access_partitions: 8,
     };
     let _ = runtime.block_on(kafka.ensure_topics())?;
-    let events = synthetic_events(args.events, round);
+    // Projectors store only records signed by a registered node of the
+    // ledger: a genesis on the ledger topic and one registered logger.
+    let logger = KeyPair::generate()?;
+    let height = {
+        let dir = std::env::temp_dir().join(format!("{name}-node"));
+        let (ca, dept) = (KeyPair::generate()?, KeyPair::generate()?);
+        let mut node_config = NodeConfig::new(&dir);
+        node_config.max_block_bytes = crate::scale::KAFKA_MAX_BLOCK_BYTES;
+        let log = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
+        let genesis = bench_genesis(&ca, &dept).to_bytes();
+        let node = Node::open_on(&node_config, log, Some(&genesis), true)?;
+        let registration = vec![node_registration("bench", &ca, &logger)];
+        let (valid, _) = runtime.block_on(submit_all(&node, registration, 1))?;
+        if valid != 1 {
+            bail!("the bench's logging node could not be registered");
+        }
+        let height = node.ledger().height();
+        drop(node);
+        let _ = std::fs::remove_dir_all(&dir);
+        height
+    };
+    let events = synthetic_events(args.events, round, height);
     let producer = KafkaProducer::new(&kafka.config)?;
-    let encoded: Vec<(Vec<u8>, [u8; 8])> =
-        events.iter().enumerate().map(|(i, e)| (e.encode(), (i as u64).to_be_bytes())).collect();
+    let logger_address = logger.address().to_string();
+    let logger_key = logger.signing_public_key();
+    let encoded: Vec<(Vec<u8>, [u8; 8], [u8; 64])> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let payload = e.encode();
+            let signature =
+                asset_registry::audit::sign_record(logger.signing_key(), i as u64, &payload);
+            (payload, (i as u64).to_be_bytes(), signature)
+        })
+        .collect();
     for (chunk, events_chunk) in encoded.chunks(5000).zip(events.chunks(5000)) {
-        let headers: Vec<[(&str, &[u8]); 2]> = chunk
+        let headers: Vec<[(&str, &[u8]); 4]> = chunk
             .iter()
-            .map(|(_, leaf)| {
+            .map(|(_, leaf, signature)| {
                 [
-                    (crate::access::NODE_HEADER, b"bench".as_slice()),
+                    (crate::access::NODE_HEADER, logger_address.as_bytes()),
                     (crate::access::LEAF_HEADER, leaf.as_slice()),
+                    (crate::access::NODE_KEY_HEADER, logger_key.as_slice()),
+                    (crate::access::SIGNATURE_HEADER, signature.as_slice()),
                 ]
             })
             .collect();
@@ -208,7 +269,7 @@ fn projection(
             .iter()
             .zip(events_chunk)
             .zip(&headers)
-            .map(|(((payload, _), event), headers)| OutRecord {
+            .map(|(((payload, _, _), event), headers)| OutRecord {
                 key: Some(event.identity.as_bytes()),
                 payload,
                 headers,
@@ -225,6 +286,15 @@ fn projection(
         .block_on(async {
             let url = crate::secrets::with_password(&args.postgres)?;
             let projections = Projections::connect(&url, &schema).await?;
+            // The ledger projection tells the access projector who the nodes are.
+            let ledger_log: Arc<dyn connectors::log::LedgerLog> =
+                Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
+            let ledger = tokio::spawn(crate::project::project_ledger(
+                ledger_log,
+                projections.clone(),
+                crate::project::Until::Forever,
+                None,
+            ));
             let start = Instant::now();
             let task = tokio::spawn(crate::project::project_access_topic(
                 kafka.clone(),
@@ -250,6 +320,7 @@ fn projection(
             }
             let projected = total as f64 / start.elapsed().as_secs_f64();
             task.abort();
+            ledger.abort();
             let records: Vec<AccessRecord> = events
                 .iter()
                 .enumerate()

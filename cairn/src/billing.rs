@@ -64,6 +64,7 @@ pub(crate) fn metering(node: &Node) -> Metering {
     let ledger_node = node.clone();
     Metering {
         node: node.key().address().to_string(),
+        chain_id: node.ledger().consortium().chain_id().to_string(),
         plans: Arc::new(move |holder: &str| {
             let address: Address = holder.parse().ok()?;
             ledger_node.ledger().account(&address).map(periods)
@@ -443,6 +444,7 @@ impl BillingService {
             latency_us: started.elapsed().as_micros() as u64,
             method: method.to_string(),
             ledger_height: self.node.ledger().height(),
+            request: caller.envelope.clone(),
         };
         let event_id = event.event_id.clone();
         let _ = self

@@ -227,10 +227,12 @@ async fn submit(node: &NodeArgs, key: &KeyPair, body: pb::tx_payload::Body) -> a
 async fn get_account(node: &NodeArgs, key: &KeyPair, holder: &str) -> anyhow::Result<pb::Account> {
     let mut client = connect(node).await?;
     let request = signed(
+        node,
         key,
         "/cairn.v1.Billing/GetAccount",
         pb::GetAccountRequest { holder: holder.to_string() },
-    )?;
+    )
+    .await?;
     Ok(client.get_account(request).await.map_err(status)?.into_inner())
 }
 
@@ -264,10 +266,12 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             let since_ms = since.as_deref().map(crate::access_client::parse_since).transpose()?;
             let mut client = connect(&node).await?;
             let request = signed(
+                &node,
                 &key,
                 "/cairn.v1.Billing/GetUsage",
                 pb::GetUsageRequest { holder: verifier.clone(), since_ms: since_ms.unwrap_or(0) },
-            )?;
+            )
+            .await?;
             let usage = client.get_usage(request).await.map_err(status)?.into_inner();
             let view = serde_json::json!({
                 "holder": usage.holder,
@@ -312,6 +316,7 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             let month: Month = month.parse().map_err(|e: String| format_err!(e))?;
             let mut client = connect(&node).await?;
             let request = signed(
+                &node,
                 &key,
                 "/cairn.v1.Billing/GetStatement",
                 pb::GetStatementRequest {
@@ -319,7 +324,8 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
                     month: month.to_string(),
                     proofs,
                 },
-            )?;
+            )
+            .await?;
             let statement = client.get_statement(request).await.map_err(status)?.into_inner();
             let file = StatementFile::from_pb(&statement)?;
             if let Some(path) = &out {
@@ -841,6 +847,9 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
     }
     let month: Result<Month, String> = statement.month.parse();
     let mut lines = Vec::with_capacity(statement.lines.len());
+    // Each logged event, and each signed request, backs one line at most.
+    let mut seen_events = std::collections::BTreeMap::new();
+    let mut seen_requests = std::collections::BTreeMap::new();
     for (idx, line) in statement.lines.iter().enumerate() {
         let Some(proof) = &line.proof else {
             let _ = check(
@@ -852,7 +861,7 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         };
         let mut line_checks = Vec::new();
         let mut summary = serde_json::Value::Null;
-        crate::proof::check_audit_file(proof, &checkpoint, &mut line_checks, &mut summary);
+        crate::proof::check_audit_file(proof, &checkpoint, trusted, &mut line_checks, &mut summary);
         let proved = line_checks.iter().all(|c| c.ok);
         let anchored_by = summary["anchored_by"].as_str().unwrap_or_default().to_string();
         let _ = check(
@@ -882,6 +891,24 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             .decode(&proof.event)
             .map_err(|e| e.to_string())
             .and_then(|bytes| AccessEvent::decode(&bytes));
+        if let Ok(event) = &event {
+            let request = access_control::request::SignedRequest::decode(&event.request)
+                .ok()
+                .map(|r| (r.public_key, r.nonce));
+            let earlier = seen_events
+                .insert(event.event_id.clone(), line.number)
+                .or_else(|| request.and_then(|request| seen_requests.insert(request, line.number)));
+            if let Some(earlier) = earlier {
+                let _ = check(
+                    &mut checks,
+                    "line unique",
+                    Err(format!(
+                        "line {} bills event {} or its signed request again, already billed by line {earlier}",
+                        line.number, event.event_id
+                    )),
+                );
+            }
+        }
         let _ = check(
             &mut checks,
             "line event",

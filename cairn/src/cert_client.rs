@@ -458,10 +458,12 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         CertCommand::List { key, node } => {
             let key = KeyPair::load(&key)?;
             let request = crate::access_client::signed(
+                &node,
                 &key,
                 "/cairn.v1.Certificates/ListCertificates",
                 pb::ListCertificatesRequest { holder: key.address().to_string() },
-            )?;
+            )
+            .await?;
             let mut client = connect(&node).await?;
             let list = client.list_certificates(request).await.map_err(status)?.into_inner();
             let view: Vec<_> = list.certificates.iter().map(certificate_view).collect();
@@ -1039,6 +1041,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         let verifier = KeyPair::load(key)?;
         let method = "/cairn.v1.CertificateCheck/CheckCertificate";
         let request = crate::access_client::signed(
+            &args.node,
             &verifier,
             method,
             pb::CheckCertificateRequest {
@@ -1048,7 +1051,8 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
                 channel: args.cert_type.clone().unwrap_or_default(),
                 challenge: args.challenge.clone().unwrap_or_default().into_bytes(),
             },
-        )?;
+        )
+        .await?;
         let mut client = CertificateCheckClient::new(crate::client::channel(&args.node).await?);
         let answer = client.check_certificate(request).await.map_err(status)?.into_inner();
         recorded = Some(answer);

@@ -560,6 +560,7 @@ impl CheckService {
             latency_us: started.elapsed().as_micros() as u64,
             method: "/cairn.v1.CertificateCheck/CheckCertificate".into(),
             ledger_height: self.node.ledger().height(),
+            request: caller.envelope.clone(),
         }
     }
 }

@@ -181,13 +181,18 @@ pub(crate) async fn submit_and_print(
 
 /// A read request, signed by `key` when given: the node then shows what the
 /// key's identity may see (an asset's authorised list, for example).
-pub(crate) fn read_request<T: prost::Message>(
+/// The request is signed for the chain and node `client` talks to.
+pub(crate) async fn read_request<T: prost::Message>(
+    client: &mut LedgerClient<Channel>,
     key: Option<&KeyPair>,
     method: &str,
     message: T,
 ) -> anyhow::Result<tonic::Request<T>> {
     match key {
-        Some(key) => crate::access_client::signed(key, method, message),
+        Some(key) => {
+            let target = crate::access_client::Target::from_info(&node_info(client).await?)?;
+            crate::access_client::signed_for(&target, key, method, message)
+        }
         None => Ok(tonic::Request::new(message)),
     }
 }
@@ -198,7 +203,9 @@ pub(crate) async fn fetch_asset(
     asset_id: String,
     key: Option<&KeyPair>,
 ) -> anyhow::Result<pb::Asset> {
-    let request = read_request(key, "/cairn.v1.Ledger/GetAsset", pb::GetAssetRequest { asset_id })?;
+    let request =
+        read_request(client, key, "/cairn.v1.Ledger/GetAsset", pb::GetAssetRequest { asset_id })
+            .await?;
     Ok(client.get_asset(request).await.map_err(status)?.into_inner())
 }
 
@@ -609,10 +616,12 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             let key = key.as_deref().map(KeyPair::load).transpose()?;
             let mut client = connect(&node).await?;
             let request = read_request(
+                &mut client,
                 key.as_ref(),
                 "/cairn.v1.Ledger/ListAssets",
                 pb::ListAssetsRequest { owner_organisation: owner.unwrap_or_default() },
-            )?;
+            )
+            .await?;
             let assets = client.list_assets(request).await.map_err(status)?.into_inner().assets;
             let rows: Vec<serde_json::Value> = assets
                 .iter()
@@ -783,12 +792,14 @@ pub(crate) enum TxCommand {
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
     let TxCommand::Show { tx_id, key, node } = command;
     let key = key.as_deref().map(KeyPair::load).transpose()?;
+    let mut client = connect(&node).await?;
     let request = read_request(
+        &mut client,
         key.as_ref(),
         "/cairn.v1.Ledger/GetTransaction",
         pb::GetTransactionRequest { tx_id },
-    )?;
-    let mut client = connect(&node).await?;
+    )
+    .await?;
     let details = client.get_transaction(request).await.map_err(status)?.into_inner();
     let payload: serde_json::Value =
         serde_json::from_str(&details.payload_json).unwrap_or_default();
@@ -958,16 +969,18 @@ pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
         "tree_size": info.tree_size,
         "state_root": hex::encode(&info.state_root),
         "verifier_key": info.verifier_key,
+        "node_address": info.node_address,
     });
     print(node.json, &view, || {
         format!(
-            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}",
+            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}\nnode address  {}",
             info.chain_id,
             info.origin,
             info.height,
             info.tree_size,
             hex::encode(&info.state_root),
-            info.verifier_key
+            info.verifier_key,
+            info.node_address
         )
     });
     Ok(())

@@ -710,10 +710,12 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
     let me = KeyPair::load(&key)?;
     let mut access = crate::access_client::connect(&node).await?;
     let request = crate::access_client::signed(
+        &node,
         &me,
         "/cairn.v1.Access/RequestAccess",
         pb::RequestAccessRequest { asset_id: asset_id.clone(), version },
-    )?;
+    )
+    .await?;
     let granted = access.request_access(request).await.map_err(status)?.into_inner();
     let version_pb = granted.version.ok_or_else(|| format_err!("the node sent no version"))?;
     let grant = granted.grant.ok_or_else(|| {
@@ -747,10 +749,12 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
         .map_err(|_| format_err!("the ledger's content hash is malformed"))?;
 
     let request = crate::access_client::signed(
+        &node,
         &me,
         "/cairn.v1.Access/FetchData",
         pb::FetchDataRequest { asset_id: asset_id.clone(), version: version_pb.version },
-    )?;
+    )
+    .await?;
     let mut stream = access.fetch_data(request).await.map_err(status)?.into_inner();
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
     let partial = out.with_extension(format!("partial-{}", hex::encode(random_bytes::<4>()?)));

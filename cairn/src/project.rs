@@ -27,7 +27,7 @@ use clap::Args;
 use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
 use connectors::log::LedgerLog;
 
-use crate::access::{AccessLog, LEAF_HEADER, NODE_HEADER};
+use crate::access::{AccessLog, LEAF_HEADER, NODE_HEADER, NODE_KEY_HEADER, SIGNATURE_HEADER};
 use crate::node::Node;
 use crate::scale::{KafkaSettings, PostgresSettings, Scale, ScaleArgs};
 
@@ -274,7 +274,7 @@ impl Metadata {
 }
 
 /// Projects the ledger log until `until`; answers the next offset.
-async fn project_ledger(
+pub(crate) async fn project_ledger(
     log: Arc<dyn LedgerLog>,
     projections: Projections,
     until: Until,
@@ -312,14 +312,87 @@ async fn project_ledger(
     }
 }
 
-/// An access record from the topic, or `None` when its value is not an event.
-fn access_record(record: &InRecord) -> Option<AccessRecord> {
+/// What the access-topic projector checks before it stores a record: that
+/// the node that logged the event signed the record and is a node the
+/// ledger trusts, and that a billable event carries its caller's evidence.
+#[derive(Debug)]
+pub(crate) struct RecordChecks {
+    /// The chain id, for the callers' envelopes.
+    chain_id: String,
+    /// The ledger topic, whose end bounds the heights events may claim.
+    kafka: Option<KafkaSettings>,
+    /// Node addresses found trusted on the projected ledger.
+    trusted: std::sync::Mutex<std::collections::BTreeSet<Address>>,
+    /// Records refused since the projector started.
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl RecordChecks {
+    pub(crate) fn new(chain_id: String, kafka: Option<KafkaSettings>) -> RecordChecks {
+        RecordChecks { chain_id, kafka, trusted: Default::default(), refused: Default::default() }
+    }
+
+    /// How many blocks the ledger topic holds now (its genesis is block 0 at
+    /// offset 0, one block per record), or `None` without a topic.
+    fn ledger_end(&self) -> anyhow::Result<Option<u64>> {
+        let Some(kafka) = &self.kafka else { return Ok(None) };
+        let reader = TopicReader::new(&kafka.config, &kafka.ledger_topic, &BTreeMap::new())?;
+        let ends = tokio::task::block_in_place(|| reader.high_watermarks(1))?;
+        Ok(ends.get(&0).map(|&end| u64::try_from(end).unwrap_or(0)))
+    }
+
+    /// Reads the chain id from the genesis record of the ledger topic,
+    /// waiting for it to be written.
+    pub(crate) async fn of_ledger_topic(kafka: &KafkaSettings) -> anyhow::Result<RecordChecks> {
+        let log = KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
+        let started = std::time::Instant::now();
+        let mut warned_at = Duration::ZERO;
+        loop {
+            if started.elapsed() >= warned_at + Duration::from_secs(30) {
+                warned_at = started.elapsed();
+                tracing::warn!(topic = %kafka.ledger_topic, "waiting for the ledger topic's genesis record: access records are checked against the ledger's chain and nodes");
+            }
+            let first =
+                tokio::task::block_in_place(|| log.read_wait(0, 1, Duration::from_millis(500)))?;
+            if let Some(genesis) = first.first() {
+                let ledger = Ledger::from_genesis_record(0, &genesis.bytes)
+                    .map_err(|e| format_err!("the ledger topic's genesis record: {e}"))?;
+                return Ok(RecordChecks::new(
+                    ledger.consortium().chain_id().to_string(),
+                    Some(kafka.clone()),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether `node` may sign access-topic records: a registered identity of
+/// the ledger (as projected) with the `node` role that is not revoked.
+/// Answers `None` while the projected ledger is below `height` and does not
+/// know the identity yet. The one place that says which identities count as
+/// nodes.
+pub(crate) async fn is_trusted_node(
+    ledger: &Projections,
+    node: &Address,
+    height: u64,
+) -> anyhow::Result<Option<bool>> {
+    let (identity, projected) = ledger.identity_status(&node.to_string()).await?;
+    Ok(match identity {
+        Some((role, revoked)) => Some(role == anchor_chaincode::Role::Node.to_string() && !revoked),
+        None if projected < height => None,
+        None => Some(false),
+    })
+}
+
+/// Why a topic record is refused, or the access record to store.
+async fn access_record(
+    projections: &Projections,
+    checks: &RecordChecks,
+    record: &InRecord,
+) -> anyhow::Result<Result<AccessRecord, String>> {
     let event = match AccessEvent::decode(&record.payload) {
         Ok(event) => event,
-        Err(e) => {
-            tracing::warn!(partition = record.partition, offset = record.offset, error = %e, "skipping an access-topic record that is not an access event");
-            return None;
-        }
+        Err(e) => return Ok(Err(format!("not an access event: {e}"))),
     };
     let node = record
         .header(NODE_HEADER)
@@ -329,18 +402,64 @@ fn access_record(record: &InRecord) -> Option<AccessRecord> {
         .header(LEAF_HEADER)
         .and_then(|leaf| <[u8; 8]>::try_from(leaf).ok())
         .map(u64::from_be_bytes);
-    Some(AccessRecord {
+    let (Some(leaf), Some(key), Some(signature)) =
+        (leaf_index, record.header(NODE_KEY_HEADER), record.header(SIGNATURE_HEADER))
+    else {
+        return Ok(Err("the record is not signed by a node".into()));
+    };
+    let signer = match asset_registry::audit::verify_record(key, signature, leaf, &record.payload) {
+        Ok(signer) => signer,
+        Err(e) => return Ok(Err(e)),
+    };
+    if signer.to_string() != node {
+        return Ok(Err(format!("the record names node {node:?} but is signed by {signer}")));
+    }
+    let known = checks.trusted.lock().unwrap_or_else(|p| p.into_inner()).contains(&signer);
+    if !known {
+        let mut waited = Duration::ZERO;
+        let trusted = loop {
+            match is_trusted_node(projections, &signer, event.ledger_height).await? {
+                Some(trusted) => break trusted,
+                // Wait for the projection only up to a height the ledger has:
+                // a record claiming more would stall the projector for nothing.
+                None if waited.is_zero()
+                    && checks.ledger_end()?.is_some_and(|end| event.ledger_height > end) =>
+                {
+                    return Ok(Err(format!(
+                        "the event claims ledger height {}, beyond the ledger's end",
+                        event.ledger_height
+                    )));
+                }
+                None if waited < Duration::from_secs(600) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    waited += Duration::from_millis(50);
+                }
+                None => break false,
+            }
+        };
+        if !trusted {
+            return Ok(Err(format!(
+                "the record is signed by {signer}, which is not a registered, unrevoked node identity of the ledger"
+            )));
+        }
+        let _ = checks.trusted.lock().unwrap_or_else(|p| p.into_inner()).insert(signer);
+    }
+    if let Err(e) = asset_registry::billing::check_evidence(&event, &checks.chain_id, &node) {
+        return Ok(Err(e));
+    }
+    Ok(Ok(AccessRecord {
         partition: record.partition,
         offset: record.offset,
         node,
         leaf_index,
         event,
-    })
+    }))
 }
 
 /// Applies a batch of topic records; answers the next offset per partition it reached.
 async fn apply_topic_batch(
     projections: &Projections,
+    checks: &RecordChecks,
     topic: &str,
     records: &[InRecord],
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
@@ -349,10 +468,30 @@ async fn apply_topic_batch(
         let next = reached.entry(record.partition).or_insert(0);
         *next = (*next).max(record.offset + 1);
     }
-    let access: Vec<AccessRecord> = records.iter().filter_map(access_record).collect();
+    let mut access = Vec::with_capacity(records.len());
+    let mut refused: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in records {
+        match access_record(projections, checks, record).await? {
+            Ok(accepted) => access.push(accepted),
+            Err(reason) => {
+                let total = checks.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                // Where and why, never the payload.
+                tracing::error!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    refused_in_all = total,
+                    reason = %reason,
+                    "refusing an access-topic record"
+                );
+                let next = refused.entry(record.partition).or_insert(0);
+                *next = (*next).max(record.offset + 1);
+            }
+        }
+    }
     if !access.is_empty() {
         apply_when_ledger_caught_up(projections, topic, &access).await?;
     }
+    projections.skip_access(topic, &refused).await?;
     Ok(reached)
 }
 
@@ -386,6 +525,7 @@ pub(crate) async fn project_access_topic(
     until: Until,
     member: Option<String>,
 ) -> anyhow::Result<()> {
+    let checks = Arc::new(RecordChecks::of_ledger_topic(&kafka).await?);
     let group = format!("cairn-projector.{}", projections.schema());
     let topic = kafka.access_topic.clone();
     let mut expected = projections.access_next_offsets(&topic).await?;
@@ -453,9 +593,10 @@ pub(crate) async fn project_access_topic(
         if let Some(write) = writing.take() {
             commit_reached(&consumer, &write.await??);
         }
-        let (projections, topic) = (projections.clone(), topic.clone());
-        writing =
-            Some(tokio::spawn(async move { apply_topic_batch(&projections, &topic, &kept).await }));
+        let (projections, topic, checks) = (projections.clone(), topic.clone(), checks.clone());
+        writing = Some(tokio::spawn(async move {
+            apply_topic_batch(&projections, &checks, &topic, &kept).await
+        }));
     }
 }
 
@@ -479,6 +620,7 @@ async fn caught_up(kafka: &KafkaSettings, projections: &Projections) -> anyhow::
 async fn project_local_access(
     access: AccessLog,
     node_address: String,
+    chain_id: String,
     projections: Projections,
 ) -> anyhow::Result<()> {
     let log = access.log().clone();
@@ -492,10 +634,18 @@ async fn project_local_access(
             tokio::task::yield_now().await;
             continue;
         };
+        let mut refused: BTreeMap<i32, i64> = BTreeMap::new();
         let access_records: Vec<AccessRecord> = records
             .iter()
             .filter_map(|r| {
                 let event = AccessEvent::decode(&r.bytes).ok()?;
+                if let Err(reason) =
+                    asset_registry::billing::check_evidence(&event, &chain_id, &node_address)
+                {
+                    tracing::error!(offset = r.offset, reason = %reason, "refusing an access event without its caller's evidence");
+                    let _ = refused.insert(0, i64::try_from(r.offset + 1).ok()?);
+                    return None;
+                }
                 Some(AccessRecord {
                     partition: 0,
                     offset: i64::try_from(r.offset).ok()?,
@@ -506,6 +656,7 @@ async fn project_local_access(
             })
             .collect();
         apply_when_ledger_caught_up(&projections, LOCAL_ACCESS_STREAM, &access_records).await?;
+        projections.skip_access(LOCAL_ACCESS_STREAM, &refused).await?;
         next = i64::try_from(last + 1).unwrap_or(i64::MAX);
     }
 }
@@ -535,6 +686,7 @@ pub(crate) async fn start_in_process(
             let task = project_local_access(
                 access.clone(),
                 node.key().address().to_string(),
+                node.ledger().consortium().chain_id().to_string(),
                 projections.clone(),
             );
             drop(tokio::spawn(report("access-event projector", task)));
@@ -702,6 +854,7 @@ async fn replay_access(
         return Ok(());
     }
     let reader = TopicReader::new(&kafka.config, &kafka.access_topic, &from)?;
+    let checks = RecordChecks::of_ledger_topic(kafka).await?;
     let done = |next: &BTreeMap<i32, i64>| {
         end.iter().all(|(p, &e)| next.get(p).copied().unwrap_or(0) >= e)
     };
@@ -719,7 +872,7 @@ async fn replay_access(
         if wanted.is_empty() {
             continue;
         }
-        let reached = apply_topic_batch(projections, &kafka.access_topic, &wanted).await?;
+        let reached = apply_topic_batch(projections, &checks, &kafka.access_topic, &wanted).await?;
         for (p, n) in reached {
             let entry = next.entry(p).or_insert(0);
             *entry = (*entry).max(n);

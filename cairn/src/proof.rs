@@ -414,7 +414,7 @@ fn check_file(
             });
             summary = serde_json::json!({"old_size": old.size, "new_size": checkpoint.size});
         }
-        AUDIT_KIND => check_audit(proof_text, &checkpoint, &mut checks, &mut summary),
+        AUDIT_KIND => check_audit(proof_text, &checkpoint, trusted, &mut checks, &mut summary),
         other => checks.push(Check {
             name: "proof file",
             ok: false,
@@ -427,6 +427,7 @@ fn check_file(
 fn check_audit(
     proof_text: &str,
     checkpoint: &Checkpoint,
+    trusted: &[checkpoint::NoteVerifier],
     checks: &mut Vec<Check>,
     summary: &mut serde_json::Value,
 ) {
@@ -437,14 +438,22 @@ fn check_audit(
             return;
         }
     };
-    check_audit_file(&file, checkpoint, checks, summary);
+    check_audit_file(&file, checkpoint, trusted, checks, summary);
 }
 
 /// Checks an access event's proof against a checkpoint whose signature was
 /// already checked; `summary` gets the anchor and the decoded event.
+///
+/// The anchoring transaction must have been made by a node key among the
+/// `trusted` keys (those that sign checkpoints): anyone registered can anchor
+/// a log of made-up events, and only a trusted node's anchor proves that an
+/// event was logged. The event must carry its caller's evidence (see
+/// [`asset_registry::billing::check_evidence`]), checked for the anchoring
+/// node and the anchor's chain.
 pub(crate) fn check_audit_file(
     file: &AuditFile,
     checkpoint: &Checkpoint,
+    trusted: &[checkpoint::NoteVerifier],
     checks: &mut Vec<Check>,
     summary: &mut serde_json::Value,
 ) {
@@ -467,6 +476,7 @@ pub(crate) fn check_audit_file(
         return;
     };
     // The anchoring transaction: valid, an AnchorAccessEvents of the size the event proof uses.
+    let mut anchor_chain = None;
     let anchored_root = match parse_leaf(&anchor_leaf) {
         Err(e) => {
             checks.push(Check { name: "anchor transaction", ok: false, detail: e });
@@ -480,6 +490,19 @@ pub(crate) fn check_audit_file(
                         && transaction.id == leaf.tx_id =>
                 {
                     let creator = transaction.creator_address().to_string();
+                    let trusted_node = trusted.iter().any(|k| k.public_key == transaction.creator);
+                    checks.push(Check {
+                        name: "anchor signer",
+                        ok: trusted_node,
+                        detail: if trusted_node {
+                            format!("the anchor was made by {creator}, a trusted node key")
+                        } else {
+                            format!(
+                                "the anchor was made by {creator}, whose key is not among the trusted node keys: only a log anchored by a trusted node proves an event"
+                            )
+                        },
+                    });
+                    anchor_chain = Some((transaction.chain_id.clone(), creator.clone()));
                     checks.push(Check {
                         name: "anchor transaction",
                         ok: true,
@@ -559,6 +582,22 @@ pub(crate) fn check_audit_file(
     });
     match asset_registry::audit::AccessEvent::decode(&event) {
         Ok(event) => {
+            if let Some((chain_id, node)) = &anchor_chain {
+                let evidence = asset_registry::billing::check_evidence(&event, chain_id, node);
+                checks.push(Check {
+                    name: "caller's request",
+                    ok: evidence.is_ok(),
+                    detail: match evidence {
+                        Ok(()) if event.request.is_empty() => {
+                            "the event carries no signed request (it is not billable)".into()
+                        }
+                        Ok(()) => {
+                            format!("signed by {} for {} to {node}", event.identity, event.method)
+                        }
+                        Err(e) => e,
+                    },
+                });
+            }
             if let Some(object) = summary.as_object_mut() {
                 let _ =
                     object.insert("event".into(), serde_json::to_value(&event).unwrap_or_default());

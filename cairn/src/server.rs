@@ -58,8 +58,11 @@ pub(crate) fn signed_reader<T: prost::Message>(
         Status::invalid_argument(format!("{AUTH_METADATA_KEY} is not valid base64"))
     })?;
     let body = request.get_ref().encode_to_vec();
+    let chain_id = node.ledger().consortium().chain_id().to_string();
+    let destination =
+        access_control::request::Destination { chain_id: &chain_id, node: node.key().address() };
     verifier
-        .verify(Some(&header), method, &body, crate::client::now_ms(), |address| {
+        .verify(Some(&header), method, &body, &destination, crate::client::now_ms(), |address| {
             crate::auth::caller_status(node, address)
         })
         .map(Some)
@@ -505,6 +508,7 @@ impl Ledger for LedgerService {
             state_root: ledger.state_root().to_vec(),
             verifier_key: self.node.signer().verifier_key(),
             genesis_json: String::from_utf8_lossy(&consortium.bytes).into_owned(),
+            node_address: self.node.key().address().to_string(),
         }))
     }
 }
@@ -561,7 +565,12 @@ pub(crate) async fn serve(
         verifier: access_control::request::RequestVerifier::new(request_window),
         node: node.clone(),
         access: access.clone(),
+        sampler: crate::auth::RefusalSampler::default(),
     });
+    // The nonces of requests answered before a restart stay refused.
+    let restored = auth.context().restore_nonces();
+    tracing::info!(nonces = restored, "replay cache restored from the access-event log");
+    let refusal_summaries = tokio::spawn(crate::auth::summary_loop(auth.clone()));
     // Electronic certificates (cert_service.rs).
     // Signed reads of the public services share one replay cache.
     let readers = std::sync::Arc::new(RequestVerifier::new(request_window));
@@ -633,6 +642,7 @@ pub(crate) async fn serve(
         )
         .await?;
     cert_anchoring.abort();
+    refusal_summaries.abort();
     Ok(())
 }
 

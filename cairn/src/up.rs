@@ -80,6 +80,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                     producer: connectors::kafka::KafkaProducer::new(&kafka.config)?,
                     topic: kafka.access_topic.clone(),
                     node: node.key().address().to_string(),
+                    key: node.key().clone(),
                     watermark_path: config.data_dir.join("access.published"),
                 };
                 tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");

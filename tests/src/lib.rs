@@ -651,6 +651,22 @@ pub fn publish_envelope(
     seal(chain_id, publisher, nonce, body, &[])
 }
 
+/// An `AnchorAccessEvents` of a log of `tree_size` events with `root_hash`,
+/// signed by `creator`, with no consistency proof (a first anchor).
+pub fn anchor_access_envelope(
+    chain_id: &str,
+    creator: &KeyPair,
+    tree_size: u64,
+    root_hash: [u8; 32],
+) -> Envelope {
+    let body = pb::tx_payload::Body::AnchorAccessEvents(pb::AnchorAccessEvents {
+        tree_size,
+        root_hash: root_hash.to_vec(),
+        consistency_proof: Vec::new(),
+    });
+    seal(chain_id, creator, b"anchor", body, &[])
+}
+
 /// The protobuf number of the `VALID` validation code.
 pub const VALID: i32 = pb::ValidationCode::Valid as i32;
 
@@ -711,6 +727,36 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}x{nanos}", std::process::id())
 }
 
+/// Where signed requests to the node at `url` go: its chain id and the
+/// address of its key, from its public node info.
+pub async fn target(url: &str) -> anyhow::Result<(String, anchor_chaincode::Address)> {
+    let info = connect(url).await?.get_node_info(pb::GetNodeInfoRequest {}).await?.into_inner();
+    let node = info.node_address.parse().map_err(|e: String| format_err!(e))?;
+    Ok((info.chain_id, node))
+}
+
+/// A version 2 envelope signed by `key` for `method` and `body`, for the node
+/// at `target` (see [`target`]).
+pub fn sign_request(
+    key: &KeyPair,
+    target: &(String, anchor_chaincode::Address),
+    method: &str,
+    body: &[u8],
+    timestamp_ms: u64,
+    nonce: [u8; 16],
+) -> Vec<u8> {
+    let destination = access_control::request::Destination { chain_id: &target.0, node: target.1 };
+    access_control::request::SignedRequest::sign(
+        key.signing_key(),
+        &destination,
+        method,
+        body,
+        timestamp_ms,
+        nonce,
+    )
+    .encode()
+}
+
 /// `n` signed `VerifyDataHash` requests for `asset_id`'s latest version,
 /// `in_flight` at a time, signed by `key`; each result is the access event id
 /// the node answered with, or its refusal.
@@ -723,6 +769,9 @@ pub async fn verify_data_hash_many(
     in_flight: usize,
 ) -> Vec<Result<String, tonic::Status>> {
     const METHOD: &str = "/cairn.v1.Access/VerifyDataHash";
+    let Ok(target) = target(url).await else {
+        return (0..n).map(|_| Err(tonic::Status::unavailable("cannot read node info"))).collect();
+    };
     let channel = Channel::from_shared(url.to_string()).expect("a valid URL").connect().await;
     let Ok(channel) = channel else {
         return (0..n).map(|_| Err(tonic::Status::unavailable("cannot connect"))).collect();
@@ -745,8 +794,9 @@ pub async fn verify_data_hash_many(
             let mut nonce = [0u8; 16];
             nonce[..8].copy_from_slice(&(sent as u64).to_be_bytes());
             nonce[8..].copy_from_slice(&now.to_be_bytes());
-            let envelope = access_control::request::SignedRequest::sign(
-                key.signing_key(),
+            let envelope = sign_request(
+                key,
+                &target,
                 METHOD,
                 &prost::Message::encode_to_vec(&message),
                 now,
@@ -755,7 +805,7 @@ pub async fn verify_data_hash_many(
             let mut request = tonic::Request::new(message);
             let _ = request.metadata_mut().insert_bin(
                 access_control::request::AUTH_METADATA_KEY,
-                tonic::metadata::MetadataValue::from_bytes(&envelope.encode()),
+                tonic::metadata::MetadataValue::from_bytes(&envelope),
             );
             let _ = set.spawn(async move {
                 client.verify_data_hash(request).await.map(|r| r.into_inner().event_id)

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use access_control::keys::KeyPair;
 use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
+use anchor_chaincode::Address;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_client::AccessClient;
-use cairn_tests::{Node, Start, cairn, connect};
+use cairn_tests::{Node, Start, cairn, connect, sign_request, target};
 use prost::Message;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -45,21 +46,18 @@ fn ask(asset_id: &str) -> pb::RequestAccessRequest {
     pb::RequestAccessRequest { asset_id: asset_id.into(), version: 0 }
 }
 
+/// Where requests to a node go: its chain id and its address.
+type Target = (String, Address);
+
 fn sign(
+    target: &Target,
     key: &KeyPair,
     method: &str,
     message: &pb::RequestAccessRequest,
     timestamp_ms: u64,
     nonce: u8,
 ) -> Vec<u8> {
-    SignedRequest::sign(
-        key.signing_key(),
-        method,
-        &message.encode_to_vec(),
-        timestamp_ms,
-        [nonce; 16],
-    )
-    .encode()
+    sign_request(key, target, method, &message.encode_to_vec(), timestamp_ms, [nonce; 16])
 }
 
 /// The event id a refusal names: "… (access event ID)".
@@ -127,10 +125,11 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
     let mut ledger = connect(&url).await.unwrap();
     let before = ledger.get_node_info(pb::GetNodeInfoRequest {}).await.unwrap().into_inner();
     let mut client = access_client(&url).await;
+    let target = target(&url).await.unwrap();
 
     // The control: an authorised consumer is allowed.
     let message = ask(ASSET);
-    let valid = sign(&consumer, METHOD, &message, now_ms(), 1);
+    let valid = sign(&target, &consumer, METHOD, &message, now_ms(), 1);
     let granted = client
         .request_access(with_envelope(message.clone(), Some(valid.clone())))
         .await
@@ -140,7 +139,8 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
 
     // Each attack: (name, request, expected code, words the reason must contain).
     let now = now_ms();
-    let mut forged = SignedRequest::decode(&sign(&verifier, METHOD, &message, now, 3)).unwrap();
+    let mut forged =
+        SignedRequest::decode(&sign(&target, &verifier, METHOD, &message, now, 3)).unwrap();
     forged.public_key = consumer.signing_public_key();
     let big = ask(&"x".repeat(1_200_000));
     let cases: Vec<(&str, tonic::Request<pb::RequestAccessRequest>, Code, &str)> = vec![
@@ -158,7 +158,10 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
         ),
         (
             "body changed after signing",
-            with_envelope(ask("health/other"), Some(sign(&consumer, METHOD, &message, now, 4))),
+            with_envelope(
+                ask("health/other"),
+                Some(sign(&target, &consumer, METHOD, &message, now, 4)),
+            ),
             Code::Unauthenticated,
             "body was changed after signing",
         ),
@@ -166,7 +169,7 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
             "signed for another method",
             with_envelope(
                 message.clone(),
-                Some(sign(&consumer, "/cairn.v1.Access/VerifyDataHash", &message, now, 5)),
+                Some(sign(&target, &consumer, "/cairn.v1.Access/VerifyDataHash", &message, now, 5)),
             ),
             Code::Unauthenticated,
             "bad signature",
@@ -175,7 +178,7 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
             "expired",
             with_envelope(
                 message.clone(),
-                Some(sign(&consumer, METHOD, &message, now - 10 * 60_000, 6)),
+                Some(sign(&target, &consumer, METHOD, &message, now - 10 * 60_000, 6)),
             ),
             Code::Unauthenticated,
             "expired",
@@ -184,45 +187,92 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
             "from the future",
             with_envelope(
                 message.clone(),
-                Some(sign(&consumer, METHOD, &message, now + 10 * 60_000, 7)),
+                Some(sign(&target, &consumer, METHOD, &message, now + 10 * 60_000, 7)),
             ),
             Code::Unauthenticated,
             "from the future",
         ),
         (
             "revoked identity",
-            with_envelope(message.clone(), Some(sign(&revoked, METHOD, &message, now, 8))),
+            with_envelope(message.clone(), Some(sign(&target, &revoked, METHOD, &message, now, 8))),
             Code::PermissionDenied,
             "laptop stolen",
         ),
         (
             "unknown identity",
-            with_envelope(message.clone(), Some(sign(&stranger, METHOD, &message, now, 9))),
+            with_envelope(
+                message.clone(),
+                Some(sign(&target, &stranger, METHOD, &message, now, 9)),
+            ),
             Code::Unauthenticated,
             "unknown identity",
         ),
         (
             "malformed envelope",
-            with_envelope(message.clone(), Some(vec![1, 2, 3])),
+            with_envelope(message.clone(), Some(vec![2, 2, 3])),
             Code::InvalidArgument,
             "malformed",
         ),
         ("unsigned", with_envelope(message.clone(), None), Code::Unauthenticated, "not signed"),
         (
+            "version 1 envelope",
+            with_envelope(message.clone(), Some([vec![1], vec![0; 152]].concat())),
+            Code::InvalidArgument,
+            "version 1 does not name the chain and the node",
+        ),
+        (
+            "signed for another chain",
+            with_envelope(
+                message.clone(),
+                Some(sign(
+                    &("cairn-elsewhere".to_string(), target.1),
+                    &consumer,
+                    METHOD,
+                    &message,
+                    now,
+                    14,
+                )),
+            ),
+            Code::Unauthenticated,
+            "request was signed for another chain",
+        ),
+        (
+            "signed for another node",
+            with_envelope(
+                message.clone(),
+                Some(sign(
+                    &(target.0.clone(), Address([7; 20])),
+                    &consumer,
+                    METHOD,
+                    &message,
+                    now,
+                    15,
+                )),
+            ),
+            Code::Unauthenticated,
+            "not for this node",
+        ),
+        (
             "oversized",
-            with_envelope(big.clone(), Some(sign(&consumer, METHOD, &big, now, 10))),
+            with_envelope(big.clone(), Some(sign(&target, &consumer, METHOD, &big, now, 10))),
             Code::InvalidArgument,
             "larger than the limit",
         ),
         (
             "role may not request data",
-            with_envelope(message.clone(), Some(sign(&verifier, METHOD, &message, now, 11))),
+            with_envelope(
+                message.clone(),
+                Some(sign(&target, &verifier, METHOD, &message, now, 11)),
+            ),
             Code::PermissionDenied,
             "no rule allows it",
         ),
         (
             "not on the authorised list",
-            with_envelope(message.clone(), Some(sign(&outsider, METHOD, &message, now, 12))),
+            with_envelope(
+                message.clone(),
+                Some(sign(&target, &outsider, METHOD, &message, now, 12)),
+            ),
             Code::PermissionDenied,
             "is not on the authorised list",
         ),
@@ -230,7 +280,7 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
             "no such asset",
             with_envelope(
                 ask("health/none"),
-                Some(sign(&consumer, METHOD, &ask("health/none"), now, 13)),
+                Some(sign(&target, &consumer, METHOD, &ask("health/none"), now, 13)),
             ),
             Code::PermissionDenied,
             "does not exist",
@@ -317,6 +367,81 @@ async fn attacks_are_refused_recorded_and_change_nothing() {
     drop(client);
     drop(ledger);
     node.stop_cleanly();
+}
+
+/// `RequestAccess` with `envelope`; the refusal's message, or "granted".
+async fn try_request(url: &str, envelope: Vec<u8>) -> Result<String, tonic::Status> {
+    let mut client = access_client(url).await;
+    client
+        .request_access(with_envelope(ask(ASSET), Some(envelope)))
+        .await
+        .map(|granted| granted.into_inner().event_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_accepted_once_by_the_node_and_chain_it_was_signed_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_a = dir.path().join("a");
+    let data_b = dir.path().join("b");
+    let node_a = Node::start(&data_a, Start::Demo).unwrap();
+    let node_b = Node::start(&data_b, Start::Demo).unwrap();
+    let (url_a, url_b) = (node_a.url(), node_b.url());
+    let target_a = target(&url_a).await.unwrap();
+    let target_b = target(&url_b).await.unwrap();
+    assert_ne!(target_a.1, target_b.1, "two nodes share a key");
+    let consumer = key(&data_a, "civil-consumer");
+    let message = ask(ASSET);
+
+    // Accepted by node A, for which it was signed.
+    let for_a = sign(&target_a, &consumer, METHOD, &message, now_ms(), 1);
+    try_request(&url_a, for_a.clone()).await.unwrap();
+
+    // Node B refuses it: the envelope names node A.
+    let refused = try_request(&url_b, for_a.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{}", refused.message());
+    assert!(
+        refused.message().contains(&format!(
+            "request was signed for node {}, not for this node {}",
+            target_a.1, target_b.1
+        )),
+        "{}",
+        refused.message()
+    );
+
+    // A request signed for another chain id is refused by node A.
+    let other_chain = ("cairn-other-chain".to_string(), target_a.1);
+    let refused = try_request(&url_a, sign(&other_chain, &consumer, METHOD, &message, now_ms(), 2))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(
+        refused.message().contains("request was signed for another chain: this node serves chain"),
+        "{}",
+        refused.message()
+    );
+
+    // Replayed to node A before and after a restart: refused both times.
+    let refused = try_request(&url_a, for_a.clone()).await.unwrap_err();
+    assert!(refused.message().contains("replayed request"), "{}", refused.message());
+    node_a.stop_cleanly();
+    let node_a = Node::start(&data_a, Start::Existing).unwrap();
+    let url_a = node_a.url();
+    let refused = try_request(&url_a, for_a.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{}", refused.message());
+    assert!(refused.message().contains("replayed request"), "{}", refused.message());
+    // After a crash (SIGKILL) too: the nonce was durable before the answer.
+    let fresh = sign(&target_a, &consumer, METHOD, &message, now_ms(), 3);
+    try_request(&url_a, fresh.clone()).await.unwrap();
+    let _ = node_a.kill().unwrap();
+    let node_a = Node::start(&data_a, Start::Existing).unwrap();
+    let refused = try_request(&node_a.url(), fresh).await.unwrap_err();
+    assert!(refused.message().contains("replayed request"), "{}", refused.message());
+    // A new request of the same caller is served.
+    try_request(&node_a.url(), sign(&target_a, &consumer, METHOD, &message, now_ms(), 4))
+        .await
+        .unwrap();
+    node_a.stop_cleanly();
+    node_b.stop_cleanly();
 }
 
 #[test]
@@ -509,5 +634,88 @@ fn tls_serves_clients_that_trust_its_ca_only() {
     cairn(["node", "info", "--node", &url]).assert_failure_with("--ca-cert");
     let plain = format!("http://127.0.0.1:{}", node.addr().port());
     assert!(!cairn(["node", "info", "--node", &plain]).success());
+    node.stop_cleanly();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_requests_is_counted_not_logged_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let node = Node::start(&data, Start::Demo).unwrap();
+    let url = node.url();
+    let target = target(&url).await.unwrap();
+    let consumer = key(&data, "civil-consumer");
+    let mut client = access_client(&url).await;
+    const FLOOD: usize = 400;
+    let started = std::time::Instant::now();
+    let mut counted_only = 0;
+    for _ in 0..FLOOD {
+        let status = client.request_access(with_envelope(ask(ASSET), None)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{}", status.message());
+        if status.message().contains("not recorded one by one") {
+            counted_only += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    // Valid requests are still served, and recorded.
+    let granted = client
+        .request_access(with_envelope(
+            ask(ASSET),
+            Some(sign(&target, &consumer, METHOD, &ask(ASSET), now_ms(), 1)),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let auditor = data.join("demo/auditor.key");
+    let events = || {
+        cairn([
+            "audit",
+            "events",
+            "--key",
+            auditor.to_str().unwrap(),
+            "--node",
+            &url,
+            "--limit",
+            "10000",
+            "--json",
+        ])
+        .assert_success()
+        .json()
+    };
+    let listed = events();
+    let listed = listed.as_array().unwrap();
+    let recorded = listed
+        .iter()
+        .filter(|e| e["reason"].as_str().unwrap_or_default().contains("request is not signed"))
+        .count();
+    assert_eq!(recorded + counted_only, FLOOD, "each refusal is recorded or counted");
+    assert!(
+        recorded as u64 <= 20 * (seconds + 1),
+        "{recorded} refusals recorded one by one in {seconds} s"
+    );
+    assert!(counted_only > 0, "the flood was recorded one by one");
+    assert!(listed.iter().any(|e| e["event_id"] == granted.event_id.as_str()));
+    // The count is recorded as one summary event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let listed = events();
+        let summary = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "unauthenticated_refusals")
+            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        let counted: usize = summary
+            .iter()
+            .filter_map(|reason| reason.split_whitespace().next()?.parse::<usize>().ok())
+            .sum();
+        if counted == counted_only {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no summary of {counted_only}: {summary:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(client);
     node.stop_cleanly();
 }

@@ -534,3 +534,158 @@ fn a_node_killed_during_a_burst_bills_every_answered_query_once() {
     let _ =
         cairn(["billing", "check", arg(&file), "--trusted-keys", arg(&trusted)]).assert_success();
 }
+
+/// Runs `cairn billing check` on `statement` written to `name`.
+fn check_statement(world: &World, trusted: &Path, name: &str, statement: &Value) -> CliOutput {
+    let path = world.dir.path().join(name);
+    std::fs::write(&path, statement.to_string()).unwrap();
+    cairn(["billing", "check", arg(&path), "--trusted-keys", arg(trusted), "--json"])
+}
+
+/// Renumbers a statement's lines 1..n and sets its total to their sum.
+fn renumbered(mut statement: Value) -> Value {
+    let lines = statement["lines"].as_array_mut().unwrap();
+    let mut total = 0;
+    for (idx, line) in lines.iter_mut().enumerate() {
+        line["number"] = (idx as u64 + 1).into();
+        total += line["amount"].as_u64().unwrap();
+    }
+    statement["total"] = total.into();
+    statement
+}
+
+#[test]
+fn made_up_evidence_and_edited_statements_are_refused_offline() {
+    let world = World::start();
+    let (_, verifier) = world.register("checked", "verifier-co", "verifier");
+    world.open(
+        &verifier,
+        &["--payment", "postpaid", "--price-per-query", "3", "--free-queries", "2"],
+    );
+    let url = world.url();
+    const N: usize = 5;
+    let answered = runtime().block_on(verify_data_hash_many(
+        &url,
+        &verifier,
+        ASSET,
+        &world.content_hash,
+        N,
+        1,
+    ));
+    assert!(answered.iter().all(Result::is_ok), "{answered:?}");
+    let auditor = world.demo_key("auditor");
+    let file = world.dir.path().join("statement.json");
+    let _ = world.statement(&verifier, &auditor, Some(&file));
+    let trusted = world.trusted_keys();
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let report = check_statement(&world, &trusted, "original.json", &original);
+    assert_eq!(report.assert_success().json()["valid"], true);
+
+    // A line duplicated (renumbered, the total made to match): refused.
+    let mut duplicated = original.clone();
+    let copy = duplicated["lines"][3].clone();
+    duplicated["lines"].as_array_mut().unwrap().insert(4, copy);
+    let _ = check_statement(&world, &trusted, "duplicated.json", &renumbered(duplicated))
+        .assert_failure_with("already billed by line 4");
+    // A line removed: its number is missing, or (renumbered) the charges no
+    // longer follow from the plan's free queries.
+    let mut removed = original.clone();
+    let _ = removed["lines"].as_array_mut().unwrap().remove(0);
+    let _ = check_statement(&world, &trusted, "gap.json", &removed)
+        .assert_failure_with("line 2 is at position 1");
+    let _ = check_statement(&world, &trusted, "removed.json", &renumbered(removed))
+        .assert_failure_with("the plan gives 0 + 0 = 0");
+
+    // A consumer anchors a log of one made-up event naming the verifier: the
+    // chaincode refuses the anchor, and so do both commands. A node identity
+    // the verifier does not trust gets its anchor recorded, and both commands
+    // refuse it for its signer.
+    let consumer = KeyPair::load(&world.demo_key("civil-consumer")).unwrap();
+    let (_, rogue_node) = world.register("rogue-node", "operator", "node");
+    let anchorers = [
+        (&consumer, "consumer", "is not a valid anchor"),
+        (&rogue_node, "rogue", "not among the trusted node keys"),
+    ];
+    for (anchorer, name, reason) in anchorers {
+        let forged = made_up_proof(&world, anchorer, &verifier, name);
+        let proof_path = world.dir.path().join(format!("{name}-proof.json"));
+        std::fs::write(&proof_path, forged.to_string()).unwrap();
+        let checkpoint = world.dir.path().join(format!("{name}-checkpoint.txt"));
+        std::fs::write(&checkpoint, forged["checkpoint"].as_str().unwrap()).unwrap();
+        let refusal = |out: &CliOutput| {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(!out.success(), "{name}: a made-up log was accepted: {}", out.describe());
+            assert!(text.contains(reason), "{name}: {}", out.describe());
+        };
+        refusal(&cairn([
+            "proof",
+            "verify",
+            arg(&proof_path),
+            "--checkpoint",
+            arg(&checkpoint),
+            "--trusted-keys",
+            arg(&trusted),
+        ]));
+        // The same made-up event as a line of the verifier's statement.
+        let mut padded = original.clone();
+        padded["checkpoint"] = forged["checkpoint"].clone();
+        let line = &mut padded["lines"][N - 1];
+        line["event_id"] = "f".repeat(32).into();
+        line["proof"] = forged;
+        refusal(&check_statement(&world, &trusted, &format!("{name}-padded.json"), &padded));
+    }
+}
+
+/// An audit proof of a log of one made-up billable event of `verifier`,
+/// anchored by `anchorer`, against the checkpoint that includes the anchor.
+fn made_up_proof(world: &World, anchorer: &KeyPair, verifier: &KeyPair, name: &str) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url = world.url();
+    let event = asset_registry::audit::AccessEvent {
+        event_id: "f".repeat(32),
+        time_ms: now_ms(),
+        identity: verifier.address().to_string(),
+        organisation: "verifier-co".into(),
+        role: "verifier".into(),
+        action: "verify".into(),
+        resource: format!("asset:{ASSET}@1"),
+        decision: asset_registry::audit::Decision::Allowed,
+        reason: "made up".into(),
+        bytes: 0,
+        latency_us: 1,
+        method: "/cairn.v1.Access/VerifyDataHash".into(),
+        ledger_height: 1,
+        request: Vec::new(),
+    }
+    .encode();
+    let root = anchor_chaincode::merkle::leaf_hash(&event);
+    let info = cairn(["node", "info", "--json", "--node", &url]).assert_success().json();
+    let chain_id = info["chain_id"].as_str().unwrap().to_string();
+    let anchor = cairn_tests::anchor_access_envelope(&chain_id, anchorer, 1, root);
+    let submitted = runtime().block_on(async {
+        let mut client = cairn_tests::connect(&url).await.unwrap();
+        client
+            .submit(cairn_schemas::v1::SubmitRequest { envelope: anchor.bytes.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    let inclusion = world.dir.path().join(format!("{name}-anchor-inclusion.json"));
+    world.on(&["proof", "inclusion", &submitted.tx_id, "--out", arg(&inclusion)]).assert_success();
+    let inclusion: Value =
+        serde_json::from_str(&std::fs::read_to_string(&inclusion).unwrap()).unwrap();
+    serde_json::json!({
+        "kind": "cairn-audit-proof-v1",
+        "event": b64.encode(&event),
+        "event_index": 0,
+        "event_tree_size": 1,
+        "event_hashes": [],
+        "anchor_tx_id": submitted.tx_id,
+        "anchor_leaf_index": inclusion["leaf_index"],
+        "anchor_tree_size": inclusion["tree_size"],
+        "anchor_leaf": inclusion["leaf"],
+        "anchor_hashes": inclusion["hashes"],
+        "checkpoint": inclusion["checkpoint"],
+    })
+}

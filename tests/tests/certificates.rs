@@ -365,8 +365,13 @@ fn list_certificates_as(s: &Setup, signer: Option<&KeyPair>) -> tonic::Status {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_millis() as u64;
+        let info = on(&s.node, &["node", "info", "--json"]).assert_success().json();
+        let chain_id = info["chain_id"].as_str().expect("chain id").to_owned();
+        let node: anchor_chaincode::Address =
+            info["node_address"].as_str().expect("node address").parse().expect("an address");
         let envelope = access_control::request::SignedRequest::sign(
             signer.signing_key(),
+            &access_control::request::Destination { chain_id: &chain_id, node },
             "/cairn.v1.Certificates/ListCertificates",
             &message.encode_to_vec(),
             now,

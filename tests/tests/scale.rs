@@ -122,15 +122,29 @@ fn args_ref(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// Sends `events` to the access topic as nodes do (keyed by identity, with
-/// node and leaf headers), each `dup_every`-th event twice, as a node does
-/// when it republishes after a crash.
-fn produce_events(env: &Env, events: &[AccessEvent], dup_every: usize) {
+/// A record as a node publishes it: payload, leaf index, key, node signature.
+type SignedRecord<'a> = (Vec<u8>, [u8; 8], &'a str, [u8; 64]);
+
+/// A record's payload and headers.
+type RawRecord = (Vec<u8>, Vec<(&'static str, Vec<u8>)>);
+
+/// Sends `events` to the access topic as the node whose key is `node` does
+/// (keyed by identity, with node, leaf, node key and signature headers),
+/// each `dup_every`-th event twice, as a node does when it republishes after
+/// a crash.
+fn produce_events(env: &Env, node: &KeyPair, events: &[AccessEvent], dup_every: usize) {
     let producer = KafkaProducer::new(&KafkaConfig::new(env.kafka.clone())).unwrap();
-    let encoded: Vec<(Vec<u8>, [u8; 8], &str)> = events
+    let address = node.address().to_string();
+    let public_key = node.signing_public_key();
+    let encoded: Vec<SignedRecord<'_>> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.encode(), (i as u64).to_be_bytes(), e.identity.as_str()))
+        .map(|(i, e)| {
+            let payload = e.encode();
+            let signature =
+                asset_registry::audit::sign_record(node.signing_key(), i as u64, &payload);
+            (payload, (i as u64).to_be_bytes(), e.identity.as_str(), signature)
+        })
         .collect();
     let mut order: Vec<usize> = Vec::new();
     for i in 0..events.len() {
@@ -140,10 +154,15 @@ fn produce_events(env: &Env, events: &[AccessEvent], dup_every: usize) {
         }
     }
     for chunk in order.chunks(5000) {
-        let headers: Vec<[(&str, &[u8]); 2]> = chunk
+        let headers: Vec<[(&str, &[u8]); 4]> = chunk
             .iter()
             .map(|&i| {
-                [("cairn-node", b"test-node".as_slice()), ("cairn-leaf", encoded[i].1.as_slice())]
+                [
+                    ("cairn-node", address.as_bytes()),
+                    ("cairn-leaf", encoded[i].1.as_slice()),
+                    ("cairn-node-key", public_key.as_slice()),
+                    ("cairn-signature", encoded[i].3.as_slice()),
+                ]
             })
             .collect();
         let out: Vec<OutRecord<'_>> = chunk
@@ -160,7 +179,9 @@ fn produce_events(env: &Env, events: &[AccessEvent], dup_every: usize) {
     }
 }
 
-fn synthetic_events(n: usize) -> Vec<AccessEvent> {
+/// Events that are not billable (billable ones would need their callers'
+/// signed requests), decided at ledger `height`.
+fn synthetic_events(n: usize, height: u64) -> Vec<AccessEvent> {
     let mut prng = Prng::new(0x5ca1e);
     (0..n)
         .map(|i| AccessEvent {
@@ -169,16 +190,27 @@ fn synthetic_events(n: usize) -> Vec<AccessEvent> {
             identity: format!("{:040x}", prng.between(1, 25)),
             organisation: "verifier-co".into(),
             role: "verifier".into(),
-            action: if i % 3 == 0 { "verify_data_hash".into() } else { "request_data".into() },
+            action: if i % 3 == 0 { "verify_data_hash".into() } else { "read_audit".into() },
             resource: format!("asset:health/clinic-registry@{}", 1 + i % 4),
             decision: if i % 10 == 0 { Decision::Denied } else { Decision::Allowed },
             reason: "test".into(),
             bytes: prng.between(0, 100_000),
             latency_us: 10,
             method: "/cairn.v1.Access/RequestAccess".into(),
-            ledger_height: 0,
+            ledger_height: height,
+            request: Vec::new(),
         })
         .collect()
+}
+
+/// The key of a running node (its data directory's `node.key`).
+fn node_key(node: &Node) -> KeyPair {
+    KeyPair::load(&node.data_dir().join("node.key")).unwrap()
+}
+
+/// The height of a node's ledger (after the demo set-up, the node is registered).
+fn demo_height(node: &Node) -> u64 {
+    cairn(["node", "info", "--json", "--node", &node.url()]).json()["height"].as_u64().unwrap()
 }
 
 /// `cairn project` as a child process.
@@ -200,8 +232,8 @@ fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
         Node::start_with_args(&dir.path().join("node"), Start::Demo, &args_ref(&env.kafka_args()))
             .unwrap();
     const N: usize = 100_000;
-    let events = synthetic_events(N);
-    produce_events(&env, &events, 97);
+    let events = synthetic_events(N, demo_height(&node));
+    produce_events(&env, &node_key(&node), &events, 97);
 
     let mut prng = Prng::new(0xdead_beef);
     let mut partial_counts = Vec::new();
@@ -278,10 +310,10 @@ fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
 fn replay_names_a_row_that_differs() {
     let Some(env) = Env::new("diff") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let _node =
+    let node =
         Node::start_with_args(&dir.path().join("node"), Start::Demo, &args_ref(&env.kafka_args()))
             .unwrap();
-    produce_events(&env, &synthetic_events(50), 1000);
+    produce_events(&env, &node_key(&node), &synthetic_events(50, demo_height(&node)), 1000);
     let done = cairn_with_timeout(
         [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
         Duration::from_secs(120),
@@ -752,6 +784,27 @@ fn the_audit_log_of_a_node_with_postgres_holds_every_nodes_events() {
         Node::start_with_args(&dir.path().join("b"), Start::Existing, &args_ref(&env.all_args()))
             .unwrap();
     let demo = dir.path().join("a/demo");
+    // Node b is a registered node of the ledger, as the demo registers node
+    // a: projectors store only records signed by registered nodes.
+    let node_b_key = dir.path().join("b/node.key");
+    let org_ca = demo.join("org-ca.key");
+    cairn([
+        "identity",
+        "register",
+        "--key",
+        node_b_key.to_str().unwrap(),
+        "--name",
+        "cairn node b",
+        "--org",
+        "operator",
+        "--role",
+        "node",
+        "--endorser-key",
+        org_ca.to_str().unwrap(),
+        "--node",
+        &a.url(),
+    ])
+    .assert_success();
     let verifier = KeyPair::load(&demo.join("verifier.key")).unwrap();
     let csv = std::fs::read(demo.join("clinic-registry.csv")).unwrap();
     let content_hash = <sha2::Sha256 as sha2::Digest>::digest(&csv).to_vec();
@@ -814,4 +867,110 @@ fn the_audit_log_of_a_node_with_postgres_holds_every_nodes_events() {
     let _ = a.stop_cleanly();
     let _ = b.stop_cleanly();
     env.sql().execute(&format!("DROP SCHEMA {} CASCADE", env.schema));
+}
+
+#[test]
+fn the_projector_refuses_forged_access_topic_records() {
+    let Some(env) = Env::new("forged") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node =
+        Node::start_with_args(&dir.path().join("node"), Start::Demo, &args_ref(&env.kafka_args()))
+            .unwrap();
+    let height = demo_height(&node);
+    let node_key = node_key(&node);
+    let stranger = KeyPair::generate().unwrap();
+    let mut events = synthetic_events(7, height);
+    // Event 6 claims a ledger height far beyond the ledger's end.
+    events[6].ledger_height = 1_000_000_000;
+    // Event 5 is billable (an allowed verification) but carries no signed
+    // request of its caller.
+    let mut unasked = events[5].clone();
+    unasked.action = "verify".into();
+    unasked.decision = Decision::Allowed;
+    unasked.method = "/cairn.v1.Access/VerifyDataHash".into();
+    let payloads: Vec<Vec<u8>> =
+        events[..5].iter().chain([&unasked, &events[6]]).map(AccessEvent::encode).collect();
+    let leaf = |i: usize| (i as u64).to_be_bytes();
+    let sign = |key: &KeyPair, i: usize| {
+        asset_registry::audit::sign_record(key.signing_key(), i as u64, &payloads[i])
+    };
+    let (node_address, node_public) =
+        (node_key.address().to_string(), node_key.signing_public_key());
+    let (stranger_address, stranger_public) =
+        (stranger.address().to_string(), stranger.signing_public_key());
+    let mut tampered = payloads[3].clone();
+    tampered[4] ^= 1;
+    let leaves: Vec<[u8; 8]> = (0..7).map(leaf).collect();
+    let signatures: Vec<[u8; 64]> = vec![
+        sign(&node_key, 0),
+        [0; 64],
+        sign(&stranger, 2),
+        sign(&node_key, 3),
+        sign(&node_key, 4),
+        sign(&node_key, 5),
+        sign(&stranger, 6),
+    ];
+    let full = |i: usize, address: &'static str| -> Vec<(&'static str, Vec<u8>)> {
+        let (node, public) = if address == "stranger" {
+            (stranger_address.as_bytes().to_vec(), stranger_public.to_vec())
+        } else {
+            (node_address.as_bytes().to_vec(), node_public.to_vec())
+        };
+        vec![
+            ("cairn-node", node),
+            ("cairn-leaf", leaves[i].to_vec()),
+            ("cairn-node-key", public),
+            ("cairn-signature", signatures[i].to_vec()),
+        ]
+    };
+    // 0: the control, signed by the registered node. 1: no signature.
+    // 2: signed by a key the ledger does not know. 3: its payload changed
+    // after signing. 4: signed by the node but naming another node.
+    // 5: the node's billable event without the caller's request.
+    // 6: an unknown signer's event claiming a height the ledger never had
+    // (refused at once, not after waiting for the projection to get there).
+    let mut named_other = full(4, "node");
+    named_other[0].1 = stranger_address.as_bytes().to_vec();
+    let records: Vec<RawRecord> = vec![
+        (payloads[0].clone(), full(0, "node")),
+        (payloads[1].clone(), full(1, "node")[..2].to_vec()),
+        (payloads[2].clone(), full(2, "stranger")),
+        (tampered, full(3, "node")),
+        (payloads[4].clone(), named_other),
+        (payloads[5].clone(), full(5, "node")),
+        (payloads[6].clone(), full(6, "stranger")),
+    ];
+    let producer = KafkaProducer::new(&KafkaConfig::new(env.kafka.clone())).unwrap();
+    let headers: Vec<Vec<(&str, &[u8])>> = records
+        .iter()
+        .map(|(_, headers)| headers.iter().map(|(k, v)| (*k, v.as_slice())).collect())
+        .collect();
+    let out: Vec<OutRecord<'_>> = records
+        .iter()
+        .zip(&headers)
+        .map(|((payload, _), headers)| OutRecord {
+            key: Some(b"forged".as_slice()),
+            payload,
+            headers,
+            partition: None,
+        })
+        .collect();
+    let _ = producer.send_all(&env.access_topic, &out).unwrap();
+
+    let done = cairn_with_timeout(
+        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
+        Duration::from_secs(120),
+    );
+    done.assert_success();
+    let sql = env.sql();
+    let schema = &env.schema;
+    let stored: Vec<String> = sql
+        .rows(&format!(
+            "SELECT event_id FROM {schema}.access_events WHERE event_id LIKE '0000%e0000000%' ORDER BY event_id"
+        ))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, vec![events[0].event_id.clone()], "only the control is stored");
+    sql.execute(&format!("DROP SCHEMA {schema} CASCADE"));
 }

@@ -27,6 +27,7 @@ fn event(id: &str, action: &str, bytes: u64, time_ms: u64, height: u64) -> Acces
         latency_us: 0,
         method: String::new(),
         ledger_height: height,
+        request: Vec::new(),
     }
 }
 
@@ -206,4 +207,67 @@ fn charges_and_counts_saturate_instead_of_wrapping() {
     }
     assert_eq!(meter.reserved("holder"), u64::MAX, "the reservations wrapped");
     assert_eq!(Month(u32::MAX).end_ms(), Month(u32::MAX).start_ms());
+}
+
+#[test]
+fn a_billable_event_needs_its_callers_valid_envelope() {
+    use access_control::keys::KeyPair;
+    use access_control::request::{Destination, SignedRequest};
+
+    const CHAIN: &str = "cairn-test";
+    let caller = KeyPair::generate().unwrap();
+    let other = KeyPair::generate().unwrap();
+    let node = anchor_chaincode::Address([0x11; 20]);
+    let node_text = node.to_string();
+    let method = "/cairn.v1.Access/VerifyDataHash";
+    let envelope = |key: &KeyPair, method: &str, chain_id: &str, node| {
+        SignedRequest::sign(
+            key.signing_key(),
+            &Destination { chain_id, node },
+            method,
+            b"body",
+            DEC_2026,
+            [3; 16],
+        )
+        .encode()
+    };
+    let signed = AccessEvent {
+        identity: caller.address().to_string(),
+        method: method.into(),
+        request: envelope(&caller, method, CHAIN, node),
+        ..event("e1", "verify", 0, DEC_2026, 1)
+    };
+    assert_eq!(check_evidence(&signed, CHAIN, &node_text), Ok(()));
+
+    let check = |event: AccessEvent| check_evidence(&event, CHAIN, &node_text).unwrap_err();
+    let unsigned = AccessEvent { request: Vec::new(), ..signed.clone() };
+    assert_eq!(
+        check(unsigned.clone()),
+        "billable event e1 carries no signed request of its caller"
+    );
+    // Not billable (denied): no envelope is needed.
+    let denied = AccessEvent { decision: Decision::Denied, ..unsigned };
+    assert_eq!(check_evidence(&denied, CHAIN, &node_text), Ok(()));
+    // Signed by another key than the event's identity.
+    let stolen = AccessEvent { request: envelope(&other, method, CHAIN, node), ..signed.clone() };
+    assert!(check(stolen).contains("its request was signed by"), "names the signer");
+    // Signed for another method, node or chain.
+    let fetch = "/cairn.v1.Access/FetchData";
+    let other_method =
+        AccessEvent { request: envelope(&caller, fetch, CHAIN, node), ..signed.clone() };
+    assert!(check(other_method).contains("bad signature"));
+    let other_node = AccessEvent {
+        request: envelope(&caller, method, CHAIN, anchor_chaincode::Address([2; 20])),
+        ..signed.clone()
+    };
+    assert!(check(other_node).contains("not for this node"));
+    let other_chain =
+        AccessEvent { request: envelope(&caller, method, "cairn-prod", node), ..signed.clone() };
+    assert!(check(other_chain).contains("another chain"));
+    // The event claims another action than its method is for.
+    let relabelled = AccessEvent { action: "verify_certificate".into(), ..signed.clone() };
+    assert!(check(relabelled).contains("is not one a verify_certificate event comes from"));
+    // A garbled envelope.
+    let garbled = AccessEvent { request: vec![2; 10], ..signed };
+    assert!(check(garbled).contains("malformed"));
 }

@@ -216,6 +216,7 @@ fn event(n: u64, identity: &str, resource: &str, decision: Decision, bytes: u64)
         latency_us: 40 + n % 7,
         method: "/cairn.v1.Access/RequestAccess".into(),
         ledger_height: 0,
+        request: Vec::new(),
     }
 }
 
@@ -1073,6 +1074,7 @@ fn verification(n: u64, identity: &str, height: u64) -> AccessEvent {
         action: "verify".into(),
         bytes: 0,
         ledger_height: height,
+        request: Vec::new(),
         ..event(n, identity, "asset:health/set1@1", Decision::Allowed, 0)
     }
 }
