@@ -683,11 +683,176 @@ impl Billing for BillingService {
                 .collect(),
             source: source.into(),
             plan_proofs: Vec::new(),
+            signed_statement: String::new(),
         };
+        statement.signed_statement = self
+            .node
+            .signer()
+            .sign_note(&StatementNote::of(&statement).body())
+            .map_err(|e| Status::internal(format!("cannot sign the statement: {e}")))?;
         if request.proofs {
             self.prove(&mut statement, &account).await?;
         }
         Ok(Response::new(statement))
+    }
+}
+
+/// The first line of a signed statement note.
+pub(crate) const STATEMENT_NOTE_LABEL: &str = "cairn statement v1";
+
+/// What a line contributes to [`lines_digest`]: its place, its event and its charge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DigestLine<'a> {
+    pub(crate) number: u64,
+    pub(crate) event_id: &'a str,
+    pub(crate) query_amount: u64,
+    pub(crate) traffic_amount: u64,
+    pub(crate) amount: u64,
+}
+
+/// The SHA-256 of a statement's lines in order. Each line is encoded as its
+/// number, the length of its event id, the event id, its query amount,
+/// traffic amount and amount, every integer a big-endian `u64`, so that no
+/// two different lists of lines encode alike.
+pub(crate) fn lines_digest<'a>(lines: impl IntoIterator<Item = DigestLine<'a>>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.number.to_be_bytes());
+        hasher.update((line.event_id.len() as u64).to_be_bytes());
+        hasher.update(line.event_id.as_bytes());
+        hasher.update(line.query_amount.to_be_bytes());
+        hasher.update(line.traffic_amount.to_be_bytes());
+        hasher.update(line.amount.to_be_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// What a node signs of a statement it serves: the body of a C2SP signed
+/// note, one `name value` per line after the label.
+///
+/// ```text
+/// cairn statement v1
+/// holder <address>
+/// month <YYYY-MM>
+/// currency <ISO 4217 code>
+/// lines <number of lines>
+/// total <minor units>
+/// queries <count>
+/// bytes <count>
+/// lines-sha256 <hex of lines_digest>
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatementNote {
+    pub(crate) holder: String,
+    pub(crate) month: String,
+    pub(crate) currency: String,
+    pub(crate) n_lines: u64,
+    pub(crate) total: u64,
+    pub(crate) queries: u64,
+    pub(crate) bytes: u64,
+    pub(crate) lines_sha256: [u8; 32],
+}
+
+/// The names of a statement note's lines after the label, in order.
+const STATEMENT_NOTE_FIELDS: [&str; 8] =
+    ["holder", "month", "currency", "lines", "total", "queries", "bytes", "lines-sha256"];
+
+impl StatementNote {
+    /// The note's summary of `statement`.
+    pub(crate) fn of(statement: &pb::Statement) -> StatementNote {
+        StatementNote {
+            holder: statement.holder.clone(),
+            month: statement.month.clone(),
+            currency: statement.currency.clone(),
+            n_lines: statement.lines.len() as u64,
+            total: statement.total,
+            queries: statement.queries,
+            bytes: statement.bytes,
+            lines_sha256: lines_digest(statement.lines.iter().map(|line| DigestLine {
+                number: line.number,
+                event_id: &line.event_id,
+                query_amount: line.query_amount,
+                traffic_amount: line.traffic_amount,
+                amount: line.amount,
+            })),
+        }
+    }
+
+    /// The note body, every line ending in a newline.
+    pub(crate) fn body(&self) -> String {
+        let values = [
+            self.holder.clone(),
+            self.month.clone(),
+            self.currency.clone(),
+            self.n_lines.to_string(),
+            self.total.to_string(),
+            self.queries.to_string(),
+            self.bytes.to_string(),
+            hex::encode(self.lines_sha256),
+        ];
+        let mut body = format!("{STATEMENT_NOTE_LABEL}\n");
+        for (name, value) in STATEMENT_NOTE_FIELDS.iter().zip(values) {
+            body.push_str(&format!("{name} {value}\n"));
+        }
+        body
+    }
+
+    /// Parses a note body strictly: the label, then exactly the fields of
+    /// [`StatementNote::body`] in order, numbers in canonical decimal.
+    pub(crate) fn parse_body(text: &str) -> Result<StatementNote, String> {
+        let content = text.strip_suffix('\n').ok_or("the note text does not end in a newline")?;
+        let lines: Vec<&str> = content.split('\n').collect();
+        let [label, fields @ ..] = lines.as_slice() else {
+            return Err("the note is empty".into());
+        };
+        if *label != STATEMENT_NOTE_LABEL {
+            return Err(format!("the note is a {label:?}, not a {STATEMENT_NOTE_LABEL:?}"));
+        }
+        if fields.len() != STATEMENT_NOTE_FIELDS.len() {
+            return Err(format!(
+                "the note has {} fields, a {STATEMENT_NOTE_LABEL:?} has {}",
+                fields.len(),
+                STATEMENT_NOTE_FIELDS.len()
+            ));
+        }
+        let mut values = Vec::with_capacity(fields.len());
+        for (line, name) in fields.iter().zip(STATEMENT_NOTE_FIELDS) {
+            let value = line
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .ok_or_else(|| format!("the note line {line:?} is not {name:?}"))?;
+            values.push(value);
+        }
+        let number = |idx: usize| -> Result<u64, String> {
+            let text = values[idx];
+            let canonical = !text.is_empty()
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && (text == "0" || !text.starts_with('0'));
+            text.parse::<u64>().ok().filter(|_| canonical).ok_or_else(|| {
+                format!(
+                    "the note's {} {text:?} is not a decimal number",
+                    STATEMENT_NOTE_FIELDS[idx]
+                )
+            })
+        };
+        let digest = hex::decode(values[7])
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .filter(|digest| hex::encode(digest) == values[7])
+            .ok_or_else(|| {
+                format!("the note's lines-sha256 {:?} is not 64 hex digits", values[7])
+            })?;
+        Ok(StatementNote {
+            holder: values[0].to_string(),
+            month: values[1].to_string(),
+            currency: values[2].to_string(),
+            n_lines: number(3)?,
+            total: number(4)?,
+            queries: number(5)?,
+            bytes: number(6)?,
+            lines_sha256: digest,
+        })
     }
 }
 
@@ -696,4 +861,69 @@ fn exact_sum(what: &str, values: impl IntoIterator<Item = u64>) -> Result<u64, S
     asset_registry::billing::sum_checked(values).ok_or_else(|| {
         Status::out_of_range(format!("the statement's {what} does not fit in 64 bits"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note() -> StatementNote {
+        StatementNote {
+            holder: "cairn1holder".into(),
+            month: "2026-12".into(),
+            currency: "EUR".into(),
+            n_lines: 2,
+            total: 3,
+            queries: 2,
+            bytes: 0,
+            lines_sha256: lines_digest([line(1, "a1", 0), line(2, "b2", 3)]),
+        }
+    }
+
+    fn line(number: u64, event_id: &str, amount: u64) -> DigestLine<'_> {
+        DigestLine { number, event_id, query_amount: amount, traffic_amount: 0, amount }
+    }
+
+    #[test]
+    fn a_statement_note_parses_back_to_itself() {
+        let note = note();
+        assert_eq!(StatementNote::parse_body(&note.body()), Ok(note));
+    }
+
+    #[test]
+    fn the_lines_digest_changes_with_any_line() {
+        let lines = [line(1, "a1", 0), line(2, "b2", 3), line(3, "c3", 3)];
+        let digest = lines_digest(lines);
+        let changed = [
+            vec![line(1, "a1", 0), line(2, "b2", 3)],
+            vec![line(1, "a1", 0), line(2, "c3", 3)],
+            vec![line(1, "a1", 0), line(2, "c3", 3), line(3, "b2", 3)],
+            vec![line(1, "a1", 0), line(2, "b2", 3), line(3, "c3", 4)],
+            vec![line(1, "a1", 0), line(2, "b2", 3), line(3, "c3", 3), line(4, "d4", 3)],
+            vec![line(1, "a1", 0), line(2, "b", 3), line(3, "2c3", 3)],
+        ];
+        for lines in changed {
+            assert_ne!(lines_digest(lines.clone()), digest, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn a_statement_note_is_parsed_strictly() {
+        let body = note().body();
+        let cases = [
+            (
+                body.replace("cairn statement v1", "cairn statement v2"),
+                "not a \"cairn statement v1\"",
+            ),
+            (body.replace("lines 2\n", "lines 02\n"), "lines \"02\" is not a decimal number"),
+            (body.replace("total 3\n", ""), "the note has 7 fields"),
+            (body.replace("total", "sum"), "is not \"total\""),
+            (body.replace(&hex::encode(note().lines_sha256), "00"), "is not 64 hex digits"),
+            (body.trim_end().to_string(), "does not end in a newline"),
+        ];
+        for (text, expected) in cases {
+            let error = StatementNote::parse_body(&text).unwrap_err();
+            assert!(error.contains(expected), "{error} should contain {expected}");
+        }
+    }
 }

@@ -32,6 +32,7 @@ use tonic::transport::Channel;
 
 use crate::NodeArgs;
 use crate::access_client::signed;
+use crate::billing::{DigestLine, StatementNote, lines_digest};
 use crate::client::{plain, print, status};
 use crate::proof::{AuditFile, Check};
 
@@ -502,6 +503,10 @@ struct StatementFile {
     /// The signed ledger checkpoint every proof is against (with `--proofs`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     checkpoint: String,
+    /// The node's signed note of the statement (see [`StatementNote`]):
+    /// without it nothing says the lines are all of the month's.
+    #[serde(default)]
+    signed_statement: String,
 }
 
 fn audit_file(proof: &pb::ProveAccessEventResponse) -> anyhow::Result<(AuditFile, String)> {
@@ -626,6 +631,7 @@ impl StatementFile {
                 .collect(),
             source: statement.source.clone(),
             checkpoint,
+            signed_statement: statement.signed_statement.clone(),
         })
     }
 
@@ -963,5 +969,66 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             }
         }),
     );
+    let _ = check(&mut checks, "signed statement", check_signed_statement(statement, trusted));
     checks
+}
+
+/// Checks the node's signed note of the statement against the file: the
+/// same holder, month, currency, number of lines, total, queries, bytes and
+/// lines (their numbers, event ids and charges, in order).
+fn check_signed_statement(
+    statement: &StatementFile,
+    trusted: &[checkpoint::NoteVerifier],
+) -> Result<String, String> {
+    if statement.signed_statement.is_empty() {
+        return Err("the statement carries no signed_statement note from the node, so nothing proves its lines are all of the month's; get it again from an up-to-date node with `cairn billing statement --proofs --out FILE`".into());
+    }
+    let text = checkpoint::open_note(&statement.signed_statement, trusted)
+        .map_err(|e| format!("the signed statement note does not verify: {e}"))?;
+    let signed = StatementNote::parse_body(&text)?;
+    let file = StatementNote {
+        holder: statement.holder.clone(),
+        month: statement.month.clone(),
+        currency: statement.currency.clone(),
+        n_lines: statement.lines.len() as u64,
+        total: statement.total,
+        queries: statement.queries,
+        bytes: statement.bytes,
+        lines_sha256: lines_digest(statement.lines.iter().map(|line| DigestLine {
+            number: line.number,
+            event_id: &line.event_id,
+            query_amount: line.query_amount,
+            traffic_amount: line.traffic_amount,
+            amount: line.amount,
+        })),
+    };
+    let mut differences = Vec::new();
+    let mut compare = |name: &str, signed: &dyn std::fmt::Display, file: &dyn std::fmt::Display| {
+        let (signed, file) = (signed.to_string(), file.to_string());
+        if signed != file {
+            differences.push(format!("the node signed {name} {signed}, the file has {file}"));
+        }
+    };
+    compare("holder", &signed.holder, &file.holder);
+    compare("month", &signed.month, &file.month);
+    compare("currency", &signed.currency, &file.currency);
+    compare("lines", &signed.n_lines, &file.n_lines);
+    compare("total", &signed.total, &file.total);
+    compare("queries", &signed.queries, &file.queries);
+    compare("bytes", &signed.bytes, &file.bytes);
+    if signed.lines_sha256 != file.lines_sha256 {
+        differences.push(format!(
+            "the lines' numbers, event ids and charges hash to {}, the node signed {} (a line was removed, added, duplicated, reordered or changed)",
+            hex::encode(file.lines_sha256),
+            hex::encode(signed.lines_sha256)
+        ));
+    }
+    if differences.is_empty() {
+        Ok(format!(
+            "signed by a trusted key: {} lines, total {} {}",
+            signed.n_lines, signed.total, signed.currency
+        ))
+    } else {
+        Err(differences.join("; "))
+    }
 }
