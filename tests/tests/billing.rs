@@ -554,6 +554,18 @@ fn renumbered(mut statement: Value) -> Value {
     statement
 }
 
+/// The text of a signed note signed again, under the same key name, by a new key.
+fn resigned(note: &str) -> String {
+    let split = note.rfind("\n\n").unwrap();
+    let (text, signature) = (&note[..=split], &note[split + 2..]);
+    let name = signature.strip_prefix("\u{2014} ").unwrap().split(' ').next().unwrap();
+    let key = KeyPair::generate().unwrap();
+    anchor_chaincode::checkpoint::NoteSigner::new(name, *key.signing_key().as_bytes())
+        .unwrap()
+        .sign_note(text)
+        .unwrap()
+}
+
 #[test]
 fn made_up_evidence_and_edited_statements_are_refused_offline() {
     let world = World::start();
@@ -595,6 +607,43 @@ fn made_up_evidence_and_edited_statements_are_refused_offline() {
         .assert_failure_with("line 2 is at position 1");
     let _ = check_statement(&world, &trusted, "removed.json", &renumbered(removed))
         .assert_failure_with("the plan gives 0 + 0 = 0");
+
+    // Every charge still follows from the plan, but the lines are not the
+    // ones the node signed: refused by the signed statement note.
+    let mut cut = original.clone();
+    let _ = cut["lines"].as_array_mut().unwrap().pop();
+    let _ = check_statement(&world, &trusted, "cut.json", &renumbered(cut))
+        .assert_failure_with("signed statement: the node signed lines 5, the file has 4")
+        .assert_failure_with("the node signed total 9, the file has 6");
+    let mut equal_price_removed = original.clone();
+    let _ = equal_price_removed["lines"].as_array_mut().unwrap().remove(3);
+    let _ = check_statement(
+        &world,
+        &trusted,
+        "equal-price-removed.json",
+        &renumbered(equal_price_removed),
+    )
+    .assert_failure_with("the node signed lines 5, the file has 4")
+    .assert_failure_with("a line was removed, added, duplicated, reordered or changed");
+    let mut reordered = original.clone();
+    reordered["lines"].as_array_mut().unwrap().swap(3, 4);
+    let _ = check_statement(&world, &trusted, "reordered.json", &renumbered(reordered))
+        .assert_failure_with("signed statement: the lines' numbers, event ids and charges hash to");
+    let mut total_changed = original.clone();
+    total_changed["total"] = 8.into();
+    let _ = check_statement(&world, &trusted, "total-changed.json", &total_changed)
+        .assert_failure_with("the plans give 9, the lines add up to 9, the statement says 8");
+    // A statement from before nodes signed them, and one whose note is
+    // signed by a key the verifier does not trust.
+    let mut unsigned = original.clone();
+    let _ = unsigned.as_object_mut().unwrap().remove("signed_statement");
+    let _ = check_statement(&world, &trusted, "unsigned.json", &unsigned)
+        .assert_failure_with("the statement carries no signed_statement note");
+    let mut foreign = original.clone();
+    foreign["signed_statement"] = resigned(original["signed_statement"].as_str().unwrap()).into();
+    let _ = check_statement(&world, &trusted, "foreign.json", &foreign)
+        .assert_failure_with("signed statement: the signed statement note does not verify")
+        .assert_failure_with("none by a trusted key");
 
     // A consumer anchors a log of one made-up event naming the verifier: the
     // chaincode refuses the anchor, and so do both commands. A node identity
