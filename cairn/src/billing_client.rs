@@ -8,7 +8,10 @@
 //! inclusion in the anchored access-event log and the anchor's inclusion in
 //! the ledger, and the inclusion of every plan transaction. The check
 //! recomputes every line's charge from the logged events and the proved
-//! plans, so the verifier knows it is billed for exactly what was recorded.
+//! plans, so the verifier knows it is billed for exactly what was recorded,
+//! and checks the node's signed note of the statement (its line count, total
+//! and the digest of its lines), so no line can be removed, added or
+//! reordered after the node served it.
 
 use std::path::PathBuf;
 
