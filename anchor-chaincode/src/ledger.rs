@@ -303,6 +303,29 @@ pub fn parse_leaf(leaf: &[u8]) -> Result<Leaf, String> {
     })
 }
 
+/// The signatures the chaincode checks for a record's decoded transactions,
+/// in the order it asks its [`SignatureVerifier`] about them: for each
+/// transaction, the creator's signature, then each endorsement's. A node that
+/// checks a batch before ordering it uses the same items, so it can hand the
+/// chaincode the verdicts instead of checking twice.
+pub fn signature_items<'a>(transactions: impl Iterator<Item = &'a Transaction>) -> Vec<sig::Item> {
+    let mut items = Vec::new();
+    for transaction in transactions {
+        items.push(sig::item(
+            &transaction.creator,
+            &transaction.signature,
+            &tx::creator_message(&transaction.payload),
+        ));
+        if !transaction.endorsements.is_empty() {
+            let message = tx::endorsement_message(&transaction.payload);
+            for endorsement in &transaction.endorsements {
+                items.push(sig::item(&endorsement.public_key, &endorsement.signature, &message));
+            }
+        }
+    }
+    items
+}
+
 /// The ledger state and chain.
 #[derive(Clone, Debug)]
 pub struct Ledger {
@@ -604,24 +627,7 @@ impl Ledger {
         decoded: &[Result<Transaction, tx::Rejection>],
         verifier: &dyn SignatureVerifier,
     ) -> Vec<(bool, Vec<bool>)> {
-        let mut items = Vec::new();
-        for transaction in decoded.iter().flatten() {
-            items.push(sig::item(
-                &transaction.creator,
-                &transaction.signature,
-                &tx::creator_message(&transaction.payload),
-            ));
-            if !transaction.endorsements.is_empty() {
-                let message = tx::endorsement_message(&transaction.payload);
-                for endorsement in &transaction.endorsements {
-                    items.push(sig::item(
-                        &endorsement.public_key,
-                        &endorsement.signature,
-                        &message,
-                    ));
-                }
-            }
-        }
+        let items = signature_items(decoded.iter().flatten());
         let n_items = items.len();
         let mut results = verifier.verify(items).into_iter();
         let verdicts = decoded

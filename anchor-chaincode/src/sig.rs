@@ -8,7 +8,7 @@
 //! valid or crafted. That is why the ledger uses `ed25519-zebra` rather than a
 //! verifier whose batch and single checks may disagree on edge cases.
 
-use ed25519_zebra::batch::Item;
+pub use ed25519_zebra::batch::Item;
 use ed25519_zebra::{Signature, VerificationKeyBytes};
 
 /// One signature to check.
