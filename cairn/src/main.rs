@@ -2,33 +2,15 @@
 //! running node over gRPC, keeps keys on the client, verifies proofs offline,
 //! and runs benchmarks.
 
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
-
-mod access;
-mod access_client;
-mod access_service;
-mod auth;
 mod bench;
-mod bench_access;
-mod bench_metering;
-mod bench_ods;
-mod bench_scale;
-mod bench_verify;
-mod billing;
-mod billing_client;
-mod cert_client;
-mod cert_service;
-mod client;
-mod demo;
+mod cli;
+mod clock;
+mod grpc;
 mod node;
-mod ods;
-mod project;
-mod proof;
-mod scale;
+mod rpc;
 mod secrets;
-mod server;
 mod up;
 
 /// Cairn: an event-sourced data-sharing hub with a signed, Merkle-proven ledger.
@@ -39,20 +21,6 @@ struct Cli {
     command: Command,
 }
 
-/// Where the node is.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct NodeArgs {
-    /// The node's gRPC address.
-    #[arg(long, env = "CAIRN_NODE", default_value = "http://127.0.0.1:7878")]
-    pub(crate) node: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// The CA certificate (PEM) that signed the node's TLS certificate, for https:// node URLs.
-    #[arg(long, env = "CAIRN_CA_CERT")]
-    pub(crate) ca_cert: Option<PathBuf>,
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run an embedded node: the ledger log, the chaincode and the gRPC server.
@@ -60,81 +28,81 @@ enum Command {
     /// Make a genesis configuration and the organisations' keys.
     Genesis {
         #[command(subcommand)]
-        command: up::GenesisCommand,
+        command: cli::genesis::GenesisCommand,
     },
     /// Keys, made and kept on this machine.
     Key {
         #[command(subcommand)]
-        command: KeyCommand,
+        command: cli::key::KeyCommand,
     },
     /// Register and look up identities.
     Identity {
         #[command(subcommand)]
-        command: client::IdentityCommand,
+        command: cli::ledger::IdentityCommand,
     },
     /// Publish asset versions, set sharing rules, look up assets.
     Asset {
         #[command(subcommand)]
-        command: client::AssetCommand,
+        command: cli::ledger::AssetCommand,
     },
     /// Look up transactions.
     Tx {
         #[command(subcommand)]
-        command: client::TxCommand,
+        command: cli::ledger::TxCommand,
     },
     /// Look up blocks.
     Block {
         #[command(subcommand)]
-        command: client::BlockCommand,
+        command: cli::ledger::BlockCommand,
     },
     /// Fetch a signed checkpoint of the transaction log.
-    Checkpoint(client::CheckpointArgs),
+    Checkpoint(cli::ledger::CheckpointArgs),
     /// Fetch and verify inclusion and consistency proofs.
     Proof {
         #[command(subcommand)]
-        command: proof::ProofCommand,
+        command: cli::proof::ProofCommand,
     },
     /// Show the node's chain, height, state root and checkpoint key.
     Node {
         #[command(subcommand)]
-        command: client::NodeCommand,
+        command: cli::ledger::NodeCommand,
     },
     /// Ask for protected data (signed request).
     Access {
         #[command(subcommand)]
-        command: access_client::AccessCommand,
+        command: cli::access::AccessCommand,
     },
     /// Check data against the ledger (a verification query; signed request).
     Verify {
         #[command(subcommand)]
-        command: access_client::VerifyCommand,
+        command: cli::access::VerifyCommand,
     },
     /// Read the audit log of access events and prove entries of it (signed requests).
     Audit {
         #[command(subcommand)]
-        command: access_client::AuditCommand,
+        command: cli::access::AuditCommand,
     },
     /// Declare what the department shares (the ODS front-end).
     Share {
         #[command(subcommand)]
-        command: ods::ShareCommand,
+        command: cli::ods::ShareCommand,
     },
     /// Sync a share: seal its data into the ODS, publish the version, release keys.
-    Sync(ods::SyncArgs),
+    Sync(cli::ods::SyncArgs),
     /// Fetch shared data you are authorised for.
     Data {
         #[command(subcommand)]
-        command: ods::DataCommand,
+        command: cli::ods::DataCommand,
     },
     /// Verifier accounts, usage, monthly statements and their offline check.
     Billing {
         #[command(subcommand)]
-        command: billing_client::BillingCommand,
+        command: cli::billing::BillingCommand,
     },
     /// Electronic certificates: issue, show, list, renew, revoke, present, QR codes, verify.
     Cert {
         #[command(subcommand)]
-        command: cert_client::CertCommand,
+        command: cli::cert::CertCommand,
     },
     /// Measure this machine.
     Bench {
@@ -142,55 +110,9 @@ enum Command {
         command: bench::BenchCommand,
     },
     /// Run the PostgreSQL projectors on their own (scaled mode: --kafka and --postgres).
-    Project(project::ProjectArgs),
+    Project(node::project::ProjectArgs),
     /// Rebuild every projection from the logs into fresh tables and compare them with the live ones.
-    Replay(project::ReplayArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum KeyCommand {
-    /// Generate a key pair (Ed25519 signing, X25519 encryption) into a new file with mode 0600.
-    New {
-        /// The key file to create; an existing file is never overwritten.
-        #[arg(long)]
-        out: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show a key file's address and public keys.
-    Show {
-        /// The key file.
-        file: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-fn key_command(command: KeyCommand) -> anyhow::Result<()> {
-    let (pair, json) = match command {
-        KeyCommand::New { out, json } => {
-            let pair = access_control::keys::KeyPair::generate()?;
-            pair.save(&out)?;
-            (pair, json)
-        }
-        KeyCommand::Show { file, json } => (access_control::keys::KeyPair::load(&file)?, json),
-    };
-    let view = serde_json::json!({
-        "address": pair.address().to_string(),
-        "signing_public_key": hex::encode(pair.signing_public_key()),
-        "encryption_public_key": hex::encode(pair.encryption_public_key()),
-    });
-    client::print(json, &view, || {
-        format!(
-            "address                {}\nsigning public key     {}\nencryption public key  {}",
-            pair.address(),
-            hex::encode(pair.signing_public_key()),
-            hex::encode(pair.encryption_public_key())
-        )
-    });
-    Ok(())
+    Replay(node::project::ReplayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -211,30 +133,30 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Up(args) => up::run(args),
-        Command::Genesis { command } => up::genesis(command),
-        Command::Key { command } => key_command(command),
+        Command::Genesis { command } => cli::genesis::run(command),
+        Command::Key { command } => cli::key::run(command),
         Command::Bench { command } => bench::run(command),
-        Command::Proof { command } => proof::run(command),
-        Command::Identity { command } => client::run_async(client::identity(command)),
-        Command::Asset { command } => client::run_async(client::asset(command)),
-        Command::Tx { command } => client::run_async(client::tx(command)),
-        Command::Block { command } => client::run_async(client::block(command)),
-        Command::Checkpoint(args) => client::run_async(client::checkpoint(args)),
-        Command::Node { command } => client::run_async(client::node(command)),
-        Command::Share { command } => ods::share(command),
-        Command::Sync(args) => client::run_async(ods::sync(args)),
-        Command::Data { command } => client::run_async(ods::data(command)),
-        Command::Access { command } => client::run_async(access_client::access(command)),
-        Command::Verify { command } => client::run_async(access_client::verify(command)),
-        Command::Audit { command } => client::run_async(access_client::audit(command)),
-        Command::Project(args) => project::project(args),
-        Command::Replay(args) => match project::replay(args) {
+        Command::Proof { command } => cli::proof::run(command),
+        Command::Identity { command } => cli::run_async(cli::ledger::identity(command)),
+        Command::Asset { command } => cli::run_async(cli::ledger::asset(command)),
+        Command::Tx { command } => cli::run_async(cli::ledger::tx(command)),
+        Command::Block { command } => cli::run_async(cli::ledger::block(command)),
+        Command::Checkpoint(args) => cli::run_async(cli::ledger::checkpoint(args)),
+        Command::Node { command } => cli::run_async(cli::ledger::node(command)),
+        Command::Share { command } => cli::ods::share(command),
+        Command::Sync(args) => cli::run_async(cli::ods::sync(args)),
+        Command::Data { command } => cli::run_async(cli::ods::data(command)),
+        Command::Access { command } => cli::run_async(cli::access::access(command)),
+        Command::Verify { command } => cli::run_async(cli::access::verify(command)),
+        Command::Audit { command } => cli::run_async(cli::access::audit(command)),
+        Command::Project(args) => node::project::project(args),
+        Command::Replay(args) => match node::project::replay(args) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::from(3),
             Err(e) => Err(e),
         },
-        Command::Cert { command } => client::run_async(cert_client::run(command)),
-        Command::Billing { command } => client::run_async(billing_client::run(command)),
+        Command::Cert { command } => cli::run_async(cli::cert::run(command)),
+        Command::Billing { command } => cli::run_async(cli::billing::run(command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

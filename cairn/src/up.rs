@@ -1,17 +1,18 @@
-//! `cairn up` (the embedded node with its gRPC server) and `cairn genesis new`.
+//! `cairn up`: the composition root. It opens the node (`node/`), its
+//! access-event log and projectors, and serves the gRPC services (`rpc/`)
+//! over them until it is told to stop.
 
 use std::path::PathBuf;
 
-use access_control::keys::KeyPair;
-use anchor_chaincode::genesis::{Genesis, Organisation};
 use anyhow::{Context, format_err};
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use access_control::policy::RolePolicy;
 
-use crate::access::{self, AccessLog, AccessSink};
+use crate::node::access_log::{AccessLog, AccessSink};
+use crate::node::demo;
 use crate::node::{Node, NodeConfig};
-use crate::{demo, server};
+use crate::rpc as server;
 
 #[derive(Args, Debug)]
 pub(crate) struct UpArgs {
@@ -49,7 +50,7 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "CAIRN_POLICY", requires = "policy_model")]
     policy: Option<PathBuf>,
     #[command(flatten)]
-    scale: crate::scale::ScaleArgs,
+    scale: crate::node::scale::ScaleArgs,
 }
 
 pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -73,7 +74,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             None => (Node::open(&config, genesis.as_deref())?, None),
             Some(kafka) => {
                 let _ = kafka.ensure_topics().await?;
-                config.max_block_bytes = crate::scale::KAFKA_MAX_BLOCK_BYTES;
+                config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
                 let log = connectors::kafka::KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
                 let node = Node::open_on(&config, std::sync::Arc::new(log), genesis.as_deref(), true)?;
                 let sink = AccessSink {
@@ -94,10 +95,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         let access = AccessLog::open(
             &config.data_dir.join("access.log"),
             sink,
-            Some(crate::billing::metering(&node)),
+            Some(crate::node::gate::metering(&node)),
         )?;
         let projections = match &scale.postgres {
-            Some(postgres) => Some(crate::project::start_in_process(&scale, postgres, &node, &access).await?),
+            Some(postgres) => Some(crate::node::project::start_in_process(&scale, postgres, &node, &access).await?),
             None => None,
         };
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -121,16 +122,19 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             }
             _ => None,
         };
+        let anchorer = crate::node::anchor::Anchorer::new(node.clone(), access.clone());
         let services = server::Services {
             node: node.clone(),
             access: access.clone(),
+            anchorer: anchorer.clone(),
             policy: std::sync::Arc::new(policy),
             request_window: args.request_window,
             tls,
             store: std::sync::Arc::new(ods_frontend::store::SealedStore::from_url(
                 &match &scale.ods_store {
                     Some(url) => url.clone(),
-                    None => crate::ods::default_store(&args.data_dir)?,
+                    None => ods_frontend::layout::default_store(&args.data_dir)
+                        .with_context(|| format!("cannot create the object store under {}", args.data_dir.display()))?,
                 },
                 &[],
             )?),
@@ -152,7 +156,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 config.node_key_path().display()
             );
         }
-        let _anchoring = tokio::spawn(access::anchor_loop(node.clone(), access, args.audit_anchor_interval));
+        let _anchoring = tokio::spawn(anchorer.run(args.audit_anchor_interval));
         tokio::select! {
             () = shutdown.recv() => {}
             result = &mut serving => {
@@ -198,76 +202,4 @@ impl ShutdownSignal {
             _ = self.interrupt.recv() => {}
         }
     }
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum GenesisCommand {
-    /// Write genesis.json and one key file (mode 0600) per organisation.
-    New {
-        /// The chain id.
-        #[arg(long)]
-        chain_id: String,
-        /// An organisation name; repeat for each.
-        #[arg(long = "org", required = true)]
-        organisations: Vec<String>,
-        /// The organisation that is the certification authority.
-        #[arg(long)]
-        ca: String,
-        /// The hub operator's organisation (verifier accounts); defaults to the CA's.
-        #[arg(long)]
-        operator: Option<String>,
-        /// The organisation citizens are registered in (not one of --org).
-        #[arg(long, default_value = anchor_chaincode::genesis::DEFAULT_HOLDERS)]
-        holders: String,
-        /// A certificate type and an organisation whose issuers may issue it,
-        /// as TYPE=ORG; repeat for each. A type not listed cannot be issued.
-        #[arg(long = "issuer", value_name = "TYPE=ORG")]
-        issuers: Vec<String>,
-        /// The directory to write into.
-        #[arg(long)]
-        out_dir: PathBuf,
-    },
-}
-
-pub(crate) fn genesis(command: GenesisCommand) -> anyhow::Result<()> {
-    let GenesisCommand::New { chain_id, organisations, ca, operator, holders, issuers, out_dir } =
-        command;
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let genesis_path = out_dir.join("genesis.json");
-    if genesis_path.exists() {
-        anyhow::bail!("{} exists; refusing to overwrite it", genesis_path.display());
-    }
-    let mut entries = Vec::new();
-    let mut keys = Vec::new();
-    for name in &organisations {
-        let pair = KeyPair::generate()?;
-        entries.push(Organisation {
-            name: name.clone(),
-            description: String::new(),
-            public_key: hex::encode(pair.signing_public_key()),
-        });
-        keys.push((out_dir.join(format!("org-{name}.key")), pair));
-    }
-    let mut genesis = Genesis::new(chain_id, entries, ca);
-    genesis.operator = operator.unwrap_or_default();
-    genesis.holders = holders;
-    for issuer in &issuers {
-        let (channel, organisation) = issuer.split_once('=').ok_or_else(|| {
-            format_err!("--issuer {issuer:?} must be TYPE=ORG, for example marriage=dept-civil")
-        })?;
-        genesis.issuers.entry(channel.to_owned()).or_default().push(organisation.to_owned());
-    }
-    let bytes = genesis.to_bytes();
-    // Check before writing anything, so a bad configuration leaves nothing behind.
-    let _ = anchor_chaincode::genesis::Consortium::from_bytes(&bytes)?;
-    for (path, pair) in &keys {
-        pair.save(path)?;
-        println!("wrote {} (organisation key, mode 0600)", path.display());
-    }
-    std::fs::write(&genesis_path, &bytes)
-        .with_context(|| format!("cannot write {}", genesis_path.display()))?;
-    println!("wrote {}", genesis_path.display());
-    println!("start a node with: cairn up --genesis {}", genesis_path.display());
-    Ok(())
 }

@@ -16,6 +16,7 @@
 //! - [`format`](mod@format): the sealed object's byte layout.
 //! - [`store`]: the write-once object-store port (memory, local directory, S3).
 //! - [`transfer`]: the pipeline joined to the store.
+//! - [`layout`]: where indexes and key grants live in the store.
 //! - [`bench`](mod@bench): throughput measurements for `cairn bench ods`.
 
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ pub mod bench;
 mod error;
 pub mod format;
 pub mod header;
+pub mod layout;
 pub mod pipeline;
 pub mod store;
 pub mod transfer;

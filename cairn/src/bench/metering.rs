@@ -11,8 +11,8 @@ use anchor_chaincode::billing::{Payment, Plan};
 use anyhow::bail;
 use clap::Args;
 
+use crate::bench::access::{EndToEnd, Fixture, end_to_end};
 use crate::bench::{Report, median};
-use crate::bench_access::{EndToEnd, Fixture, end_to_end};
 
 #[derive(Args, Debug)]
 pub(crate) struct MeteringBenchArgs {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use access_control::credential::presentation::{self, Presentation};
 use access_control::credential::status::{
@@ -15,7 +15,7 @@ use access_control::credential::verify::{self, Expectations};
 use access_control::keys::{KeyPair, random_bytes};
 use anchor_chaincode::cert::{self, Statement};
 use anchor_chaincode::checkpoint::{self, NoteVerifier};
-use anchor_chaincode::tx::{self, TxDraft};
+use anchor_chaincode::tx::{self};
 use anchor_chaincode::{Address, Role, ValidationCode};
 use anyhow::{Context, bail, format_err};
 use base64::Engine as _;
@@ -25,10 +25,12 @@ use cairn_schemas::v1::certificate_check_client::CertificateCheckClient;
 use cairn_schemas::v1::certificates_client::CertificatesClient;
 use clap::{Args, Subcommand};
 use serde_bytes::ByteBuf;
-use tonic::transport::Channel;
 
-use crate::NodeArgs;
-use crate::client::{code_name, now_ms, print, status};
+use crate::cli::NodeArgs;
+use crate::cli::print;
+use crate::cli::rpc::{Transport, code_name, connect, connect_as, draft, node_info, status};
+use crate::clock::now_ms;
+use cairn_schemas::v1::ledger_client::LedgerClient;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum CertCommand {
@@ -248,22 +250,12 @@ pub(crate) struct VerifyArgs {
     node: NodeArgs,
 }
 
-async fn connect(node: &NodeArgs) -> anyhow::Result<CertificatesClient<Channel>> {
-    Ok(CertificatesClient::new(crate::client::channel(node).await?)
-        .max_decoding_message_size(16 * 1024 * 1024))
-}
-
 fn parse_time(text: &str) -> anyhow::Result<u64> {
     if text == "now" {
         return Ok(now_ms());
     }
-    let time = humantime::parse_rfc3339_weak(text)
-        .with_context(|| format!("{text:?} is not a time like 2026-01-31T12:00:00Z"))?;
-    Ok(time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
-}
-
-fn show_time(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    crate::clock::parse_rfc3339(text)
+        .with_context(|| format!("{text:?} is not a time like 2026-01-31T12:00:00Z"))
 }
 
 fn parse_id(text: &str) -> anyhow::Result<[u8; 32]> {
@@ -273,13 +265,9 @@ fn parse_id(text: &str) -> anyhow::Result<[u8; 32]> {
     Ok(id)
 }
 
-async fn node_info(node: &NodeArgs) -> anyhow::Result<pb::NodeInfo> {
-    let mut ledger = crate::client::connect(node).await?;
-    Ok(ledger.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner())
-}
-
-fn draft(chain_id: &str, body: pb::tx_payload::Body) -> anyhow::Result<TxDraft> {
-    crate::client::draft(chain_id, body)
+/// The node's public description.
+async fn info(node: &NodeArgs) -> anyhow::Result<pb::NodeInfo> {
+    node_info(&mut connect::<LedgerClient<_>>(node).await?).await
 }
 
 /// Prints a certificate transaction's outcome; an invalid one is an error.
@@ -326,7 +314,7 @@ fn print_tx(
 }
 
 async fn public_keys(
-    client: &mut CertificatesClient<Channel>,
+    client: &mut CertificatesClient<Transport>,
     address: &str,
 ) -> anyhow::Result<pb::PublicKeys> {
     Ok(client
@@ -361,8 +349,8 @@ fn certificate_view(certificate: &pb::Certificate) -> serde_json::Value {
         "issuer_address": certificate.issuer_address,
         "holder": certificate.holder,
         "content_hash": hex::encode(&certificate.content_hash),
-        "valid_from": show_time(certificate.valid_from_ms),
-        "valid_until": show_time(certificate.valid_until_ms),
+        "valid_from": crate::clock::rfc3339(certificate.valid_from_ms),
+        "valid_until": crate::clock::rfc3339(certificate.valid_until_ms),
         "renews": (!certificate.previous.is_empty()).then_some(&certificate.previous),
         "renewed_by": (!certificate.renewed_by.is_empty()).then_some(&certificate.renewed_by),
         "tx_id": certificate.tx_id,
@@ -382,8 +370,8 @@ fn certificate_text(certificate: &pb::Certificate) -> String {
         certificate.issuer_organisation,
         certificate.issuer_address,
         certificate.holder,
-        show_time(certificate.valid_from_ms),
-        show_time(certificate.valid_until_ms),
+        crate::clock::rfc3339(certificate.valid_from_ms),
+        crate::clock::rfc3339(certificate.valid_until_ms),
         certificate.tx_id,
         certificate.block_number
     );
@@ -429,7 +417,7 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
     match command {
         CertCommand::RegisterUser(args) => register_user(args).await,
         CertCommand::Keys { address, node } => {
-            let mut client = connect(&node).await?;
+            let mut client = connect::<CertificatesClient<_>>(&node).await?;
             let keys = public_keys(&mut client, &address).await?;
             let role = pb::Role::try_from(keys.role).map_or("unknown".to_string(), |r| {
                 r.as_str_name().trim_start_matches("ROLE_").to_ascii_lowercase()
@@ -457,14 +445,8 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         CertCommand::Show(args) => show(args).await,
         CertCommand::List { key, node } => {
             let key = KeyPair::load(&key)?;
-            let request = crate::access_client::signed(
-                &node,
-                &key,
-                "/cairn.v1.Certificates/ListCertificates",
-                pb::ListCertificatesRequest { holder: key.address().to_string() },
-            )
-            .await?;
-            let mut client = connect(&node).await?;
+            let request = pb::ListCertificatesRequest { holder: key.address().to_string() };
+            let mut client = connect_as::<CertificatesClient<_>>(&node, &key).await?;
             let list = client.list_certificates(request).await.map_err(status)?.into_inner();
             let view: Vec<_> = list.certificates.iter().map(certificate_view).collect();
             print(node.json, &serde_json::json!(view), || {
@@ -479,7 +461,7 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
                             c.certificate_id,
                             c.channel,
                             c.issuer_organisation,
-                            show_time(c.valid_until_ms),
+                            crate::clock::rfc3339(c.valid_until_ms),
                             if c.revocation.is_some() {
                                 "  REVOKED"
                             } else if !c.renewed_by.is_empty() {
@@ -496,7 +478,7 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Renew { certificate_id, key, valid_until, valid_for, node } => {
             let issuer = KeyPair::load(&key)?;
-            let mut client = connect(&node).await?;
+            let mut client = connect::<CertificatesClient<_>>(&node).await?;
             let old = client
                 .get_certificate(pb::GetCertificateRequest {
                     certificate_id: certificate_id.clone(),
@@ -517,7 +499,7 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
             statement.serial = random_bytes::<16>()?;
             statement.issuer_public_key = issuer.signing_public_key();
             let body = issue_body(&issuer, &statement, old.content.unwrap_or_default());
-            let info = node_info(&node).await?;
+            let info = info(&node).await?;
             let envelope = tx::seal(
                 draft(&info.chain_id, pb::tx_payload::Body::RenewCertificate(body))?
                     .payload(&issuer.signing_public_key()),
@@ -533,8 +515,8 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Revoke { certificate_id, key, reason, node } => {
             let issuer = KeyPair::load(&key)?;
-            let mut client = connect(&node).await?;
-            let info = node_info(&node).await?;
+            let mut client = connect::<CertificatesClient<_>>(&node).await?;
+            let info = info(&node).await?;
             let body = pb::tx_payload::Body::RevokeCertificate(pb::RevokeCertificate {
                 certificate_id: parse_id(&certificate_id)?.to_vec(),
                 reason,
@@ -553,7 +535,7 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Present { certificate_id, key, challenge, out, node } => {
             let holder = KeyPair::load(&key)?;
-            let mut client = connect(&node).await?;
+            let mut client = connect::<CertificatesClient<_>>(&node).await?;
             let text = present(&mut client, &certificate_id, &holder, challenge.as_deref()).await?;
             match out {
                 Some(path) => {
@@ -596,9 +578,9 @@ pub(crate) async fn run(command: CertCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CertCommand::StatusList { issuer, out, node } => {
-            let mut client = connect(&node).await?;
+            let mut client = connect::<CertificatesClient<_>>(&node).await?;
             let list = fetch_status_list(&mut client, &issuer).await?;
-            crate::proof::write_json(&out, &list)?;
+            crate::cli::proof::write_json(&out, &list)?;
             print(
                 node.json,
                 &serde_json::json!({"issuer": issuer, "size": list.size, "revoked": list.revoked.len(), "out": out}),
@@ -623,7 +605,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 async fn register_user(args: RegisterUserArgs) -> anyhow::Result<()> {
     let endorser = KeyPair::load(&args.endorser_key)?;
-    let info = node_info(&args.node).await?;
+    let info = info(&args.node).await?;
     let genesis: serde_json::Value =
         serde_json::from_str(&info.genesis_json).context("node sent an unreadable genesis")?;
     let ca = genesis["certification_authority"]
@@ -649,7 +631,7 @@ async fn register_user(args: RegisterUserArgs) -> anyhow::Result<()> {
         pair.signing_key(),
         &[(ca.as_str(), endorser.signing_key())],
     );
-    let mut client = connect(&args.node).await?;
+    let mut client = connect::<CertificatesClient<_>>(&args.node).await?;
     let response = client
         .register_user(pb::CertSubmitRequest { envelope })
         .await
@@ -676,8 +658,8 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
             args.cert_type
         );
     }
-    let mut client = connect(&args.node).await?;
-    let info = node_info(&args.node).await?;
+    let mut client = connect::<CertificatesClient<_>>(&args.node).await?;
+    let info = info(&args.node).await?;
     let issuer_keys = public_keys(&mut client, &issuer.address().to_string())
         .await
         .context("the issuing key is not a registered identity")?;
@@ -733,7 +715,7 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let mut client = connect(&args.node).await?;
+    let mut client = connect::<CertificatesClient<_>>(&args.node).await?;
     let request = match (&args.certificate_id, &args.holder, args.block, &args.tx) {
         (Some(id), _, _, _) => {
             pb::GetCertificateRequest { certificate_id: id.clone(), ..Default::default() }
@@ -770,7 +752,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
 
 /// Builds and signs a presentation of a certificate the holder's key holds.
 pub(crate) async fn present(
-    client: &mut CertificatesClient<Channel>,
+    client: &mut CertificatesClient<Transport>,
     certificate_id: &str,
     holder: &KeyPair,
     challenge: Option<&str>,
@@ -829,7 +811,7 @@ fn read_limited(path: &std::path::Path, max: usize) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn fetch_status_list(
-    client: &mut CertificatesClient<Channel>,
+    client: &mut CertificatesClient<Transport>,
     issuer: &str,
 ) -> anyhow::Result<SignedStatusList> {
     let list = client
@@ -872,7 +854,7 @@ async fn check_anchor(
     let tx_id = hex::encode(&presentation.anchor_tx);
     let channel_checkpoint = checkpoint::open_checkpoint(&presentation.checkpoint, trusted)
         .map_err(|e| format!("the channel checkpoint is not signed by a trusted key: {e}"))?;
-    let mut ledger = crate::client::connect(node).await.map_err(|e| format!("{e:#}"))?;
+    let mut ledger = connect::<LedgerClient<_>>(node).await.map_err(|e| format!("{e:#}"))?;
     let answer = ledger
         .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id: tx_id.clone(), tree_size: 0 })
         .await
@@ -955,7 +937,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         Some(path) => checkpoint::parse_trusted_keys(&read_text(path)?)
             .with_context(|| format!("{} is not a trusted-keys file", path.display()))?,
         None => {
-            let info = node_info(&args.node).await?;
+            let info = info(&args.node).await?;
             notes.push(format!(
                 "trusting the key of the node at {} (fetched online: give --trusted-keys for an independent check)",
                 args.node.node
@@ -971,7 +953,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
             )
         })?,
         None => {
-            let info = node_info(&args.node).await?;
+            let info = info(&args.node).await?;
             notes.push(format!(
                 "issuers per certificate type read from the genesis of the node at {} (give --issuers for an independent check)",
                 args.node.node
@@ -996,7 +978,7 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
                 "status list of {} fetched from the node",
                 statement.issuer_organisation
             ));
-            match connect(&args.node).await {
+            match connect::<CertificatesClient<_>>(&args.node).await {
                 Ok(mut client) => fetch_status_list(&mut client, &statement.issuer_organisation)
                     .await
                     .map_err(|e| format!("{e:#}")),
@@ -1039,21 +1021,14 @@ async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     let mut recorded = None;
     if let Some(key) = &args.key {
         let verifier = KeyPair::load(key)?;
-        let method = "/cairn.v1.CertificateCheck/CheckCertificate";
-        let request = crate::access_client::signed(
-            &args.node,
-            &verifier,
-            method,
-            pb::CheckCertificateRequest {
-                presentation: text.trim().to_string(),
-                holder: args.holder.clone().unwrap_or_default(),
-                issuer_organisation: args.issuer.clone().unwrap_or_default(),
-                channel: args.cert_type.clone().unwrap_or_default(),
-                challenge: args.challenge.clone().unwrap_or_default().into_bytes(),
-            },
-        )
-        .await?;
-        let mut client = CertificateCheckClient::new(crate::client::channel(&args.node).await?);
+        let request = pb::CheckCertificateRequest {
+            presentation: text.trim().to_string(),
+            holder: args.holder.clone().unwrap_or_default(),
+            issuer_organisation: args.issuer.clone().unwrap_or_default(),
+            channel: args.cert_type.clone().unwrap_or_default(),
+            challenge: args.challenge.clone().unwrap_or_default().into_bytes(),
+        };
+        let mut client = connect_as::<CertificateCheckClient<_>>(&args.node, &verifier).await?;
         let answer = client.check_certificate(request).await.map_err(status)?.into_inner();
         recorded = Some(answer);
     }

@@ -28,8 +28,8 @@ use connectors::kafka::{
 };
 
 use crate::bench::{bench_genesis, bench_registrations, median, signed_publishes, submit_all};
+use crate::node::scale::KafkaSettings;
 use crate::node::{Node, NodeConfig};
-use crate::scale::KafkaSettings;
 
 #[derive(Args, Debug)]
 pub(crate) struct ScaleBenchArgs {
@@ -85,7 +85,7 @@ fn kafka_ledger(
     let dir = std::env::temp_dir().join(format!("{topic}-node"));
     let (ca, dept) = (KeyPair::generate()?, KeyPair::generate()?);
     let mut node_config = NodeConfig::new(&dir);
-    node_config.max_block_bytes = crate::scale::KAFKA_MAX_BLOCK_BYTES;
+    node_config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
     let log = Arc::new(KafkaLog::open(&config, topic)?);
     let node = Node::open_on(&node_config, log, Some(&bench_genesis(&ca, &dept).to_bytes()), true)?;
     let signers: Vec<KeyPair> = (0..64).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
@@ -225,7 +225,7 @@ fn projection(
         let dir = std::env::temp_dir().join(format!("{name}-node"));
         let (ca, dept) = (KeyPair::generate()?, KeyPair::generate()?);
         let mut node_config = NodeConfig::new(&dir);
-        node_config.max_block_bytes = crate::scale::KAFKA_MAX_BLOCK_BYTES;
+        node_config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
         let log = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
         let genesis = bench_genesis(&ca, &dept).to_bytes();
         let node = Node::open_on(&node_config, log, Some(&genesis), true)?;
@@ -258,10 +258,10 @@ fn projection(
             .iter()
             .map(|(_, leaf, signature)| {
                 [
-                    (crate::access::NODE_HEADER, logger_address.as_bytes()),
-                    (crate::access::LEAF_HEADER, leaf.as_slice()),
-                    (crate::access::NODE_KEY_HEADER, logger_key.as_slice()),
-                    (crate::access::SIGNATURE_HEADER, signature.as_slice()),
+                    (crate::node::access_log::NODE_HEADER, logger_address.as_bytes()),
+                    (crate::node::access_log::LEAF_HEADER, leaf.as_slice()),
+                    (crate::node::access_log::NODE_KEY_HEADER, logger_key.as_slice()),
+                    (crate::node::access_log::SIGNATURE_HEADER, signature.as_slice()),
                 ]
             })
             .collect();
@@ -289,17 +289,17 @@ fn projection(
             // The ledger projection tells the access projector who the nodes are.
             let ledger_log: Arc<dyn connectors::log::LedgerLog> =
                 Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
-            let ledger = tokio::spawn(crate::project::project_ledger(
+            let ledger = tokio::spawn(crate::node::project::project_ledger(
                 ledger_log,
                 projections.clone(),
-                crate::project::Until::Forever,
+                crate::node::project::Until::Forever,
                 None,
             ));
             let start = Instant::now();
-            let task = tokio::spawn(crate::project::project_access_topic(
+            let task = tokio::spawn(crate::node::project::project_access_topic(
                 kafka.clone(),
                 projections.clone(),
-                crate::project::Until::Forever,
+                crate::node::project::Until::Forever,
                 Some(format!("{name}-bench")),
             ));
             let total = events.len() as i64;

@@ -19,10 +19,12 @@ use cairn_schemas::v1 as pb;
 use clap::Args;
 use prost::Message;
 
-use crate::access::AccessLog;
 use crate::bench::{Report, median};
-use crate::client::now_ms;
+use crate::cli::rpc::{Transport, connect_each_as, status};
+use crate::clock::now_ms;
+use crate::node::access_log::AccessLog;
 use crate::node::{Node, NodeConfig};
+use cairn_schemas::v1::access_client::AccessClient;
 
 const ASSET_ID: &str = "bench/shared-dataset";
 const METHOD: &str = "/cairn.v1.Access/RequestAccess";
@@ -383,13 +385,14 @@ pub(crate) fn end_to_end(
         let access = AccessLog::open(
             &node_dir.join("access.log"),
             None,
-            how.metering.then(|| crate::billing::metering(&node)),
+            how.metering.then(|| crate::node::gate::metering(&node)),
         )?;
         let meter = access.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let services = crate::server::Services {
+        let services = crate::rpc::Services {
+            anchorer: crate::node::anchor::Anchorer::new(node.clone(), access.clone()),
             directory: None,
             node,
             access,
@@ -398,7 +401,7 @@ pub(crate) fn end_to_end(
             tls: None,
             store: Arc::new(ods_frontend::store::SealedStore::from_url("memory://", &[])?),
         };
-        let _server = tokio::spawn(crate::server::serve(services, listener, async {
+        let _server = tokio::spawn(crate::rpc::serve(services, listener, async {
             let _ = stopped.await;
         }));
         anyhow::Ok((address, stop, meter))
@@ -508,18 +511,14 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let node = crate::NodeArgs { node: args.node.clone(), json: true, ca_cert: None };
-        let channel = crate::client::channel(&node).await?;
-        let target = crate::access_client::Target::of(&node).await?;
-        let keys = Arc::new(keys);
+        let node = crate::cli::NodeArgs { node: args.node.clone(), json: true, ca_cert: None };
+        let clients: Vec<AccessClient<Transport>> = connect_each_as(&node, &keys).await?;
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let start = Instant::now();
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..args.concurrency.max(1) {
-            let keys = keys.clone();
+            let mut clients = clients.clone();
             let next = next.clone();
-            let target = target.clone();
-            let mut client = cairn_schemas::v1::access_client::AccessClient::new(channel.clone());
             let calls = args.calls;
             let verify = args.verify;
             let _ = workers.spawn(async move {
@@ -529,39 +528,25 @@ pub(crate) fn load(args: AccessLoadArgs) -> anyhow::Result<()> {
                     if i >= calls {
                         break;
                     }
-                    let key = &keys[i % keys.len()];
-                    let t0 = if verify {
-                        let request = crate::access_client::signed_for(
-                            &target,
-                            key,
-                            "/cairn.v1.Access/VerifyDataHash",
-                            pb::VerifyDataHashRequest {
-                                asset_id: ASSET_ID.into(),
-                                version: 0,
-                                content_hash: CONTENT_HASH.to_vec(),
-                            },
-                        )?;
-                        let t0 = Instant::now();
-                        let answer = client
-                            .verify_data_hash(request)
-                            .await
-                            .map_err(crate::client::status)?;
+                    // Each key's client signs its requests on the way out.
+                    let n = clients.len();
+                    let client = &mut clients[i % n];
+                    let t0 = Instant::now();
+                    if verify {
+                        let request = pb::VerifyDataHashRequest {
+                            asset_id: ASSET_ID.into(),
+                            version: 0,
+                            content_hash: CONTENT_HASH.to_vec(),
+                        };
+                        let answer = client.verify_data_hash(request).await.map_err(status)?;
                         if !answer.into_inner().matches {
                             bail!("the bench asset's hash does not match");
                         }
-                        t0
                     } else {
-                        let request = crate::access_client::signed_for(
-                            &target,
-                            key,
-                            METHOD,
-                            pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 },
-                        )?;
-                        let t0 = Instant::now();
-                        let _ =
-                            client.request_access(request).await.map_err(crate::client::status)?;
-                        t0
-                    };
+                        let request =
+                            pb::RequestAccessRequest { asset_id: ASSET_ID.into(), version: 0 };
+                        let _ = client.request_access(request).await.map_err(status)?;
+                    }
                     latencies.push(t0.elapsed().as_secs_f64() * 1e3);
                 }
                 anyhow::Ok(latencies)

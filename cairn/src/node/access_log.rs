@@ -16,19 +16,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
 
-use anchor_chaincode::ValidationCode;
 use anchor_chaincode::merkle::{self, MerkleLog};
-use anchor_chaincode::tx::{self, TxDraft};
 use anyhow::{Context, format_err};
 use asset_registry::audit::{AccessEvent, AuditProjection};
 use asset_registry::billing::{Meter, Reservation, TariffPeriod};
-use cairn_schemas::v1 as pb;
 use connectors::log::LedgerLog;
 use tokio::sync::{mpsc, oneshot};
-
-use crate::node::Node;
 
 /// The Merkle log, audit projection and meter of the access events.
 #[derive(Debug, Default)]
@@ -439,76 +433,4 @@ impl Writer {
             }
         }
     }
-}
-
-/// Anchors the access-event log on the ledger every `interval`, signed by the node key.
-pub(crate) async fn anchor_loop(node: Node, access: AccessLog, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut warned = false;
-    loop {
-        let _ = ticker.tick().await;
-        match anchor_once(&node, &access).await {
-            Ok(Some(size)) => tracing::info!(tree_size = size, "access-event log anchored"),
-            Ok(None) => {}
-            Err(e) => {
-                if !warned {
-                    tracing::warn!(error = %e, "cannot anchor the access-event log");
-                    warned = true;
-                }
-            }
-        }
-    }
-}
-
-/// Anchors what is new, if anything; returns the anchored size.
-pub(crate) async fn anchor_once(node: &Node, access: &AccessLog) -> anyhow::Result<Option<u64>> {
-    let address = node.key().address();
-    let (chain_id, anchored) = {
-        let ledger = node.ledger();
-        let Some(identity) = ledger.identity(&address) else {
-            anyhow::bail!(
-                "the node identity {address} is not registered; register its key (node.key in the data directory) to anchor access events"
-            );
-        };
-        if identity.revoked.is_some() {
-            anyhow::bail!("the node identity {address} is revoked");
-        }
-        (
-            ledger.consortium().chain_id().to_string(),
-            ledger.access_anchors(&address).last().map_or(0, |a| a.tree_size),
-        )
-    };
-    let body = {
-        let state = access.state();
-        let size = state.merkle.size();
-        if size <= anchored {
-            return Ok(None);
-        }
-        let proof = state.merkle.consistency_proof(anchored, size)?;
-        pb::tx_payload::Body::AnchorAccessEvents(pb::AnchorAccessEvents {
-            tree_size: size,
-            root_hash: state.merkle.root().to_vec(),
-            consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
-        })
-    };
-    let draft = TxDraft {
-        chain_id,
-        nonce: access_control::keys::random_bytes::<16>()?.to_vec(),
-        timestamp_ms: crate::client::now_ms(),
-        body,
-    };
-    let key = node.key();
-    let envelope = tx::seal(draft.payload(&key.signing_public_key()), key.signing_key(), &[]);
-    let receipt = node.submit(envelope).await?.receipt;
-    if receipt.code != ValidationCode::Valid {
-        anyhow::bail!(
-            "anchor transaction {} was {}: {}",
-            receipt.tx_id,
-            receipt.code,
-            receipt.message
-        );
-    }
-    let response: serde_json::Value = serde_json::from_str(&receipt.response).unwrap_or_default();
-    Ok(response["tree_size"].as_u64())
 }

@@ -31,13 +31,14 @@ use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::billing_client::BillingClient;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
 
-use crate::NodeArgs;
-use crate::access_client::signed;
-use crate::billing::{DigestLine, StatementNote, lines_digest};
-use crate::client::{plain, print, status};
-use crate::proof::{AuditFile, Check};
+use crate::cli::NodeArgs;
+use crate::cli::ledger::plain;
+use crate::cli::print;
+use crate::cli::proof::{AuditFile, Check};
+use crate::cli::rpc::{connect, connect_as, draft, node_info, status, submit_and_print};
+use crate::rpc::billing::{DigestLine, StatementNote, lines_digest};
+use cairn_schemas::v1::ledger_client::LedgerClient;
 
 /// The `kind` of a statement file.
 const STATEMENT_KIND: &str = "cairn-statement-v1";
@@ -210,33 +211,26 @@ pub(crate) enum AccountCommand {
     },
 }
 
-async fn connect(node: &NodeArgs) -> anyhow::Result<BillingClient<Channel>> {
-    Ok(BillingClient::new(crate::client::channel(node).await?)
-        .max_decoding_message_size(256 * 1024 * 1024))
-}
-
-async fn submit(node: &NodeArgs, key: &KeyPair, body: pb::tx_payload::Body) -> anyhow::Result<()> {
-    let mut ledger = crate::client::connect(node).await?;
-    let info = ledger.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner();
-    let draft = crate::client::draft(&info.chain_id, body)?;
+async fn submit_body(
+    node: &NodeArgs,
+    key: &KeyPair,
+    body: pb::tx_payload::Body,
+) -> anyhow::Result<()> {
+    let mut ledger = connect::<LedgerClient<_>>(node).await?;
+    let info = node_info(&mut ledger).await?;
+    let draft = draft(&info.chain_id, body)?;
     let envelope = anchor_chaincode::tx::seal(
         draft.payload(&key.signing_public_key()),
         key.signing_key(),
         &[],
     );
-    let _ = crate::client::submit_and_print(&mut ledger, envelope, node.json).await?;
+    let _ = submit_and_print(&mut ledger, envelope, node.json).await?;
     Ok(())
 }
 
 async fn get_account(node: &NodeArgs, key: &KeyPair, holder: &str) -> anyhow::Result<pb::Account> {
-    let mut client = connect(node).await?;
-    let request = signed(
-        node,
-        key,
-        "/cairn.v1.Billing/GetAccount",
-        pb::GetAccountRequest { holder: holder.to_string() },
-    )
-    .await?;
+    let mut client = connect_as::<BillingClient<_>>(node, key).await?;
+    let request = pb::GetAccountRequest { holder: holder.to_string() };
     Ok(client.get_account(request).await.map_err(status)?.into_inner())
 }
 
@@ -267,15 +261,10 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
         BillingCommand::Account { command } => account(command).await,
         BillingCommand::Usage { verifier, since, key, node } => {
             let key = KeyPair::load(&key)?;
-            let since_ms = since.as_deref().map(crate::access_client::parse_since).transpose()?;
-            let mut client = connect(&node).await?;
-            let request = signed(
-                &node,
-                &key,
-                "/cairn.v1.Billing/GetUsage",
-                pb::GetUsageRequest { holder: verifier.clone(), since_ms: since_ms.unwrap_or(0) },
-            )
-            .await?;
+            let since_ms = since.as_deref().map(crate::cli::access::parse_since).transpose()?;
+            let mut client = connect_as::<BillingClient<_>>(&node, &key).await?;
+            let request =
+                pb::GetUsageRequest { holder: verifier.clone(), since_ms: since_ms.unwrap_or(0) };
             let usage = client.get_usage(request).await.map_err(status)?.into_inner();
             let view = serde_json::json!({
                 "holder": usage.holder,
@@ -318,22 +307,16 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
         BillingCommand::Statement { verifier, month, csv, proofs, out, key, node } => {
             let key = KeyPair::load(&key)?;
             let month: Month = month.parse().map_err(|e: String| format_err!(e))?;
-            let mut client = connect(&node).await?;
-            let request = signed(
-                &node,
-                &key,
-                "/cairn.v1.Billing/GetStatement",
-                pb::GetStatementRequest {
-                    holder: verifier.clone(),
-                    month: month.to_string(),
-                    proofs,
-                },
-            )
-            .await?;
+            let mut client = connect_as::<BillingClient<_>>(&node, &key).await?;
+            let request = pb::GetStatementRequest {
+                holder: verifier.clone(),
+                month: month.to_string(),
+                proofs,
+            };
             let statement = client.get_statement(request).await.map_err(status)?.into_inner();
             let file = StatementFile::from_pb(&statement)?;
             if let Some(path) = &out {
-                crate::proof::write_json(path, &file)?;
+                crate::cli::proof::write_json(path, &file)?;
             }
             if csv {
                 print!("{}", file.csv());
@@ -344,11 +327,11 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BillingCommand::Check { file, trusted_keys, json } => {
-            let trusted = checkpoint::parse_trusted_keys(&crate::proof::read(&trusted_keys)?)
+            let trusted = checkpoint::parse_trusted_keys(&crate::cli::proof::read(&trusted_keys)?)
                 .with_context(|| {
                     format!("{} is not a trusted-keys file", trusted_keys.display())
                 })?;
-            let text = crate::proof::read(&file)?;
+            let text = crate::cli::proof::read(&file)?;
             let statement: StatementFile = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a statement file", file.display()))?;
             let checks = check_statement(&statement, &trusted);
@@ -390,13 +373,13 @@ async fn account(command: AccountCommand) -> anyhow::Result<()> {
                 currency,
                 plan: Some(plan_to_pb(&plan.over(&DEFAULT_PLAN))),
             });
-            submit(&node, &key, body).await
+            submit_body(&node, &key, body).await
         }
         AccountCommand::TopUp { holder, amount, currency, reference, key, node } => {
             let key = KeyPair::load(&key)?;
             let body =
                 pb::tx_payload::Body::TopUp(pb::TopUp { holder, currency, amount, reference });
-            submit(&node, &key, body).await
+            submit_body(&node, &key, body).await
         }
         AccountCommand::Plan { holder, plan, key, node } => {
             let key = KeyPair::load(&key)?;
@@ -406,7 +389,7 @@ async fn account(command: AccountCommand) -> anyhow::Result<()> {
                 holder,
                 plan: Some(plan_to_pb(&plan.over(&current))),
             });
-            submit(&node, &key, body).await
+            submit_body(&node, &key, body).await
         }
         AccountCommand::Show { holder, key, node } => {
             let key = KeyPair::load(&key)?;
@@ -522,7 +505,7 @@ fn audit_file(proof: &pb::ProveAccessEventResponse) -> anyhow::Result<(AuditFile
     let checkpoint = anchor.checkpoint.as_ref().map(|c| c.signed_note.clone()).unwrap_or_default();
     Ok((
         AuditFile {
-            kind: crate::proof::AUDIT_KIND.into(),
+            kind: crate::cli::proof::AUDIT_KIND.into(),
             event: BASE64.encode(&proof.event),
             event_index: event_proof.leaf_index,
             event_tree_size: event_proof.tree_size,
@@ -544,13 +527,6 @@ fn csv_field(text: &str) -> String {
     } else {
         text.to_string()
     }
-}
-
-fn rfc3339(time_ms: u64) -> String {
-    humantime::format_rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(time_ms),
-    )
-    .to_string()
 }
 
 impl StatementFile {
@@ -647,7 +623,7 @@ impl StatementFile {
                 "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 line.number,
                 line.event_id,
-                rfc3339(line.time_ms),
+                crate::clock::rfc3339(line.time_ms),
                 csv_field(&line.action),
                 csv_field(&line.resource),
                 line.queries,
@@ -688,7 +664,7 @@ impl StatementFile {
             text.push_str(&format!(
                 "{:>5}  {}  {}  {:18} {:34} {:>10} B  {:>8}  {}\n",
                 line.number,
-                rfc3339(line.time_ms),
+                crate::clock::rfc3339(line.time_ms),
                 line.event_id,
                 line.action,
                 line.resource,
@@ -742,7 +718,7 @@ fn check_plan(
     if proof.tree_size != size {
         return Err(format!("proof at size {}, checkpoint at size {size}", proof.tree_size));
     }
-    let hashes = crate::proof::decode_hashes(&proof.hashes)?;
+    let hashes = crate::cli::proof::decode_hashes(&proof.hashes)?;
     merkle::verify_inclusion(&merkle::leaf_hash(&leaf), proof.leaf_index, size, &hashes, root)
         .map_err(|e| e.to_string())?;
     let leaf = parse_leaf(&leaf)?;
@@ -851,7 +827,7 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         );
         periods.push(TariffPeriod {
             from_height: plan.from_height,
-            tariff: crate::billing::tariff(&plan.plan),
+            tariff: crate::node::gate::tariff(&plan.plan),
         });
     }
     let month: Result<Month, String> = statement.month.parse();
@@ -870,7 +846,13 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         };
         let mut line_checks = Vec::new();
         let mut summary = serde_json::Value::Null;
-        crate::proof::check_audit_file(proof, &checkpoint, trusted, &mut line_checks, &mut summary);
+        crate::cli::proof::check_audit_file(
+            proof,
+            &checkpoint,
+            trusted,
+            &mut line_checks,
+            &mut summary,
+        );
         let proved = line_checks.iter().all(|c| c.ok);
         let anchored_by = summary["anchored_by"].as_str().unwrap_or_default().to_string();
         let _ = check(

@@ -27,9 +27,11 @@ use clap::Args;
 use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
 use connectors::log::LedgerLog;
 
-use crate::access::{AccessLog, LEAF_HEADER, NODE_HEADER, NODE_KEY_HEADER, SIGNATURE_HEADER};
 use crate::node::Node;
-use crate::scale::{KafkaSettings, PostgresSettings, Scale, ScaleArgs};
+use crate::node::access_log::{
+    AccessLog, LEAF_HEADER, NODE_HEADER, NODE_KEY_HEADER, SIGNATURE_HEADER,
+};
+use crate::node::scale::{KafkaSettings, PostgresSettings, Scale, ScaleArgs};
 
 /// The stream name of a node's own access-event log (embedded mode).
 const LOCAL_ACCESS_STREAM: &str = "local-access-log";
@@ -207,7 +209,7 @@ impl LedgerFolder {
                         .map(|period| PlanRow {
                             from_height: period.from_height,
                             tx_id: period.tx_id.to_string(),
-                            tariff: crate::billing::tariff(&period.plan),
+                            tariff: crate::node::gate::tariff(&period.plan),
                             payment: period.plan.payment.as_str().to_owned(),
                             rate_limit_per_second: period.plan.rate_limit_per_second,
                         })

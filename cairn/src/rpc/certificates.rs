@@ -8,7 +8,7 @@
 //! Channel checkpoints and status lists are anchored in the main ledger by
 //! `AnchorChannels` transactions signed with the node key: on demand, when a
 //! proof or a status list needs an anchor that does not exist yet, and by
-//! [`anchor_loop`] at an interval.
+//! the node's one anchoring loop (`node::anchor`) at an interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,21 +22,20 @@ use access_control::request::VerifiedCaller;
 use anchor_chaincode::cert::{self, CertId};
 use anchor_chaincode::checkpoint::{Checkpoint, NoteVerifier};
 use anchor_chaincode::ledger::CertificateRecord;
-use anchor_chaincode::tx::{self, Transaction, TxBody, TxDraft};
-use anchor_chaincode::{Address, Receipt, TxId, ValidationCode};
+use anchor_chaincode::tx::{self, Transaction, TxBody};
+use anchor_chaincode::{Address, Receipt, TxId};
 use asset_registry::audit::{AccessEvent, Decision};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::certificate_check_server::CertificateCheck;
 use cairn_schemas::v1::certificates_server::Certificates;
 use tonic::{Request, Response, Status};
 
-use crate::access::{AccessLog, new_event_id};
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::Node;
-use crate::server::code_to_pb;
-
-/// How often channels and status lists are anchored when they changed.
-pub(crate) const ANCHOR_INTERVAL: Duration = Duration::from_secs(10);
+use crate::node::access_log::{AccessLog, new_event_id};
+use crate::node::anchor::Anchorer;
+use crate::node::gate::RateLimit;
+use crate::rpc::code_to_pb;
 
 /// How old a time-bound presentation may be when the node checks it.
 pub(crate) const MAX_PRESENTATION_AGE: Duration = Duration::from_secs(15 * 60);
@@ -45,8 +44,8 @@ pub(crate) const MAX_PRESENTATION_AGE: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone, Debug)]
 pub(crate) struct CertService {
     pub(crate) node: Node,
-    /// One anchoring at a time.
-    pub(crate) anchoring: Arc<tokio::sync::Mutex<()>>,
+    /// Anchors a channel or status list on demand.
+    pub(crate) anchorer: Anchorer,
     /// Checks the signed requests of reads that need one (a holder's list).
     pub(crate) readers: Arc<access_control::request::RequestVerifier>,
 }
@@ -54,9 +53,10 @@ pub(crate) struct CertService {
 impl CertService {
     pub(crate) fn new(
         node: Node,
+        anchorer: Anchorer,
         readers: Arc<access_control::request::RequestVerifier>,
     ) -> CertService {
-        CertService { node, anchoring: Arc::new(tokio::sync::Mutex::new(())), readers }
+        CertService { node, anchorer, readers }
     }
 }
 
@@ -109,97 +109,6 @@ fn tx_response(receipt: &Receipt) -> pb::CertTxResponse {
         response_json: receipt.response.clone(),
         certificate_id: response["certificate_id"].as_str().unwrap_or_default().to_string(),
         address: response["address"].as_str().unwrap_or_default().to_string(),
-    }
-}
-
-/// Anchors every channel that grew and every status list that changed since
-/// their last anchors; returns whether anything was anchored.
-pub(crate) async fn anchor_certificates(node: &Node) -> anyhow::Result<bool> {
-    for _attempt in 0..3 {
-        let (chain_id, body) = {
-            let ledger = node.ledger();
-            let address = node.key().address();
-            match ledger.identity(&address) {
-                None => anyhow::bail!(
-                    "the node identity {address} is not registered; register its key (node.key in the data directory) to anchor certificate channels"
-                ),
-                Some(identity) if identity.revoked.is_some() => {
-                    anyhow::bail!("the node identity {address} is revoked")
-                }
-                Some(_) => {}
-            }
-            let channels: Vec<pb::ChannelHead> = ledger
-                .channels()
-                .filter(|(_, channel)| {
-                    channel.log.size() > channel.anchors.last().map_or(0, |a| a.size)
-                })
-                .map(|(name, channel)| pb::ChannelHead {
-                    channel: name.clone(),
-                    tree_size: channel.log.size(),
-                    root_hash: channel.log.root().to_vec(),
-                })
-                .collect();
-            let status_lists: Vec<pb::StatusListHead> = ledger
-                .status_lists()
-                .filter_map(|(organisation, list)| {
-                    let hash = list.hash(organisation);
-                    let anchored = ledger.status_anchors(organisation).last().map(|a| a.hash);
-                    (anchored != Some(hash)).then(|| pb::StatusListHead {
-                        issuer_organisation: organisation.clone(),
-                        size: list.size,
-                        list_hash: hash.to_vec(),
-                    })
-                })
-                .collect();
-            if channels.is_empty() && status_lists.is_empty() {
-                return Ok(false);
-            }
-            (
-                ledger.consortium().chain_id().to_string(),
-                pb::tx_payload::Body::AnchorChannels(pb::AnchorChannels { channels, status_lists }),
-            )
-        };
-        let draft = TxDraft {
-            chain_id,
-            nonce: access_control::keys::random_bytes::<16>()?.to_vec(),
-            timestamp_ms: now_ms(),
-            body,
-        };
-        let key = node.key();
-        let envelope = tx::seal(draft.payload(&key.signing_public_key()), key.signing_key(), &[]);
-        let receipt = node.submit(envelope).await?.receipt;
-        match receipt.code {
-            ValidationCode::Valid => return Ok(true),
-            // A certificate transaction in the same block moved a head: try again.
-            ValidationCode::InconsistentAnchor => continue,
-            code => anyhow::bail!(
-                "anchor transaction {} was {code}: {}",
-                receipt.tx_id,
-                receipt.message
-            ),
-        }
-    }
-    anyhow::bail!("the certificate channels kept moving while anchoring; try again")
-}
-
-/// Anchors certificate channels and status lists every `interval`.
-pub(crate) async fn anchor_loop(service: CertService, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut warned = false;
-    loop {
-        let _ = ticker.tick().await;
-        let _guard = service.anchoring.lock().await;
-        match anchor_certificates(&service.node).await {
-            Ok(true) => tracing::info!("certificate channels anchored"),
-            Ok(false) => {}
-            Err(e) => {
-                if !warned {
-                    tracing::warn!(error = %e, "cannot anchor certificate channels");
-                    warned = true;
-                }
-            }
-        }
     }
 }
 
@@ -298,7 +207,7 @@ impl CertService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(tx_response(&submitted.receipt))),
-            Err(e) => Err(crate::server::submit_status(e)),
+            Err(e) => Err(crate::rpc::submit_status(e)),
         }
     }
 
@@ -317,9 +226,10 @@ impl CertService {
             return Ok(anchor);
         }
         {
-            let _guard = self.anchoring.lock().await;
             if find(&self.node).is_none() {
-                let _ = anchor_certificates(&self.node)
+                let _ = self
+                    .anchorer
+                    .certificates()
                     .await
                     .map_err(|e| Status::failed_precondition(e.to_string()))?;
             }
@@ -414,7 +324,7 @@ impl Certificates for CertService {
     ) -> Result<Response<pb::ListCertificatesResponse>, Status> {
         // Which certificates a citizen holds is the citizen's to tell: the
         // request must be signed by the holder.
-        let caller = crate::server::signed_reader(
+        let caller = crate::rpc::signed_reader(
             &self.readers,
             &self.node,
             &request,
@@ -495,11 +405,10 @@ impl Certificates for CertService {
             })
         };
         if !anchored(&self.node) {
-            let _guard = self.anchoring.lock().await;
             let exists = self.node.ledger().status_list(&organisation).is_some();
             if exists
                 && !anchored(&self.node)
-                && let Err(e) = anchor_certificates(&self.node).await
+                && let Err(e) = self.anchorer.certificates().await
             {
                 tracing::warn!(error = %e, "cannot anchor the status list before serving it");
             }
@@ -516,7 +425,7 @@ pub(crate) struct CheckService {
     pub(crate) access: AccessLog,
     pub(crate) policy: Arc<RolePolicy>,
     /// Rate limits and prepaid balances: a check is a billable query.
-    pub(crate) gate: Arc<crate::billing::Gate>,
+    pub(crate) gate: Arc<crate::node::gate::Gate>,
 }
 
 impl CheckService {
@@ -664,8 +573,10 @@ impl CertificateCheck for CheckService {
         };
         let checked = self.event(&caller, resource, true, reason, started);
         let units = asset_registry::billing::Units { queries: 1, bytes: 0 };
-        let event_id =
-            self.gate.record(&self.node, &self.access, checked, units, None, true).await?;
+        let event_id = self
+            .gate
+            .record(&self.node, &self.access, checked, units, None, RateLimit::AlreadyTaken)
+            .await?;
         Ok(Response::new(pb::CheckCertificateResponse {
             valid: report.valid,
             checks: report

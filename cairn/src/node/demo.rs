@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use cairn_schemas::v1 as pb;
 use sha2::{Digest, Sha256};
 
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::Node;
 
 const CHAIN_ID: &str = "cairn-demo";

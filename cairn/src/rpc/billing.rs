@@ -4,7 +4,7 @@
 //! meter.
 //!
 //! Nothing here writes to the ledger per query: the node's meter is a fold of
-//! its access-event log ([`crate::access`]), and only the hub operator's
+//! its access-event log ([`crate::node::access_log`]), and only the hub operator's
 //! decisions (accounts, plans, top-ups) are transactions.
 //!
 //! Enforcement happens before service. A billable request of an account
@@ -16,297 +16,24 @@
 //! `RESOURCE_EXHAUSTED` and recorded as a denied access event; no data is
 //! served.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use access_control::policy::{AccessRequest, Action, Resource, RolePolicy};
 use access_control::request::VerifiedCaller;
-use anchor_chaincode::billing::{Payment, Plan};
 use anchor_chaincode::ledger::AccountRecord;
 use anchor_chaincode::tx::plan_to_pb;
 use anchor_chaincode::{Address, Role};
 use asset_registry::audit::{AccessEvent, Decision};
-use asset_registry::billing::{Line, Month, Reservation, Tariff, TariffPeriod, Units};
+use asset_registry::billing::{Line, Month};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::billing_server::Billing;
 use tonic::{Request, Response, Status};
 
-use crate::access::{AccessLog, Metering, new_event_id};
-use crate::access_service::caller;
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::Node;
-
-/// The meter's copy of a plan.
-pub(crate) fn tariff(plan: &Plan) -> Tariff {
-    Tariff {
-        price_per_query: plan.price_per_query,
-        price_per_mib: plan.price_per_mib,
-        free_queries_per_month: plan.free_queries_per_month,
-        free_mib_per_month: plan.free_mib_per_month,
-    }
-}
-
-/// An account's plans as the meter reads them, oldest first.
-pub(crate) fn periods(account: &AccountRecord) -> Vec<TariffPeriod> {
-    account
-        .plans
-        .iter()
-        .map(|period| TariffPeriod {
-            from_height: period.from_height,
-            tariff: tariff(&period.plan),
-        })
-        .collect()
-}
-
-/// Metering for a node's access log: its address and its ledger's plans.
-pub(crate) fn metering(node: &Node) -> Metering {
-    let ledger_node = node.clone();
-    Metering {
-        node: node.key().address().to_string(),
-        chain_id: node.ledger().consortium().chain_id().to_string(),
-        plans: Arc::new(move |holder: &str| {
-            let address: Address = holder.parse().ok()?;
-            ledger_node.ledger().account(&address).map(periods)
-        }),
-    }
-}
-
-/// Why a billable request was refused before service.
-#[derive(Debug)]
-pub(crate) enum Refusal {
-    /// Over the plan's rate limit on this node.
-    RateLimited { limit: u32, retry_after: Duration },
-    /// A prepaid balance that does not cover the price.
-    Balance { balance: i128, price: u64, currency: String },
-}
-
-impl Refusal {
-    /// The reason recorded in the access event and returned to the caller.
-    pub(crate) fn reason(&self) -> String {
-        match self {
-            Refusal::RateLimited { limit, retry_after } => format!(
-                "rate limit of {limit} requests per second exceeded; retry in {} ms",
-                retry_after.as_millis().max(1)
-            ),
-            Refusal::Balance { balance, price, currency } => format!(
-                "prepaid balance of {balance} {currency} (minor units) does not cover the price of {price} {currency}; top up the account"
-            ),
-        }
-    }
-
-    fn status(&self, event_id: &str) -> Status {
-        let mut status =
-            Status::resource_exhausted(format!("{} (access event {event_id})", self.reason()));
-        if let Refusal::RateLimited { retry_after, .. } = self
-            && let Ok(value) = retry_after.as_millis().max(1).to_string().parse()
-        {
-            let _ = status.metadata_mut().insert("retry-after-ms", value);
-        }
-        status
-    }
-}
-
-/// A token bucket: `rate` requests per second, bursts of as many.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn take(&mut self, rate: u32, now: Instant) -> Result<(), Duration> {
-        let capacity = f64::from(rate);
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * capacity;
-        self.tokens = (self.tokens + refill).min(capacity);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / capacity))
-        }
-    }
-}
-
-/// What the gate needs to know of an account, read from the ledger at once.
-struct AccountView {
-    holder: String,
-    currency: String,
-    plan: Plan,
-    credited: u64,
-}
-
-/// How long the charges other nodes logged for a holder are reused before
-/// the PostgreSQL projection is asked again.
-const OTHERS_REFRESH: Duration = Duration::from_secs(1);
-
-/// The gate in front of billable requests.
-#[derive(Debug, Default)]
-pub(crate) struct Gate {
-    buckets: Mutex<BTreeMap<Address, Bucket>>,
-    /// In the scaled mode: the projection, for what other nodes charged.
-    directory: Option<asset_registry::pg::Projections>,
-    /// This node's address (the `node` of the lines it logged).
-    node_address: String,
-    others: Mutex<BTreeMap<Address, (u64, Instant)>>,
-}
-
-impl Gate {
-    /// A gate; with `directory`, prepaid balances also count what the
-    /// projection holds of the holder's events logged by other nodes.
-    pub(crate) fn new(
-        directory: Option<asset_registry::pg::Projections>,
-        node_address: String,
-    ) -> Gate {
-        Gate { directory, node_address, ..Gate::default() }
-    }
-
-    /// What other nodes charged `holder`, from the projection (cached for
-    /// [`OTHERS_REFRESH`]); 0 without one.
-    async fn charged_elsewhere(&self, holder: Address) -> Result<u64, Status> {
-        let Some(directory) = &self.directory else { return Ok(0) };
-        {
-            let others = self.others.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((charged, at)) = others.get(&holder)
-                && at.elapsed() < OTHERS_REFRESH
-            {
-                return Ok(*charged);
-            }
-        }
-        let charged = directory
-            .billing_charged_by_others(&holder.to_string(), &self.node_address)
-            .await
-            .map_err(projection_error)?;
-        let mut others = self.others.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = others.insert(holder, (charged, Instant::now()));
-        Ok(charged)
-    }
-
-    fn take_token(&self, holder: Address, rate: u32) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket =
-            buckets.entry(holder).or_insert_with(|| Bucket { tokens: f64::from(rate), at: now });
-        bucket.take(rate, now)
-    }
-
-    /// Rate limit only: for a request whose work comes before its event is
-    /// recorded (a certificate check), so that an over-limit caller costs no work.
-    pub(crate) async fn check_rate(
-        &self,
-        node: &Node,
-        access: &AccessLog,
-        caller: &VerifiedCaller,
-        denied: AccessEvent,
-    ) -> Result<(), Status> {
-        if !access.metering() {
-            return Ok(());
-        }
-        let Some(rate) = node
-            .ledger()
-            .account(&caller.address)
-            .map(|account| account.plan().rate_limit_per_second)
-            .filter(|&rate| rate > 0)
-        else {
-            return Ok(());
-        };
-        match self.take_token(caller.address, rate) {
-            Ok(()) => Ok(()),
-            Err(retry_after) => {
-                Err(refuse(access, denied, &Refusal::RateLimited { limit: rate, retry_after })
-                    .await)
-            }
-        }
-    }
-
-    /// Records the allowed `event` of a billable request with `units` if the
-    /// caller's account lets it through; otherwise records it as denied with
-    /// the reason and answers `RESOURCE_EXHAUSTED`. `reserve_for` is the id of
-    /// the event that will be metered when it is not `event` itself (a
-    /// download's closing event); `rate_checked` says [`Gate::check_rate`]
-    /// already took the request's token. Answers the event id.
-    pub(crate) async fn record(
-        &self,
-        node: &Node,
-        access: &AccessLog,
-        event: AccessEvent,
-        units: Units,
-        reserve_for: Option<&str>,
-        rate_checked: bool,
-    ) -> Result<String, Status> {
-        let event_id = event.event_id.clone();
-        let unavailable =
-            |e: anyhow::Error| Status::unavailable(format!("cannot record the access event: {e}"));
-        if !access.metering() {
-            let _ = access.record(event).await.map_err(unavailable)?;
-            return Ok(event_id);
-        }
-        let holder: Option<Address> = event.identity.parse().ok();
-        let view = holder.and_then(|holder| {
-            node.ledger().account(&holder).map(|account| AccountView {
-                holder: account.holder.to_string(),
-                currency: account.currency.clone(),
-                plan: account.plan().clone(),
-                credited: account.credited,
-            })
-        });
-        let (Some(holder), Some(view)) = (holder, view) else {
-            // No account: metered, never charged.
-            let _ = access.record(event).await.map_err(unavailable)?;
-            return Ok(event_id);
-        };
-        let rate = view.plan.rate_limit_per_second;
-        if rate > 0
-            && !rate_checked
-            && let Err(retry_after) = self.take_token(holder, rate)
-        {
-            return Err(
-                refuse(access, event, &Refusal::RateLimited { limit: rate, retry_after }).await
-            );
-        }
-        if view.plan.payment == Payment::Postpaid {
-            let _ = access.record(event).await.map_err(unavailable)?;
-            return Ok(event_id);
-        }
-        let elsewhere = self.charged_elsewhere(holder).await?;
-        let month = Month::of_ms(event.time_ms);
-        let tariff = tariff(&view.plan);
-        let reserve_for = reserve_for.unwrap_or(&event_id).to_owned();
-        let admitted = access
-            .admit(event.clone(), &reserve_for, |meter| {
-                let price = meter.quote(&view.holder, month, &tariff, units);
-                let balance = i128::from(view.credited)
-                    - i128::from(elsewhere)
-                    - i128::from(meter.charged(&view.holder))
-                    - i128::from(meter.reserved(&view.holder));
-                if i128::from(price) > balance {
-                    Err(Refusal::Balance { balance, price, currency: view.currency.clone() })
-                } else {
-                    Ok(Reservation { holder: view.holder.clone(), month, units, amount: price })
-                }
-            })
-            .await
-            .map_err(unavailable)?;
-        match admitted {
-            Ok(_) => Ok(event_id),
-            Err(refusal) => Err(refuse(access, event, &refusal).await),
-        }
-    }
-}
-
-/// Records `event` as denied for `refusal` and answers the status to return.
-async fn refuse(access: &AccessLog, mut event: AccessEvent, refusal: &Refusal) -> Status {
-    event.event_id = new_event_id();
-    event.decision = Decision::Denied;
-    event.reason = refusal.reason();
-    event.bytes = 0;
-    let event_id = event.event_id.clone();
-    match access.record(event).await {
-        Ok(_) => refusal.status(&event_id),
-        Err(e) => Status::unavailable(format!("cannot record the access event: {e}")),
-    }
-}
+use crate::node::access_log::{AccessLog, new_event_id};
+use crate::rpc::access::caller;
 
 /// The `cairn.v1.Billing` service.
 #[derive(Clone)]
@@ -314,6 +41,8 @@ pub(crate) struct BillingService {
     pub(crate) node: Node,
     pub(crate) access: AccessLog,
     pub(crate) policy: Arc<RolePolicy>,
+    /// Anchors the access-event log when a statement needs it now.
+    pub(crate) anchorer: crate::node::anchor::Anchorer,
     /// The PostgreSQL projection, when the node has one: it meters every
     /// node's events, so accounts, usage and statements are read there.
     pub(crate) directory: Option<asset_registry::pg::Projections>,
@@ -483,7 +212,7 @@ impl BillingService {
         };
         if last.is_some_and(|leaf| leaf >= anchored) {
             // Anchor now rather than make the verifier wait for the next interval.
-            let _ = crate::access::anchor_once(&self.node, &self.access).await.map_err(|e| {
+            let _ = self.anchorer.access_events().await.map_err(|e| {
                 Status::failed_precondition(format!(
                     "the statement's last events are not anchored on the ledger yet and anchoring failed: {e:#}"
                 ))
@@ -491,7 +220,7 @@ impl BillingService {
         }
         let tree_size = self.node.ledger().merkle_log().size();
         for line in &mut statement.lines {
-            line.proof = Some(crate::access_service::prove_event(
+            line.proof = Some(crate::rpc::access::prove_event(
                 &self.node,
                 &self.access,
                 line.leaf_index,
@@ -501,7 +230,7 @@ impl BillingService {
         statement.plan_proofs = account
             .plans
             .iter()
-            .map(|period| crate::server::inclusion_proof(&self.node, &period.tx_id, tree_size))
+            .map(|period| crate::rpc::inclusion_proof(&self.node, &period.tx_id, tree_size))
             .collect::<Result<_, _>>()?;
         Ok(())
     }

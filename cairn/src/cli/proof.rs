@@ -20,8 +20,9 @@ use cairn_schemas::v1 as pb;
 use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 
-use crate::NodeArgs;
-use crate::client::{self, connect, status};
+use crate::cli::NodeArgs;
+use crate::cli::rpc::{connect, status};
+use cairn_schemas::v1::ledger_client::LedgerClient;
 
 const INCLUSION_KIND: &str = "cairn-inclusion-proof-v1";
 const CONSISTENCY_KIND: &str = "cairn-consistency-proof-v1";
@@ -128,50 +129,52 @@ fn unverified_checkpoint(note: &str) -> anyhow::Result<Checkpoint> {
 
 pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
     match command {
-        ProofCommand::Inclusion { tx_id, out, checkpoint, node } => client::run_async(async move {
-            let tree_size = match &checkpoint {
-                Some(path) => {
-                    unverified_checkpoint(&read(path)?)
-                        .with_context(|| format!("{} is not a checkpoint", path.display()))?
-                        .size
-                }
-                None => 0,
-            };
-            let mut client = connect(&node).await?;
-            let response = client
-                .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size })
-                .await
-                .map_err(status)?
-                .into_inner();
-            let proof = response.proof.ok_or_else(|| format_err!("the node sent no proof"))?;
-            let file = InclusionFile {
-                kind: INCLUSION_KIND.into(),
-                tx_id: response.tx_id,
-                leaf_index: proof.leaf_index,
-                tree_size: proof.tree_size,
-                leaf: BASE64.encode(&proof.leaf),
-                hashes: proof.hashes.iter().map(hex::encode).collect(),
-                checkpoint: response.checkpoint.map(|c| c.signed_note).unwrap_or_default(),
-            };
-            write_json(&out, &file)?;
-            let view = serde_json::json!({"out": out, "tx_id": file.tx_id, "leaf_index": file.leaf_index, "tree_size": file.tree_size});
-            client::print(node.json, &view, || {
-                format!(
-                    "wrote the inclusion proof of {} (leaf {} of {}) to {}",
-                    file.tx_id,
-                    file.leaf_index,
-                    file.tree_size,
-                    out.display()
-                )
-            });
-            Ok(())
-        }),
+        ProofCommand::Inclusion { tx_id, out, checkpoint, node } => {
+            crate::cli::run_async(async move {
+                let tree_size = match &checkpoint {
+                    Some(path) => {
+                        unverified_checkpoint(&read(path)?)
+                            .with_context(|| format!("{} is not a checkpoint", path.display()))?
+                            .size
+                    }
+                    None => 0,
+                };
+                let mut client = connect::<LedgerClient<_>>(&node).await?;
+                let response = client
+                    .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                let proof = response.proof.ok_or_else(|| format_err!("the node sent no proof"))?;
+                let file = InclusionFile {
+                    kind: INCLUSION_KIND.into(),
+                    tx_id: response.tx_id,
+                    leaf_index: proof.leaf_index,
+                    tree_size: proof.tree_size,
+                    leaf: BASE64.encode(&proof.leaf),
+                    hashes: proof.hashes.iter().map(hex::encode).collect(),
+                    checkpoint: response.checkpoint.map(|c| c.signed_note).unwrap_or_default(),
+                };
+                write_json(&out, &file)?;
+                let view = serde_json::json!({"out": out, "tx_id": file.tx_id, "leaf_index": file.leaf_index, "tree_size": file.tree_size});
+                crate::cli::print(node.json, &view, || {
+                    format!(
+                        "wrote the inclusion proof of {} (leaf {} of {}) to {}",
+                        file.tx_id,
+                        file.leaf_index,
+                        file.tree_size,
+                        out.display()
+                    )
+                });
+                Ok(())
+            })
+        }
         ProofCommand::Consistency { from, out, checkpoint_out, node } => {
-            client::run_async(async move {
+            crate::cli::run_async(async move {
                 let old_note = read(&from)?;
                 let old = unverified_checkpoint(&old_note)
                     .with_context(|| format!("{} is not a checkpoint", from.display()))?;
-                let mut client = connect(&node).await?;
+                let mut client = connect::<LedgerClient<_>>(&node).await?;
                 let response = client
                     .get_consistency_proof(pb::GetConsistencyProofRequest {
                         old_size: old.size,
@@ -196,7 +199,7 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
                 };
                 write_json(&out, &file)?;
                 let view = serde_json::json!({"out": out, "old_size": file.old_size, "new_size": file.new_size});
-                client::print(node.json, &view, || {
+                crate::cli::print(node.json, &view, || {
                     format!(
                         "wrote the consistency proof from {} to {} to {}",
                         file.old_size,
@@ -622,7 +625,7 @@ fn verify(
         "checks": checks.iter().map(|c| serde_json::json!({"name": c.name, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
         "proved": summary,
     });
-    client::print(json, &view, || {
+    crate::cli::print(json, &view, || {
         let mut text = String::new();
         for check in &checks {
             text.push_str(&format!(
@@ -634,7 +637,7 @@ fn verify(
         }
         if let Some(object) = summary.as_object() {
             for (key, value) in object {
-                text.push_str(&format!("      {key:26} {}\n", client::plain(value)));
+                text.push_str(&format!("      {key:26} {}\n", crate::cli::ledger::plain(value)));
             }
         }
         text.trim_end().to_string()

@@ -21,6 +21,12 @@ use tonic::{Request, Response, Status};
 
 use crate::node::{Node, SubmitError};
 
+pub(crate) mod access;
+pub(crate) mod auth;
+pub(crate) mod billing;
+pub(crate) mod certificates;
+mod decision;
+
 /// The `cairn.v1.Ledger` service over a node.
 #[derive(Debug, Clone)]
 pub(crate) struct LedgerService {
@@ -62,8 +68,8 @@ pub(crate) fn signed_reader<T: prost::Message>(
     let destination =
         access_control::request::Destination { chain_id: &chain_id, node: node.key().address() };
     verifier
-        .verify(Some(&header), method, &body, &destination, crate::client::now_ms(), |address| {
-            crate::auth::caller_status(node, address)
+        .verify(Some(&header), method, &body, &destination, crate::clock::now_ms(), |address| {
+            crate::rpc::auth::caller_status(node, address)
         })
         .map(Some)
         .map_err(|e| {
@@ -536,7 +542,9 @@ pub(crate) const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::f
 /// What the servers share.
 pub(crate) struct Services {
     pub(crate) node: Node,
-    pub(crate) access: crate::access::AccessLog,
+    pub(crate) access: crate::node::access_log::AccessLog,
+    /// The node's anchoring, for anchors a request needs at once.
+    pub(crate) anchorer: crate::node::anchor::Anchorer,
     pub(crate) policy: std::sync::Arc<access_control::policy::RolePolicy>,
     pub(crate) request_window: std::time::Duration,
     /// TLS, when configured.
@@ -553,7 +561,8 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, policy, request_window, tls, store, directory } = services;
+    let Services { node, access, anchorer, policy, request_window, tls, store, directory } =
+        services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -561,46 +570,45 @@ pub(crate) async fn serve(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let auth = crate::auth::AuthLayer::new(crate::auth::AuthContext {
+    let auth = crate::rpc::auth::AuthLayer::new(crate::rpc::auth::AuthContext {
         verifier: access_control::request::RequestVerifier::new(request_window),
         node: node.clone(),
         access: access.clone(),
-        sampler: crate::auth::RefusalSampler::default(),
+        sampler: crate::rpc::auth::RefusalSampler::default(),
     });
     // The nonces of requests answered before a restart stay refused.
     let restored = auth.context().restore_nonces();
     tracing::info!(nonces = restored, "replay cache restored from the access-event log");
-    let refusal_summaries = tokio::spawn(crate::auth::summary_loop(auth.clone()));
+    let refusal_summaries = tokio::spawn(crate::rpc::auth::summary_loop(auth.clone()));
     // Electronic certificates (cert_service.rs).
     // Signed reads of the public services share one replay cache.
     let readers = std::sync::Arc::new(RequestVerifier::new(request_window));
-    let cert_service = crate::cert_service::CertService::new(node.clone(), readers.clone());
-    let cert_anchoring = tokio::spawn(crate::cert_service::anchor_loop(
-        cert_service.clone(),
-        crate::cert_service::ANCHOR_INTERVAL,
-    ));
-    let gate = std::sync::Arc::new(crate::billing::Gate::new(
+    let cert_service =
+        crate::rpc::certificates::CertService::new(node.clone(), anchorer.clone(), readers.clone());
+    let gate = std::sync::Arc::new(crate::node::gate::Gate::new(
         directory.clone(),
         node.key().address().to_string(),
     ));
     let check_service = cairn_schemas::v1::certificate_check_server::CertificateCheckServer::new(
-        crate::cert_service::CheckService {
+        crate::rpc::certificates::CheckService {
             node: node.clone(),
             access: access.clone(),
             policy: policy.clone(),
             gate: gate.clone(),
         },
     );
-    let billing_service =
-        cairn_schemas::v1::billing_server::BillingServer::new(crate::billing::BillingService {
+    let billing_service = cairn_schemas::v1::billing_server::BillingServer::new(
+        crate::rpc::billing::BillingService {
             node: node.clone(),
             access: access.clone(),
             policy: policy.clone(),
+            anchorer: anchorer.clone(),
             directory: directory.clone(),
-        })
-        .max_encoding_message_size(256 * 1024 * 1024);
+        },
+    )
+    .max_encoding_message_size(256 * 1024 * 1024);
     let access_service =
-        cairn_schemas::v1::access_server::AccessServer::new(crate::access_service::AccessService {
+        cairn_schemas::v1::access_server::AccessServer::new(crate::rpc::access::AccessService {
             node: node.clone(),
             access,
             policy,
@@ -641,7 +649,6 @@ pub(crate) async fn serve(
             shutdown,
         )
         .await?;
-    cert_anchoring.abort();
     refusal_summaries.abort();
     Ok(())
 }

@@ -35,7 +35,7 @@ use clap::Args;
 use serde_bytes::ByteBuf;
 
 use crate::bench::{Report, median};
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::{Node, NodeConfig};
 
 #[derive(Args, Debug)]
@@ -229,7 +229,9 @@ fn round(
         .collect::<anyhow::Result<_>>()?;
     let n_revoked = revocations.len();
     let _ = runtime.block_on(submit_all(&node, revocations))?;
-    if !runtime.block_on(crate::cert_service::anchor_certificates(&node))? {
+    let access = crate::node::access_log::AccessLog::open(&dir.join("access.log"), None, None)?;
+    let anchorer = crate::node::anchor::Anchorer::new(node.clone(), access);
+    if !runtime.block_on(anchorer.certificates())? {
         bail!("nothing was anchored");
     }
 
@@ -275,7 +277,7 @@ fn round(
         }
     }
     let trusted = vec![node.signer().verifier()];
-    let list = crate::cert_service::signed_status_list(&node, "university", now_ms())
+    let list = crate::rpc::certificates::signed_status_list(&node, "university", now_ms())
         .map_err(|e| anyhow::format_err!("{}", e.message()))?;
     let opened = list.open(&trusted)?;
     let qr_chars = texts.iter().map(String::len).max().unwrap_or(0);

@@ -1,5 +1,5 @@
 //! The `cairn.v1.Access` service: every call is signed (checked by
-//! [`crate::auth`]), decided by the role policy combined with the ledger's
+//! [`crate::rpc::auth`]), decided by the role policy combined with the ledger's
 //! authorised lists, recorded as an access event, and only then answered.
 
 use std::sync::Arc;
@@ -16,9 +16,10 @@ use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
 use tonic::{Request, Response, Status};
 
-use crate::access::{AccessLog, new_event_id};
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::Node;
+use crate::node::access_log::{AccessLog, new_event_id};
+use crate::node::gate::RateLimit;
 
 /// The `cairn.v1.Access` service.
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub(crate) struct AccessService {
     /// The department's ODS object store (sealed objects, version index, key grants).
     pub(crate) store: Arc<ods_frontend::store::SealedStore>,
     /// Rate limits and prepaid balances in front of billable requests.
-    pub(crate) gate: Arc<crate::billing::Gate>,
+    pub(crate) gate: Arc<crate::node::gate::Gate>,
     /// The PostgreSQL projection, when the node has one: its audit log holds
     /// every node's access events, so audit queries read it too.
     pub(crate) directory: Option<asset_registry::pg::Projections>,
@@ -83,7 +84,7 @@ impl AccessService {
         version: u64,
         caller: &anchor_chaincode::Address,
     ) -> Result<Option<pb::KeyGrant>, Status> {
-        let path = crate::ods::grant_path(asset_id, version, caller);
+        let path = ods_frontend::layout::grant_path(asset_id, version, caller);
         match self.store.get_small(&path).await {
             Ok(bytes) => {
                 let wrapped: access_control::wrap::WrappedKey = serde_json::from_slice(&bytes)
@@ -118,7 +119,10 @@ impl AccessService {
         reserve_for: Option<&str>,
     ) -> Result<String, Status> {
         let event = self.event(outcome);
-        self.gate.record(&self.node, &self.access, event, units, reserve_for, false).await
+        self.gate
+            .record(&self.node, &self.access, event, units, reserve_for, RateLimit::Take)
+            .await
+            .map_err(Status::from)
     }
 
     /// The access event of an outcome.
@@ -204,16 +208,17 @@ impl AccessService {
         &self,
         asset_id: &str,
         version: u64,
-    ) -> Result<(crate::ods::VersionIndex, bytes::Bytes, u64), Status> {
-        let index_bytes =
-            self.store.get_small(&crate::ods::index_path(asset_id, version)).await.map_err(
-                |e| {
-                    Status::not_found(format!(
-                        "version {version} of {asset_id} has no stored data on this node: {e}"
-                    ))
-                },
-            )?;
-        let index: crate::ods::VersionIndex = serde_json::from_slice(&index_bytes)
+    ) -> Result<(ods_frontend::layout::VersionIndex, bytes::Bytes, u64), Status> {
+        let index_bytes = self
+            .store
+            .get_small(&ods_frontend::layout::index_path(asset_id, version))
+            .await
+            .map_err(|e| {
+                Status::not_found(format!(
+                    "version {version} of {asset_id} has no stored data on this node: {e}"
+                ))
+            })?;
+        let index: ods_frontend::layout::VersionIndex = serde_json::from_slice(&index_bytes)
             .map_err(|e| Status::internal(format!("the version index is unreadable: {e}")))?;
         let hashes = self
             .store
@@ -602,7 +607,7 @@ pub(crate) fn prove_event(
         .inclusion_proof(offset, anchor.tree_size)
         .map_err(|e| Status::internal(e.to_string()))?;
     let event = access.event_bytes(offset).map_err(|e| Status::internal(e.to_string()))?;
-    let anchor_proof = crate::server::inclusion_proof(node, &anchor.tx_id, tree_size)?;
+    let anchor_proof = crate::rpc::inclusion_proof(node, &anchor.tx_id, tree_size)?;
     Ok(pb::ProveAccessEventResponse {
         event: event.clone(),
         event_proof: Some(pb::InclusionProof {

@@ -32,6 +32,13 @@ use anyhow::{Context, bail, format_err};
 use connectors::log::LedgerLog;
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) mod access_log;
+pub(crate) mod anchor;
+pub(crate) mod demo;
+pub(crate) mod gate;
+pub(crate) mod project;
+pub(crate) mod scale;
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeConfig {

@@ -25,8 +25,14 @@ use ods_frontend::pipeline::{PipelineConfig, open_stream};
 use ods_frontend::store::SealedStore;
 use serde::{Deserialize, Serialize};
 
-use crate::NodeArgs;
-use crate::client::{self, now_ms, print, status};
+use crate::cli::NodeArgs;
+use crate::cli::ledger::fetch_asset;
+use crate::cli::print;
+use crate::cli::rpc::{Transport, connect, connect_as, draft, status, submit};
+use crate::clock::now_ms;
+use cairn_schemas::v1::access_client::AccessClient;
+use cairn_schemas::v1::ledger_client::LedgerClient;
+use ods_frontend::layout::{VersionIndex, grant_path, index_path};
 
 /// Where a share's rows come from.
 #[derive(Clone, Serialize, Deserialize)]
@@ -75,14 +81,6 @@ impl std::fmt::Debug for Share {
             .field("asset_id", &self.asset_id)
             .finish_non_exhaustive()
     }
-}
-
-/// The default object store of a data directory (absolute, so the node and the CLI agree).
-pub(crate) fn default_store(data_dir: &Path) -> anyhow::Result<String> {
-    let dir = std::path::absolute(data_dir.join("ods").join("objects"))
-        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(format!("file://{}", dir.display()))
 }
 
 fn share_path(data_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
@@ -147,27 +145,6 @@ impl Share {
             ShareSource::Postgres { format, .. } | ShareSource::File { format, .. } => format,
         }
     }
-}
-
-fn hex_id(asset_id: &str) -> String {
-    hex::encode(asset_id.as_bytes())
-}
-
-/// Where a version's object locations are listed for the serving node.
-pub(crate) fn index_path(asset_id: &str, version: u64) -> String {
-    format!("index/{}/v{version}.json", hex_id(asset_id))
-}
-
-/// The serving node's view of a version: where its objects are (not secret; the data key is not here).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct VersionIndex {
-    pub(crate) object: String,
-    pub(crate) hashes_object: String,
-}
-
-/// Where a version's data-key grant for `recipient` lives in the store.
-pub(crate) fn grant_path(asset_id: &str, version: u64, recipient: &Address) -> String {
-    format!("grants/{}/v{version}/{recipient}.json", hex_id(asset_id))
 }
 
 #[derive(Subcommand, Debug)]
@@ -272,7 +249,9 @@ pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
     let key = std::path::absolute(&key)?;
     let store = match store {
         Some(store) => store,
-        None => default_store(&data_dir)?,
+        None => ods_frontend::layout::default_store(&data_dir).with_context(|| {
+            format!("cannot create the object store under {}", data_dir.display())
+        })?,
     };
     if store.starts_with("memory://") {
         bail!(
@@ -425,7 +404,8 @@ pub(crate) struct SyncArgs {
 pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let share = Share::load(&args.data_dir, &args.share)?;
     let publisher = KeyPair::load(&share.key)?;
-    let mut ledger = client::connect(&args.node).await?;
+    // Signed as the publisher: only the owner organisation sees the authorised list.
+    let mut ledger = connect_as::<LedgerClient<_>>(&args.node, &publisher).await?;
     let info = ledger.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner();
     let asset =
         match ledger.get_asset(pb::GetAssetRequest { asset_id: share.asset_id.clone() }).await {
@@ -449,8 +429,8 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let version = latest.as_ref().map_or(1, |v| v.version + 1);
     let store = SealedStore::from_url(&share.store, &[])?;
     let suffix = hex::encode(random_bytes::<4>()?);
-    let object = format!("objects/{}/v{version}-{suffix}.ods", hex_id(&share.asset_id));
-    let hashes_object = format!("objects/{}/v{version}-{suffix}.hashes", hex_id(&share.asset_id));
+    let VersionIndex { object, hashes_object } =
+        ods_frontend::layout::object_paths(&share.asset_id, version, &suffix);
 
     // Seal on worker threads while the upload streams the sealed bytes to the store.
     let (reader, source_task) = open_source(&share, since.clone()).await?;
@@ -505,9 +485,7 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             let mut key = [0u8; 32];
             hex::decode_to_slice(&access.data_key, &mut key)
                 .context("the latest version's data key is malformed")?;
-            let granted =
-                grant(&mut ledger, &store, &share.asset_id, latest.version, &key, &publisher)
-                    .await?;
+            let granted = grant(&mut ledger, &store, &share.asset_id, latest.version, &key).await?;
             if granted > 0 {
                 eprintln!(
                     "released the data key of version {} to {granted} newly authorised identities",
@@ -564,11 +542,11 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         metadata: header.to_bytes(),
     });
     let envelope = tx::seal(
-        client::draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
+        draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
         publisher.signing_key(),
         &[],
     );
-    let published = client::submit(&mut ledger, envelope).await?;
+    let published = submit(&mut ledger, envelope).await?;
     // The serving node finds the version's objects through this index. It is written after the
     // publish, so a failed publish leaves nothing that blocks the next sync; a sync that finds the
     // data unchanged writes it if a crash came in between.
@@ -579,9 +557,7 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     // `cairn asset share`, and a sync never undoes a removal.
     if latest.is_none() && !share.authorised.is_empty() {
         let current: Vec<String> =
-            client::fetch_asset(&mut ledger, share.asset_id.clone(), Some(&publisher))
-                .await?
-                .authorised;
+            fetch_asset(&mut ledger, share.asset_id.clone()).await?.authorised;
         let mut wanted = share.authorised.clone();
         wanted.sort();
         if current != wanted {
@@ -590,16 +566,14 @@ pub(crate) async fn sync(args: SyncArgs) -> anyhow::Result<()> {
                 authorised: wanted,
             });
             let envelope = tx::seal(
-                client::draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
+                draft(&info.chain_id, body)?.payload(&publisher.signing_public_key()),
                 publisher.signing_key(),
                 &[],
             );
-            let _ = client::submit(&mut ledger, envelope).await?;
+            let _ = submit(&mut ledger, envelope).await?;
         }
     }
-    let granted =
-        grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes(), &publisher)
-            .await?;
+    let granted = grant(&mut ledger, &store, &share.asset_id, version, data_key.as_bytes()).await?;
     if args.node.json {
         println!(
             "{}",
@@ -651,15 +625,15 @@ async fn ensure_index(
 
 /// Wraps a version's data key to every identity on the asset's authorised list that has no grant yet.
 async fn grant(
-    ledger: &mut cairn_schemas::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    ledger: &mut cairn_schemas::v1::ledger_client::LedgerClient<Transport>,
     store: &SealedStore,
     asset_id: &str,
     version: u64,
     data_key: &[u8; 32],
-    publisher: &KeyPair,
 ) -> anyhow::Result<usize> {
-    // Signed: only the owner organisation (and listed identities, auditors) see the list.
-    let asset = client::fetch_asset(ledger, asset_id.into(), Some(publisher)).await?;
+    // `ledger` signs as the publisher: only the owner organisation (and listed identities,
+    // auditors) see the list.
+    let asset = fetch_asset(ledger, asset_id.into()).await?;
     let mut granted = 0;
     for address in &asset.authorised {
         let recipient: Address = address.parse().map_err(|e: String| format_err!(e))?;
@@ -708,14 +682,8 @@ pub(crate) enum DataCommand {
 pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
     let DataCommand::Fetch { asset_id, version, key, out, node } = command;
     let me = KeyPair::load(&key)?;
-    let mut access = crate::access_client::connect(&node).await?;
-    let request = crate::access_client::signed(
-        &node,
-        &me,
-        "/cairn.v1.Access/RequestAccess",
-        pb::RequestAccessRequest { asset_id: asset_id.clone(), version },
-    )
-    .await?;
+    let mut access = connect_as::<AccessClient<_>>(&node, &me).await?;
+    let request = pb::RequestAccessRequest { asset_id: asset_id.clone(), version };
     let granted = access.request_access(request).await.map_err(status)?.into_inner();
     let version_pb = granted.version.ok_or_else(|| format_err!("the node sent no version"))?;
     let grant = granted.grant.ok_or_else(|| {
@@ -730,7 +698,7 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
         .try_into()
         .map_err(|_| format_err!("the released data key has the wrong length"))?;
     // The header and content hash come from the ledger, not from the stream.
-    let mut ledger = client::connect(&node).await?;
+    let mut ledger = connect::<LedgerClient<_>>(&node).await?;
     let asset = ledger
         .get_asset(pb::GetAssetRequest { asset_id: asset_id.clone() })
         .await
@@ -748,13 +716,7 @@ pub(crate) async fn data(command: DataCommand) -> anyhow::Result<()> {
         .try_into()
         .map_err(|_| format_err!("the ledger's content hash is malformed"))?;
 
-    let request = crate::access_client::signed(
-        &node,
-        &me,
-        "/cairn.v1.Access/FetchData",
-        pb::FetchDataRequest { asset_id: asset_id.clone(), version: version_pb.version },
-    )
-    .await?;
+    let request = pb::FetchDataRequest { asset_id: asset_id.clone(), version: version_pb.version };
     let mut stream = access.fetch_data(request).await.map_err(status)?.into_inner();
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
     let partial = out.with_extension(format!("partial-{}", hex::encode(random_bytes::<4>()?)));

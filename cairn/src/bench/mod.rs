@@ -20,23 +20,29 @@ use clap::{Args, Subcommand};
 
 use crate::node::{Node, NodeConfig};
 
+mod access;
+mod metering;
+mod ods;
+mod scale;
+mod verify;
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum BenchCommand {
     /// Committed transactions per second vs single-thread Ed25519 verifications per second.
     Ledger(LedgerBenchArgs),
     /// Access decisions per second (in process) and authorised gRPC calls under load.
-    Access(crate::bench_access::AccessBenchArgs),
+    Access(self::access::AccessBenchArgs),
     /// The ODS pipeline against its limits and peers (crypto, cp+sync, openssl+age, COPY).
-    Ods(crate::bench_ods::OdsBenchArgs),
+    Ods(self::ods::OdsBenchArgs),
     /// The scaled mode: ledger through Kafka vs raw produce+consume, projection vs COPY.
-    Scale(crate::bench_scale::ScaleBenchArgs),
+    Scale(self::scale::ScaleBenchArgs),
     /// Certificate presentations verified per second vs single-thread Ed25519 verifications per second.
-    Verify(crate::bench_verify::VerifyBenchArgs),
+    Verify(self::verify::VerifyBenchArgs),
     /// Metered verification queries per second vs the same queries with metering switched off.
-    Metering(crate::bench_metering::MeteringBenchArgs),
+    Metering(self::metering::MeteringBenchArgs),
     /// The load process of `bench access` (started by it).
     #[command(hide = true)]
-    AccessLoad(crate::bench_access::AccessLoadArgs),
+    AccessLoad(self::access::AccessLoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -64,12 +70,12 @@ pub(crate) struct LedgerBenchArgs {
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ledger(args) => ledger(args),
-        BenchCommand::Access(args) => crate::bench_access::run(args),
-        BenchCommand::Ods(args) => crate::bench_ods::run_bench(args),
-        BenchCommand::Verify(args) => crate::bench_verify::run(args),
-        BenchCommand::Metering(args) => crate::bench_metering::run(args),
-        BenchCommand::AccessLoad(args) => crate::bench_access::load(args),
-        BenchCommand::Scale(args) => crate::bench_scale::run(args),
+        BenchCommand::Access(args) => self::access::run(args),
+        BenchCommand::Ods(args) => self::ods::run_bench(args),
+        BenchCommand::Verify(args) => self::verify::run(args),
+        BenchCommand::Metering(args) => self::metering::run(args),
+        BenchCommand::AccessLoad(args) => self::access::load(args),
+        BenchCommand::Scale(args) => self::scale::run(args),
     }
 }
 

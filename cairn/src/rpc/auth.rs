@@ -36,9 +36,9 @@ use base64::Engine;
 use http_body_util::BodyExt;
 use tonic::body::Body;
 
-use crate::access::{AccessLog, new_event_id};
-use crate::client::now_ms;
+use crate::clock::now_ms;
 use crate::node::Node;
+use crate::node::access_log::{AccessLog, new_event_id};
 
 /// The method prefix of the protected service.
 pub(crate) const PROTECTED_PREFIX: &str = "/cairn.v1.Access/";
@@ -251,27 +251,6 @@ fn status_of(error: &AuthError) -> tonic::Status {
     }
 }
 
-/// The message bytes of a single uncompressed gRPC frame.
-fn grpc_message(body: &[u8]) -> Result<&[u8], String> {
-    if body.len() < 5 {
-        return Err(format!(
-            "request body is {} bytes, shorter than a gRPC frame header",
-            body.len()
-        ));
-    }
-    if body[0] != 0 {
-        return Err("compressed request messages are not accepted: the signature covers the uncompressed bytes".into());
-    }
-    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-    if body.len() != 5 + len {
-        return Err(format!(
-            "request body holds {} bytes after the frame header, the frame says {len}",
-            body.len() - 5
-        ));
-    }
-    Ok(&body[5..])
-}
-
 impl<S> tower::Service<http::Request<Body>> for AuthService<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
@@ -315,7 +294,7 @@ where
                 Ok(collected) => Ok(collected.to_bytes()),
             };
             let verdict = result.map_err(|e| (status_of(&e), false)).and_then(|bytes| {
-                let message = grpc_message(&bytes).map_err(|e| {
+                let message = crate::grpc::frame_message(&bytes).map_err(|e| {
                     (tonic::Status::invalid_argument(format!("malformed request: {e}")), false)
                 })?;
                 let node = context.node.key().address();

@@ -1,93 +1,20 @@
 //! CLI commands that talk to a running node over gRPC.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use access_control::keys::{KeyPair, random_bytes};
-use anchor_chaincode::tx::{self, TxDraft};
-use anchor_chaincode::{DataType, Role, ValidationCode};
+use access_control::keys::KeyPair;
+use anchor_chaincode::tx::{self};
+use anchor_chaincode::{DataType, Role};
 use anyhow::{Context, bail, format_err};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_client::LedgerClient;
 use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
-use tonic::transport::Channel;
 
-use crate::NodeArgs;
-
-/// Runs a future on a small runtime.
-pub(crate) fn run_async<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future)
-}
-
-/// Prints `value` as JSON, or the text `text` makes.
-/// A closed stdout (as in `cairn … | head -1`) is not an error worth a panic.
-pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
-    use std::io::Write;
-    let line = if json { value.to_string() } else { text() };
-    let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-/// An error and all its causes, on one line.
-pub(crate) fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Opens a channel to the node, with TLS for https:// URLs.
-pub(crate) async fn channel(node: &NodeArgs) -> anyhow::Result<Channel> {
-    let url = &node.node;
-    let mut endpoint = Channel::from_shared(url.clone())
-        .with_context(|| format!("{url:?} is not a valid node URL"))?;
-    if url.starts_with("https://") {
-        let Some(ca_cert) = &node.ca_cert else {
-            bail!(
-                "{url} uses TLS: give --ca-cert (or CAIRN_CA_CERT) with the CA certificate that signed the node's certificate"
-            )
-        };
-        let pem =
-            std::fs::read(ca_cert).with_context(|| format!("cannot read {}", ca_cert.display()))?;
-        endpoint = endpoint
-            .tls_config(
-                tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-            )
-            .context("invalid TLS configuration")?;
-    }
-    endpoint.connect().await.map_err(|e| {
-        format_err!(
-            "cannot reach the node at {url}: {} (is `cairn up` running? set --node or CAIRN_NODE)",
-            causes(&e)
-        )
-    })
-}
-
-/// Connects to the ledger service.
-pub(crate) async fn connect(node: &NodeArgs) -> anyhow::Result<LedgerClient<Channel>> {
-    Ok(LedgerClient::new(channel(node).await?)
-        .max_decoding_message_size(64 * 1024 * 1024)
-        .max_encoding_message_size(4 * 1024 * 1024))
-}
-
-/// Turns a gRPC status into an error that says what the node said.
-pub(crate) fn status(status: tonic::Status) -> anyhow::Error {
-    match std::error::Error::source(&status) {
-        Some(cause) => format_err!(
-            "the node answered {:?}: {}: {}",
-            status.code(),
-            status.message(),
-            causes(cause)
-        ),
-        None => format_err!("the node answered {:?}: {}", status.code(), status.message()),
-    }
-}
+use super::rpc::{
+    Transport, code_name, connect, connect_maybe_as, draft, node_info, status, submit_and_print,
+};
+use super::{NodeArgs, print};
 
 /// A JSON value as plain text: strings without their quotes.
 pub(crate) fn plain(value: &serde_json::Value) -> String {
@@ -97,120 +24,14 @@ pub(crate) fn plain(value: &serde_json::Value) -> String {
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A fresh draft for the node's chain.
-pub(crate) fn draft(chain_id: &str, body: pb::tx_payload::Body) -> anyhow::Result<TxDraft> {
-    Ok(TxDraft {
-        chain_id: chain_id.to_string(),
-        nonce: random_bytes::<16>()?.to_vec(),
-        timestamp_ms: now_ms(),
-        body,
-    })
-}
-
-pub(crate) fn code_name(number: i32) -> &'static str {
-    u16::try_from(number)
-        .ok()
-        .and_then(ValidationCode::from_number)
-        .map_or("unknown", ValidationCode::as_str)
-}
-
-/// Submits an envelope; a transaction recorded as not valid is an error naming its code and reason.
-pub(crate) async fn submit(
-    client: &mut LedgerClient<Channel>,
-    envelope: Vec<u8>,
-) -> anyhow::Result<pb::SubmitResponse> {
-    let response =
-        client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
-    if response.validation_code != i32::from(ValidationCode::Valid.number()) {
-        bail!(
-            "transaction {} was recorded in block {} as {}: {}",
-            response.tx_id,
-            response.block_number,
-            code_name(response.validation_code),
-            response.message
-        );
-    }
-    Ok(response)
-}
-
-/// Submits an envelope and prints the outcome; an invalid transaction is an error.
-pub(crate) async fn submit_and_print(
-    client: &mut LedgerClient<Channel>,
-    envelope: Vec<u8>,
-    json: bool,
-) -> anyhow::Result<pb::SubmitResponse> {
-    let response =
-        client.submit(pb::SubmitRequest { envelope }).await.map_err(status)?.into_inner();
-    let code = code_name(response.validation_code);
-    let response_json: serde_json::Value =
-        serde_json::from_str(&response.response_json).unwrap_or_default();
-    let view = serde_json::json!({
-        "tx_id": response.tx_id,
-        "block": response.block_number,
-        "validation_code": code,
-        "message": response.message,
-        "response": response_json,
-    });
-    print(json, &view, || {
-        let mut text = format!(
-            "tx       {}\nblock    {}\nresult   {code}",
-            response.tx_id, response.block_number
-        );
-        if !response.message.is_empty() {
-            text.push_str(&format!("\nreason   {}", response.message));
-        }
-        if !response.response_json.is_empty() {
-            text.push_str(&format!("\nresponse {}", response.response_json));
-        }
-        text
-    });
-    if response.validation_code != i32::from(ValidationCode::Valid.number()) {
-        bail!(
-            "transaction {} was recorded in block {} as {code}: {}",
-            response.tx_id,
-            response.block_number,
-            response.message
-        );
-    }
-    Ok(response)
-}
-
-/// A read request, signed by `key` when given: the node then shows what the
-/// key's identity may see (an asset's authorised list, for example).
-/// The request is signed for the chain and node `client` talks to.
-pub(crate) async fn read_request<T: prost::Message>(
-    client: &mut LedgerClient<Channel>,
-    key: Option<&KeyPair>,
-    method: &str,
-    message: T,
-) -> anyhow::Result<tonic::Request<T>> {
-    match key {
-        Some(key) => {
-            let target = crate::access_client::Target::from_info(&node_info(client).await?)?;
-            crate::access_client::signed_for(&target, key, method, message)
-        }
-        None => Ok(tonic::Request::new(message)),
-    }
-}
-
 /// An asset from the ledger, read as `key`'s identity when given.
+/// The client is signed (see [`rpc::connect_as`]) to see what a signer may see.
 pub(crate) async fn fetch_asset(
-    client: &mut LedgerClient<Channel>,
+    client: &mut LedgerClient<Transport>,
     asset_id: String,
-    key: Option<&KeyPair>,
 ) -> anyhow::Result<pb::Asset> {
-    let request =
-        read_request(client, key, "/cairn.v1.Ledger/GetAsset", pb::GetAssetRequest { asset_id })
-            .await?;
+    let request = pb::GetAssetRequest { asset_id };
     Ok(client.get_asset(request).await.map_err(status)?.into_inner())
-}
-
-async fn node_info(client: &mut LedgerClient<Channel>) -> anyhow::Result<pb::NodeInfo> {
-    Ok(client.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(status)?.into_inner())
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,7 +92,7 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
         IdentityCommand::Register { key, name, org, role, endorser_key, endorser_org, node } => {
             let pair = KeyPair::load(&key)?;
             let endorser = KeyPair::load(&endorser_key)?;
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let info = node_info(&mut client).await?;
             let endorser_org = match endorser_org {
                 Some(org) => org,
@@ -302,7 +123,7 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|path| KeyPair::load(path))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let info = node_info(&mut client).await?;
             let body = pb::tx_payload::Body::RevokeIdentity(pb::RevokeIdentity { address, reason });
             let endorsements: Vec<(&str, &ed25519_zebra::SigningKey)> = endorser_orgs
@@ -319,7 +140,7 @@ pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
             Ok(())
         }
         IdentityCommand::Show { address, node } => {
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let identity = client
                 .get_identity(pb::GetIdentityRequest { address })
                 .await
@@ -520,7 +341,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
                 }
                 _ => bail!("give --file, or --content-hash with --size"),
             };
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let info = node_info(&mut client).await?;
             let version = match version {
                 Some(version) => version,
@@ -552,7 +373,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
         }
         AssetCommand::Share { key, asset_id, authorised, node } => {
             let pair = KeyPair::load(&key)?;
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let info = node_info(&mut client).await?;
             let body =
                 pb::tx_payload::Body::SetSharingRules(pb::SetSharingRules { asset_id, authorised });
@@ -565,7 +386,7 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AssetCommand::Search { text, owner, data_type, limit, node } => {
-            let mut client = connect(&node).await?;
+            let mut client = connect::<LedgerClient<_>>(&node).await?;
             let found = client
                 .search_assets(pb::SearchAssetsRequest {
                     text,
@@ -614,14 +435,8 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
         }
         AssetCommand::List { owner, key, node } => {
             let key = key.as_deref().map(KeyPair::load).transpose()?;
-            let mut client = connect(&node).await?;
-            let request = read_request(
-                &mut client,
-                key.as_ref(),
-                "/cairn.v1.Ledger/ListAssets",
-                pb::ListAssetsRequest { owner_organisation: owner.unwrap_or_default() },
-            )
-            .await?;
+            let mut client = connect_maybe_as::<LedgerClient<_>>(&node, key.as_ref()).await?;
+            let request = pb::ListAssetsRequest { owner_organisation: owner.unwrap_or_default() };
             let assets = client.list_assets(request).await.map_err(status)?.into_inner().assets;
             let rows: Vec<serde_json::Value> = assets
                 .iter()
@@ -663,7 +478,8 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
         AssetCommand::History { asset_id, key, node } => {
             let publisher = key.as_deref().map(KeyPair::load).transpose()?;
             let asset =
-                fetch_asset(&mut connect(&node).await?, asset_id, publisher.as_ref()).await?;
+                fetch_asset(&mut connect_maybe_as(&node, publisher.as_ref()).await?, asset_id)
+                    .await?;
             let rows: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
@@ -711,7 +527,8 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
         }
         AssetCommand::Show { asset_id, key, node } => {
             let key = key.as_deref().map(KeyPair::load).transpose()?;
-            let asset = fetch_asset(&mut connect(&node).await?, asset_id, key.as_ref()).await?;
+            let asset =
+                fetch_asset(&mut connect_maybe_as(&node, key.as_ref()).await?, asset_id).await?;
             let versions: Vec<serde_json::Value> = asset
                 .versions
                 .iter()
@@ -792,22 +609,14 @@ pub(crate) enum TxCommand {
 pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
     let TxCommand::Show { tx_id, key, node } = command;
     let key = key.as_deref().map(KeyPair::load).transpose()?;
-    let mut client = connect(&node).await?;
-    let request = read_request(
-        &mut client,
-        key.as_ref(),
-        "/cairn.v1.Ledger/GetTransaction",
-        pb::GetTransactionRequest { tx_id },
-    )
-    .await?;
+    let mut client = connect_maybe_as::<LedgerClient<_>>(&node, key.as_ref()).await?;
+    let request = pb::GetTransactionRequest { tx_id };
     let details = client.get_transaction(request).await.map_err(status)?.into_inner();
     let payload: serde_json::Value =
         serde_json::from_str(&details.payload_json).unwrap_or_default();
     let response: serde_json::Value =
         serde_json::from_str(&details.response_json).unwrap_or_default();
-    let time = humantime::format_rfc3339_millis(
-        UNIX_EPOCH + std::time::Duration::from_millis(details.timestamp_ms),
-    );
+    let time = crate::clock::rfc3339(details.timestamp_ms);
     let view = serde_json::json!({
         "tx_id": details.tx_id,
         "block": details.block_number,
@@ -862,7 +671,7 @@ pub(crate) enum BlockCommand {
 
 pub(crate) async fn block(command: BlockCommand) -> anyhow::Result<()> {
     let BlockCommand::Show { number, node } = command;
-    let mut client = connect(&node).await?;
+    let mut client = connect::<LedgerClient<_>>(&node).await?;
     let number = if number == "latest" {
         node_info(&mut client).await?.height.saturating_sub(1)
     } else {
@@ -913,7 +722,7 @@ pub(crate) struct CheckpointArgs {
 }
 
 pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
-    let mut client = connect(&args.node).await?;
+    let mut client = connect::<LedgerClient<_>>(&args.node).await?;
     let checkpoint = client
         .get_checkpoint(pb::GetCheckpointRequest { tree_size: args.size.unwrap_or(0) })
         .await
@@ -950,14 +759,14 @@ pub(crate) enum NodeCommand {
 
 pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
     let NodeCommand::Info { trusted_keys_out, issuers_out, node } = command;
-    let mut client = connect(&node).await?;
+    let mut client = connect::<LedgerClient<_>>(&node).await?;
     let info = node_info(&mut client).await?;
     if let Some(out) = &trusted_keys_out {
         std::fs::write(out, format!("{}\n", info.verifier_key))
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     if let Some(out) = &issuers_out {
-        let issuers = crate::cert_client::genesis_issuers(&info.genesis_json)?;
+        let issuers = crate::cli::cert::genesis_issuers(&info.genesis_json)?;
         let text = serde_json::to_string_pretty(&issuers)?;
         std::fs::write(out, format!("{text}\n"))
             .with_context(|| format!("cannot write {}", out.display()))?;

@@ -1,14 +1,9 @@
 //! CLI commands of the signed `cairn.v1.Access` service: data requests,
 //! hash verification, the audit log and audit proofs.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use access_control::keys::{KeyPair, random_bytes};
-use access_control::request::{AUTH_METADATA_KEY, Destination, SignedRequest};
-use anchor_chaincode::Address;
+use access_control::keys::KeyPair;
 use anyhow::{Context, bail, format_err};
 use asset_registry::audit::Decision;
 use base64::Engine;
@@ -16,107 +11,14 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_client::AccessClient;
 use clap::Subcommand;
-use prost::Message;
 use sha2::{Digest, Sha256};
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
-use crate::NodeArgs;
-use crate::client::{now_ms, plain, print, status};
-
-/// Connects to the access service.
-pub(crate) async fn connect(node: &NodeArgs) -> anyhow::Result<AccessClient<Channel>> {
-    Ok(AccessClient::new(crate::client::channel(node).await?)
-        .max_decoding_message_size(64 * 1024 * 1024))
-}
-
-/// Where signed requests to a node go: its chain and its address, as its
-/// public `GetNodeInfo` says. An envelope names both, so the node it is sent
-/// to cannot replay it to another node or chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Target {
-    pub(crate) chain_id: String,
-    pub(crate) node: Address,
-}
-
-impl Target {
-    /// Asks the node once per process and node URL; later calls reuse the answer.
-    pub(crate) async fn of(node: &NodeArgs) -> anyhow::Result<Target> {
-        static KNOWN: OnceLock<Mutex<BTreeMap<String, Target>>> = OnceLock::new();
-        let known = KNOWN.get_or_init(Default::default);
-        if let Some(target) =
-            known.lock().unwrap_or_else(PoisonError::into_inner).get(&node.node).cloned()
-        {
-            return Ok(target);
-        }
-        let mut ledger = crate::client::connect(node).await?;
-        let info = ledger
-            .get_node_info(pb::GetNodeInfoRequest {})
-            .await
-            .map_err(crate::client::status)?
-            .into_inner();
-        let target = Target::from_info(&info)?;
-        let _ = known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(node.node.clone(), target.clone());
-        Ok(target)
-    }
-
-    /// The target a node's info names.
-    pub(crate) fn from_info(info: &pb::NodeInfo) -> anyhow::Result<Target> {
-        if info.node_address.is_empty() {
-            bail!(
-                "the node does not say its address, so requests cannot be signed for it; \
-                 it runs an older version of Cairn than this client"
-            );
-        }
-        let node: Address = info.node_address.parse().map_err(|e: String| {
-            format_err!("the node's address {:?} is malformed: {e}", info.node_address)
-        })?;
-        Ok(Target { chain_id: info.chain_id.clone(), node })
-    }
-
-    /// As the envelope module takes it.
-    pub(crate) fn destination(&self) -> Destination<'_> {
-        Destination { chain_id: &self.chain_id, node: self.node }
-    }
-}
-
-/// Wraps `message` in a request signed by `key` for `method`, for the node
-/// at `node` (whose chain and address are learnt once, see [`Target::of`]).
-pub(crate) async fn signed<T: Message>(
-    node: &NodeArgs,
-    key: &KeyPair,
-    method: &str,
-    message: T,
-) -> anyhow::Result<tonic::Request<T>> {
-    let target = Target::of(node).await?;
-    signed_for(&target, key, method, message)
-}
-
-/// Wraps `message` in a request signed by `key` for `method`, for `target`.
-pub(crate) fn signed_for<T: Message>(
-    target: &Target,
-    key: &KeyPair,
-    method: &str,
-    message: T,
-) -> anyhow::Result<tonic::Request<T>> {
-    let body = message.encode_to_vec();
-    let envelope = SignedRequest::sign(
-        key.signing_key(),
-        &target.destination(),
-        method,
-        &body,
-        now_ms(),
-        random_bytes::<16>()?,
-    );
-    let mut request = tonic::Request::new(message);
-    let _ = request
-        .metadata_mut()
-        .insert_bin(AUTH_METADATA_KEY, MetadataValue::from_bytes(&envelope.encode()));
-    Ok(request)
-}
+use crate::cli::NodeArgs;
+use crate::cli::ledger::plain;
+use crate::cli::print;
+use crate::cli::rpc::{connect, connect_as, status};
+use crate::clock::now_ms;
+use cairn_schemas::v1::ledger_client::LedgerClient;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AccessCommand {
@@ -204,7 +106,7 @@ pub(crate) enum AuditCommand {
 pub(crate) fn event_json(event: &pb::AccessEvent) -> serde_json::Value {
     serde_json::json!({
         "event_id": event.event_id,
-        "time": humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(event.time_ms)).to_string(),
+        "time": crate::clock::rfc3339(event.time_ms),
         "identity": event.identity,
         "organisation": event.organisation,
         "role": event.role,
@@ -222,10 +124,9 @@ pub(crate) fn parse_since(text: &str) -> anyhow::Result<u64> {
     if let Ok(ago) = humantime::parse_duration(text) {
         return Ok(now_ms().saturating_sub(ago.as_millis() as u64));
     }
-    let time = humantime::parse_rfc3339_weak(text).with_context(|| {
+    crate::clock::parse_rfc3339(text).with_context(|| {
         format!("--since {text:?} is neither a duration such as 1h nor an RFC 3339 time")
-    })?;
-    Ok(time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+    })
 }
 
 fn version_json(version: Option<&pb::AssetVersion>) -> serde_json::Value {
@@ -244,14 +145,8 @@ fn version_json(version: Option<&pb::AssetVersion>) -> serde_json::Value {
 pub(crate) async fn access(command: AccessCommand) -> anyhow::Result<()> {
     let AccessCommand::Request { asset_id, version, key, node } = command;
     let key = KeyPair::load(&key)?;
-    let mut client = connect(&node).await?;
-    let request = signed(
-        &node,
-        &key,
-        "/cairn.v1.Access/RequestAccess",
-        pb::RequestAccessRequest { asset_id, version },
-    )
-    .await?;
+    let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
+    let request = pb::RequestAccessRequest { asset_id, version };
     let response = client.request_access(request).await.map_err(status)?.into_inner();
     let view = serde_json::json!({
         "allowed": true,
@@ -280,7 +175,7 @@ async fn file_content_hash(
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let mut ledger = crate::client::connect(node).await?;
+    let mut ledger = connect::<LedgerClient<_>>(node).await?;
     let asset = ledger
         .get_asset(pb::GetAssetRequest { asset_id: asset_id.into() })
         .await
@@ -347,14 +242,9 @@ pub(crate) async fn verify(command: VerifyCommand) -> anyhow::Result<()> {
         (None, None) => bail!("give --file or --hash"),
     };
     let key = KeyPair::load(&key)?;
-    let mut client = connect(&node).await?;
-    let request = signed(
-        &node,
-        &key,
-        "/cairn.v1.Access/VerifyDataHash",
-        pb::VerifyDataHashRequest { asset_id, version, content_hash: content_hash.clone() },
-    )
-    .await?;
+    let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
+    let request =
+        pb::VerifyDataHashRequest { asset_id, version, content_hash: content_hash.clone() };
     let response = client.verify_data_hash(request).await.map_err(status)?.into_inner();
     let view = serde_json::json!({
         "matches": response.matches,
@@ -388,7 +278,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Events { identity, asset, since, decision, limit, key, node } => {
             let key = KeyPair::load(&key)?;
             let since_ms = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
-            let mut client = connect(&node).await?;
+            let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
             let message = pb::ListAccessEventsRequest {
                 identity: identity.unwrap_or_default(),
                 asset_id: asset.unwrap_or_default(),
@@ -401,7 +291,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 .into(),
                 limit,
             };
-            let request = signed(&node, &key, "/cairn.v1.Access/ListAccessEvents", message).await?;
+            let request = message;
             let events =
                 client.list_access_events(request).await.map_err(status)?.into_inner().events;
             let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();
@@ -429,14 +319,8 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Prove { event_id, out, checkpoint_out, key, node } => {
             let key = KeyPair::load(&key)?;
-            let mut client = connect(&node).await?;
-            let request = signed(
-                &node,
-                &key,
-                "/cairn.v1.Access/ProveAccessEvent",
-                pb::ProveAccessEventRequest { event_id: event_id.clone() },
-            )
-            .await?;
+            let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
+            let request = pb::ProveAccessEventRequest { event_id: event_id.clone() };
             let response = client.prove_access_event(request).await.map_err(status)?.into_inner();
             let event_proof =
                 response.event_proof.ok_or_else(|| format_err!("the node sent no event proof"))?;
@@ -449,8 +333,8 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 std::fs::write(path, &checkpoint)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            let file = crate::proof::AuditFile {
-                kind: crate::proof::AUDIT_KIND.into(),
+            let file = crate::cli::proof::AuditFile {
+                kind: crate::cli::proof::AUDIT_KIND.into(),
                 event: BASE64.encode(&response.event),
                 event_index: event_proof.leaf_index,
                 event_tree_size: event_proof.tree_size,
@@ -462,7 +346,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 anchor_hashes: anchor_proof.hashes.iter().map(hex::encode).collect(),
                 checkpoint,
             };
-            crate::proof::write_json(&out, &file)?;
+            crate::cli::proof::write_json(&out, &file)?;
             let view = serde_json::json!({"out": out, "event_index": file.event_index, "anchor_tx_id": file.anchor_tx_id});
             print(node.json, &view, || {
                 format!(
