@@ -14,7 +14,7 @@ use clap::Subcommand;
 use sha2::{Digest, Sha256};
 
 use crate::cli::NodeArgs;
-use crate::cli::ledger::plain;
+use crate::cli::plain;
 use crate::cli::print;
 use crate::cli::rpc::{connect, connect_as, status};
 use crate::clock::now_ms;

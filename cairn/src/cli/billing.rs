@@ -33,7 +33,7 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::NodeArgs;
-use crate::cli::ledger::plain;
+use crate::cli::plain;
 use crate::cli::print;
 use crate::cli::proof::{AuditFile, Check};
 use crate::cli::rpc::{connect, connect_as, draft, node_info, status, submit_and_print};

@@ -14,15 +14,7 @@ use sha2::{Digest, Sha256};
 use super::rpc::{
     Transport, code_name, connect, connect_maybe_as, draft, node_info, status, submit_and_print,
 };
-use super::{NodeArgs, print};
-
-/// A JSON value as plain text: strings without their quotes.
-pub(crate) fn plain(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
+use super::{NodeArgs, plain, print};
 
 /// An asset from the ledger, read as `key`'s identity when given.
 /// The client is signed (see [`rpc::connect_as`]) to see what a signer may see.

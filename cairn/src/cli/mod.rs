@@ -44,3 +44,11 @@ pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -
     let line = if json { value.to_string() } else { text() };
     let _ = writeln!(std::io::stdout(), "{line}");
 }
+
+/// A JSON value as plain text: strings without their quotes.
+pub(crate) fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}

@@ -637,7 +637,7 @@ fn verify(
         }
         if let Some(object) = summary.as_object() {
             for (key, value) in object {
-                text.push_str(&format!("      {key:26} {}\n", crate::cli::ledger::plain(value)));
+                text.push_str(&format!("      {key:26} {}\n", crate::cli::plain(value)));
             }
         }
         text.trim_end().to_string()

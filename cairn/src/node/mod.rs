@@ -629,7 +629,17 @@ mod tests {
         if let Some(max) = max_block_bytes {
             config.max_block_bytes = max;
         }
-        let genesis = crate::bench::bench_genesis(&ca, &dept).to_bytes();
+        let organisation = |name: &str, key: &KeyPair| anchor_chaincode::genesis::Organisation {
+            name: name.into(),
+            description: String::new(),
+            public_key: hex::encode(key.signing_public_key()),
+        };
+        let genesis = anchor_chaincode::genesis::Genesis::new(
+            CHAIN,
+            vec![organisation("ca", &ca), organisation("dept", &dept)],
+            "ca",
+        )
+        .to_bytes();
         Node::open(&config, Some(&genesis)).unwrap()
     }
 

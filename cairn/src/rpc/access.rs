@@ -607,7 +607,7 @@ pub(crate) fn prove_event(
         .inclusion_proof(offset, anchor.tree_size)
         .map_err(|e| Status::internal(e.to_string()))?;
     let event = access.event_bytes(offset).map_err(|e| Status::internal(e.to_string()))?;
-    let anchor_proof = crate::rpc::inclusion_proof(node, &anchor.tx_id, tree_size)?;
+    let anchor_proof = crate::rpc::ledger::inclusion_proof(node, &anchor.tx_id, tree_size)?;
     Ok(pb::ProveAccessEventResponse {
         event: event.clone(),
         event_proof: Some(pb::InclusionProof {

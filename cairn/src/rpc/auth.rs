@@ -28,13 +28,14 @@ use std::time::{Duration, Instant};
 
 use access_control::request::{
     AUTH_METADATA_KEY, AuthError, AuthErrorKind, CallerStatus, Destination, MAX_REQUEST_BYTES,
-    RequestVerifier, SignedRequest,
+    RequestVerifier, SignedRequest, VerifiedCaller,
 };
 use anchor_chaincode::Address;
 use asset_registry::audit::{AccessEvent, Decision};
 use base64::Engine;
 use http_body_util::BodyExt;
 use tonic::body::Body;
+use tonic::{Request, Status};
 
 use crate::clock::now_ms;
 use crate::node::Node;
@@ -381,6 +382,39 @@ where
     }
 }
 
+/// The signer of a read on a public service, if the request carries a
+/// signed envelope (`x-cairn-auth-bin`, as the Access service requires); a
+/// signature that does not verify is refused rather than read as anonymous.
+pub(crate) fn signed_reader<T: prost::Message>(
+    verifier: &RequestVerifier,
+    node: &Node,
+    request: &Request<T>,
+    method: &str,
+) -> Result<Option<VerifiedCaller>, Status> {
+    let Some(value) = request.metadata().get_bin(AUTH_METADATA_KEY) else { return Ok(None) };
+    let header = value.to_bytes().map_err(|_| {
+        Status::invalid_argument(format!("{AUTH_METADATA_KEY} is not valid base64"))
+    })?;
+    let body = request.get_ref().encode_to_vec();
+    let chain_id = node.ledger().consortium().chain_id().to_string();
+    let destination =
+        access_control::request::Destination { chain_id: &chain_id, node: node.key().address() };
+    verifier
+        .verify(Some(&header), method, &body, &destination, crate::clock::now_ms(), |address| {
+            crate::rpc::auth::caller_status(node, address)
+        })
+        .map(Some)
+        .map_err(|e| {
+            let message = e.to_string();
+            match e.kind() {
+                AuthErrorKind::Unauthenticated => Status::unauthenticated(message),
+                AuthErrorKind::PermissionDenied => Status::permission_denied(message),
+                AuthErrorKind::InvalidArgument => Status::invalid_argument(message),
+                AuthErrorKind::ResourceExhausted => Status::resource_exhausted(message),
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,3 +433,4 @@ mod tests {
         assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
     }
 }
+

@@ -230,7 +230,7 @@ impl BillingService {
         statement.plan_proofs = account
             .plans
             .iter()
-            .map(|period| crate::rpc::inclusion_proof(&self.node, &period.tx_id, tree_size))
+            .map(|period| crate::rpc::ledger::inclusion_proof(&self.node, &period.tx_id, tree_size))
             .collect::<Result<_, _>>()?;
         Ok(())
     }

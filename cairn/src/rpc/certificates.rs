@@ -35,7 +35,7 @@ use crate::node::Node;
 use crate::node::access_log::{AccessLog, new_event_id};
 use crate::node::anchor::Anchorer;
 use crate::node::gate::RateLimit;
-use crate::rpc::code_to_pb;
+use crate::rpc::convert::code_to_pb;
 
 /// How old a time-bound presentation may be when the node checks it.
 pub(crate) const MAX_PRESENTATION_AGE: Duration = Duration::from_secs(15 * 60);
@@ -207,7 +207,7 @@ impl CertService {
         }
         match self.node.submit(envelope).await {
             Ok(submitted) => Ok(Response::new(tx_response(&submitted.receipt))),
-            Err(e) => Err(crate::rpc::submit_status(e)),
+            Err(e) => Err(crate::rpc::decision::submit_status(e)),
         }
     }
 
@@ -324,7 +324,7 @@ impl Certificates for CertService {
     ) -> Result<Response<pb::ListCertificatesResponse>, Status> {
         // Which certificates a citizen holds is the citizen's to tell: the
         // request must be signed by the holder.
-        let caller = crate::rpc::signed_reader(
+        let caller = crate::rpc::auth::signed_reader(
             &self.readers,
             &self.node,
             &request,

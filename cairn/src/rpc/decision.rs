@@ -1,7 +1,9 @@
-//! Where a decision becomes what the caller and the audit log see: the
-//! billing gate's refusals as gRPC statuses.
+//! Where the node's answers become gRPC statuses: the billing gate's
+//! refusals, a submission's failure, an internal error.
 
 use tonic::Status;
+
+use crate::node::SubmitError;
 
 use crate::node::gate::{Refusal, Refused};
 
@@ -23,4 +25,19 @@ impl From<Refused> for Status {
             Refused::Unavailable(message) => Status::unavailable(message),
         }
     }
+}
+
+/// The gRPC status of a refused or failed submission.
+pub(crate) fn submit_status(error: SubmitError) -> Status {
+    match error {
+        SubmitError::Rejected(message) => Status::invalid_argument(message),
+        SubmitError::Unauthenticated(message) => Status::unauthenticated(message),
+        SubmitError::Revoked(message) => Status::permission_denied(message),
+        SubmitError::ShuttingDown => Status::unavailable("the node is shutting down"),
+        e @ SubmitError::Log(_) => Status::unavailable(e.to_string()),
+    }
+}
+
+pub(crate) fn internal(error: impl std::fmt::Display) -> Status {
+    Status::internal(error.to_string())
 }
