@@ -38,25 +38,25 @@ enum Command {
     /// Register and look up identities.
     Identity {
         #[command(subcommand)]
-        command: cli::ledger::IdentityCommand,
+        command: cli::identity::IdentityCommand,
     },
     /// Publish asset versions, set sharing rules, look up assets.
     Asset {
         #[command(subcommand)]
-        command: cli::ledger::AssetCommand,
+        command: cli::asset::AssetCommand,
     },
     /// Look up transactions.
     Tx {
         #[command(subcommand)]
-        command: cli::ledger::TxCommand,
+        command: cli::tx::TxCommand,
     },
     /// Look up blocks.
     Block {
         #[command(subcommand)]
-        command: cli::ledger::BlockCommand,
+        command: cli::tx::BlockCommand,
     },
     /// Fetch a signed checkpoint of the transaction log.
-    Checkpoint(cli::ledger::CheckpointArgs),
+    Checkpoint(cli::node::CheckpointArgs),
     /// Fetch and verify inclusion and consistency proofs.
     Proof {
         #[command(subcommand)]
@@ -65,7 +65,7 @@ enum Command {
     /// Show the node's chain, height, state root and checkpoint key.
     Node {
         #[command(subcommand)]
-        command: cli::ledger::NodeCommand,
+        command: cli::node::NodeCommand,
     },
     /// Ask for protected data (signed request).
     Access {
@@ -137,12 +137,12 @@ fn main() -> std::process::ExitCode {
         Command::Key { command } => cli::key::run(command),
         Command::Bench { command } => bench::run(command),
         Command::Proof { command } => cli::proof::run(command),
-        Command::Identity { command } => cli::run_async(cli::ledger::identity(command)),
-        Command::Asset { command } => cli::run_async(cli::ledger::asset(command)),
-        Command::Tx { command } => cli::run_async(cli::ledger::tx(command)),
-        Command::Block { command } => cli::run_async(cli::ledger::block(command)),
-        Command::Checkpoint(args) => cli::run_async(cli::ledger::checkpoint(args)),
-        Command::Node { command } => cli::run_async(cli::ledger::node(command)),
+        Command::Identity { command } => cli::run_async(cli::identity::run(command)),
+        Command::Asset { command } => cli::run_async(cli::asset::run(command)),
+        Command::Tx { command } => cli::run_async(cli::tx::tx(command)),
+        Command::Block { command } => cli::run_async(cli::tx::block(command)),
+        Command::Checkpoint(args) => cli::run_async(cli::node::checkpoint(args)),
+        Command::Node { command } => cli::run_async(cli::node::run(command)),
         Command::Share { command } => cli::ods::share(command),
         Command::Sync(args) => cli::run_async(cli::ods::sync(args)),
         Command::Data { command } => cli::run_async(cli::ods::data(command)),

@@ -9,14 +9,17 @@ use std::path::PathBuf;
 use clap::Args;
 
 pub(crate) mod access;
+pub(crate) mod asset;
 pub(crate) mod billing;
 pub(crate) mod cert;
 pub(crate) mod genesis;
+pub(crate) mod identity;
 pub(crate) mod key;
-pub(crate) mod ledger;
+pub(crate) mod node;
 pub(crate) mod ods;
 pub(crate) mod proof;
 pub(crate) mod rpc;
+pub(crate) mod tx;
 
 /// Where the node is.
 #[derive(Args, Debug, Clone)]

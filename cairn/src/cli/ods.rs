@@ -26,7 +26,7 @@ use ods_frontend::store::SealedStore;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::NodeArgs;
-use crate::cli::ledger::fetch_asset;
+use crate::cli::asset::fetch_asset;
 use crate::cli::print;
 use crate::cli::rpc::{Transport, connect, connect_as, draft, status, submit};
 use crate::clock::now_ms;

@@ -1,192 +1,29 @@
-//! CLI commands that talk to a running node over gRPC.
+//! `cairn asset`: publish versions, set sharing rules, search, list and show assets.
 
 use std::path::{Path, PathBuf};
 
 use access_control::keys::KeyPair;
+use anchor_chaincode::DataType;
 use anchor_chaincode::tx::{self};
-use anchor_chaincode::{DataType, Role};
-use anyhow::{Context, bail, format_err};
+use anyhow::{Context, bail};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_client::LedgerClient;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use sha2::{Digest, Sha256};
 
 use super::rpc::{
-    Transport, code_name, connect, connect_maybe_as, draft, node_info, status, submit_and_print,
+    Transport, connect, connect_maybe_as, draft, node_info, status, submit_and_print,
 };
 use super::{NodeArgs, plain, print};
 
 /// An asset from the ledger, read as `key`'s identity when given.
-/// The client is signed (see [`rpc::connect_as`]) to see what a signer may see.
+/// The client is signed (see [`super::rpc::connect_as`]) to see what a signer may see.
 pub(crate) async fn fetch_asset(
     client: &mut LedgerClient<Transport>,
     asset_id: String,
 ) -> anyhow::Result<pb::Asset> {
     let request = pb::GetAssetRequest { asset_id };
     Ok(client.get_asset(request).await.map_err(status)?.into_inner())
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum IdentityCommand {
-    /// Register the identity of a key file, endorsed by the certification authority.
-    Register {
-        /// The identity's key file (from `cairn key new`).
-        #[arg(long)]
-        key: PathBuf,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// Organisation, as in the genesis configuration.
-        #[arg(long)]
-        org: String,
-        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor or public.
-        #[arg(long)]
-        role: Role,
-        /// The certification authority's key file (its organisation key or a registered member's).
-        #[arg(long)]
-        endorser_key: PathBuf,
-        /// The endorsing organisation; defaults to the chain's certification authority.
-        #[arg(long)]
-        endorser_org: Option<String>,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-    /// Revoke an identity (a member of the certification authority signs).
-    Revoke {
-        /// The address to revoke.
-        address: String,
-        /// Why; recorded on the ledger and shown to the revoked identity's callers.
-        #[arg(long)]
-        reason: String,
-        /// The key file of a registered member of the certification authority.
-        #[arg(long)]
-        key: PathBuf,
-        /// Extra endorser key files (organisation keys), if the chain's policy asks for more.
-        #[arg(long = "endorser-key")]
-        endorser_keys: Vec<PathBuf>,
-        /// The organisation each --endorser-key speaks for, in the same order.
-        #[arg(long = "endorser-org")]
-        endorser_orgs: Vec<String>,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-    /// Show an identity: organisation, role, public keys.
-    Show {
-        /// The identity's address.
-        address: String,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-}
-
-pub(crate) async fn identity(command: IdentityCommand) -> anyhow::Result<()> {
-    match command {
-        IdentityCommand::Register { key, name, org, role, endorser_key, endorser_org, node } => {
-            let pair = KeyPair::load(&key)?;
-            let endorser = KeyPair::load(&endorser_key)?;
-            let mut client = connect::<LedgerClient<_>>(&node).await?;
-            let info = node_info(&mut client).await?;
-            let endorser_org = match endorser_org {
-                Some(org) => org,
-                None => certification_authority(&info)?,
-            };
-            let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
-                name,
-                organisation: org,
-                role: tx::role_to_pb(role).into(),
-                signing_public_key: pair.signing_public_key().to_vec(),
-                encryption_public_key: pair.encryption_public_key().to_vec(),
-            });
-            let draft = draft(&info.chain_id, body)?;
-            let envelope = tx::seal(
-                draft.payload(&pair.signing_public_key()),
-                pair.signing_key(),
-                &[(endorser_org.as_str(), endorser.signing_key())],
-            );
-            let _ = submit_and_print(&mut client, envelope, node.json).await?;
-            Ok(())
-        }
-        IdentityCommand::Revoke { address, reason, key, endorser_keys, endorser_orgs, node } => {
-            if endorser_keys.len() != endorser_orgs.len() {
-                bail!("give one --endorser-org for each --endorser-key");
-            }
-            let pair = KeyPair::load(&key)?;
-            let endorsers = endorser_keys
-                .iter()
-                .map(|path| KeyPair::load(path))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut client = connect::<LedgerClient<_>>(&node).await?;
-            let info = node_info(&mut client).await?;
-            let body = pb::tx_payload::Body::RevokeIdentity(pb::RevokeIdentity { address, reason });
-            let endorsements: Vec<(&str, &ed25519_zebra::SigningKey)> = endorser_orgs
-                .iter()
-                .map(String::as_str)
-                .zip(endorsers.iter().map(KeyPair::signing_key))
-                .collect();
-            let envelope = tx::seal(
-                draft(&info.chain_id, body)?.payload(&pair.signing_public_key()),
-                pair.signing_key(),
-                &endorsements,
-            );
-            let _ = submit_and_print(&mut client, envelope, node.json).await?;
-            Ok(())
-        }
-        IdentityCommand::Show { address, node } => {
-            let mut client = connect::<LedgerClient<_>>(&node).await?;
-            let identity = client
-                .get_identity(pb::GetIdentityRequest { address })
-                .await
-                .map_err(status)?
-                .into_inner();
-            let role = pb::Role::try_from(identity.role).map_or("unknown".to_string(), |r| {
-                r.as_str_name().trim_start_matches("ROLE_").to_ascii_lowercase()
-            });
-            let view = serde_json::json!({
-                "address": identity.address,
-                "name": identity.name,
-                "organisation": identity.organisation,
-                "role": role,
-                "signing_public_key": hex::encode(&identity.signing_public_key),
-                "encryption_public_key": hex::encode(&identity.encryption_public_key),
-                "registered_in_block": identity.registered_in_block,
-                "registered_by_tx": identity.registered_by_tx,
-                "revoked": (!identity.revoked_reason.is_empty()).then(|| serde_json::json!({
-                    "reason": identity.revoked_reason,
-                    "block": identity.revoked_in_block,
-                })),
-            });
-            print(node.json, &view, || {
-                format!(
-                    "address                {}\nname                   {}\norganisation           {}\nrole                   {role}\nsigning public key     {}\nencryption public key  {}\nregistered in block    {} (tx {})",
-                    identity.address,
-                    identity.name,
-                    identity.organisation,
-                    hex::encode(&identity.signing_public_key),
-                    hex::encode(&identity.encryption_public_key),
-                    identity.registered_in_block,
-                    identity.registered_by_tx
-                ) + if identity.revoked_reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "\nREVOKED in block {}   {}",
-                        identity.revoked_in_block, identity.revoked_reason
-                    )
-                }
-                .as_str()
-            });
-            Ok(())
-        }
-    }
-}
-
-fn certification_authority(info: &pb::NodeInfo) -> anyhow::Result<String> {
-    let genesis: serde_json::Value =
-        serde_json::from_str(&info.genesis_json).context("node sent an unreadable genesis")?;
-    genesis["certification_authority"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format_err!("node's genesis names no certification authority"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -306,7 +143,7 @@ fn file_digest(path: &Path) -> anyhow::Result<([u8; 32], u64)> {
     Ok((hasher.finalize().into(), size))
 }
 
-pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: AssetCommand) -> anyhow::Result<()> {
     match command {
         AssetCommand::Publish {
             key,
@@ -582,207 +419,4 @@ pub(crate) async fn asset(command: AssetCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum TxCommand {
-    /// Show a transaction: block, validation code, creator, type, submitter's time, payload, response.
-    Show {
-        /// The transaction id (64 hex digits).
-        tx_id: String,
-        /// Your key file: sign the request, to see a sharing rule's list if you may.
-        #[arg(long)]
-        key: Option<PathBuf>,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-}
-
-pub(crate) async fn tx(command: TxCommand) -> anyhow::Result<()> {
-    let TxCommand::Show { tx_id, key, node } = command;
-    let key = key.as_deref().map(KeyPair::load).transpose()?;
-    let mut client = connect_maybe_as::<LedgerClient<_>>(&node, key.as_ref()).await?;
-    let request = pb::GetTransactionRequest { tx_id };
-    let details = client.get_transaction(request).await.map_err(status)?.into_inner();
-    let payload: serde_json::Value =
-        serde_json::from_str(&details.payload_json).unwrap_or_default();
-    let response: serde_json::Value =
-        serde_json::from_str(&details.response_json).unwrap_or_default();
-    let time = crate::clock::rfc3339(details.timestamp_ms);
-    let view = serde_json::json!({
-        "tx_id": details.tx_id,
-        "block": details.block_number,
-        "index_in_block": details.index_in_block,
-        "leaf_index": details.leaf_index,
-        "validation_code": code_name(details.validation_code),
-        "message": details.message,
-        "creator": details.creator_address,
-        "type": details.tx_type,
-        "submitter_time": time.to_string(),
-        "timestamp_ms": details.timestamp_ms,
-        "payload": payload,
-        "response": response,
-    });
-    print(node.json, &view, || {
-        format!(
-            "tx             {}\nblock          {} (index {}, leaf {})\nresult         {}{}\ncreator        {}\ntype           {}\nsubmitter time {}\npayload        {}\nresponse       {}",
-            details.tx_id,
-            details.block_number,
-            details.index_in_block,
-            details.leaf_index,
-            code_name(details.validation_code),
-            if details.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", details.message)
-            },
-            details.creator_address,
-            details.tx_type,
-            time,
-            serde_json::to_string_pretty(&payload).unwrap_or_default(),
-            if details.response_json.is_empty() {
-                "-".to_string()
-            } else {
-                details.response_json.clone()
-            },
-        )
-    });
-    Ok(())
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum BlockCommand {
-    /// Show a block header.
-    Show {
-        /// Block number, or "latest".
-        number: String,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-}
-
-pub(crate) async fn block(command: BlockCommand) -> anyhow::Result<()> {
-    let BlockCommand::Show { number, node } = command;
-    let mut client = connect::<LedgerClient<_>>(&node).await?;
-    let number = if number == "latest" {
-        node_info(&mut client).await?.height.saturating_sub(1)
-    } else {
-        number
-            .parse()
-            .with_context(|| format!("block number {number:?} is not a number or \"latest\""))?
-    };
-    let header =
-        client.get_block(pb::GetBlockRequest { number }).await.map_err(status)?.into_inner();
-    let view = serde_json::json!({
-        "number": header.number,
-        "hash": hex::encode(&header.hash),
-        "previous_hash": hex::encode(&header.previous_hash),
-        "tx_root": hex::encode(&header.tx_root),
-        "log_root": hex::encode(&header.log_root),
-        "log_size": header.log_size,
-        "state_root": hex::encode(&header.state_root),
-        "log_offset": header.log_offset,
-        "tx_count": header.tx_count,
-    });
-    print(node.json, &view, || {
-        format!(
-            "block          {}\nhash           {}\nprevious hash  {}\ntx root        {}\nlog root       {}\nlog size       {}\nstate root     {}\nlog offset     {}\ntransactions   {}",
-            header.number,
-            hex::encode(&header.hash),
-            hex::encode(&header.previous_hash),
-            hex::encode(&header.tx_root),
-            hex::encode(&header.log_root),
-            header.log_size,
-            hex::encode(&header.state_root),
-            header.log_offset,
-            header.tx_count
-        )
-    });
-    Ok(())
-}
-
-#[derive(Args, Debug)]
-pub(crate) struct CheckpointArgs {
-    /// Write the signed checkpoint to this file.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// The tree size; defaults to the current size.
-    #[arg(long)]
-    size: Option<u64>,
-    #[command(flatten)]
-    node: NodeArgs,
-}
-
-pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
-    let mut client = connect::<LedgerClient<_>>(&args.node).await?;
-    let checkpoint = client
-        .get_checkpoint(pb::GetCheckpointRequest { tree_size: args.size.unwrap_or(0) })
-        .await
-        .map_err(status)?
-        .into_inner();
-    if let Some(out) = &args.out {
-        std::fs::write(out, &checkpoint.signed_note)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    let view = serde_json::json!({
-        "tree_size": checkpoint.tree_size,
-        "root_hash": hex::encode(&checkpoint.root_hash),
-        "signed_note": checkpoint.signed_note,
-    });
-    print(args.node.json, &view, || checkpoint.signed_note.trim_end().to_string());
-    Ok(())
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum NodeCommand {
-    /// Chain id, height, tree size, state root and the checkpoint verifier key.
-    Info {
-        /// Also write the verifier key to this file (a trusted-keys file for `cairn proof verify`).
-        #[arg(long)]
-        trusted_keys_out: Option<PathBuf>,
-        /// Also write the chain's certificate types and their issuing
-        /// organisations to this file (an issuers file for `cairn cert verify`).
-        #[arg(long)]
-        issuers_out: Option<PathBuf>,
-        #[command(flatten)]
-        node: NodeArgs,
-    },
-}
-
-pub(crate) async fn node(command: NodeCommand) -> anyhow::Result<()> {
-    let NodeCommand::Info { trusted_keys_out, issuers_out, node } = command;
-    let mut client = connect::<LedgerClient<_>>(&node).await?;
-    let info = node_info(&mut client).await?;
-    if let Some(out) = &trusted_keys_out {
-        std::fs::write(out, format!("{}\n", info.verifier_key))
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    if let Some(out) = &issuers_out {
-        let issuers = crate::cli::cert::genesis_issuers(&info.genesis_json)?;
-        let text = serde_json::to_string_pretty(&issuers)?;
-        std::fs::write(out, format!("{text}\n"))
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    let view = serde_json::json!({
-        "chain_id": info.chain_id,
-        "origin": info.origin,
-        "height": info.height,
-        "tree_size": info.tree_size,
-        "state_root": hex::encode(&info.state_root),
-        "verifier_key": info.verifier_key,
-        "node_address": info.node_address,
-    });
-    print(node.json, &view, || {
-        format!(
-            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}\nnode address  {}",
-            info.chain_id,
-            info.origin,
-            info.height,
-            info.tree_size,
-            hex::encode(&info.state_root),
-            info.verifier_key,
-            info.node_address
-        )
-    });
-    Ok(())
 }
