@@ -320,7 +320,7 @@ fn in_process(
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     // The reference: the same signatures, verified alone on one thread with the same library.
-    let checks: Vec<([u8; 32], ed25519_zebra::Signature, Vec<u8>)> = requests
+    let checks: Vec<super::reference::SignatureCheck> = requests
         .iter()
         .map(|header| {
             let request = SignedRequest::decode(header).map_err(|e| format_err!("{e}"))?;
@@ -339,25 +339,12 @@ fn in_process(
             ))
         })
         .collect::<anyhow::Result<_>>()?;
-    let start = Instant::now();
-    let mut ok = 0;
-    for (key, signature, message) in &checks {
-        if ed25519_zebra::VerificationKey::try_from(*key)?.verify(signature, message).is_ok() {
-            ok += 1;
-        }
-    }
-    let verify_elapsed = start.elapsed().as_secs_f64();
-    if ok != checks.len() {
-        bail!(
-            "only {ok} of {} reference signatures verified (the signed message layout changed?)",
-            checks.len()
-        );
-    }
+    let verify_rate = super::reference::ed25519_rate(&checks)?;
     Ok(InProcess {
         decisions_per_s: decisions as f64 / elapsed,
         p50_us: percentile(&latencies, 50.0),
         p99_us: percentile(&latencies, 99.0),
-        verify_per_s: checks.len() as f64 / verify_elapsed,
+        verify_per_s: verify_rate,
     })
 }
 

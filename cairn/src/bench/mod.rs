@@ -23,6 +23,7 @@ use crate::node::{Node, NodeConfig};
 mod access;
 mod metering;
 mod ods;
+mod reference;
 mod scale;
 mod verify;
 
@@ -229,7 +230,7 @@ fn content_hash(i: usize) -> Vec<u8> {
 
 /// Single-thread verification rate over the creator signatures of `envelopes`.
 fn verify_rate(envelopes: &[Vec<u8>]) -> anyhow::Result<f64> {
-    let checks: Vec<([u8; 32], ed25519_zebra::Signature, Vec<u8>)> = envelopes
+    let checks: Vec<reference::SignatureCheck> = envelopes
         .iter()
         .map(|envelope| {
             let transaction =
@@ -241,19 +242,7 @@ fn verify_rate(envelopes: &[Vec<u8>]) -> anyhow::Result<f64> {
             ))
         })
         .collect::<anyhow::Result<_>>()?;
-    let start = Instant::now();
-    let mut ok = 0usize;
-    for (key, signature, message) in &checks {
-        let key = ed25519_zebra::VerificationKey::try_from(*key)?;
-        if key.verify(signature, message).is_ok() {
-            ok += 1;
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    if ok != checks.len() {
-        bail!("only {ok} of {} signatures verified", checks.len());
-    }
-    Ok(checks.len() as f64 / elapsed)
+    reference::ed25519_rate(&checks)
 }
 
 fn ledger_round(

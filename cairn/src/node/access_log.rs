@@ -294,7 +294,7 @@ impl AccessLog {
     ) -> anyhow::Result<Result<u64, R>> {
         let (reply, answer) = oneshot::channel();
         {
-            let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = super::unpoisoned(self.state.write(), super::stop);
             let reservation = match gate(&state.meter) {
                 Ok(reservation) => reservation,
                 Err(refusal) => return Ok(Err(refusal)),
@@ -327,7 +327,7 @@ impl AccessLog {
     /// Releases a reservation whose event will not be logged (a download whose
     /// closing event could not be recorded).
     pub(crate) fn release(&self, reserve_for: &str) {
-        let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = super::unpoisoned(self.state.write(), super::stop);
         state.meter.release(reserve_for);
     }
 
@@ -346,7 +346,7 @@ impl AccessLog {
 
     /// Read access to the Merkle log and projection.
     pub(crate) fn state(&self) -> RwLockReadGuard<'_, AccessState> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::unpoisoned(self.state.read(), super::stop)
     }
 
     /// The node's own access-event log.
@@ -409,8 +409,7 @@ impl Writer {
                         .as_ref()
                         .map(|m| m.plans_of(batch.iter().map(|(event, _)| event)))
                         .unwrap_or_default();
-                    let mut state =
-                        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let mut state = super::unpoisoned(self.state.write(), super::stop);
                     for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
                     {
                         let offset = first_offset + i as u64;

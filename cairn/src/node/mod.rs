@@ -39,6 +39,22 @@ pub(crate) mod gate;
 pub(crate) mod project;
 pub(crate) mod scale;
 
+/// The guard of a lock, or — if a thread panicked while holding it — what
+/// `stop` does instead: a panic while applying a block may have left the
+/// ledger half-applied, and serving that state would be worse than stopping.
+/// The ledger is rebuilt from the log on restart.
+pub(crate) fn unpoisoned<G>(result: std::sync::LockResult<G>, stop: impl FnOnce() -> G) -> G {
+    result.unwrap_or_else(|_| stop())
+}
+
+/// Stops the process: a lock over the ledger or the meter was poisoned.
+pub(crate) fn stop<G>() -> G {
+    tracing::error!(
+        "a thread panicked while it held the ledger or the meter; stopping rather than serve half-applied state (a restart replays the logs)"
+    );
+    std::process::exit(70)
+}
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeConfig {
@@ -259,9 +275,7 @@ impl Node {
 
     /// Read access to the ledger.
     pub(crate) fn ledger(&self) -> RwLockReadGuard<'_, Ledger> {
-        // A poisoned lock means the committer panicked mid-block; reads still
-        // see the last complete block.
-        self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        unpoisoned(self.ledger.read(), stop)
     }
 
     /// The node's own key: it signs checkpoints and anchors the access-event log.
@@ -398,8 +412,7 @@ impl Follower {
                         continue;
                     }
                     {
-                        let mut ledger =
-                            self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        let mut ledger = unpoisoned(self.ledger.write(), stop);
                         for record in &records {
                             if record.offset < next {
                                 continue;
@@ -546,8 +559,7 @@ impl Committer {
         };
         let receipts = match &self.applied {
             None => {
-                let mut ledger =
-                    self.ledger.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut ledger = unpoisoned(self.ledger.write(), stop);
                 let _span =
                     tracing::debug_span!("apply_block", offset, n_txs = replies.len()).entered();
                 let verifier = Precomputed {
@@ -588,7 +600,7 @@ impl Committer {
             next = applied.changed.wait_timeout(next, wait).unwrap_or_else(|p| p.into_inner()).0;
         }
         drop(next);
-        let ledger = self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ledger = unpoisoned(self.ledger.read(), stop);
         block_at_offset(&ledger, offset)
             .map(|block| block.receipts.clone())
             .ok_or_else(|| format!("no block came from log offset {offset}"))
@@ -622,6 +634,24 @@ mod tests {
     use super::*;
 
     const CHAIN: &str = "bench";
+
+    #[test]
+    fn a_poisoned_ledger_lock_stops_instead_of_serving() {
+        let lock = Arc::new(RwLock::new(1));
+        let holder = lock.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = holder.write().unwrap();
+            panic!("panicking while applying a block");
+        })
+        .join();
+        assert!(lock.is_poisoned());
+        let stopped = std::panic::catch_unwind(|| {
+            let _guard = unpoisoned(lock.read(), || panic!("stopped"));
+        });
+        assert!(stopped.is_err(), "a poisoned lock must not hand out its guard");
+        let healthy = RwLock::new(2);
+        assert_eq!(*unpoisoned(healthy.read(), || panic!("stopped")), 2);
+    }
 
     fn open(dir: &Path, max_block_bytes: Option<usize>) -> Node {
         let (ca, dept) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());

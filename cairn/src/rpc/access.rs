@@ -259,6 +259,7 @@ fn denied(status_reason: &str, event_id: &str) -> Status {
 
 #[tonic::async_trait]
 impl Access for AccessService {
+    #[tracing::instrument(skip_all)]
     async fn request_access(
         &self,
         request: Request<pb::RequestAccessRequest>,
@@ -298,6 +299,7 @@ impl Access for AccessService {
         Box<dyn tokio_stream::Stream<Item = Result<pb::FetchDataChunk, Status>> + Send + 'static>,
     >;
 
+    #[tracing::instrument(skip_all)]
     async fn fetch_data(
         &self,
         request: Request<pb::FetchDataRequest>,
@@ -434,6 +436,7 @@ impl Access for AccessService {
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn verify_data_hash(
         &self,
         request: Request<pb::VerifyDataHashRequest>,
@@ -479,6 +482,7 @@ impl Access for AccessService {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_access_events(
         &self,
         request: Request<pb::ListAccessEventsRequest>,
@@ -538,6 +542,7 @@ impl Access for AccessService {
         Ok(Response::new(pb::ListAccessEventsResponse { events }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn prove_access_event(
         &self,
         request: Request<pb::ProveAccessEventRequest>,

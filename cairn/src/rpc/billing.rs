@@ -238,6 +238,7 @@ impl BillingService {
 
 #[tonic::async_trait]
 impl Billing for BillingService {
+    #[tracing::instrument(skip_all)]
     async fn get_account(
         &self,
         request: Request<pb::GetAccountRequest>,
@@ -294,6 +295,7 @@ impl Billing for BillingService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_usage(
         &self,
         request: Request<pb::GetUsageRequest>,
@@ -360,6 +362,7 @@ impl Billing for BillingService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_statement(
         &self,
         request: Request<pb::GetStatementRequest>,

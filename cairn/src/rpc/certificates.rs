@@ -242,6 +242,7 @@ impl CertService {
 
 #[tonic::async_trait]
 impl Certificates for CertService {
+    #[tracing::instrument(skip_all)]
     async fn register_user(
         &self,
         request: Request<pb::CertSubmitRequest>,
@@ -249,6 +250,7 @@ impl Certificates for CertService {
         self.submit_typed(request.into_inner().envelope, "register_identity").await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn issue_certificate(
         &self,
         request: Request<pb::CertSubmitRequest>,
@@ -256,6 +258,7 @@ impl Certificates for CertService {
         self.submit_typed(request.into_inner().envelope, "issue_certificate").await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn renew_certificate(
         &self,
         request: Request<pb::CertSubmitRequest>,
@@ -263,6 +266,7 @@ impl Certificates for CertService {
         self.submit_typed(request.into_inner().envelope, "renew_certificate").await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn revoke_certificate(
         &self,
         request: Request<pb::CertSubmitRequest>,
@@ -270,6 +274,7 @@ impl Certificates for CertService {
         self.submit_typed(request.into_inner().envelope, "revoke_certificate").await
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_public_keys(
         &self,
         request: Request<pb::GetPublicKeysRequest>,
@@ -290,6 +295,7 @@ impl Certificates for CertService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_certificate(
         &self,
         request: Request<pb::GetCertificateRequest>,
@@ -318,6 +324,7 @@ impl Certificates for CertService {
         Ok(Response::new(certificate_to_pb(record)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_certificates(
         &self,
         request: Request<pb::ListCertificatesRequest>,
@@ -353,6 +360,7 @@ impl Certificates for CertService {
         Ok(Response::new(pb::ListCertificatesResponse { certificates }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_certificate_proof(
         &self,
         request: Request<pb::GetCertificateProofRequest>,
@@ -390,6 +398,7 @@ impl Certificates for CertService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_status_list(
         &self,
         request: Request<pb::GetStatusListRequest>,
@@ -476,6 +485,7 @@ impl CheckService {
 
 #[tonic::async_trait]
 impl CertificateCheck for CheckService {
+    #[tracing::instrument(skip_all)]
     async fn check_certificate(
         &self,
         request: Request<pb::CheckCertificateRequest>,

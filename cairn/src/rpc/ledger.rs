@@ -139,6 +139,7 @@ pub(crate) fn inclusion_proof(
 
 #[tonic::async_trait]
 impl Ledger for LedgerService {
+    #[tracing::instrument(skip_all)]
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
@@ -156,6 +157,7 @@ impl Ledger for LedgerService {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_transaction(
         &self,
         request: Request<pb::GetTransactionRequest>,
@@ -191,6 +193,7 @@ impl Ledger for LedgerService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_block(
         &self,
         request: Request<pb::GetBlockRequest>,
@@ -207,6 +210,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(header_to_pb(&block.header, &block.hash)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_identity(
         &self,
         request: Request<pb::GetIdentityRequest>,
@@ -220,6 +224,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(identity_to_pb(identity)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_asset(
         &self,
         request: Request<pb::GetAssetRequest>,
@@ -233,6 +238,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(asset_to_pb(asset, caller.as_ref())))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list_assets(
         &self,
         request: Request<pb::ListAssetsRequest>,
@@ -248,6 +254,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(pb::ListAssetsResponse { assets }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn search_assets(
         &self,
         request: Request<pb::SearchAssetsRequest>,
@@ -295,6 +302,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(pb::SearchAssetsResponse { entries, source: source.to_owned() }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
@@ -305,6 +313,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(checkpoint_to_pb(&checkpoint, note)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::GetInclusionProofRequest>,
@@ -326,6 +335,7 @@ impl Ledger for LedgerService {
         Ok(Response::new(response))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_consistency_proof(
         &self,
         request: Request<pb::GetConsistencyProofRequest>,
@@ -351,6 +361,7 @@ impl Ledger for LedgerService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_node_info(
         &self,
         _request: Request<pb::GetNodeInfoRequest>,
