@@ -26,7 +26,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::audit::{AccessEvent, Decision};
+use crate::audit::{AccessEvent, Action, Decision};
 
 /// Bytes in a MiB, the unit of traffic prices.
 pub const MIB: u64 = 1 << 20;
@@ -160,35 +160,50 @@ pub struct Units {
     pub bytes: u64,
 }
 
-/// The actions that are verification queries.
-pub const QUERY_ACTIONS: &[&str] = &["verify", "verify_certificate"];
+/// Whether an allowed event of `action` is a paid verification query.
+///
+/// The match lists every action, with no catch-all arm: a new action does
+/// not compile until it is decided here whether it is paid for.
+pub fn is_query(action: Action) -> bool {
+    match action {
+        Action::Verify | Action::VerifyCertificate => true,
+        Action::RequestData
+        | Action::ReadAudit
+        | Action::ReadBills
+        | Action::UnauthenticatedRefusals
+        | Action::Unknown
+        | Action::VerifyDataHash => false,
+    }
+}
 
 /// What an event is billed for, or `None` if it is not billable.
 pub fn billable(event: &AccessEvent) -> Option<Units> {
     if event.decision != Decision::Allowed {
         return None;
     }
-    if QUERY_ACTIONS.contains(&event.action.as_str()) {
+    if is_query(event.action) {
         return Some(Units { queries: 1, bytes: event.bytes });
     }
-    (event.action == "request_data" && event.bytes > 0)
+    (event.action == Action::RequestData && event.bytes > 0)
         .then_some(Units { queries: 1, bytes: event.bytes })
 }
 
 /// The signed methods an event of `action` can come from: its envelope
 /// must be signed for one of them.
-pub fn methods_of(action: &str) -> &'static [&'static str] {
+pub fn methods_of(action: Action) -> &'static [&'static str] {
     match action {
-        "verify" => &["/cairn.v1.Access/VerifyDataHash"],
-        "verify_certificate" => &["/cairn.v1.CertificateCheck/CheckCertificate"],
-        "request_data" => &["/cairn.v1.Access/FetchData", "/cairn.v1.Access/RequestAccess"],
-        "read_audit" => &["/cairn.v1.Access/ListAccessEvents", "/cairn.v1.Access/ProveAccessEvent"],
-        "read_bills" => &[
+        Action::Verify => &["/cairn.v1.Access/VerifyDataHash"],
+        Action::VerifyCertificate => &["/cairn.v1.CertificateCheck/CheckCertificate"],
+        Action::RequestData => &["/cairn.v1.Access/FetchData", "/cairn.v1.Access/RequestAccess"],
+        Action::ReadAudit => {
+            &["/cairn.v1.Access/ListAccessEvents", "/cairn.v1.Access/ProveAccessEvent"]
+        }
+        Action::ReadBills => &[
             "/cairn.v1.Billing/GetAccount",
             "/cairn.v1.Billing/GetUsage",
             "/cairn.v1.Billing/GetStatement",
         ],
-        _ => &[],
+        Action::UnauthenticatedRefusals | Action::Unknown | Action::VerifyDataHash => &[],
     }
 }
 
@@ -208,7 +223,7 @@ pub fn check_evidence(event: &AccessEvent, chain_id: &str, node: &str) -> Result
             None => Ok(()),
         };
     }
-    if !methods_of(&event.action).contains(&event.method.as_str()) {
+    if !methods_of(event.action).contains(&event.method.as_str()) {
         return Err(format!(
             "event {id}: method {:?} is not one a {} event comes from",
             event.method, event.action
@@ -354,7 +369,7 @@ pub fn meter(
         event_id: event.event_id.clone(),
         time_ms: event.time_ms,
         month: Month::of_ms(event.time_ms),
-        action: event.action.clone(),
+        action: event.action.as_str().to_owned(),
         resource: event.resource.clone(),
         units,
         charge: price(&period.tariff, before, units),
@@ -459,7 +474,7 @@ impl Meter {
         let _ = self.reservations.remove(&event.event_id);
         let counter = self
             .counters
-            .entry((event.identity.clone(), event.action.clone(), event.decision))
+            .entry((event.identity.clone(), event.action.as_str().to_owned(), event.decision))
             .or_default();
         counter.events = counter.events.saturating_add(1);
         counter.bytes = counter.bytes.saturating_add(event.bytes);

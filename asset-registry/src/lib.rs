@@ -21,4 +21,7 @@
 
 pub mod audit;
 pub mod billing;
+mod error;
 pub mod pg;
+
+pub use error::{Error, Result};

@@ -10,7 +10,9 @@ use access_control::policy::{
 };
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
-use asset_registry::audit::{AccessEvent, AuditFilter, Decision, asset_resource};
+use asset_registry::audit::{
+    AccessEvent, Action as EventAction, AuditFilter, Decision, asset_resource,
+};
 use asset_registry::billing::Units;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
@@ -38,7 +40,7 @@ pub(crate) struct AccessService {
 /// An outcome about to be recorded.
 struct Outcome<'a> {
     caller: &'a VerifiedCaller,
-    action: Action,
+    action: EventAction,
     resource: String,
     allowed: bool,
     reason: String,
@@ -129,7 +131,7 @@ impl AccessService {
             identity: outcome.caller.address.to_string(),
             organisation: outcome.caller.organisation.clone(),
             role: outcome.caller.role.to_string(),
-            action: outcome.action.as_str().to_string(),
+            action: outcome.action,
             resource: outcome.resource,
             decision: if outcome.allowed { Decision::Allowed } else { Decision::Denied },
             reason: outcome.reason,
@@ -266,7 +268,7 @@ impl Access for AccessService {
         let event_id = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::RequestData,
+                action: EventAction::RequestData,
                 resource,
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
@@ -306,7 +308,7 @@ impl Access for AccessService {
             let event_id = self
                 .record(Outcome {
                     caller: &caller,
-                    action: Action::RequestData,
+                    action: EventAction::RequestData,
                     resource,
                     allowed: false,
                     reason: decision.reason.clone(),
@@ -329,7 +331,7 @@ impl Access for AccessService {
             .record_billable(
                 Outcome {
                     caller: &caller,
-                    action: Action::RequestData,
+                    action: EventAction::RequestData,
                     resource: resource.clone(),
                     allowed: true,
                     reason: format!("{}; download starts", decision.reason),
@@ -411,7 +413,7 @@ impl Access for AccessService {
                 identity: caller.address.to_string(),
                 organisation: caller.organisation.clone(),
                 role: caller.role.to_string(),
-                action: Action::RequestData.as_str().to_string(),
+                action: EventAction::RequestData,
                 resource,
                 decision: if allowed { Decision::Allowed } else { Decision::Denied },
                 reason,
@@ -452,7 +454,7 @@ impl Access for AccessService {
         };
         let outcome = Outcome {
             caller: &caller,
-            action: Action::Verify,
+            action: EventAction::Verify,
             resource,
             allowed: decision.allowed,
             reason,
@@ -485,7 +487,7 @@ impl Access for AccessService {
         let event_id = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::ReadAudit,
+                action: EventAction::ReadAudit,
                 resource: "audit".into(),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
@@ -562,7 +564,7 @@ impl Access for AccessService {
         let recorded = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::ReadAudit,
+                action: EventAction::ReadAudit,
                 resource: format!("access-event:{event_id}"),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),

@@ -436,7 +436,7 @@ impl BillingService {
             identity: caller.address.to_string(),
             organisation: caller.organisation.clone(),
             role: caller.role.to_string(),
-            action: Action::ReadBills.as_str().to_string(),
+            action: asset_registry::audit::Action::ReadBills,
             resource,
             decision: if allowed { Decision::Allowed } else { Decision::Denied },
             reason: reason.clone(),

@@ -783,7 +783,7 @@ fn check_event(
     let same = event.event_id == line.event_id
         && event.identity == statement.holder
         && event.time_ms == line.time_ms
-        && event.action == line.action
+        && event.action.as_str() == line.action
         && event.resource == line.resource
         && event.ledger_height == line.ledger_height
         && units == Units { queries: line.queries, bytes: line.bytes };

@@ -19,7 +19,7 @@ fn event(id: &str, action: &str, bytes: u64, time_ms: u64, height: u64) -> Acces
         identity: "holder".into(),
         organisation: "org".into(),
         role: "verifier".into(),
-        action: action.into(),
+        action: action.parse().unwrap(),
         resource: "asset:a@1".into(),
         decision: Decision::Allowed,
         reason: String::new(),
@@ -265,9 +265,23 @@ fn a_billable_event_needs_its_callers_valid_envelope() {
         AccessEvent { request: envelope(&caller, method, "cairn-prod", node), ..signed.clone() };
     assert!(check(other_chain).contains("another chain"));
     // The event claims another action than its method is for.
-    let relabelled = AccessEvent { action: "verify_certificate".into(), ..signed.clone() };
+    let relabelled = AccessEvent { action: Action::VerifyCertificate, ..signed.clone() };
     assert!(check(relabelled).contains("is not one a verify_certificate event comes from"));
     // A garbled envelope.
     let garbled = AccessEvent { request: vec![2; 10], ..signed };
     assert!(check(garbled).contains("malformed"));
+}
+
+#[test]
+fn the_paid_queries_are_exactly_verify_and_verify_certificate() {
+    let queries: Vec<&str> =
+        Action::ALL.into_iter().filter(|a| is_query(*a)).map(Action::as_str).collect();
+    assert_eq!(queries, ["verify", "verify_certificate"]);
+    // Allowed and with bytes served, only those two and a download are billable.
+    let billed: Vec<&str> = Action::ALL
+        .into_iter()
+        .filter(|a| billable(&event("e", a.as_str(), 10, 0, 1)).is_some())
+        .map(Action::as_str)
+        .collect();
+    assert_eq!(billed, ["verify", "verify_certificate", "request_data"]);
 }

@@ -264,6 +264,7 @@ pub(super) async fn copy_access(
         let bytes = to_i64(event.bytes, "access_events.bytes")?;
         let latency_us = to_i64(event.latency_us, "access_events.latency_us")?;
         let ledger_height = to_i64(event.ledger_height, "access_events.ledger_height")?;
+        let action = event.action.as_str();
         let decision = event.decision.as_str();
         let written = writer
             .as_mut()
@@ -277,7 +278,7 @@ pub(super) async fn copy_access(
                 &event.identity,
                 &event.organisation,
                 &event.role,
-                &event.action,
+                &action,
                 &event.resource,
                 &decision,
                 &event.reason,

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use crate::audit::{AccessEvent, AuditFilter, Decision};
+use crate::audit::{AccessEvent, Action, AuditFilter, Decision};
 
 use super::{
     DirectoryEntry, Error, Projections, Result, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX,
@@ -148,6 +148,12 @@ impl Projections {
         let mut events = rows
             .iter()
             .map(|row| {
+                let action: String = get(row, 5, "access_events.action")?;
+                let action = Action::from_str(&action).map_err(|_| Error::Corrupt {
+                    column: "access_events.action",
+                    value: action,
+                    expected: "an access-event action",
+                })?;
                 let decision: String = get(row, 7, "access_events.decision")?;
                 let decision = Decision::from_str(&decision).map_err(|_| Error::Corrupt {
                     column: "access_events.decision",
@@ -164,7 +170,7 @@ impl Projections {
                         identity: get(row, 2, "access_events.identity")?,
                         organisation: get(row, 3, "access_events.organisation")?,
                         role: get(row, 4, "access_events.role")?,
-                        action: get(row, 5, "access_events.action")?,
+                        action,
                         resource: get(row, 6, "access_events.resource")?,
                         decision,
                         reason: get(row, 8, "access_events.reason")?,

@@ -254,7 +254,7 @@ async fn diff_names_changed_and_missing_rows() {
     let (live_schema, other_schema) = (live.schema(), other.schema());
     raw.batch_execute(&format!(
         "UPDATE \"{other_schema}\".assets SET description = 'tampered' WHERE asset_id = 'health/set1';
-         DELETE FROM \"{live_schema}\".usage WHERE identity = 'addr-a' AND action = 'list' AND decision = 'allowed';
+         DELETE FROM \"{live_schema}\".usage WHERE identity = 'addr-a' AND action = 'read_audit' AND decision = 'allowed';
          DELETE FROM \"{other_schema}\".asset_versions WHERE asset_id = 'health/set0' AND version = 2;
          UPDATE \"{other_schema}\".blocks SET tx_count = 9 WHERE number IN (2, 4, 6);"
     ))
@@ -273,7 +273,7 @@ async fn diff_names_changed_and_missing_rows() {
             ("blocks", "4", true, true),
             ("assets", "health/set1", true, true),
             ("asset_versions", "(health/set0,2)", true, false),
-            ("usage", "(addr-a,list,allowed)", false, true),
+            ("usage", "(addr-a,read_audit,allowed)", false, true),
         ]
     );
     let tampered = &differences[2];

@@ -29,7 +29,7 @@ fn account_block(n: u64, holder: &str, price_per_query: u64) -> BlockChanges {
 
 fn verification(n: u64, identity: &str, height: u64) -> AccessEvent {
     AccessEvent {
-        action: "verify".into(),
+        action: Action::Verify,
         bytes: 0,
         ledger_height: height,
         request: Vec::new(),

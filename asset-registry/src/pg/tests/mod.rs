@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::reads::escape_like;
 use super::*;
-use crate::audit::{AccessEvent, AuditFilter, AuditProjection, Decision};
+use crate::audit::{AccessEvent, Action, AuditFilter, AuditProjection, Decision};
 use tokio_postgres::NoTls;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -217,7 +217,7 @@ fn event(n: u64, identity: &str, resource: &str, decision: Decision, bytes: u64)
         identity: identity.into(),
         organisation: "health".into(),
         role: "consumer".into(),
-        action: if n.is_multiple_of(3) { "list".into() } else { "request_data".into() },
+        action: if n.is_multiple_of(3) { Action::ReadAudit } else { Action::RequestData },
         resource: resource.into(),
         decision,
         reason: "policy".into(),
