@@ -33,13 +33,13 @@ impl Decision {
 }
 
 impl std::str::FromStr for Decision {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "allowed" => Ok(Decision::Allowed),
             "denied" => Ok(Decision::Denied),
-            _ => Err(format!("unknown decision {text:?}; expected allowed or denied")),
+            _ => Err(crate::Error::UnknownDecision { decision: text.to_owned() }),
         }
     }
 }
@@ -217,17 +217,14 @@ impl AccessEvent {
     }
 
     /// Decodes logged bytes.
-    pub fn decode(bytes: &[u8]) -> Result<AccessEvent, String> {
+    pub fn decode(bytes: &[u8]) -> crate::Result<AccessEvent> {
         let event = pb::AccessEvent::decode(bytes)
-            .map_err(|e| format!("not a cairn.v1.AccessEvent: {e}"))?;
-        let action = event
-            .action
-            .parse::<Action>()
-            .map_err(|e| format!("access event {}: {e}", event.event_id))?;
+            .map_err(|e| crate::Error::NotAnAccessEvent { message: e.to_string() })?;
+        let action = event.action.parse::<Action>()?;
         let decision = match pb::Decision::try_from(event.decision) {
             Ok(pb::Decision::Allowed) => Decision::Allowed,
             Ok(pb::Decision::Denied) => Decision::Denied,
-            _ => return Err(format!("access event {} has no decision", event.event_id)),
+            _ => return Err(crate::Error::NoDecision { event_id: event.event_id }),
         };
         Ok(AccessEvent {
             event_id: event.event_id,
@@ -277,20 +274,21 @@ pub fn verify_record(
     signature: &[u8],
     leaf_index: u64,
     payload: &[u8],
-) -> Result<anchor_chaincode::Address, String> {
+) -> crate::Result<anchor_chaincode::Address> {
+    let refused = |reason: String| crate::Error::RecordSignature { reason };
     let public_key: [u8; 32] = public_key
         .try_into()
-        .map_err(|_| format!("the node key is {} bytes, not 32", public_key.len()))?;
+        .map_err(|_| refused(format!("the node key is {} bytes, not 32", public_key.len())))?;
     let signature: [u8; 64] = signature
         .try_into()
-        .map_err(|_| format!("the node signature is {} bytes, not 64", signature.len()))?;
+        .map_err(|_| refused(format!("the node signature is {} bytes, not 64", signature.len())))?;
     let key = ed25519_zebra::VerificationKey::try_from(public_key)
-        .map_err(|_| "the node key is not an Ed25519 key".to_string())?;
+        .map_err(|_| refused("the node key is not an Ed25519 key".to_string()))?;
     key.verify(
         &ed25519_zebra::Signature::from_bytes(&signature),
         &record_message(leaf_index, payload),
     )
-    .map_err(|_| "the node signature does not verify over the record".to_string())?;
+    .map_err(|_| refused("the node signature does not verify over the record".to_string()))?;
     Ok(anchor_chaincode::Address::of_public_key(&public_key))
 }
 
@@ -327,12 +325,9 @@ pub struct AuditProjection {
 
 impl AuditProjection {
     /// Applies the event at `offset`; offsets must come in order from 0.
-    pub fn apply(&mut self, offset: u64, event: AccessEvent) -> Result<(), String> {
+    pub fn apply(&mut self, offset: u64, event: AccessEvent) -> crate::Result<()> {
         if offset != self.events.len() as u64 {
-            return Err(format!(
-                "audit projection expected offset {}, got {offset}",
-                self.events.len()
-            ));
+            return Err(crate::Error::OutOfOrder { expected: self.events.len() as u64, offset });
         }
         let _ = self.by_id.insert(event.event_id.clone(), offset);
         self.events.push(event);

@@ -317,7 +317,7 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
         }
         BillingCommand::Statement { verifier, month, csv, proofs, out, key, node } => {
             let key = KeyPair::load(&key)?;
-            let month: Month = month.parse().map_err(|e: String| format_err!(e))?;
+            let month: Month = month.parse()?;
             let mut client = connect(&node).await?;
             let request = signed(
                 &node,
@@ -854,7 +854,8 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             tariff: crate::billing::tariff(&plan.plan),
         });
     }
-    let month: Result<Month, String> = statement.month.parse();
+    let month: Result<Month, String> =
+        statement.month.parse().map_err(|e: asset_registry::Error| e.to_string());
     let mut lines = Vec::with_capacity(statement.lines.len());
     // Each logged event, and each signed request, backs one line at most.
     let mut seen_events = std::collections::BTreeMap::new();
@@ -899,7 +900,7 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         let event = BASE64
             .decode(&proof.event)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| AccessEvent::decode(&bytes));
+            .and_then(|bytes| AccessEvent::decode(&bytes).map_err(|e| e.to_string()));
         if let Ok(event) = &event {
             let request = access_control::request::SignedRequest::decode(&event.request)
                 .ok()
@@ -951,7 +952,9 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             leaf_index: line.leaf_index,
         });
     }
-    let recomputed = month.and_then(|_| asset_registry::billing::recompute(&periods, &lines));
+    let recomputed = month.and_then(|_| {
+        asset_registry::billing::recompute(&periods, &lines).map_err(|e| e.to_string())
+    });
     let _ = check(
         &mut checks,
         "charges",

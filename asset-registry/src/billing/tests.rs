@@ -51,7 +51,7 @@ fn months_follow_the_utc_calendar() {
     assert_eq!(december.end_ms(), Month("2027-01".parse::<Month>().unwrap().0).start_ms());
     assert_eq!(Month::of_ms(december.end_ms() - 1), december);
     for bad in ["2026-13", "2026-00", "26-12", "2026/12", "1969-12", "2026-1"] {
-        assert!(bad.parse::<Month>().unwrap_err().contains(bad), "{bad}");
+        assert!(bad.parse::<Month>().unwrap_err().to_string().contains(bad), "{bad}");
     }
 }
 
@@ -173,14 +173,14 @@ fn recompute_accepts_the_fold_and_names_a_changed_line() {
     let mut inflated = lines.clone();
     inflated[2].charge.query_amount += 1;
     inflated[2].charge.amount += 1;
-    let err = recompute(&periods, &inflated).unwrap_err();
+    let err = recompute(&periods, &inflated).unwrap_err().to_string();
     assert!(
         err.starts_with("line 3 (e2): charged 6 + 0 = 6, but the plan gives 5 + 0 = 5"),
         "{err}"
     );
     let mut dropped = lines;
     let _ = dropped.remove(0);
-    assert!(recompute(&periods, &dropped).unwrap_err().starts_with("line 1 "));
+    assert!(recompute(&periods, &dropped).unwrap_err().to_string().starts_with("line 1 "));
 }
 
 #[test]
@@ -239,7 +239,8 @@ fn a_billable_event_needs_its_callers_valid_envelope() {
     };
     assert_eq!(check_evidence(&signed, CHAIN, &node_text), Ok(()));
 
-    let check = |event: AccessEvent| check_evidence(&event, CHAIN, &node_text).unwrap_err();
+    let check =
+        |event: AccessEvent| check_evidence(&event, CHAIN, &node_text).unwrap_err().to_string();
     let unsigned = AccessEvent { request: Vec::new(), ..signed.clone() };
     assert_eq!(
         check(unsigned.clone()),

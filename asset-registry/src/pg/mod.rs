@@ -91,12 +91,12 @@ mod rows;
 mod tests;
 
 use self::error::describe;
-pub use self::error::{Error, Result};
 pub use self::rows::{
     AccessApplied, AccessRecord, AccountRow, AssetRow, BlockChanges, BlockRow, DirectoryEntry,
     IdentityRow, PlanRow, RowDifference, SearchQuery, StoredAccessEvent, StreamOffset, TableDigest,
     TopUpRow, TransactionRow, UsageRow, VersionRow,
 };
+pub use crate::{Error, Result};
 
 /// The `stream` under which the ledger's offset is stored (partition 0).
 pub const LEDGER_STREAM: &str = "ledger";
