@@ -6,10 +6,11 @@
 //! offset order, so replaying the log rebuilds it exactly.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use cairn_schemas::v1 as pb;
 use prost::Message;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether a request was allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -32,13 +33,103 @@ impl Decision {
 }
 
 impl std::str::FromStr for Decision {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "allowed" => Ok(Decision::Allowed),
             "denied" => Ok(Decision::Denied),
-            _ => Err(format!("unknown decision {text:?}; expected allowed or denied")),
+            _ => Err(crate::Error::UnknownDecision { decision: text.to_owned() }),
+        }
+    }
+}
+
+/// The action an access event records: what the caller asked to do.
+///
+/// It is stored as its name (see [`Action::as_str`]) in the encoded
+/// `cairn.v1.AccessEvent`, in PostgreSQL and in JSON, so the wire and ledger
+/// formats are the same as when the action was a plain string. Billing
+/// decides what is paid for by matching on it (see
+/// [`crate::billing::billable`]), so a new action has to be priced before
+/// the code compiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Verify a data hash (`/cairn.v1.Access/VerifyDataHash`): a paid query.
+    #[serde(rename = "verify")]
+    Verify,
+    /// Check a certificate (`/cairn.v1.CertificateCheck/CheckCertificate`):
+    /// a paid query.
+    #[serde(rename = "verify_certificate")]
+    VerifyCertificate,
+    /// Ask for an asset's key or download its data: paid when bytes were
+    /// served.
+    #[serde(rename = "request_data")]
+    RequestData,
+    /// List or prove access events.
+    #[serde(rename = "read_audit")]
+    ReadAudit,
+    /// Read an account, its usage or a statement.
+    #[serde(rename = "read_bills")]
+    ReadBills,
+    /// The summary of unauthenticated requests refused without an event each.
+    #[serde(rename = "unauthenticated_refusals")]
+    UnauthenticatedRefusals,
+    /// A refused call to a method that stands for none of the other actions.
+    #[serde(rename = "unknown")]
+    Unknown,
+    /// The synthetic events of the scale benchmark; no node logs it.
+    #[serde(rename = "verify_data_hash")]
+    VerifyDataHash,
+}
+
+impl Action {
+    /// Every action, in a fixed order.
+    pub const ALL: [Action; 8] = [
+        Action::Verify,
+        Action::VerifyCertificate,
+        Action::RequestData,
+        Action::ReadAudit,
+        Action::ReadBills,
+        Action::UnauthenticatedRefusals,
+        Action::Unknown,
+        Action::VerifyDataHash,
+    ];
+
+    /// The name stored in the log, in PostgreSQL and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Verify => "verify",
+            Action::VerifyCertificate => "verify_certificate",
+            Action::RequestData => "request_data",
+            Action::ReadAudit => "read_audit",
+            Action::ReadBills => "read_bills",
+            Action::UnauthenticatedRefusals => "unauthenticated_refusals",
+            Action::Unknown => "unknown",
+            Action::VerifyDataHash => "verify_data_hash",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "verify" => Ok(Action::Verify),
+            "verify_certificate" => Ok(Action::VerifyCertificate),
+            "request_data" => Ok(Action::RequestData),
+            "read_audit" => Ok(Action::ReadAudit),
+            "read_bills" => Ok(Action::ReadBills),
+            "unauthenticated_refusals" => Ok(Action::UnauthenticatedRefusals),
+            "unknown" => Ok(Action::Unknown),
+            "verify_data_hash" => Ok(Action::VerifyDataHash),
+            _ => Err(crate::Error::UnknownAction { action: text.to_owned() }),
         }
     }
 }
@@ -57,7 +148,7 @@ pub struct AccessEvent {
     /// The caller's role.
     pub role: String,
     /// The action asked for.
-    pub action: String,
+    pub action: Action,
     /// The resource, e.g. `asset:health/clinics@2` or `audit`.
     pub resource: String,
     /// Allowed or denied.
@@ -108,7 +199,7 @@ impl AccessEvent {
             identity: self.identity.clone(),
             organisation: self.organisation.clone(),
             role: self.role.clone(),
-            action: self.action.clone(),
+            action: self.action.as_str().to_owned(),
             resource: self.resource.clone(),
             decision: match self.decision {
                 Decision::Allowed => pb::Decision::Allowed,
@@ -126,13 +217,14 @@ impl AccessEvent {
     }
 
     /// Decodes logged bytes.
-    pub fn decode(bytes: &[u8]) -> Result<AccessEvent, String> {
+    pub fn decode(bytes: &[u8]) -> crate::Result<AccessEvent> {
         let event = pb::AccessEvent::decode(bytes)
-            .map_err(|e| format!("not a cairn.v1.AccessEvent: {e}"))?;
+            .map_err(|e| crate::Error::NotAnAccessEvent { message: e.to_string() })?;
+        let action = event.action.parse::<Action>()?;
         let decision = match pb::Decision::try_from(event.decision) {
             Ok(pb::Decision::Allowed) => Decision::Allowed,
             Ok(pb::Decision::Denied) => Decision::Denied,
-            _ => return Err(format!("access event {} has no decision", event.event_id)),
+            _ => return Err(crate::Error::NoDecision { event_id: event.event_id }),
         };
         Ok(AccessEvent {
             event_id: event.event_id,
@@ -140,7 +232,7 @@ impl AccessEvent {
             identity: event.identity,
             organisation: event.organisation,
             role: event.role,
-            action: event.action,
+            action,
             resource: event.resource,
             decision,
             reason: event.reason,
@@ -182,20 +274,21 @@ pub fn verify_record(
     signature: &[u8],
     leaf_index: u64,
     payload: &[u8],
-) -> Result<anchor_chaincode::Address, String> {
+) -> crate::Result<anchor_chaincode::Address> {
+    let refused = |reason: String| crate::Error::RecordSignature { reason };
     let public_key: [u8; 32] = public_key
         .try_into()
-        .map_err(|_| format!("the node key is {} bytes, not 32", public_key.len()))?;
+        .map_err(|_| refused(format!("the node key is {} bytes, not 32", public_key.len())))?;
     let signature: [u8; 64] = signature
         .try_into()
-        .map_err(|_| format!("the node signature is {} bytes, not 64", signature.len()))?;
+        .map_err(|_| refused(format!("the node signature is {} bytes, not 64", signature.len())))?;
     let key = ed25519_zebra::VerificationKey::try_from(public_key)
-        .map_err(|_| "the node key is not an Ed25519 key".to_string())?;
+        .map_err(|_| refused("the node key is not an Ed25519 key".to_string()))?;
     key.verify(
         &ed25519_zebra::Signature::from_bytes(&signature),
         &record_message(leaf_index, payload),
     )
-    .map_err(|_| "the node signature does not verify over the record".to_string())?;
+    .map_err(|_| refused("the node signature does not verify over the record".to_string()))?;
     Ok(anchor_chaincode::Address::of_public_key(&public_key))
 }
 
@@ -232,12 +325,9 @@ pub struct AuditProjection {
 
 impl AuditProjection {
     /// Applies the event at `offset`; offsets must come in order from 0.
-    pub fn apply(&mut self, offset: u64, event: AccessEvent) -> Result<(), String> {
+    pub fn apply(&mut self, offset: u64, event: AccessEvent) -> crate::Result<()> {
         if offset != self.events.len() as u64 {
-            return Err(format!(
-                "audit projection expected offset {}, got {offset}",
-                self.events.len()
-            ));
+            return Err(crate::Error::OutOfOrder { expected: self.events.len() as u64, offset });
         }
         let _ = self.by_id.insert(event.event_id.clone(), offset);
         self.events.push(event);
@@ -304,7 +394,7 @@ mod tests {
             identity: identity.into(),
             organisation: "org".into(),
             role: "consumer".into(),
-            action: "request_data".into(),
+            action: Action::RequestData,
             resource: resource.into(),
             decision,
             reason: "because".into(),
@@ -334,6 +424,53 @@ mod tests {
         assert!(verify_record(&other, &signature, 7, &payload).is_err(), "another key");
         assert!(verify_record(&public[..31], &signature, 7, &payload).is_err());
         assert!(verify_record(&public, &signature[..63], 7, &payload).is_err());
+    }
+
+    #[test]
+    fn every_action_is_listed_once_in_all() {
+        // Adding a variant fails to compile here until it is placed in `ALL`.
+        let position = |action: Action| match action {
+            Action::Verify => 0,
+            Action::VerifyCertificate => 1,
+            Action::RequestData => 2,
+            Action::ReadAudit => 3,
+            Action::ReadBills => 4,
+            Action::UnauthenticatedRefusals => 5,
+            Action::Unknown => 6,
+            Action::VerifyDataHash => 7,
+        };
+        let positions: Vec<usize> = Action::ALL.into_iter().map(position).collect();
+        assert_eq!(positions, (0..Action::ALL.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_action_round_trips_through_its_name_and_serde() {
+        for action in Action::ALL {
+            let name = action.as_str();
+            assert_eq!(name.parse::<Action>().unwrap(), action);
+            assert_eq!(action.to_string(), name);
+            let json = serde_json::to_string(&action).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), action);
+            let logged = AccessEvent { action, ..event(1, "a", "audit", Decision::Allowed) };
+            let decoded = AccessEvent::decode(&logged.encode()).unwrap();
+            assert_eq!(decoded.action, action);
+            assert_eq!(pb::AccessEvent::decode(logged.encode().as_slice()).unwrap().action, name);
+        }
+    }
+
+    #[test]
+    fn an_unknown_action_is_refused_with_its_name() {
+        let error = "verfy".parse::<Action>().unwrap_err();
+        assert!(matches!(&error, crate::Error::UnknownAction { action } if action == "verfy"));
+        assert!(error.to_string().contains("unknown access-event action \"verfy\""), "{error}");
+        assert!(serde_json::from_str::<Action>("\"Verify\"").is_err(), "names are case-sensitive");
+        let mut logged =
+            pb::AccessEvent::decode(event(1, "a", "audit", Decision::Allowed).encode().as_slice())
+                .unwrap();
+        logged.action = "verfy".into();
+        let error = AccessEvent::decode(&logged.encode_to_vec()).unwrap_err();
+        assert!(error.to_string().contains("\"verfy\""), "{error}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::audit::{AccessEvent, Decision};
+use crate::audit::{AccessEvent, Action, Decision};
 
 /// Bytes in a MiB, the unit of traffic prices.
 pub const MIB: u64 = 1 << 20;
@@ -120,10 +120,10 @@ impl fmt::Display for Month {
 }
 
 impl std::str::FromStr for Month {
-    type Err = String;
+    type Err = crate::Error;
 
-    fn from_str(text: &str) -> Result<Month, String> {
-        let bad = || format!("month {text:?} is not YYYY-MM (for example 2026-12)");
+    fn from_str(text: &str) -> Result<Month, crate::Error> {
+        let bad = || crate::Error::InvalidMonth { month: text.to_owned() };
         let (year, month) = text.split_once('-').ok_or_else(bad)?;
         if year.len() != 4 || month.len() != 2 {
             return Err(bad());
@@ -160,35 +160,50 @@ pub struct Units {
     pub bytes: u64,
 }
 
-/// The actions that are verification queries.
-pub const QUERY_ACTIONS: &[&str] = &["verify", "verify_certificate"];
+/// Whether an allowed event of `action` is a paid verification query.
+///
+/// The match lists every action, with no catch-all arm: a new action does
+/// not compile until it is decided here whether it is paid for.
+pub fn is_query(action: Action) -> bool {
+    match action {
+        Action::Verify | Action::VerifyCertificate => true,
+        Action::RequestData
+        | Action::ReadAudit
+        | Action::ReadBills
+        | Action::UnauthenticatedRefusals
+        | Action::Unknown
+        | Action::VerifyDataHash => false,
+    }
+}
 
 /// What an event is billed for, or `None` if it is not billable.
 pub fn billable(event: &AccessEvent) -> Option<Units> {
     if event.decision != Decision::Allowed {
         return None;
     }
-    if QUERY_ACTIONS.contains(&event.action.as_str()) {
+    if is_query(event.action) {
         return Some(Units { queries: 1, bytes: event.bytes });
     }
-    (event.action == "request_data" && event.bytes > 0)
+    (event.action == Action::RequestData && event.bytes > 0)
         .then_some(Units { queries: 1, bytes: event.bytes })
 }
 
 /// The signed methods an event of `action` can come from: its envelope
 /// must be signed for one of them.
-pub fn methods_of(action: &str) -> &'static [&'static str] {
+pub fn methods_of(action: Action) -> &'static [&'static str] {
     match action {
-        "verify" => &["/cairn.v1.Access/VerifyDataHash"],
-        "verify_certificate" => &["/cairn.v1.CertificateCheck/CheckCertificate"],
-        "request_data" => &["/cairn.v1.Access/FetchData", "/cairn.v1.Access/RequestAccess"],
-        "read_audit" => &["/cairn.v1.Access/ListAccessEvents", "/cairn.v1.Access/ProveAccessEvent"],
-        "read_bills" => &[
+        Action::Verify => &["/cairn.v1.Access/VerifyDataHash"],
+        Action::VerifyCertificate => &["/cairn.v1.CertificateCheck/CheckCertificate"],
+        Action::RequestData => &["/cairn.v1.Access/FetchData", "/cairn.v1.Access/RequestAccess"],
+        Action::ReadAudit => {
+            &["/cairn.v1.Access/ListAccessEvents", "/cairn.v1.Access/ProveAccessEvent"]
+        }
+        Action::ReadBills => &[
             "/cairn.v1.Billing/GetAccount",
             "/cairn.v1.Billing/GetUsage",
             "/cairn.v1.Billing/GetStatement",
         ],
-        _ => &[],
+        Action::UnauthenticatedRefusals | Action::Unknown | Action::VerifyDataHash => &[],
     }
 }
 
@@ -200,32 +215,35 @@ pub fn methods_of(action: &str) -> &'static [&'static str] {
 /// A node, or anyone who can write to the access topic, cannot make up a
 /// billable event without the caller's key. Events of requests that did not
 /// authenticate carry no envelope and are never billable.
-pub fn check_evidence(event: &AccessEvent, chain_id: &str, node: &str) -> Result<(), String> {
+pub fn check_evidence(event: &AccessEvent, chain_id: &str, node: &str) -> crate::Result<()> {
     let id = &event.event_id;
+    let refused = |reason: String| crate::Error::Evidence { event_id: id.clone(), reason };
     if event.request.is_empty() {
         return match billable(event) {
-            Some(_) => Err(format!("billable event {id} carries no signed request of its caller")),
+            Some(_) => {
+                Err(refused(format!("billable event {id} carries no signed request of its caller")))
+            }
             None => Ok(()),
         };
     }
-    if !methods_of(&event.action).contains(&event.method.as_str()) {
-        return Err(format!(
+    if !methods_of(event.action).contains(&event.method.as_str()) {
+        return Err(refused(format!(
             "event {id}: method {:?} is not one a {} event comes from",
             event.method, event.action
-        ));
+        )));
     }
     let node: anchor_chaincode::Address =
-        node.parse().map_err(|e| format!("event {id}: node {node:?}: {e}"))?;
+        node.parse().map_err(|e| refused(format!("event {id}: node {node:?}: {e}")))?;
     let destination = access_control::request::Destination { chain_id, node };
     let request =
         access_control::request::verify_envelope(&event.request, &event.method, &destination)
-            .map_err(|e| format!("event {id}: its signed request does not verify: {e}"))?;
+            .map_err(|e| refused(format!("event {id}: its signed request does not verify: {e}")))?;
     let signer = request.address().to_string();
     if signer != event.identity {
-        return Err(format!(
+        return Err(refused(format!(
             "event {id}: its request was signed by {signer}, not by the event's identity {}",
             event.identity
-        ));
+        )));
     }
     Ok(())
 }
@@ -354,7 +372,7 @@ pub fn meter(
         event_id: event.event_id.clone(),
         time_ms: event.time_ms,
         month: Month::of_ms(event.time_ms),
-        action: event.action.clone(),
+        action: event.action.as_str().to_owned(),
         resource: event.resource.clone(),
         units,
         charge: price(&period.tariff, before, units),
@@ -368,35 +386,39 @@ pub fn meter(
 /// Recomputes the charges of a month's lines (in metering order, from the
 /// month's first) from the plans, as a verifier checks a statement offline;
 /// the error names the first line that does not add up.
-pub fn recompute(periods: &[TariffPeriod], lines: &[Line]) -> Result<u64, String> {
+pub fn recompute(periods: &[TariffPeriod], lines: &[Line]) -> crate::Result<u64> {
     let mut totals = MonthTotals::default();
     let month = lines.first().map(|l| l.month);
     for (idx, line) in lines.iter().enumerate() {
         let number = idx + 1;
+        let refused = |reason: String| crate::Error::Statement { line: number, reason };
         if Some(line.month) != month {
-            return Err(format!(
+            return Err(refused(format!(
                 "line {number} is in {}, not in the statement's month",
                 line.month
-            ));
+            )));
         }
         if Month::of_ms(line.time_ms) != line.month {
-            return Err(format!("line {number}: its time is not in {}", line.month));
+            return Err(refused(format!("line {number}: its time is not in {}", line.month)));
         }
         let period = tariff_at(periods, line.ledger_height).ok_or_else(|| {
-            format!("line {number}: no plan was in effect at height {}", line.ledger_height)
+            refused(format!(
+                "line {number}: no plan was in effect at height {}",
+                line.ledger_height
+            ))
         })?;
         if period.from_height != line.plan_from_height {
-            return Err(format!(
+            return Err(refused(format!(
                 "line {number}: at height {} the plan from height {} applies, not the one from {}",
                 line.ledger_height, period.from_height, line.plan_from_height
-            ));
+            )));
         }
         let expected = price(&period.tariff, &totals, line.units);
         if expected.query_amount != line.charge.query_amount
             || expected.traffic_amount != line.charge.traffic_amount
             || expected.amount != line.charge.amount
         {
-            return Err(format!(
+            return Err(refused(format!(
                 "line {number} ({}): charged {} + {} = {}, but the plan gives {} + {} = {}",
                 line.event_id,
                 line.charge.query_amount,
@@ -405,7 +427,7 @@ pub fn recompute(periods: &[TariffPeriod], lines: &[Line]) -> Result<u64, String
                 expected.query_amount,
                 expected.traffic_amount,
                 expected.amount
-            ));
+            )));
         }
         totals.add(line.units, expected.amount);
     }
@@ -459,7 +481,7 @@ impl Meter {
         let _ = self.reservations.remove(&event.event_id);
         let counter = self
             .counters
-            .entry((event.identity.clone(), event.action.clone(), event.decision))
+            .entry((event.identity.clone(), event.action.as_str().to_owned(), event.decision))
             .or_default();
         counter.events = counter.events.saturating_add(1);
         counter.bytes = counter.bytes.saturating_add(event.bytes);

@@ -11,14 +11,20 @@
 //! - [`billing`]: the metering rules (what an access event of an account
 //!   holder costs under its plan), the in-memory meter of the embedded mode,
 //!   and the recomputation a verifier runs to check a statement offline.
-//! - [`pg`]: the PostgreSQL projections (directory search, version history,
-//!   audit log, usage meters), written exactly once by storing each stream's
-//!   offsets in the same transaction as the rows, with per-table digests and
-//!   row diffs for replay checks. It takes plain row structs, so this crate
-//!   does not depend on the chaincode.
+//! - `pg`, behind the default feature `pg`: the PostgreSQL projections
+//!   (directory search, version history, audit log, usage meters), written
+//!   exactly once by storing each stream's offsets in the same transaction
+//!   as the rows, with per-table digests and row diffs for replay checks. It
+//!   takes plain row structs, so this crate does not depend on the
+//!   chaincode. Without the feature the crate links no PostgreSQL driver,
+//!   pool or async runtime.
 
 #![warn(missing_docs)]
 
 pub mod audit;
 pub mod billing;
+mod error;
+#[cfg(feature = "pg")]
 pub mod pg;
+
+pub use error::{Error, Result};

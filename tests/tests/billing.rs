@@ -697,7 +697,7 @@ fn made_up_proof(world: &World, anchorer: &KeyPair, verifier: &KeyPair, name: &s
         identity: verifier.address().to_string(),
         organisation: "verifier-co".into(),
         role: "verifier".into(),
-        action: "verify".into(),
+        action: asset_registry::audit::Action::Verify,
         resource: format!("asset:{ASSET}@1"),
         decision: asset_registry::audit::Decision::Allowed,
         reason: "made up".into(),

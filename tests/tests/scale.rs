@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
 use anchor_chaincode::Role;
-use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::audit::{AccessEvent, Action, Decision};
 use cairn_schemas::v1 as pb;
 use cairn_tests::{
     Node, Prng, Start, VALID, cairn, cairn_command, cairn_with_timeout, connect, kafka_brokers,
@@ -190,7 +190,7 @@ fn synthetic_events(n: usize, height: u64) -> Vec<AccessEvent> {
             identity: format!("{:040x}", prng.between(1, 25)),
             organisation: "verifier-co".into(),
             role: "verifier".into(),
-            action: if i % 3 == 0 { "verify_data_hash".into() } else { "read_audit".into() },
+            action: if i % 3 == 0 { Action::VerifyDataHash } else { Action::ReadAudit },
             resource: format!("asset:health/clinic-registry@{}", 1 + i % 4),
             decision: if i % 10 == 0 { Decision::Denied } else { Decision::Allowed },
             reason: "test".into(),
@@ -282,7 +282,11 @@ fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
     let mut expected: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
     for e in &events {
         let entry = expected
-            .entry((e.identity.clone(), e.action.clone(), e.decision.as_str().to_owned()))
+            .entry((
+                e.identity.clone(),
+                e.action.as_str().to_owned(),
+                e.decision.as_str().to_owned(),
+            ))
             .or_default();
         entry.0 += 1;
         entry.1 += e.bytes as i64;
@@ -885,7 +889,7 @@ fn the_projector_refuses_forged_access_topic_records() {
     // Event 5 is billable (an allowed verification) but carries no signed
     // request of its caller.
     let mut unasked = events[5].clone();
-    unasked.action = "verify".into();
+    unasked.action = Action::Verify;
     unasked.decision = Decision::Allowed;
     unasked.method = "/cairn.v1.Access/VerifyDataHash".into();
     let payloads: Vec<Vec<u8>> =

@@ -19,7 +19,7 @@ fn event(id: &str, action: &str, bytes: u64, time_ms: u64, height: u64) -> Acces
         identity: "holder".into(),
         organisation: "org".into(),
         role: "verifier".into(),
-        action: action.into(),
+        action: action.parse().unwrap(),
         resource: "asset:a@1".into(),
         decision: Decision::Allowed,
         reason: String::new(),
@@ -51,7 +51,7 @@ fn months_follow_the_utc_calendar() {
     assert_eq!(december.end_ms(), Month("2027-01".parse::<Month>().unwrap().0).start_ms());
     assert_eq!(Month::of_ms(december.end_ms() - 1), december);
     for bad in ["2026-13", "2026-00", "26-12", "2026/12", "1969-12", "2026-1"] {
-        assert!(bad.parse::<Month>().unwrap_err().contains(bad), "{bad}");
+        assert!(bad.parse::<Month>().unwrap_err().to_string().contains(bad), "{bad}");
     }
 }
 
@@ -173,14 +173,14 @@ fn recompute_accepts_the_fold_and_names_a_changed_line() {
     let mut inflated = lines.clone();
     inflated[2].charge.query_amount += 1;
     inflated[2].charge.amount += 1;
-    let err = recompute(&periods, &inflated).unwrap_err();
+    let err = recompute(&periods, &inflated).unwrap_err().to_string();
     assert!(
         err.starts_with("line 3 (e2): charged 6 + 0 = 6, but the plan gives 5 + 0 = 5"),
         "{err}"
     );
     let mut dropped = lines;
     let _ = dropped.remove(0);
-    assert!(recompute(&periods, &dropped).unwrap_err().starts_with("line 1 "));
+    assert!(recompute(&periods, &dropped).unwrap_err().to_string().starts_with("line 1 "));
 }
 
 #[test]
@@ -239,7 +239,8 @@ fn a_billable_event_needs_its_callers_valid_envelope() {
     };
     assert_eq!(check_evidence(&signed, CHAIN, &node_text), Ok(()));
 
-    let check = |event: AccessEvent| check_evidence(&event, CHAIN, &node_text).unwrap_err();
+    let check =
+        |event: AccessEvent| check_evidence(&event, CHAIN, &node_text).unwrap_err().to_string();
     let unsigned = AccessEvent { request: Vec::new(), ..signed.clone() };
     assert_eq!(
         check(unsigned.clone()),
@@ -265,9 +266,23 @@ fn a_billable_event_needs_its_callers_valid_envelope() {
         AccessEvent { request: envelope(&caller, method, "cairn-prod", node), ..signed.clone() };
     assert!(check(other_chain).contains("another chain"));
     // The event claims another action than its method is for.
-    let relabelled = AccessEvent { action: "verify_certificate".into(), ..signed.clone() };
+    let relabelled = AccessEvent { action: Action::VerifyCertificate, ..signed.clone() };
     assert!(check(relabelled).contains("is not one a verify_certificate event comes from"));
     // A garbled envelope.
     let garbled = AccessEvent { request: vec![2; 10], ..signed };
     assert!(check(garbled).contains("malformed"));
+}
+
+#[test]
+fn the_paid_queries_are_exactly_verify_and_verify_certificate() {
+    let queries: Vec<&str> =
+        Action::ALL.into_iter().filter(|a| is_query(*a)).map(Action::as_str).collect();
+    assert_eq!(queries, ["verify", "verify_certificate"]);
+    // Allowed and with bytes served, only those two and a download are billable.
+    let billed: Vec<&str> = Action::ALL
+        .into_iter()
+        .filter(|a| billable(&event("e", a.as_str(), 10, 0, 1)).is_some())
+        .map(Action::as_str)
+        .collect();
+    assert_eq!(billed, ["verify", "verify_certificate", "request_data"]);
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
 use anyhow::{Context, bail};
-use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::audit::{AccessEvent, Action, Decision};
 use asset_registry::pg::{AccessRecord, Projections};
 use clap::Args;
 use connectors::kafka::{
@@ -179,7 +179,7 @@ fn synthetic_events(n: usize, round: usize, height: u64) -> Vec<AccessEvent> {
             identity: format!("{:040x}", i % 500),
             organisation: "verifier-co".into(),
             role: "verifier".into(),
-            action: if i % 3 == 0 { "verify_data_hash".into() } else { "read_audit".into() },
+            action: if i % 3 == 0 { Action::VerifyDataHash } else { Action::ReadAudit },
             resource: format!("asset:health/clinic-registry@{}", 1 + i % 7),
             decision: if i % 10 == 0 { Decision::Denied } else { Decision::Allowed },
             reason: "allowed by rule p, verifier, *, asset, verify_data_hash, allow".into(),

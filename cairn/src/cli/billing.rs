@@ -306,7 +306,7 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
         }
         BillingCommand::Statement { verifier, month, csv, proofs, out, key, node } => {
             let key = KeyPair::load(&key)?;
-            let month: Month = month.parse().map_err(|e: String| format_err!(e))?;
+            let month: Month = month.parse()?;
             let mut client = connect_as::<BillingClient<_>>(&node, &key).await?;
             let request = pb::GetStatementRequest {
                 holder: verifier.clone(),
@@ -759,7 +759,7 @@ fn check_event(
     let same = event.event_id == line.event_id
         && event.identity == statement.holder
         && event.time_ms == line.time_ms
-        && event.action == line.action
+        && event.action.as_str() == line.action
         && event.resource == line.resource
         && event.ledger_height == line.ledger_height
         && units == Units { queries: line.queries, bytes: line.bytes };
@@ -830,7 +830,8 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             tariff: crate::node::gate::tariff(&plan.plan),
         });
     }
-    let month: Result<Month, String> = statement.month.parse();
+    let month: Result<Month, String> =
+        statement.month.parse().map_err(|e: asset_registry::Error| e.to_string());
     let mut lines = Vec::with_capacity(statement.lines.len());
     // Each logged event, and each signed request, backs one line at most.
     let mut seen_events = std::collections::BTreeMap::new();
@@ -881,7 +882,7 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
         let event = BASE64
             .decode(&proof.event)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| AccessEvent::decode(&bytes));
+            .and_then(|bytes| AccessEvent::decode(&bytes).map_err(|e| e.to_string()));
         if let Ok(event) = &event {
             let request = access_control::request::SignedRequest::decode(&event.request)
                 .ok()
@@ -933,7 +934,9 @@ fn check_statement(statement: &StatementFile, trusted: &[checkpoint::NoteVerifie
             leaf_index: line.leaf_index,
         });
     }
-    let recomputed = month.and_then(|_| asset_registry::billing::recompute(&periods, &lines));
+    let recomputed = month.and_then(|_| {
+        asset_registry::billing::recompute(&periods, &lines).map_err(|e| e.to_string())
+    });
     let _ = check(
         &mut checks,
         "charges",

@@ -597,7 +597,7 @@ pub(crate) fn check_audit_file(
                         Ok(()) => {
                             format!("signed by {} for {} to {node}", event.identity, event.method)
                         }
-                        Err(e) => e,
+                        Err(e) => e.to_string(),
                     },
                 });
             }
@@ -606,7 +606,7 @@ pub(crate) fn check_audit_file(
                     object.insert("event".into(), serde_json::to_value(&event).unwrap_or_default());
             }
         }
-        Err(e) => checks.push(Check { name: "event content", ok: false, detail: e }),
+        Err(e) => checks.push(Check { name: "event content", ok: false, detail: e.to_string() }),
     }
 }
 

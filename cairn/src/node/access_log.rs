@@ -415,7 +415,11 @@ impl Writer {
                         let offset = first_offset + i as u64;
                         let _ = state.merkle.push(merkle::leaf_hash(bytes));
                         fold(&mut state, self.metering.as_ref(), &plans, offset, &event);
-                        let result = state.projection.apply(offset, event).map(|()| offset);
+                        let result = state
+                            .projection
+                            .apply(offset, event)
+                            .map(|()| offset)
+                            .map_err(|e| e.to_string());
                         let result = match &published {
                             Some(Err(e)) => result.and(Err(e.clone())),
                             _ => result,

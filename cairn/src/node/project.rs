@@ -411,7 +411,7 @@ async fn access_record(
     };
     let signer = match asset_registry::audit::verify_record(key, signature, leaf, &record.payload) {
         Ok(signer) => signer,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(e.to_string())),
     };
     if signer.to_string() != node {
         return Ok(Err(format!("the record names node {node:?} but is signed by {signer}")));
@@ -447,7 +447,7 @@ async fn access_record(
         let _ = checks.trusted.lock().unwrap_or_else(|p| p.into_inner()).insert(signer);
     }
     if let Err(e) = asset_registry::billing::check_evidence(&event, &checks.chain_id, &node) {
-        return Ok(Err(e));
+        return Ok(Err(e.to_string()));
     }
     Ok(Ok(AccessRecord {
         partition: record.partition,

@@ -10,7 +10,9 @@ use access_control::policy::{
 };
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
-use asset_registry::audit::{AccessEvent, AuditFilter, Decision, asset_resource};
+use asset_registry::audit::{
+    AccessEvent, Action as EventAction, AuditFilter, Decision, asset_resource,
+};
 use asset_registry::billing::Units;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
@@ -39,7 +41,7 @@ pub(crate) struct AccessService {
 /// An outcome about to be recorded.
 struct Outcome<'a> {
     caller: &'a VerifiedCaller,
-    action: Action,
+    action: EventAction,
     resource: String,
     allowed: bool,
     reason: String,
@@ -133,7 +135,7 @@ impl AccessService {
             identity: outcome.caller.address.to_string(),
             organisation: outcome.caller.organisation.clone(),
             role: outcome.caller.role.to_string(),
-            action: outcome.action.as_str().to_string(),
+            action: outcome.action,
             resource: outcome.resource,
             decision: if outcome.allowed { Decision::Allowed } else { Decision::Denied },
             reason: outcome.reason,
@@ -272,7 +274,7 @@ impl Access for AccessService {
         let event_id = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::RequestData,
+                action: EventAction::RequestData,
                 resource,
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
@@ -313,7 +315,7 @@ impl Access for AccessService {
             let event_id = self
                 .record(Outcome {
                     caller: &caller,
-                    action: Action::RequestData,
+                    action: EventAction::RequestData,
                     resource,
                     allowed: false,
                     reason: decision.reason.clone(),
@@ -336,7 +338,7 @@ impl Access for AccessService {
             .record_billable(
                 Outcome {
                     caller: &caller,
-                    action: Action::RequestData,
+                    action: EventAction::RequestData,
                     resource: resource.clone(),
                     allowed: true,
                     reason: format!("{}; download starts", decision.reason),
@@ -418,7 +420,7 @@ impl Access for AccessService {
                 identity: caller.address.to_string(),
                 organisation: caller.organisation.clone(),
                 role: caller.role.to_string(),
-                action: Action::RequestData.as_str().to_string(),
+                action: EventAction::RequestData,
                 resource,
                 decision: if allowed { Decision::Allowed } else { Decision::Denied },
                 reason,
@@ -460,7 +462,7 @@ impl Access for AccessService {
         };
         let outcome = Outcome {
             caller: &caller,
-            action: Action::Verify,
+            action: EventAction::Verify,
             resource,
             allowed: decision.allowed,
             reason,
@@ -494,7 +496,7 @@ impl Access for AccessService {
         let event_id = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::ReadAudit,
+                action: EventAction::ReadAudit,
                 resource: "audit".into(),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
@@ -572,7 +574,7 @@ impl Access for AccessService {
         let recorded = self
             .record(Outcome {
                 caller: &caller,
-                action: Action::ReadAudit,
+                action: EventAction::ReadAudit,
                 resource: format!("access-event:{event_id}"),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),

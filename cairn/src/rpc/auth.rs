@@ -31,7 +31,7 @@ use access_control::request::{
     RequestVerifier, SignedRequest, VerifiedCaller,
 };
 use anchor_chaincode::Address;
-use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::audit::{AccessEvent, Action, Decision};
 use base64::Engine;
 use http_body_util::BodyExt;
 use tonic::body::Body;
@@ -61,7 +61,7 @@ pub(crate) const UNAUTHENTICATED_EVENTS_PER_SECOND: u64 = 20;
 /// How often the count of the refusals not recorded one by one is recorded.
 pub(crate) const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// The action of the summary event.
-pub(crate) const SUMMARY_ACTION: &str = "unauthenticated_refusals";
+pub(crate) const SUMMARY_ACTION: Action = Action::UnauthenticatedRefusals;
 
 /// Decides which unauthenticated refusals become access events, and counts
 /// the others.
@@ -160,7 +160,7 @@ pub(crate) async fn summary_loop(layer: AuthLayer) {
             identity: String::new(),
             organisation: String::new(),
             role: String::new(),
-            action: SUMMARY_ACTION.to_string(),
+            action: SUMMARY_ACTION,
             resource: "request".to_string(),
             decision: Decision::Denied,
             reason: format!(
@@ -227,18 +227,18 @@ pub(crate) fn caller_status(node: &Node, address: &Address) -> CallerStatus {
 }
 
 /// The action a method stands for, for the access event of a refused call.
-pub(crate) fn action_of(method: &str) -> &'static str {
+pub(crate) fn action_of(method: &str) -> Action {
     if method.starts_with(CERT_CHECK_PREFIX) {
-        return "verify_certificate";
+        return Action::VerifyCertificate;
     }
     if method.starts_with(BILLING_PREFIX) {
-        return "read_bills";
+        return Action::ReadBills;
     }
     match method.strip_prefix(PROTECTED_PREFIX) {
-        Some("RequestAccess") => "request_data",
-        Some("VerifyDataHash") => "verify",
-        Some("ListAccessEvents" | "ProveAccessEvent") => "read_audit",
-        _ => "unknown",
+        Some("RequestAccess") => Action::RequestData,
+        Some("VerifyDataHash") => Action::Verify,
+        Some("ListAccessEvents" | "ProveAccessEvent") => Action::ReadAudit,
+        _ => Action::Unknown,
     }
 }
 
@@ -352,7 +352,7 @@ where
                         identity: signer.map(|a| a.to_string()).unwrap_or_default(),
                         organisation,
                         role,
-                        action: action_of(&method).to_string(),
+                        action: action_of(&method),
                         resource: "request".to_string(),
                         decision: Decision::Denied,
                         reason: refusal.message().to_string(),

@@ -58,7 +58,7 @@ fn usage_counter(
     row: asset_registry::pg::UsageRow,
 ) -> Result<(String, Decision, asset_registry::billing::Counter), Status> {
     let corrupt = |what: String| Status::internal(format!("the usage projection holds {what}"));
-    let decision = row.decision.parse::<Decision>().map_err(corrupt)?;
+    let decision = row.decision.parse::<Decision>().map_err(|e| corrupt(e.to_string()))?;
     let count = |value: i64, column: &str| {
         u64::try_from(value).map_err(|_| corrupt(format!("{value} in usage.{column}")))
     };
@@ -165,7 +165,7 @@ impl BillingService {
             identity: caller.address.to_string(),
             organisation: caller.organisation.clone(),
             role: caller.role.to_string(),
-            action: Action::ReadBills.as_str().to_string(),
+            action: asset_registry::audit::Action::ReadBills,
             resource,
             decision: if allowed { Decision::Allowed } else { Decision::Denied },
             reason: reason.clone(),
@@ -371,7 +371,10 @@ impl Billing for BillingService {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let holder = parse_holder(&request.holder)?;
-        let month: Month = request.month.parse().map_err(Status::invalid_argument)?;
+        let month: Month = request
+            .month
+            .parse()
+            .map_err(|e: asset_registry::Error| Status::invalid_argument(e.to_string()))?;
         let _ = self
             .authorise(
                 &caller,

@@ -470,7 +470,7 @@ impl CheckService {
             identity: caller.address.to_string(),
             organisation: caller.organisation.clone(),
             role: caller.role.to_string(),
-            action: "verify_certificate".into(),
+            action: asset_registry::audit::Action::VerifyCertificate,
             resource,
             decision: if allowed { Decision::Allowed } else { Decision::Denied },
             reason,
