@@ -10,18 +10,16 @@ use access_control::policy::{
 };
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
-use asset_registry::audit::{
-    AccessEvent, Action as EventAction, AuditFilter, Decision, asset_resource,
-};
+use asset_registry::audit::{Action as EventAction, AuditFilter, Decision, asset_resource};
 use asset_registry::billing::Units;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
 use tonic::{Request, Response, Status};
 
-use crate::clock::now_ms;
 use crate::node::Node;
 use crate::node::access_log::{AccessLog, new_event_id};
 use crate::node::gate::RateLimit;
+use crate::rpc::decision::{Event, Who, signed_call};
 
 /// The `cairn.v1.Access` service.
 #[derive(Clone)]
@@ -38,17 +36,6 @@ pub(crate) struct AccessService {
     pub(crate) directory: Option<asset_registry::pg::Projections>,
 }
 
-/// An outcome about to be recorded.
-struct Outcome<'a> {
-    caller: &'a VerifiedCaller,
-    action: EventAction,
-    resource: String,
-    allowed: bool,
-    reason: String,
-    method: &'static str,
-    started: Instant,
-}
-
 fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
     pb::AssetVersion {
         version: v.version,
@@ -60,13 +47,6 @@ fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
         tx_id: v.tx_id.to_string(),
         block_number: v.block_number,
     }
-}
-
-/// The caller the signed-request layer verified.
-pub(crate) fn caller<T>(request: &Request<T>) -> Result<VerifiedCaller, Status> {
-    request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
-        Status::unauthenticated("request was not checked: the signed-request layer is missing")
-    })
 }
 
 /// Looks an asset version up (0 = latest).
@@ -101,8 +81,8 @@ impl AccessService {
     }
 
     /// Records an outcome; answers with the event id.
-    async fn record(&self, outcome: Outcome<'_>) -> Result<String, Status> {
-        let event = self.event(outcome);
+    async fn record(&self, outcome: Event<'_>) -> Result<String, Status> {
+        let event = outcome.into_access_event(&self.node);
         let event_id = event.event_id.clone();
         let _ = self
             .access
@@ -116,35 +96,15 @@ impl AccessService {
     /// limit, prepaid balance) is recorded as denied and returned.
     async fn record_billable(
         &self,
-        outcome: Outcome<'_>,
+        outcome: Event<'_>,
         units: Units,
         reserve_for: Option<&str>,
     ) -> Result<String, Status> {
-        let event = self.event(outcome);
+        let event = outcome.into_access_event(&self.node);
         self.gate
             .record(&self.node, &self.access, event, units, reserve_for, RateLimit::Take)
             .await
             .map_err(Status::from)
-    }
-
-    /// The access event of an outcome.
-    fn event(&self, outcome: Outcome<'_>) -> AccessEvent {
-        AccessEvent {
-            event_id: new_event_id(),
-            time_ms: now_ms(),
-            identity: outcome.caller.address.to_string(),
-            organisation: outcome.caller.organisation.clone(),
-            role: outcome.caller.role.to_string(),
-            action: outcome.action,
-            resource: outcome.resource,
-            decision: if outcome.allowed { Decision::Allowed } else { Decision::Denied },
-            reason: outcome.reason,
-            bytes: 0,
-            latency_us: outcome.started.elapsed().as_micros() as u64,
-            method: outcome.method.to_string(),
-            ledger_height: self.node.ledger().height(),
-            request: outcome.caller.envelope.clone(),
-        }
     }
 
     /// Decides a request about an asset version; also names the resource for its access event.
@@ -267,19 +227,20 @@ impl Access for AccessService {
         request: Request<pb::RequestAccessRequest>,
     ) -> Result<Response<pb::RequestAccessResponse>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let (decision, version, resource) =
             self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
         let event_id = self
-            .record(Outcome {
-                caller: &caller,
+            .record(Event {
+                who: Who::Verified(&caller),
                 action: EventAction::RequestData,
                 resource,
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
-                method: "/cairn.v1.Access/RequestAccess",
-                started,
+                method: method.clone(),
+                started: Some(started),
+                bytes: 0,
             })
             .await?;
         match version {
@@ -307,20 +268,21 @@ impl Access for AccessService {
         request: Request<pb::FetchDataRequest>,
     ) -> Result<Response<Self::FetchDataStream>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let (decision, version, resource) =
             self.decide_asset(&caller, Action::RequestData, &request.asset_id, request.version);
         let (Some(version), true) = (version, decision.allowed) else {
             let event_id = self
-                .record(Outcome {
-                    caller: &caller,
+                .record(Event {
+                    who: Who::Verified(&caller),
                     action: EventAction::RequestData,
                     resource,
                     allowed: false,
                     reason: decision.reason.clone(),
-                    method: "/cairn.v1.Access/FetchData",
-                    started,
+                    method: method.clone(),
+                    started: Some(started),
+                    bytes: 0,
                 })
                 .await?;
             return Err(denied(
@@ -336,14 +298,15 @@ impl Access for AccessService {
         let units = Units { queries: 1, bytes: stored.as_ref().map_or(0, |s| s.2) };
         let _ = self
             .record_billable(
-                Outcome {
-                    caller: &caller,
+                Event {
+                    who: Who::Verified(&caller),
                     action: EventAction::RequestData,
                     resource: resource.clone(),
                     allowed: true,
                     reason: format!("{}; download starts", decision.reason),
-                    method: "/cairn.v1.Access/FetchData",
-                    started,
+                    method: method.clone(),
+                    started: Some(started),
+                    bytes: 0,
                 },
                 units,
                 Some(&closing_id),
@@ -414,22 +377,21 @@ impl Access for AccessService {
                     (true, format!("{reason}; download stopped after {sent} bytes: {why}"))
                 }
             };
-            let event = AccessEvent {
-                event_id: closing_id.clone(),
-                time_ms: now_ms(),
-                identity: caller.address.to_string(),
-                organisation: caller.organisation.clone(),
-                role: caller.role.to_string(),
+            let mut event = Event {
+                who: Who::Verified(&caller),
                 action: EventAction::RequestData,
+                method,
                 resource,
-                decision: if allowed { Decision::Allowed } else { Decision::Denied },
+                allowed,
                 reason,
                 bytes: sent,
-                latency_us: started.elapsed().as_micros() as u64,
-                method: "/cairn.v1.Access/FetchData".into(),
-                ledger_height,
-                request: caller.envelope.clone(),
-            };
+                started: Some(started),
+            }
+            .into_access_event(&service.node);
+            // The id reserved for the download when it was admitted, and the
+            // height it was decided at.
+            event.event_id = closing_id.clone();
+            event.ledger_height = ledger_height;
             if let Err(e) = service.access.record(event).await {
                 service.access.release(&closing_id);
                 tracing::error!(error = %e, "cannot record a download");
@@ -444,7 +406,7 @@ impl Access for AccessService {
         request: Request<pb::VerifyDataHashRequest>,
     ) -> Result<Response<pb::VerifyDataHashResponse>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let (decision, version, resource) =
             self.decide_asset(&caller, Action::Verify, &request.asset_id, request.version);
@@ -460,14 +422,15 @@ impl Access for AccessService {
         } else {
             decision.reason.clone()
         };
-        let outcome = Outcome {
-            caller: &caller,
+        let outcome = Event {
+            who: Who::Verified(&caller),
             action: EventAction::Verify,
             resource,
             allowed: decision.allowed,
             reason,
-            method: "/cairn.v1.Access/VerifyDataHash",
-            started,
+            method: method.clone(),
+            started: Some(started),
+            bytes: 0,
         };
         let event_id = if decision.allowed && version.is_some() {
             self.record_billable(outcome, Units { queries: 1, bytes: 0 }, None).await?
@@ -490,18 +453,19 @@ impl Access for AccessService {
         request: Request<pb::ListAccessEventsRequest>,
     ) -> Result<Response<pb::ListAccessEventsResponse>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let decision = self.audit_decision(&caller, &request.identity);
         let event_id = self
-            .record(Outcome {
-                caller: &caller,
+            .record(Event {
+                who: Who::Verified(&caller),
                 action: EventAction::ReadAudit,
                 resource: "audit".into(),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
-                method: "/cairn.v1.Access/ListAccessEvents",
-                started,
+                method: method.clone(),
+                started: Some(started),
+                bytes: 0,
             })
             .await?;
         if !decision.allowed {
@@ -550,7 +514,7 @@ impl Access for AccessService {
         request: Request<pb::ProveAccessEventRequest>,
     ) -> Result<Response<pb::ProveAccessEventResponse>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let event_id = request.into_inner().event_id;
         let (offset, subject) = {
             let state = self.access.state();
@@ -572,14 +536,15 @@ impl Access for AccessService {
             Some(_) => self.audit_decision(&caller, &subject),
         };
         let recorded = self
-            .record(Outcome {
-                caller: &caller,
+            .record(Event {
+                who: Who::Verified(&caller),
                 action: EventAction::ReadAudit,
                 resource: format!("access-event:{event_id}"),
                 allowed: decision.allowed,
                 reason: decision.reason.clone(),
-                method: "/cairn.v1.Access/ProveAccessEvent",
-                started,
+                method: method.clone(),
+                started: Some(started),
+                bytes: 0,
             })
             .await?;
         let Some(offset) = offset.filter(|_| decision.allowed) else {

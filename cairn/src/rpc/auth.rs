@@ -31,7 +31,7 @@ use access_control::request::{
     RequestVerifier, SignedRequest, VerifiedCaller,
 };
 use anchor_chaincode::Address;
-use asset_registry::audit::{AccessEvent, Action, Decision};
+use asset_registry::audit::Action;
 use base64::Engine;
 use http_body_util::BodyExt;
 use tonic::body::Body;
@@ -39,7 +39,8 @@ use tonic::{Request, Status};
 
 use crate::clock::now_ms;
 use crate::node::Node;
-use crate::node::access_log::{AccessLog, new_event_id};
+use crate::node::access_log::AccessLog;
+use crate::rpc::decision::{CalledMethod, Event, Who};
 
 /// The method prefix of the protected service.
 pub(crate) const PROTECTED_PREFIX: &str = "/cairn.v1.Access/";
@@ -154,26 +155,25 @@ pub(crate) async fn summary_loop(layer: AuthLayer) {
             since_start = context.sampler.unrecorded_total(),
             "unauthenticated requests refused without an access event each"
         );
-        let event = AccessEvent {
-            event_id: new_event_id(),
-            time_ms: now_ms(),
-            identity: String::new(),
-            organisation: String::new(),
-            role: String::new(),
+        let event = Event {
+            who: Who::Unproven {
+                identity: String::new(),
+                organisation: String::new(),
+                role: String::new(),
+            },
             action: SUMMARY_ACTION,
+            method: String::new(),
             resource: "request".to_string(),
-            decision: Decision::Denied,
+            allowed: false,
             reason: format!(
                 "{count} unauthenticated requests refused in the last {} s beyond the {} a second recorded one by one",
                 SUMMARY_INTERVAL.as_secs(),
                 UNAUTHENTICATED_EVENTS_PER_SECOND
             ),
             bytes: 0,
-            latency_us: 0,
-            method: String::new(),
-            ledger_height: context.node.ledger().height(),
-            request: Vec::new(),
-        };
+            started: None,
+        }
+        .into_access_event(&context.node);
         if let Err(e) = context.access.record(event).await {
             tracing::error!(error = %e, "cannot record the count of unauthenticated refusals");
         }
@@ -268,7 +268,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // Every handler learns the path it was called by, so no handler writes
+        // a method name down: a signed request's signature is checked against it.
+        let path = CalledMethod(request.uri().path().to_owned());
+        let _ = request.extensions_mut().insert(path);
         if !is_protected(request.uri().path()) {
             return Box::pin(self.inner.call(request));
         }
@@ -346,25 +350,24 @@ where
                             }
                             _ => (String::new(), String::new()),
                         };
-                    let event = AccessEvent {
-                        event_id: new_event_id(),
-                        time_ms: now_ms(),
-                        identity: signer.map(|a| a.to_string()).unwrap_or_default(),
-                        organisation,
-                        role,
+                    // The envelope of a refused request is not the caller's
+                    // evidence: it did not authenticate, or was refused before
+                    // anything was served.
+                    let event = Event {
+                        who: Who::Unproven {
+                            identity: signer.map(|a| a.to_string()).unwrap_or_default(),
+                            organisation,
+                            role,
+                        },
                         action: action_of(&method),
+                        method,
                         resource: "request".to_string(),
-                        decision: Decision::Denied,
+                        allowed: false,
                         reason: refusal.message().to_string(),
                         bytes: 0,
-                        latency_us: started.elapsed().as_micros() as u64,
-                        method,
-                        ledger_height: context.node.ledger().height(),
-                        // The envelope of a refused request is not the
-                        // caller's evidence: it did not authenticate, or was
-                        // refused before anything was served.
-                        request: Vec::new(),
-                    };
+                        started: Some(started),
+                    }
+                    .into_access_event(&context.node);
                     let event_id = event.event_id.clone();
                     let status = match context.access.record(event).await {
                         Ok(_) => tonic::Status::new(
@@ -389,9 +392,11 @@ pub(crate) fn signed_reader<T: prost::Message>(
     verifier: &RequestVerifier,
     node: &Node,
     request: &Request<T>,
-    method: &str,
 ) -> Result<Option<VerifiedCaller>, Status> {
     let Some(value) = request.metadata().get_bin(AUTH_METADATA_KEY) else { return Ok(None) };
+    let CalledMethod(method) = request.extensions().get::<CalledMethod>().ok_or_else(|| {
+        Status::internal("the request's method is unknown: the auth layer is missing")
+    })?;
     let header = value.to_bytes().map_err(|_| {
         Status::invalid_argument(format!("{AUTH_METADATA_KEY} is not valid base64"))
     })?;

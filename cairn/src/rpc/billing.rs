@@ -24,16 +24,16 @@ use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::AccountRecord;
 use anchor_chaincode::tx::plan_to_pb;
 use anchor_chaincode::{Address, Role};
-use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::audit::Decision;
 use asset_registry::billing::{Line, Month};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::billing_server::Billing;
 use tonic::{Request, Response, Status};
 
-use crate::clock::now_ms;
+use crate::rpc::decision::{Event, Who, record, signed_call};
+
 use crate::node::Node;
-use crate::node::access_log::{AccessLog, new_event_id};
-use crate::rpc::access::caller;
+use crate::node::access_log::AccessLog;
 
 /// The `cairn.v1.Billing` service.
 #[derive(Clone)]
@@ -159,28 +159,18 @@ impl BillingService {
                 )
             }
         };
-        let event = AccessEvent {
-            event_id: new_event_id(),
-            time_ms: now_ms(),
-            identity: caller.address.to_string(),
-            organisation: caller.organisation.clone(),
-            role: caller.role.to_string(),
+        let event = Event {
+            who: Who::Verified(caller),
             action: asset_registry::audit::Action::ReadBills,
+            method: method.to_string(),
             resource,
-            decision: if allowed { Decision::Allowed } else { Decision::Denied },
+            allowed,
             reason: reason.clone(),
             bytes: 0,
-            latency_us: started.elapsed().as_micros() as u64,
-            method: method.to_string(),
-            ledger_height: self.node.ledger().height(),
-            request: caller.envelope.clone(),
-        };
-        let event_id = event.event_id.clone();
-        let _ = self
-            .access
-            .record(event)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
+            started: Some(started),
+        }
+        .into_access_event(&self.node);
+        let event_id = record(&self.access, event).await?;
         if allowed {
             Ok(event_id)
         } else {
@@ -244,17 +234,10 @@ impl Billing for BillingService {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let holder = parse_holder(&request.into_inner().holder)?;
-        let _ = self
-            .authorise(
-                &caller,
-                &holder,
-                format!("bill:{holder}"),
-                "/cairn.v1.Billing/GetAccount",
-                started,
-            )
-            .await?;
+        let _ =
+            self.authorise(&caller, &holder, format!("bill:{holder}"), &method, started).await?;
         let account = self
             .account(&holder)
             .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
@@ -301,18 +284,11 @@ impl Billing for BillingService {
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::Usage>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let holder = parse_holder(&request.holder)?;
-        let _ = self
-            .authorise(
-                &caller,
-                &holder,
-                format!("bill:{holder}"),
-                "/cairn.v1.Billing/GetUsage",
-                started,
-            )
-            .await?;
+        let _ =
+            self.authorise(&caller, &holder, format!("bill:{holder}"), &method, started).await?;
         let currency = self.account(&holder).map(|a| a.currency).unwrap_or_default();
         let holder_text = holder.to_string();
         let (months, counters, source) = match &self.directory {
@@ -368,7 +344,7 @@ impl Billing for BillingService {
         request: Request<pb::GetStatementRequest>,
     ) -> Result<Response<pb::Statement>, Status> {
         let started = Instant::now();
-        let caller = caller(&request)?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let holder = parse_holder(&request.holder)?;
         let month: Month = request
@@ -376,13 +352,7 @@ impl Billing for BillingService {
             .parse()
             .map_err(|e: asset_registry::Error| Status::invalid_argument(e.to_string()))?;
         let _ = self
-            .authorise(
-                &caller,
-                &holder,
-                format!("bill:{holder}/{month}"),
-                "/cairn.v1.Billing/GetStatement",
-                started,
-            )
+            .authorise(&caller, &holder, format!("bill:{holder}/{month}"), &method, started)
             .await?;
         let account = self
             .account(&holder)

@@ -24,7 +24,7 @@ use anchor_chaincode::checkpoint::{Checkpoint, NoteVerifier};
 use anchor_chaincode::ledger::CertificateRecord;
 use anchor_chaincode::tx::{self, Transaction, TxBody};
 use anchor_chaincode::{Address, Receipt, TxId};
-use asset_registry::audit::{AccessEvent, Decision};
+use asset_registry::audit::AccessEvent;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::certificate_check_server::CertificateCheck;
 use cairn_schemas::v1::certificates_server::Certificates;
@@ -32,10 +32,11 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::now_ms;
 use crate::node::Node;
-use crate::node::access_log::{AccessLog, new_event_id};
+use crate::node::access_log::AccessLog;
 use crate::node::anchor::Anchorer;
 use crate::node::gate::RateLimit;
 use crate::rpc::convert::code_to_pb;
+use crate::rpc::decision::{Event, Who, record, signed_call};
 
 /// How old a time-bound presentation may be when the node checks it.
 pub(crate) const MAX_PRESENTATION_AGE: Duration = Duration::from_secs(15 * 60);
@@ -331,12 +332,7 @@ impl Certificates for CertService {
     ) -> Result<Response<pb::ListCertificatesResponse>, Status> {
         // Which certificates a citizen holds is the citizen's to tell: the
         // request must be signed by the holder.
-        let caller = crate::rpc::auth::signed_reader(
-            &self.readers,
-            &self.node,
-            &request,
-            "/cairn.v1.Certificates/ListCertificates",
-        )?;
+        let caller = crate::rpc::auth::signed_reader(&self.readers, &self.node, &request)?;
         let holder: Address =
             request.into_inner().holder.parse().map_err(Status::invalid_argument)?;
         match caller {
@@ -438,48 +434,27 @@ pub(crate) struct CheckService {
 }
 
 impl CheckService {
-    async fn record(
-        &self,
-        caller: &VerifiedCaller,
-        resource: String,
-        allowed: bool,
-        reason: String,
-        started: Instant,
-    ) -> Result<String, Status> {
-        let event = self.event(caller, resource, allowed, reason, started);
-        let event_id = event.event_id.clone();
-        let _ = self
-            .access
-            .record(event)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot record the access event: {e}")))?;
-        Ok(event_id)
-    }
-
+    /// The access event of a check, allowed or not.
     fn event(
         &self,
         caller: &VerifiedCaller,
+        method: &str,
         resource: String,
         allowed: bool,
         reason: String,
         started: Instant,
     ) -> AccessEvent {
-        AccessEvent {
-            event_id: new_event_id(),
-            time_ms: now_ms(),
-            identity: caller.address.to_string(),
-            organisation: caller.organisation.clone(),
-            role: caller.role.to_string(),
+        Event {
+            who: Who::Verified(caller),
             action: asset_registry::audit::Action::VerifyCertificate,
+            method: method.to_owned(),
             resource,
-            decision: if allowed { Decision::Allowed } else { Decision::Denied },
+            allowed,
             reason,
             bytes: 0,
-            latency_us: started.elapsed().as_micros() as u64,
-            method: "/cairn.v1.CertificateCheck/CheckCertificate".into(),
-            ledger_height: self.node.ledger().height(),
-            request: caller.envelope.clone(),
+            started: Some(started),
         }
+        .into_access_event(&self.node)
     }
 }
 
@@ -491,9 +466,7 @@ impl CertificateCheck for CheckService {
         request: Request<pb::CheckCertificateRequest>,
     ) -> Result<Response<pb::CheckCertificateResponse>, Status> {
         let started = Instant::now();
-        let caller = request.extensions().get::<VerifiedCaller>().cloned().ok_or_else(|| {
-            Status::unauthenticated("request was not checked: the signed-request layer is missing")
-        })?;
+        let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
         let decision = self.policy.decide(&AccessRequest {
             identity: caller.address,
@@ -511,15 +484,19 @@ impl CertificateCheck for CheckService {
             Err(_) => "certificate:unreadable".to_string(),
         };
         if !decision.allowed {
-            let event_id =
-                self.record(&caller, resource, false, decision.reason.clone(), started).await?;
+            let event_id = record(
+                &self.access,
+                self.event(&caller, &method, resource, false, decision.reason.clone(), started),
+            )
+            .await?;
             return Err(Status::permission_denied(format!(
                 "{} (access event {event_id})",
                 decision.reason
             )));
         }
         // Over its rate limit, a caller gets no check done at all.
-        let over_limit = self.event(&caller, resource.clone(), false, String::new(), started);
+        let over_limit =
+            self.event(&caller, &method, resource.clone(), false, String::new(), started);
         self.gate.check_rate(&self.node, &self.access, &caller, over_limit).await?;
         let report = match &presentation {
             Err(e) => verify::Report {
@@ -581,7 +558,7 @@ impl CertificateCheck for CheckService {
                 )
             }
         };
-        let checked = self.event(&caller, resource, true, reason, started);
+        let checked = self.event(&caller, &method, resource, true, reason, started);
         let units = asset_registry::billing::Units { queries: 1, bytes: 0 };
         let event_id = self
             .gate

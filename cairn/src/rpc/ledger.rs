@@ -39,9 +39,8 @@ impl LedgerService {
     fn reader<T: prost::Message>(
         &self,
         request: &Request<T>,
-        method: &str,
     ) -> Result<Option<VerifiedCaller>, Status> {
-        signed_reader(&self.readers, &self.node, request, method)
+        signed_reader(&self.readers, &self.node, request)
     }
 
     /// Whether the sharing rules a transaction sets may be shown to `caller`
@@ -162,7 +161,7 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetTransactionRequest>,
     ) -> Result<Response<pb::TransactionDetails>, Status> {
-        let caller = self.reader(&request, "/cairn.v1.Ledger/GetTransaction")?;
+        let caller = self.reader(&request)?;
         let tx_id = parse_tx_id(&request.into_inner().tx_id)?;
         let (receipt, mut envelope) = self
             .node
@@ -229,7 +228,7 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetAssetRequest>,
     ) -> Result<Response<pb::Asset>, Status> {
-        let caller = self.reader(&request, "/cairn.v1.Ledger/GetAsset")?;
+        let caller = self.reader(&request)?;
         let asset_id = request.into_inner().asset_id;
         let ledger = self.node.ledger();
         let asset = ledger
@@ -243,7 +242,7 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::ListAssetsRequest>,
     ) -> Result<Response<pb::ListAssetsResponse>, Status> {
-        let caller = self.reader(&request, "/cairn.v1.Ledger/ListAssets")?;
+        let caller = self.reader(&request)?;
         let owner = request.into_inner().owner_organisation;
         let ledger = self.node.ledger();
         let assets = ledger
@@ -318,7 +317,7 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
-        let caller = self.reader(&request, "/cairn.v1.Ledger/GetInclusionProof")?;
+        let caller = self.reader(&request)?;
         let request = request.into_inner();
         let tx_id = parse_tx_id(&request.tx_id)?;
         let response = inclusion_proof(&self.node, &tx_id, request.tree_size)?;
