@@ -65,6 +65,8 @@ use std::str::FromStr;
 
 use anchor_chaincode::{Address, Role};
 
+use crate::Error;
+
 mod enforcer;
 #[cfg(test)]
 mod tests;
@@ -158,13 +160,13 @@ impl fmt::Display for Action {
 }
 
 impl FromStr for Action {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Action::ALL.into_iter().find(|action| action.as_str() == text).ok_or_else(|| {
-            let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-            format!("unknown action {text:?}; expected one of {}", names.join(", "))
-        })
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+            .ok_or_else(|| Error::UnknownAction { name: text.to_owned() })
     }
 }
 

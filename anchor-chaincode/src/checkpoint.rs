@@ -97,6 +97,7 @@ const EXCERPT_CHARS: usize = 64;
 
 /// Why a checkpoint, note, key or signature is rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NoteError {
     /// The note or body exceeds [`MAX_NOTE_SIZE`].
     #[error("text is {size} bytes, more than the limit of {max} bytes")]

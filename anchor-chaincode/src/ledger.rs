@@ -65,7 +65,7 @@ pub use records::{
 };
 
 /// Why a log cannot start a ledger.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
     /// Record 0 is not a genesis record.

@@ -123,6 +123,7 @@ fn split_point(n: u64) -> u64 {
 
 /// Why a proof or root cannot be produced from a [`MerkleLog`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProofError {
     /// The requested tree size is larger than the log.
     #[error("tree size {size} exceeds the log size {log_size}")]
@@ -152,6 +153,7 @@ pub enum ProofError {
 
 /// Why an inclusion or consistency proof does not verify.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// The leaf index is not inside the tree.
     #[error("leaf index {index} is not below tree size {size}")]

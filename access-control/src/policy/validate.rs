@@ -84,7 +84,7 @@ pub(super) fn parse_policy(text: &str) -> Result<Vec<Vec<String>>, String> {
         if let Some(position) = fields.iter().position(|f| f.is_empty()) {
             return Err(at(format!("field {} is empty", position + 1)));
         }
-        Role::from_str(fields[1]).map_err(at)?;
+        Role::from_str(fields[1]).map_err(|e| at(e.to_string()))?;
         if !OBJECTS.contains(&fields[3]) {
             return Err(at(format!(
                 "unknown object {:?}; expected one of {}",
@@ -92,7 +92,7 @@ pub(super) fn parse_policy(text: &str) -> Result<Vec<Vec<String>>, String> {
                 OBJECTS.join(", ")
             )));
         }
-        Action::from_str(fields[4]).map_err(at)?;
+        Action::from_str(fields[4]).map_err(|e| at(e.to_string()))?;
         if !matches!(fields[5], "allow" | "deny") {
             return Err(at(format!(
                 "the effect is {:?}; expected allow or deny (comments must be on their own line)",

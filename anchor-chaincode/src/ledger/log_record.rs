@@ -6,6 +6,7 @@ use prost::Message;
 
 use cairn_schemas::v1 as pb;
 
+use crate::Error;
 use crate::genesis::Genesis;
 use crate::sig;
 use crate::tx::{self, Transaction};
@@ -63,7 +64,11 @@ pub struct Leaf {
 }
 
 /// Parses leaf data.
-pub fn parse_leaf(leaf: &[u8]) -> Result<Leaf, String> {
+pub fn parse_leaf(leaf: &[u8]) -> Result<Leaf, Error> {
+    parse_leaf_reason(leaf).map_err(|reason| Error::Leaf { reason })
+}
+
+fn parse_leaf_reason(leaf: &[u8]) -> Result<Leaf, String> {
     if leaf.len() < 46 {
         return Err(format!("leaf is {} bytes, shorter than the 46-byte prefix", leaf.len()));
     }
