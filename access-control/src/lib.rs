@@ -97,6 +97,27 @@ pub enum Error {
     /// The operating system's random source failed.
     #[error("the system random source failed: {0}")]
     Random(String),
+    /// A name that is not one of the [`policy::Action`]s.
+    #[error(
+        "unknown action {name:?}; expected one of {}",
+        policy::Action::ALL.map(policy::Action::as_str).join(", ")
+    )]
+    UnknownAction {
+        /// The name given.
+        name: String,
+    },
+    /// A signed request is refused.
+    #[error(transparent)]
+    Auth(#[from] request::AuthError),
+    /// A data key cannot be wrapped or unwrapped.
+    #[error(transparent)]
+    Wrap(#[from] wrap::WrapError),
+    /// A presentation, a status list or a QR code cannot be read.
+    #[error(transparent)]
+    Credential(#[from] credential::Error),
+    /// A certificate statement does not parse.
+    #[error(transparent)]
+    Chaincode(#[from] anchor_chaincode::Error),
 }
 
 /// Result with this crate's [`Error`].

@@ -29,6 +29,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::tx::TxBody;
 use crate::types::Role;
 
@@ -274,7 +275,11 @@ pub fn ceiling(tx_type: TxType) -> Rule {
 }
 
 /// Checks a configured rule against the ceiling of its type.
-pub fn check_rule(tx_type: TxType, rule: &Rule, orgs: &Orgs<'_>) -> Result<(), String> {
+pub fn check_rule(tx_type: TxType, rule: &Rule, orgs: &Orgs<'_>) -> Result<(), Error> {
+    check_rule_reason(tx_type, rule, orgs).map_err(|reason| Error::Authority { reason })
+}
+
+fn check_rule_reason(tx_type: TxType, rule: &Rule, orgs: &Orgs<'_>) -> Result<(), String> {
     let ceiling = ceiling(tx_type);
     if tx_type == TxType::RegisterIdentity && !rule.create.is_empty() {
         return Err(format!(
@@ -321,7 +326,16 @@ pub fn genesis_key_acts_as(organisation: &str, role: Role, orgs: &Orgs<'_>) -> b
 }
 
 /// Which roles of which organisations an identity may be registered with.
-pub fn check_registration(organisation: &str, role: Role, orgs: &Orgs<'_>) -> Result<(), String> {
+pub fn check_registration(organisation: &str, role: Role, orgs: &Orgs<'_>) -> Result<(), Error> {
+    check_registration_reason(organisation, role, orgs)
+        .map_err(|reason| Error::Authority { reason })
+}
+
+fn check_registration_reason(
+    organisation: &str,
+    role: Role,
+    orgs: &Orgs<'_>,
+) -> Result<(), String> {
     let holders = organisation == orgs.holders;
     match role {
         Role::Public if !holders => Err(format!(
@@ -375,7 +389,7 @@ mod tests {
             endorse: Vec::new(),
         };
         let err = check_rule(TxType::RevokeIdentity, &widened, &ORGS).unwrap_err();
-        assert!(err.contains("exceeds what the type allows"), "{err}");
+        assert!(err.to_string().contains("exceeds what the type allows"), "{err}");
         let other_role = Rule {
             create: vec![Principal::new(OrgRef::Operator, Role::CertificationAuthority)],
             endorse: Vec::new(),
@@ -389,13 +403,13 @@ mod tests {
             ],
         };
         let err = check_rule(TxType::RegisterIdentity, &public_endorser, &ORGS).unwrap_err();
-        assert!(err.contains("never endorse"), "{err}");
+        assert!(err.to_string().contains("never endorse"), "{err}");
         let without_ca = Rule {
             create: Vec::new(),
             endorse: vec![Principal::new(OrgRef::AnyDepartment, Role::Provider)],
         };
         let err = check_rule(TxType::RegisterIdentity, &without_ca, &ORGS).unwrap_err();
-        assert!(err.contains("must include role certification_authority"), "{err}");
+        assert!(err.to_string().contains("must include role certification_authority"), "{err}");
     }
 
     #[test]

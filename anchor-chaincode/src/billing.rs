@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
+
 /// The largest price accepted, in minor units (per query or per MiB).
 pub const MAX_PRICE: u64 = 1_000_000_000_000;
 /// The largest single top-up, in minor units.
@@ -41,13 +43,15 @@ impl Payment {
 }
 
 impl std::str::FromStr for Payment {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(text: &str) -> Result<Payment, String> {
+    fn from_str(text: &str) -> Result<Payment, Error> {
         match text {
             "prepaid" => Ok(Payment::Prepaid),
             "postpaid" => Ok(Payment::Postpaid),
-            other => Err(format!("payment {other:?} is not prepaid or postpaid")),
+            other => Err(Error::Parse {
+                reason: format!("payment {other:?} is not prepaid or postpaid"),
+            }),
         }
     }
 }
@@ -72,7 +76,11 @@ pub struct Plan {
 
 impl Plan {
     /// Checks the plan's ranges; the message names the field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Error> {
+        self.check_reason().map_err(|reason| Error::Plan { reason })
+    }
+
+    fn check_reason(&self) -> Result<(), String> {
         for (name, value, max) in [
             ("price_per_query", self.price_per_query, MAX_PRICE),
             ("price_per_mib", self.price_per_mib, MAX_PRICE),
@@ -117,9 +125,9 @@ mod tests {
     fn plan_ranges_name_the_field() {
         assert_eq!(plan().check(), Ok(()));
         let too_dear = Plan { price_per_mib: MAX_PRICE + 1, ..plan() };
-        assert!(too_dear.check().unwrap_err().starts_with("price_per_mib is "));
+        assert!(too_dear.check().unwrap_err().to_string().starts_with("price_per_mib is "));
         let too_fast = Plan { rate_limit_per_second: MAX_RATE_LIMIT + 1, ..plan() };
-        assert!(too_fast.check().unwrap_err().starts_with("rate_limit_per_second is "));
+        assert!(too_fast.check().unwrap_err().to_string().starts_with("rate_limit_per_second is "));
     }
 
     #[test]
@@ -129,6 +137,6 @@ mod tests {
             assert!(!valid_currency(bad), "{bad}");
         }
         assert_eq!("prepaid".parse::<Payment>(), Ok(Payment::Prepaid));
-        assert!("monthly".parse::<Payment>().unwrap_err().contains("\"monthly\""));
+        assert!("monthly".parse::<Payment>().unwrap_err().to_string().contains("\"monthly\""));
     }
 }

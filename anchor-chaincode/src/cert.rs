@@ -52,6 +52,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::Error;
 use crate::merkle::Hash;
 use crate::types::{Address, TxId};
 
@@ -147,7 +148,11 @@ impl Statement {
     }
 
     /// Parses canonical bytes strictly: the layout, names and period are checked.
-    pub fn parse(mut bytes: &[u8]) -> Result<Statement, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Statement, Error> {
+        Statement::parse_reason(bytes).map_err(|reason| Error::Certificate { reason })
+    }
+
+    fn parse_reason(mut bytes: &[u8]) -> Result<Statement, String> {
         let input = &mut bytes;
         let label = take(input, STATEMENT_LABEL.len(), "label")?;
         if label != STATEMENT_LABEL {
@@ -303,6 +308,15 @@ impl StatusList {
         size: u64,
         bitstring: &[u8],
         reasons: BTreeMap<u64, String>,
+    ) -> Result<StatusList, Error> {
+        StatusList::from_parts_reason(size, bitstring, reasons)
+            .map_err(|reason| Error::Certificate { reason })
+    }
+
+    fn from_parts_reason(
+        size: u64,
+        bitstring: &[u8],
+        reasons: BTreeMap<u64, String>,
     ) -> Result<StatusList, String> {
         if bitstring.len() as u64 != size.div_ceil(8) {
             return Err(format!(
@@ -378,13 +392,17 @@ mod tests {
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(Statement::parse(&longer).unwrap_err().contains("after its serial"));
+        assert!(Statement::parse(&longer).unwrap_err().to_string().contains("after its serial"));
         let mut empty_period = statement();
         empty_period.valid_until_ms = 1_000;
-        assert!(Statement::parse(&empty_period.to_bytes()).unwrap_err().contains("empty"));
+        assert!(
+            Statement::parse(&empty_period.to_bytes()).unwrap_err().to_string().contains("empty")
+        );
         let mut bad_channel = statement();
         bad_channel.channel = "Degree".into();
-        assert!(Statement::parse(&bad_channel.to_bytes()).unwrap_err().contains("channel"));
+        assert!(
+            Statement::parse(&bad_channel.to_bytes()).unwrap_err().to_string().contains("channel")
+        );
         let mut renewal = statement();
         renewal.previous = Some([5; 32]);
         assert_eq!(Statement::parse(&renewal.to_bytes()).unwrap().previous, Some([5; 32]));

@@ -22,7 +22,7 @@ pub const GENESIS_FORMAT: u32 = 2;
 pub const DEFAULT_HOLDERS: &str = "holders";
 
 /// Errors in a genesis configuration.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenesisError {
     /// Not valid JSON or not the expected shape.

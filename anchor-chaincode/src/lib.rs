@@ -41,6 +41,7 @@ pub mod billing;
 pub mod cert;
 pub mod checkpoint;
 pub mod commitment;
+mod error;
 pub mod genesis;
 pub mod ledger;
 pub mod merkle;
@@ -48,5 +49,6 @@ pub mod sig;
 pub mod tx;
 pub mod types;
 
+pub use error::{Error, Result};
 pub use ledger::{Block, BlockHeader, Ledger, Receipt};
 pub use types::{Address, DataType, Role, TxId, ValidationCode};

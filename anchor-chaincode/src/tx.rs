@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use cairn_schemas::v1 as pb;
 
+use crate::Error;
 use crate::billing::{Payment, Plan};
 use crate::types::{Address, DataType, Role, TxId, ValidationCode};
 
@@ -416,7 +417,7 @@ impl Transaction {
                 TxBody::AnchorChannels(AnchorChannels { channels, status_lists })
             }
             Some(pb::tx_payload::Body::OpenAccount(open)) => TxBody::OpenAccount(OpenAccount {
-                plan: plan_from_pb(open.plan).map_err(malformed)?,
+                plan: plan_from_pb_reason(open.plan).map_err(malformed)?,
                 holder: open.holder,
                 currency: open.currency,
             }),
@@ -427,7 +428,7 @@ impl Transaction {
                 reference: top_up.reference,
             }),
             Some(pb::tx_payload::Body::ChangePlan(change)) => TxBody::ChangePlan(ChangePlan {
-                plan: plan_from_pb(change.plan).map_err(malformed)?,
+                plan: plan_from_pb_reason(change.plan).map_err(malformed)?,
                 holder: change.holder,
             }),
         };
@@ -473,7 +474,11 @@ fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String>
 }
 
 /// A plan from its protobuf form; a missing plan or payment mode is malformed.
-pub fn plan_from_pb(plan: Option<pb::Plan>) -> Result<Plan, String> {
+pub fn plan_from_pb(plan: Option<pb::Plan>) -> Result<Plan, Error> {
+    plan_from_pb_reason(plan).map_err(|reason| Error::Plan { reason })
+}
+
+fn plan_from_pb_reason(plan: Option<pb::Plan>) -> Result<Plan, String> {
     let plan = plan.ok_or_else(|| "the account has no plan".to_string())?;
     let payment = match pb::Payment::try_from(plan.payment) {
         Ok(pb::Payment::Prepaid) => Payment::Prepaid,
@@ -630,9 +635,10 @@ pub fn endorse(
     envelope: &[u8],
     organisation: &str,
     key: &ed25519_zebra::SigningKey,
-) -> Result<Vec<u8>, String> {
-    let mut envelope_pb = pb::TxEnvelope::decode(envelope)
-        .map_err(|e| format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"))?;
+) -> Result<Vec<u8>, Error> {
+    let mut envelope_pb = pb::TxEnvelope::decode(envelope).map_err(|e| Error::Envelope {
+        reason: format!("envelope is not a valid cairn.v1.TxEnvelope: {e}"),
+    })?;
     let signature = key.sign(&endorsement_message(&envelope_pb.payload));
     envelope_pb.endorsements.push(pb::Endorsement {
         organisation: organisation.to_string(),

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::Error;
 use crate::merkle::Hash;
 
 /// Domain-separation label for addresses.
@@ -81,15 +82,17 @@ impl fmt::Debug for TxId {
 }
 
 impl FromStr for TxId {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut bytes = [0u8; 32];
         if text.len() != 64 {
-            return Err(format!("transaction id {text:?} is not 64 hex digits"));
+            return Err(Error::Parse {
+                reason: format!("transaction id {text:?} is not 64 hex digits"),
+            });
         }
         hex::decode_to_slice(text, &mut bytes)
-            .map_err(|e| format!("transaction id {text:?}: {e}"))?;
+            .map_err(|e| Error::Parse { reason: format!("transaction id {text:?}: {e}") })?;
         Ok(TxId(bytes))
     }
 }
@@ -158,12 +161,14 @@ impl fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Role::ALL.into_iter().find(|role| role.as_str() == text).ok_or_else(|| {
             let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-            format!("unknown role {text:?}; expected one of {}", names.join(", "))
+            Error::Parse {
+                reason: format!("unknown role {text:?}; expected one of {}", names.join(", ")),
+            }
         })
     }
 }
@@ -189,13 +194,15 @@ impl DataType {
 }
 
 impl FromStr for DataType {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "structured" => Ok(DataType::Structured),
             "unstructured" => Ok(DataType::Unstructured),
-            _ => Err(format!("unknown data type {text:?}; expected structured or unstructured")),
+            _ => Err(Error::Parse {
+                reason: format!("unknown data type {text:?}; expected structured or unstructured"),
+            }),
         }
     }
 }

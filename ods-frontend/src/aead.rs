@@ -18,7 +18,7 @@
 //!
 //! The chunk index is bound twice (nonce and associated data), so a chunk
 //! moved to another position, or two chunks swapped, fail authentication.
-//! The `is_last` flag is why [`ChunkCipher`] takes an `is_last` argument: a
+//! The `is_last` flag is why [`ChunkCipher`] takes a [`ChunkPosition`]: a
 //! version cut short at a chunk boundary fails too, because its new final
 //! chunk was sealed as "not last". (A version with zero chunks, the empty
 //! input, has no chunk to carry the flag; the chunk count in the header and
@@ -87,16 +87,17 @@ impl fmt::Debug for DataKey {
 
 /// Seals and opens the chunks of one version with AES-256-GCM.
 ///
-/// Implementations bind `chunk_index` and `is_last` as the module
+/// Implementations bind `chunk_index` and `position` as the module
 /// documentation describes; all of them produce the same bytes.
 pub trait ChunkCipher: Send + Sync {
     /// Encrypts the plaintext in `buffer` and appends the 16-byte tag.
     ///
-    /// `is_last` must be true exactly for the final chunk of the version.
+    /// `position` must be [`ChunkPosition::Last`] exactly for the final chunk
+    /// of the version.
     fn seal_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error>;
 
@@ -108,7 +109,7 @@ pub trait ChunkCipher: Send + Sync {
     fn open_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error>;
 
@@ -123,12 +124,34 @@ pub fn chunk_nonce(chunk_index: u64) -> [u8; 12] {
     nonce
 }
 
+/// Whether a chunk is the final chunk of its version. Its tag binds the
+/// answer, so a version cut short at a chunk boundary fails to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkPosition {
+    /// More chunks of the version follow this one.
+    NotLast,
+    /// The final chunk of the version.
+    Last,
+}
+
+impl ChunkPosition {
+    /// [`ChunkPosition::Last`] when `is_last` holds, [`ChunkPosition::NotLast`] otherwise.
+    pub(crate) fn last_if(is_last: bool) -> ChunkPosition {
+        if is_last { ChunkPosition::Last } else { ChunkPosition::NotLast }
+    }
+
+    /// Whether this is the final chunk.
+    pub fn is_last(self) -> bool {
+        self == ChunkPosition::Last
+    }
+}
+
 /// Returns the associated data of a chunk: `"cairn-chunk-v1" || u64_be(index) || is_last`.
-pub fn chunk_aad(chunk_index: u64, is_last: bool) -> [u8; AAD_LEN] {
+pub fn chunk_aad(chunk_index: u64, position: ChunkPosition) -> [u8; AAD_LEN] {
     let mut aad = [0u8; AAD_LEN];
     aad[..AAD_PREFIX.len()].copy_from_slice(AAD_PREFIX);
     aad[AAD_PREFIX.len()..AAD_PREFIX.len() + 8].copy_from_slice(&chunk_index.to_be_bytes());
-    aad[AAD_LEN - 1] = u8::from(is_last);
+    aad[AAD_LEN - 1] = u8::from(position.is_last());
     aad
 }
 
@@ -179,11 +202,11 @@ impl ChunkCipher for RingCipher {
     fn seal_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let nonce = ring::aead::Nonce::assume_unique_for_key(chunk_nonce(chunk_index));
-        let aad = ring::aead::Aad::from(chunk_aad(chunk_index, is_last));
+        let aad = ring::aead::Aad::from(chunk_aad(chunk_index, position));
         let tag = self
             .key()?
             .seal_in_place_separate_tag(nonce, aad, buffer)
@@ -195,14 +218,14 @@ impl ChunkCipher for RingCipher {
     fn open_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error> {
         if buffer.len() < TAG_LEN {
             return Err(corrupt(chunk_index, buffer));
         }
         let nonce = ring::aead::Nonce::assume_unique_for_key(chunk_nonce(chunk_index));
-        let aad = ring::aead::Aad::from(chunk_aad(chunk_index, is_last));
+        let aad = ring::aead::Aad::from(chunk_aad(chunk_index, position));
         let plaintext_len = self
             .key()?
             .open_in_place(nonce, aad, buffer)
@@ -230,7 +253,7 @@ impl ChunkCipher for RustCryptoCipher {
     fn seal_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let nonce = Nonce::from(chunk_nonce(chunk_index));
@@ -238,7 +261,7 @@ impl ChunkCipher for RustCryptoCipher {
             .cipher
             .encrypt_inout_detached(
                 &nonce,
-                &chunk_aad(chunk_index, is_last),
+                &chunk_aad(chunk_index, position),
                 buffer.as_mut_slice().into(),
             )
             .map_err(|_| Error::SealFailed { index: chunk_index })?;
@@ -249,7 +272,7 @@ impl ChunkCipher for RustCryptoCipher {
     fn open_in_place(
         &self,
         chunk_index: u64,
-        is_last: bool,
+        position: ChunkPosition,
         buffer: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let Some(plaintext_len) = buffer.len().checked_sub(TAG_LEN) else {
@@ -263,7 +286,7 @@ impl ChunkCipher for RustCryptoCipher {
         self.cipher
             .decrypt_inout_detached(
                 &nonce,
-                &chunk_aad(chunk_index, is_last),
+                &chunk_aad(chunk_index, position),
                 ciphertext.into(),
                 &tag,
             )
@@ -303,11 +326,11 @@ mod tests {
     #[test]
     fn layout_of_nonce_and_aad() {
         assert_eq!(chunk_nonce(0x0102_0304_0506_0708), [1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0]);
-        let aad = chunk_aad(17, true);
+        let aad = chunk_aad(17, ChunkPosition::Last);
         assert_eq!(&aad[..14], b"cairn-chunk-v1");
         assert_eq!(&aad[14..22], &17u64.to_be_bytes());
         assert_eq!(aad[22], 1);
-        assert_eq!(chunk_aad(17, false)[22], 0);
+        assert_eq!(chunk_aad(17, ChunkPosition::NotLast)[22], 0);
     }
 
     /// A known answer computed independently with Python's `cryptography`
@@ -325,7 +348,7 @@ mod tests {
         let expected = "555b422816a7012aeaf13b6d41692c295742c2ff4ff008e319efc037cb69b7e35846";
         for cipher in ciphers() {
             let mut buffer = b"Cairn known answer".to_vec();
-            cipher.seal_in_place(5, true, &mut buffer).unwrap();
+            cipher.seal_in_place(5, ChunkPosition::Last, &mut buffer).unwrap();
             assert_eq!(hex::encode(&buffer), expected, "{}", cipher.name());
         }
     }
@@ -335,16 +358,20 @@ mod tests {
         let [ring, rust] = ciphers();
         for len in [0usize, 1, 15, 16, 17, 255, 4096] {
             let plaintext: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            for (index, is_last) in [(0u64, false), (1, true), (u64::MAX, true)] {
+            for (index, position) in [
+                (0u64, ChunkPosition::NotLast),
+                (1, ChunkPosition::Last),
+                (u64::MAX, ChunkPosition::Last),
+            ] {
                 let mut a = plaintext.clone();
-                ring.seal_in_place(index, is_last, &mut a).unwrap();
+                ring.seal_in_place(index, position, &mut a).unwrap();
                 let mut b = plaintext.clone();
-                rust.seal_in_place(index, is_last, &mut b).unwrap();
+                rust.seal_in_place(index, position, &mut b).unwrap();
                 assert_eq!(a, b, "len {len} index {index}");
                 assert_eq!(a.len(), len + TAG_LEN);
                 // Each opens what the other sealed.
-                rust.open_in_place(index, is_last, &mut a).unwrap();
-                ring.open_in_place(index, is_last, &mut b).unwrap();
+                rust.open_in_place(index, position, &mut a).unwrap();
+                ring.open_in_place(index, position, &mut b).unwrap();
                 assert_eq!(a, plaintext);
                 assert_eq!(b, plaintext);
             }
@@ -355,10 +382,12 @@ mod tests {
     fn position_and_last_flag_are_bound() {
         for cipher in ciphers() {
             let mut sealed = b"chunk".to_vec();
-            cipher.seal_in_place(3, false, &mut sealed).unwrap();
-            for (index, is_last) in [(2, false), (4, false), (3, true)] {
+            cipher.seal_in_place(3, ChunkPosition::NotLast, &mut sealed).unwrap();
+            for (index, position) in
+                [(2, ChunkPosition::NotLast), (4, ChunkPosition::NotLast), (3, ChunkPosition::Last)]
+            {
                 let mut moved = sealed.clone();
-                let err = cipher.open_in_place(index, is_last, &mut moved).unwrap_err();
+                let err = cipher.open_in_place(index, position, &mut moved).unwrap_err();
                 assert!(
                     matches!(
                         err,
@@ -370,7 +399,7 @@ mod tests {
                 );
             }
             let mut short = vec![0u8; TAG_LEN - 1];
-            let err = cipher.open_in_place(9, false, &mut short).unwrap_err();
+            let err = cipher.open_in_place(9, ChunkPosition::NotLast, &mut short).unwrap_err();
             assert!(matches!(
                 err,
                 Error::ChunkCorrupt { index: 9, reason: CorruptReason::TooShort { len: 15 } }
@@ -386,9 +415,9 @@ mod tests {
     fn authentication_failure_names_the_chunk() {
         let [ring, _] = ciphers();
         let mut sealed = b"some rows".to_vec();
-        ring.seal_in_place(17, false, &mut sealed).unwrap();
+        ring.seal_in_place(17, ChunkPosition::NotLast, &mut sealed).unwrap();
         sealed[0] ^= 1;
-        let err = ring.open_in_place(17, false, &mut sealed).unwrap_err();
+        let err = ring.open_in_place(17, ChunkPosition::NotLast, &mut sealed).unwrap_err();
         assert!(err.to_string().starts_with("chunk 17 failed authentication"), "{err}");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::aead::ChunkCipher;
+use crate::aead::{ChunkCipher, ChunkPosition};
 use crate::error::Error;
 use crate::pipeline::{PipelineConfig, seal_stream};
 
@@ -37,9 +37,9 @@ pub fn measure_cipher(cipher: &dyn ChunkCipher, bytes: &mut Vec<u8>) -> Result<f
     bytes.reserve(crate::aead::TAG_LEN);
     let len = bytes.len();
     let start = Instant::now();
-    cipher.seal_in_place(0, true, bytes)?;
+    cipher.seal_in_place(0, ChunkPosition::Last, bytes)?;
     let result = rate(len, start);
-    cipher.open_in_place(0, true, bytes)?;
+    cipher.open_in_place(0, ChunkPosition::Last, bytes)?;
     Ok(result)
 }
 

@@ -152,6 +152,17 @@ pub enum Error {
     /// The object store failed.
     #[error("object store error")]
     Store(#[source] object_store::Error),
+    /// Published metadata is not the JSON of an asset header.
+    #[error("metadata is not a Cairn asset header: {0}")]
+    HeaderJson(#[source] serde_json::Error),
+    /// Published metadata is an asset header of another format.
+    #[error("header format {found:?} is not {expected:?}")]
+    HeaderFormat {
+        /// The format the header names.
+        found: String,
+        /// The format this code reads.
+        expected: &'static str,
+    },
 }
 
 impl Error {

@@ -14,6 +14,8 @@ use access_control::wrap::{self, WrappedKey};
 use anchor_chaincode::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::{Error, Result};
+
 /// The header format name.
 pub const FORMAT: &str = "cairn-asset-header-v1";
 /// The hash algorithm name.
@@ -160,11 +162,10 @@ impl AssetHeader {
     }
 
     /// Reads published metadata.
-    pub fn from_bytes(bytes: &[u8]) -> Result<AssetHeader, String> {
-        let header: AssetHeader = serde_json::from_slice(bytes)
-            .map_err(|e| format!("metadata is not a Cairn asset header: {e}"))?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<AssetHeader> {
+        let header: AssetHeader = serde_json::from_slice(bytes).map_err(Error::HeaderJson)?;
         if header.format != FORMAT {
-            return Err(format!("header format {:?} is not {FORMAT:?}", header.format));
+            return Err(Error::HeaderFormat { found: header.format, expected: FORMAT });
         }
         Ok(header)
     }

@@ -45,7 +45,7 @@ use std::thread;
 use anchor_chaincode::merkle::{leaf_hash, root_of};
 use sha2::{Digest, Sha256};
 
-use crate::aead::{ChunkCipher, TAG_LEN};
+use crate::aead::{ChunkCipher, ChunkPosition, TAG_LEN};
 use crate::error::Error;
 use crate::format::check_chunk_size;
 
@@ -169,7 +169,7 @@ struct Job {
     /// The chunk's index.
     index: u64,
     /// Whether it is the final chunk.
-    is_last: bool,
+    position: ChunkPosition,
     /// The plaintext (sealing) or the stored bytes (opening).
     buffer: Vec<u8>,
 }
@@ -303,7 +303,8 @@ fn read_chunks<R: Read>(
             carry.is_none()
         };
         let index = totals.chunks;
-        if jobs.send(Job { index, is_last, buffer }).is_err() {
+        let position = ChunkPosition::last_if(is_last);
+        if jobs.send(Job { index, position, buffer }).is_err() {
             // Every worker has stopped, which only happens when sealing was cancelled.
             return Ok(totals);
         }
@@ -329,10 +330,10 @@ fn read_byte(input: &mut impl Read) -> Result<Option<u8>, Error> {
 
 /// Hashes and seals one chunk.
 fn seal_job(cipher: &dyn ChunkCipher, job: Job) -> Result<SealedChunk, Error> {
-    let Job { index, is_last, mut buffer } = job;
+    let Job { index, position, mut buffer } = job;
     let plaintext_sha256: [u8; 32] = Sha256::digest(&buffer).into();
     let plaintext_len = buffer.len() as u64;
-    cipher.seal_in_place(index, is_last, &mut buffer)?;
+    cipher.seal_in_place(index, position, &mut buffer)?;
     Ok(SealedChunk { index, plaintext_sha256, plaintext_len, ciphertext: buffer })
 }
 
@@ -453,9 +454,9 @@ where
                             Some(Error::ExtraChunk { index, expected: n_chunks })
                         }
                         Some(Ok((index, buffer))) => {
-                            let is_last = index + 1 == n_chunks;
+                            let position = ChunkPosition::last_if(index + 1 == n_chunks);
                             job_tx
-                                .send(Job { index, is_last, buffer })
+                                .send(Job { index, position, buffer })
                                 .map_err(|_| Error::WorkerLost)?;
                             in_flight += 1;
                             pulled += 1;
@@ -507,8 +508,8 @@ where
 
 /// Opens one chunk and checks its plaintext against the header's hash.
 fn open_job(cipher: &dyn ChunkCipher, expected: &[[u8; 32]], job: Job) -> Result<Vec<u8>, Error> {
-    let Job { index, is_last, mut buffer } = job;
-    cipher.open_in_place(index, is_last, &mut buffer)?;
+    let Job { index, position, mut buffer } = job;
+    cipher.open_in_place(index, position, &mut buffer)?;
     let digest: [u8; 32] = Sha256::digest(&buffer).into();
     let matches = usize::try_from(index)
         .ok()

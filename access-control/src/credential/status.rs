@@ -281,7 +281,8 @@ impl SignedStatusList {
         let bits = decompress(&compressed, self.size.div_ceil(8))?;
         let reasons: BTreeMap<u64, String> =
             self.revoked.iter().map(|e| (e.index, e.reason.clone())).collect();
-        let list = StatusList::from_parts(self.size, &bits, reasons).map_err(invalid)?;
+        let list = StatusList::from_parts(self.size, &bits, reasons)
+            .map_err(|e| invalid(e.to_string()))?;
         if note.size != list.size || note.root != list.hash(&self.issuer_organisation) {
             return Err(invalid(
                 "the list does not match the hash and size its note signs".to_string(),

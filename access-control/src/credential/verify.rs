@@ -244,7 +244,7 @@ pub fn verify_with_cache(
     let statement = match presentation.parsed_statement() {
         Ok(statement) => statement,
         Err(e) => {
-            checks.push("statement", Err(e));
+            checks.push("statement", Err(e.to_string()));
             return Report {
                 valid: false,
                 certificate_id: hex::encode(id),

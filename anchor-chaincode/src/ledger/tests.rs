@@ -6,8 +6,11 @@ use ed25519_zebra::SigningKey;
 use prost::Message;
 
 use super::*;
+use crate::authority::TxType;
+use crate::genesis::Genesis;
 use crate::genesis::Organisation;
 use crate::tx::{TxDraft, seal};
+use crate::types::Role;
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from([seed; 32])

@@ -337,7 +337,9 @@ fn check_file(
                         "valid": parsed.code == ValidationCode::Valid,
                     });
                 }
-                Err(e) => checks.push(Check { name: "leaf content", ok: false, detail: e }),
+                Err(e) => {
+                    checks.push(Check { name: "leaf content", ok: false, detail: e.to_string() })
+                }
             }
             let proof_result = decode_hashes(&file.hashes).and_then(|hashes| {
                 merkle::verify_inclusion(
@@ -482,7 +484,7 @@ pub(crate) fn check_audit_file(
     let mut anchor_chain = None;
     let anchored_root = match parse_leaf(&anchor_leaf) {
         Err(e) => {
-            checks.push(Check { name: "anchor transaction", ok: false, detail: e });
+            checks.push(Check { name: "anchor transaction", ok: false, detail: e.to_string() });
             None
         }
         Ok(leaf) => match Transaction::decode(&leaf.envelope) {
