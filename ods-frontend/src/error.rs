@@ -102,6 +102,15 @@ pub enum Error {
     /// The consumer of sealed chunks (an upload) stopped before the end.
     #[error("the upload stopped before the object was complete")]
     ConsumerStopped,
+    /// A share definition could not be named, read, checked or written.
+    #[error("{reason}")]
+    Share {
+        /// What went wrong, naming the share or its file.
+        reason: String,
+        /// The underlying failure, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A store URL or option was not understood.
     #[error("store URL {url}: {reason}")]
     InvalidStoreUrl {

@@ -17,6 +17,7 @@
 //! - [`store`]: the write-once object-store port (memory, local directory, S3).
 //! - [`transfer`]: the pipeline joined to the store.
 //! - [`layout`]: where indexes and key grants live in the store.
+//! - [`share`]: share definitions, kept with mode 0600.
 //! - [`bench`](mod@bench): throughput measurements for `cairn bench ods`.
 
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod format;
 pub mod header;
 pub mod layout;
 pub mod pipeline;
+pub mod share;
 pub mod store;
 pub mod transfer;
 

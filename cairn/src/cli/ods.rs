@@ -4,7 +4,7 @@
 //! and `cairn data fetch` (key grant → encrypted stream → verified plaintext).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use access_control::keys::{KeyPair, random_bytes};
 use access_control::wrap::{self, WrappedKey};
@@ -23,7 +23,6 @@ use ods_frontend::header::{
 };
 use ods_frontend::pipeline::{PipelineConfig, open_stream};
 use ods_frontend::store::SealedStore;
-use serde::{Deserialize, Serialize};
 
 use crate::cli::NodeArgs;
 use crate::cli::asset::fetch_asset;
@@ -33,119 +32,7 @@ use crate::clock::now_ms;
 use cairn_schemas::v1::access_client::AccessClient;
 use cairn_schemas::v1::ledger_client::LedgerClient;
 use ods_frontend::layout::{VersionIndex, grant_path, index_path};
-
-/// Where a share's rows come from.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum ShareSource {
-    /// A PostgreSQL table or query.
-    Postgres {
-        url: String,
-        #[serde(default)]
-        schema: Option<String>,
-        #[serde(default)]
-        table: Option<String>,
-        #[serde(default)]
-        query: Option<String>,
-        #[serde(default)]
-        watermark: Option<String>,
-        /// `csv` or `ndjson`.
-        format: String,
-    },
-    /// A file: `csv`, `ndjson` or `raw` (unstructured).
-    File { path: PathBuf, format: String },
-}
-
-/// A share: kept in `DATA_DIR/ods/shares/NAME.json` (mode 0600: it may hold a database password).
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Share {
-    pub(crate) name: String,
-    pub(crate) asset_id: String,
-    pub(crate) title: String,
-    #[serde(default)]
-    pub(crate) description: String,
-    pub(crate) source: ShareSource,
-    /// The publisher's key file.
-    pub(crate) key: PathBuf,
-    #[serde(default)]
-    pub(crate) authorised: Vec<String>,
-    /// The object store URL.
-    pub(crate) store: String,
-    pub(crate) chunk_size: usize,
-}
-
-impl std::fmt::Debug for Share {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Share")
-            .field("name", &self.name)
-            .field("asset_id", &self.asset_id)
-            .finish_non_exhaustive()
-    }
-}
-
-fn share_path(data_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        bail!("share name {name:?} must be letters, digits, '-', '_' or '.'");
-    }
-    Ok(data_dir.join("ods").join("shares").join(format!("{name}.json")))
-}
-
-impl Share {
-    fn load(data_dir: &Path, name: &str) -> anyhow::Result<Share> {
-        let path = share_path(data_dir, name)?;
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "no share {name:?} ({} cannot be read; see `cairn share create`)",
-                path.display()
-            )
-        })?;
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "share file {} is readable by other users (mode {mode:o}) and may hold a database password; run: chmod 600 {}",
-                path.display(),
-                path.display()
-            );
-        }
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid share", path.display()))
-    }
-
-    fn save(&self, data_dir: &Path) -> anyhow::Result<PathBuf> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = share_path(data_dir, &self.name)?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| {
-                format!("cannot create {} (does the share exist already?)", path.display())
-            })?;
-        file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
-        file.sync_all()?;
-        Ok(path)
-    }
-
-    fn data_type(&self) -> &'static str {
-        match &self.source {
-            ShareSource::File { format, .. } if format == "raw" => "unstructured",
-            _ => "structured",
-        }
-    }
-
-    fn encoding(&self) -> &str {
-        match &self.source {
-            ShareSource::Postgres { format, .. } | ShareSource::File { format, .. } => format,
-        }
-    }
-}
+use ods_frontend::share::{Share, ShareSource};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ShareCommand {
