@@ -13,5 +13,7 @@ pub mod kafka;
 pub mod log;
 pub mod pg_tls;
 pub mod source;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{Error, Result};

@@ -28,6 +28,10 @@ use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_client::LedgerClient;
 use tonic::transport::Channel;
 
+mod broker;
+
+pub use broker::Broker;
+
 /// How long a node may take to print `listening on` (it replays its log first).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a CLI command or a stopping node may take.
@@ -670,53 +674,16 @@ pub fn anchor_access_envelope(
 /// The protobuf number of the `VALID` validation code.
 pub const VALID: i32 = pb::ValidationCode::Valid as i32;
 
-/// Whether the tests must fail, rather than skip, when a service they need
-/// is missing: under CI (`CI=true`) and when the test script, which starts
-/// the services, says so (`CAIRN_REQUIRE_SERVICES=1`).
-pub fn services_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("CAIRN_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
+/// Where the services the tests need are, and the one rule for a missing
+/// one (fail when `CAIRN_REQUIRE_SERVICES=1`, skip loudly otherwise).
+pub use connectors::testing::support;
 
-/// Whether something accepts TCP connections at `addr` (host:port).
-pub fn answers(addr: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-}
-
-/// A service a test needs, or `None` (with a loud message) when it is
-/// missing outside CI; under CI a missing service fails the test.
-fn service(what: &str, addr: &str, value: String, hint: &str) -> Option<String> {
-    if answers(addr) {
-        return Some(value);
-    }
-    assert!(!services_required(), "{what} is required here but nothing answers at {addr}: {hint}");
-    eprintln!("\n*** SKIPPING: {what} does not answer at {addr} ({hint}) ***\n");
-    None
-}
-
-/// The Kafka bootstrap servers of the tests: `CAIRN_TEST_KAFKA`, default
-/// `127.0.0.1:9092` (scripts/test starts a broker and sets it).
-pub fn kafka_brokers() -> Option<String> {
-    let brokers = std::env::var("CAIRN_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let first = brokers.split(',').next().unwrap_or_default().to_owned();
-    service(
-        "a Kafka broker",
-        &first,
-        brokers.clone(),
-        "run scripts/test, or start `nisshi broker` and set CAIRN_TEST_KAFKA",
-    )
-}
-
-/// The PostgreSQL URL of the tests: `CAIRN_TEST_POSTGRES`, default the local
-/// server's `test` database.
-pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("CAIRN_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    service("PostgreSQL", "127.0.0.1:5432", url, "start PostgreSQL or set CAIRN_TEST_POSTGRES")
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("cannot find a free loopback port")
 }
 
 /// A name no other test run uses: `prefix` plus the process id and the time.

@@ -9,12 +9,12 @@
 //! - The broker is killed and restarted (on PostgreSQL storage) while
 //!   transactions are submitted: no acknowledged transaction is lost.
 //!
-//! Under `CI=true` or `CAIRN_REQUIRE_SERVICES=1` a missing broker or database
-//! fails the tests; otherwise they are skipped with a loud message.
+//! The services are found through `cairn_tests::support`: under
+//! `CAIRN_REQUIRE_SERVICES=1` a missing broker or database fails the tests;
+//! otherwise they are skipped with a loud message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ use anchor_chaincode::Role;
 use asset_registry::audit::{AccessEvent, Decision};
 use cairn_schemas::v1 as pb;
 use cairn_tests::{
-    Node, Prng, Start, VALID, cairn, cairn_command, cairn_with_timeout, connect, kafka_brokers,
-    postgres_url, register_envelope, services_required, unique_name,
+    Broker, Node, Prng, Start, VALID, cairn, cairn_command, cairn_with_timeout, connect,
+    register_envelope, support, unique_name,
 };
 use connectors::kafka::{KafkaConfig, KafkaProducer, OutRecord};
 
@@ -41,8 +41,8 @@ struct Env {
 
 impl Env {
     fn new(prefix: &str) -> Option<Env> {
-        let kafka = kafka_brokers()?;
-        let postgres = postgres_url()?;
+        let kafka = support::kafka()?;
+        let postgres = support::postgres()?;
         let name = unique_name(prefix);
         Some(Env {
             kafka,
@@ -435,64 +435,18 @@ fn two_nodes_on_one_ledger_topic_derive_identical_blocks() {
     });
 }
 
-/// The nisshi binary, or `None` (skipping loudly outside CI).
-fn nisshi() -> Option<PathBuf> {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nisshi")).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/nisshi")));
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    assert!(!services_required(), "nisshi is required (scripts/test installs it)");
-    eprintln!("\n*** SKIPPING the broker restart test: nisshi is not installed ***\n");
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_broker(nisshi: &Path, port: u16, storage: &str) -> Child {
-    let child = Command::new(nisshi)
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--advertised-listener-url",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--storage-engine",
-            storage,
-            "--group-initial-rebalance-delay",
-            "0s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cairn_tests::answers(&format!("127.0.0.1:{port}")) {
-        assert!(Instant::now() < deadline, "the broker did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
 #[test]
 fn a_broker_restart_loses_no_acknowledged_transaction() {
     let Some(mut env) = Env::new("restart") else { return };
-    let Some(nisshi) = nisshi() else { return };
+    let Some(nisshi) = support::nisshi() else { return };
     // The broker keeps its log in a database of its own, so it survives the restart.
     let database = env.schema.clone();
     let admin = postgres_client::Client::new(&env.postgres.replace("/test", "/postgres"));
     admin.execute(&format!("CREATE DATABASE {database}"));
     let storage = format!("postgres://postgres@127.0.0.1:5432/{database}?sslmode=disable");
-    let port = free_port();
-    env.kafka = format!("127.0.0.1:{port}");
-    let mut broker = start_broker(&nisshi, port, &storage);
+    let port = cairn_tests::free_port();
+    let broker = Broker::start(&nisshi, port, &storage);
+    env.kafka = broker.brokers();
 
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start_with_args(&dir.path().join("a"), Start::Demo, &args_ref(&env.kafka_args()))
@@ -538,10 +492,9 @@ fn a_broker_restart_loses_no_acknowledged_transaction() {
         .collect();
     std::thread::sleep(Duration::from_secs(3));
     let before_restart = acknowledged.lock().unwrap().len();
-    broker.kill().unwrap();
-    let _ = broker.wait();
+    broker.kill();
     std::thread::sleep(Duration::from_secs(1));
-    let mut broker = start_broker(&nisshi, port, &storage);
+    let broker = Broker::start(&nisshi, port, &storage);
     std::thread::sleep(Duration::from_secs(8));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for submitter in submitters {
@@ -581,8 +534,7 @@ fn a_broker_restart_loses_no_acknowledged_transaction() {
     });
     drop(b);
     drop(a);
-    broker.kill().unwrap();
-    let _ = broker.wait();
+    broker.kill();
     admin.execute(&format!("DROP DATABASE {database} WITH (FORCE)"));
 }
 
