@@ -16,9 +16,9 @@
 //! consumer's business (Cairn stores offsets with its PostgreSQL rows).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -296,6 +296,15 @@ impl KafkaProducer {
     /// Sends `records` to `topic` in order and waits until every one is
     /// acknowledged; answers their (partition, offset).
     pub fn send_all(&self, topic: &str, records: &[OutRecord<'_>]) -> Result<Vec<(i32, i64)>> {
+        self.enqueue(topic, records)?.wait()
+    }
+
+    /// Hands `records` to the producer's queue in order, without waiting for
+    /// acknowledgements.
+    ///
+    /// If queueing fails part-way, the records queued before the failure may
+    /// still be delivered.
+    fn enqueue(&self, topic: &str, records: &[OutRecord<'_>]) -> Result<Pending<'_>> {
         let (reply, reports) = mpsc::channel();
         for (index, out) in records.iter().enumerate() {
             let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
@@ -330,13 +339,38 @@ impl KafkaProducer {
                 }
             }
         }
-        drop(reply);
-        let mut answers = vec![None; records.len()];
+        Ok(Pending {
+            config: &self.config,
+            topic: topic.to_owned(),
+            reports,
+            n_records: records.len(),
+        })
+    }
+
+    /// Waits until everything sent is acknowledged.
+    pub fn flush(&self) -> Result<()> {
+        self.producer.flush(self.config.timeout).map_err(|e| self.config.error("flush", e))
+    }
+}
+
+/// Records queued by [`KafkaProducer::enqueue`] whose acknowledgements are awaited.
+struct Pending<'a> {
+    config: &'a KafkaConfig,
+    topic: String,
+    reports: mpsc::Receiver<Report>,
+    n_records: usize,
+}
+
+impl Pending<'_> {
+    /// Waits until every record is acknowledged; answers their (partition, offset) in order.
+    fn wait(self) -> Result<Vec<(i32, i64)>> {
+        let topic = &self.topic;
+        let mut answers = vec![None; self.n_records];
         // librdkafka fails a delivery itself after message.timeout.ms.
         let deadline = Instant::now() + self.config.timeout + Duration::from_secs(10);
-        for _ in 0..records.len() {
+        for _ in 0..self.n_records {
             let wait = deadline.saturating_duration_since(Instant::now());
-            let (index, outcome) = reports.recv_timeout(wait).map_err(|_| {
+            let (index, outcome) = self.reports.recv_timeout(wait).map_err(|_| {
                 self.config.error(
                     format!("produce to topic {topic}"),
                     "no acknowledgement in time; the records' fate is unknown",
@@ -357,11 +391,6 @@ impl KafkaProducer {
                 })
             })
             .collect()
-    }
-
-    /// Waits until everything sent is acknowledged.
-    pub fn flush(&self) -> Result<()> {
-        self.producer.flush(self.config.timeout).map_err(|e| self.config.error("flush", e))
     }
 }
 
@@ -610,6 +639,9 @@ pub struct KafkaLog {
     config: KafkaConfig,
     topic: String,
     producer: KafkaProducer,
+    /// Held while an append queues its records, so that concurrent appends
+    /// do not interleave and every group gets consecutive offsets.
+    append_order: Mutex<()>,
     /// For [`LedgerLog::read`] (random reads, catch-up).
     reader: Mutex<Cursor>,
     /// For [`LedgerLog::read_wait`] (the follower), so the two never seek each other away.
@@ -640,6 +672,7 @@ impl KafkaLog {
             config: config.clone(),
             topic: topic.to_owned(),
             producer: KafkaProducer::new(config)?,
+            append_order: Mutex::new(()),
             reader: cursor()?,
             follower: cursor()?,
             high: AtomicU64::new(0),
@@ -755,9 +788,25 @@ impl LedgerLog for KafkaLog {
             .iter()
             .map(|payload| OutRecord { key: None, payload, headers: &[], partition: Some(0) })
             .collect();
-        let positions = self.producer.send_all(&self.topic, &out)?;
+        let pending = {
+            // Queued under the lock, acknowledged outside it: concurrent
+            // appends still share the broker's round trips.
+            let _order = self.append_order.lock().unwrap_or_else(PoisonError::into_inner);
+            self.producer.enqueue(&self.topic, &out)?
+        };
+        let positions = pending.wait()?;
         let first = positions.first().map_or(0, |&(_, offset)| offset);
         let last = positions.last().map_or(0, |&(_, offset)| offset);
+        if usize::try_from(last - first).ok() != Some(records.len() - 1) {
+            return Err(self.config.error(
+                format!("append to topic {}", self.topic),
+                format!(
+                    "the broker stored the group of {} records at offsets {first} to {last}, \
+                     not consecutively",
+                    records.len()
+                ),
+            ));
+        }
         let _ = self.high.fetch_max(u64::try_from(last).unwrap_or(0) + 1, Ordering::AcqRel);
         u64::try_from(first)
             .map_err(|_| self.config.error("append", format!("broker answered offset {first}")))

@@ -4,5 +4,8 @@
 //!   are (PostgreSQL, a Kafka broker, the `nisshi` and `s3s-fs` binaries), and
 //!   the one rule for when one is missing: fail when services are required,
 //!   skip loudly otherwise.
+//! - [`log_contract`] is the behaviour every [`LedgerLog`](crate::log::LedgerLog)
+//!   backend must have, as public functions any backend's tests can run.
 
+pub mod log_contract;
 pub mod support;
