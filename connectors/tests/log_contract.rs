@@ -27,6 +27,7 @@ fn embedded_log_keeps_the_contract() {
     assert!(calls > 0);
 }
 
+#[cfg(feature = "kafka")]
 mod kafka {
     //! The contract on a fresh one-partition topic per log.
 

@@ -133,6 +133,7 @@ pub fn postgres() -> Option<String> {
 
 /// The PostgreSQL server of the tests, if it accepts a connection and
 /// answers `SELECT 1`; see [`postgres`] for the rule when it does not.
+#[cfg(feature = "pg")]
 pub async fn postgres_reachable() -> Option<String> {
     let url = postgres_url();
     let endpoint = postgres_endpoint(&url).unwrap_or_else(|| "(the configured server)".to_owned());
