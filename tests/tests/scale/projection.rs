@@ -1,228 +1,19 @@
-//! The scaled mode on real engines: a Kafka-protocol broker (nisshi, started
-//! by scripts/test) and PostgreSQL.
-//!
-//! - The projector is killed with SIGKILL at random points while it works
-//!   through a large access-event backlog; after it catches up, every
-//!   projection equals `cairn replay --from-start` and no event is missing or
-//!   counted twice.
-//! - Two nodes on one ledger topic derive identical blocks and state roots.
-//! - The broker is killed and restarted (on PostgreSQL storage) while
-//!   transactions are submitted: no acknowledged transaction is lost.
-//!
-//! The services are found through `cairn_tests::support`: under
-//! `CAIRN_REQUIRE_SERVICES=1` a missing broker or database fails the tests;
-//! otherwise they are skipped with a loud message.
+//! Projectors on real engines: killed mid-batch they lose and double-count
+//! nothing, replay names a differing row, metering bills exactly, the audit
+//! log holds every node's events, and forged access records are refused.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
-use anchor_chaincode::Role;
 use asset_registry::audit::{AccessEvent, Decision};
-use cairn_schemas::v1 as pb;
-use cairn_tests::{
-    Broker, Node, Prng, Start, VALID, cairn, cairn_command, cairn_with_timeout, connect,
-    register_envelope, support, unique_name,
-};
+use cairn_tests::{Node, Prng, Start, cairn, runtime};
 use connectors::kafka::{KafkaConfig, KafkaProducer, OutRecord};
 
-const CHAIN: &str = "cairn-demo";
-
-/// Topics, schema and services of one test.
-struct Env {
-    kafka: String,
-    postgres: String,
-    ledger_topic: String,
-    access_topic: String,
-    schema: String,
-}
-
-impl Env {
-    fn new(prefix: &str) -> Option<Env> {
-        let kafka = support::kafka()?;
-        let postgres = support::postgres()?;
-        let name = unique_name(prefix);
-        Some(Env {
-            kafka,
-            postgres,
-            ledger_topic: format!("{name}.ledger"),
-            access_topic: format!("{name}.access"),
-            schema: name,
-        })
-    }
-
-    fn kafka_args(&self) -> Vec<String> {
-        vec![
-            "--kafka".into(),
-            self.kafka.clone(),
-            "--ledger-topic".into(),
-            self.ledger_topic.clone(),
-            "--access-topic".into(),
-            self.access_topic.clone(),
-        ]
-    }
-
-    fn all_args(&self) -> Vec<String> {
-        let mut args = self.kafka_args();
-        args.extend([
-            "--postgres".into(),
-            self.postgres.clone(),
-            "--postgres-schema".into(),
-            self.schema.clone(),
-        ]);
-        args
-    }
-
-    fn sql(&self) -> postgres_client::Client {
-        postgres_client::Client::new(&self.postgres)
-    }
-}
-
-/// A blocking wrapper of tokio-postgres for assertions.
-mod postgres_client {
-    pub(crate) struct Client {
-        runtime: tokio::runtime::Runtime,
-        client: tokio_postgres::Client,
-    }
-
-    impl Client {
-        pub(crate) fn new(url: &str) -> Client {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let client = runtime.block_on(async {
-                let (client, connection) =
-                    tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                drop(tokio::spawn(connection));
-                client
-            });
-            Client { runtime, client }
-        }
-
-        pub(crate) fn rows(&self, sql: &str) -> Vec<tokio_postgres::Row> {
-            self.runtime.block_on(self.client.query(sql, &[])).unwrap()
-        }
-
-        pub(crate) fn count(&self, sql: &str) -> i64 {
-            self.rows(sql)[0].get(0)
-        }
-
-        pub(crate) fn execute(&self, sql: &str) {
-            self.runtime.block_on(self.client.batch_execute(sql)).unwrap();
-        }
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn args_ref(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
-/// A record as a node publishes it: payload, leaf index, key, node signature.
-type SignedRecord<'a> = (Vec<u8>, [u8; 8], &'a str, [u8; 64]);
-
-/// A record's payload and headers.
-type RawRecord = (Vec<u8>, Vec<(&'static str, Vec<u8>)>);
-
-/// Sends `events` to the access topic as the node whose key is `node` does
-/// (keyed by identity, with node, leaf, node key and signature headers),
-/// each `dup_every`-th event twice, as a node does when it republishes after
-/// a crash.
-fn produce_events(env: &Env, node: &KeyPair, events: &[AccessEvent], dup_every: usize) {
-    let producer = KafkaProducer::new(&KafkaConfig::new(env.kafka.clone())).unwrap();
-    let address = node.address().to_string();
-    let public_key = node.signing_public_key();
-    let encoded: Vec<SignedRecord<'_>> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let payload = e.encode();
-            let signature =
-                asset_registry::audit::sign_record(node.signing_key(), i as u64, &payload);
-            (payload, (i as u64).to_be_bytes(), e.identity.as_str(), signature)
-        })
-        .collect();
-    let mut order: Vec<usize> = Vec::new();
-    for i in 0..events.len() {
-        order.push(i);
-        if i % dup_every == dup_every - 1 {
-            order.push(i - dup_every / 2);
-        }
-    }
-    for chunk in order.chunks(5000) {
-        let headers: Vec<[(&str, &[u8]); 4]> = chunk
-            .iter()
-            .map(|&i| {
-                [
-                    ("cairn-node", address.as_bytes()),
-                    ("cairn-leaf", encoded[i].1.as_slice()),
-                    ("cairn-node-key", public_key.as_slice()),
-                    ("cairn-signature", encoded[i].3.as_slice()),
-                ]
-            })
-            .collect();
-        let out: Vec<OutRecord<'_>> = chunk
-            .iter()
-            .zip(&headers)
-            .map(|(&i, headers)| OutRecord {
-                key: Some(encoded[i].2.as_bytes()),
-                payload: &encoded[i].0,
-                headers,
-                partition: None,
-            })
-            .collect();
-        let _ = producer.send_all(&env.access_topic, &out).unwrap();
-    }
-}
-
-/// Events that are not billable (billable ones would need their callers'
-/// signed requests), decided at ledger `height`.
-fn synthetic_events(n: usize, height: u64) -> Vec<AccessEvent> {
-    let mut prng = Prng::new(0x5ca1e);
-    (0..n)
-        .map(|i| AccessEvent {
-            event_id: format!("{:032x}", 0xE000_0000_0000u64 + i as u64),
-            time_ms: 1_790_000_000_000 + i as u64,
-            identity: format!("{:040x}", prng.between(1, 25)),
-            organisation: "verifier-co".into(),
-            role: "verifier".into(),
-            action: if i % 3 == 0 { "verify_data_hash".into() } else { "read_audit".into() },
-            resource: format!("asset:health/clinic-registry@{}", 1 + i % 4),
-            decision: if i % 10 == 0 { Decision::Denied } else { Decision::Allowed },
-            reason: "test".into(),
-            bytes: prng.between(0, 100_000),
-            latency_us: 10,
-            method: "/cairn.v1.Access/RequestAccess".into(),
-            ledger_height: height,
-            request: Vec::new(),
-        })
-        .collect()
-}
-
-/// The key of a running node (its data directory's `node.key`).
-fn node_key(node: &Node) -> KeyPair {
-    KeyPair::load(&node.data_dir().join("node.key")).unwrap()
-}
-
-/// The height of a node's ledger (after the demo set-up, the node is registered).
-fn demo_height(node: &Node) -> u64 {
-    cairn(["node", "info", "--json", "--node", &node.url()]).json()["height"].as_u64().unwrap()
-}
-
-/// `cairn project` as a child process.
-fn spawn_projector(env: &Env) -> Child {
-    cairn_command()
-        .args(["project", "--member-id", "projector-1"])
-        .args(env.all_args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
+use crate::env::{
+    Env, RawRecord, args_ref, demo_height, node_key, produce_events, spawn_projector,
+    synthetic_events,
+};
 
 #[test]
 fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
@@ -270,10 +61,7 @@ fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
         "no kill landed in the middle of the backlog: {partial_counts:?}"
     );
 
-    let done = cairn_with_timeout(
-        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(600),
-    );
+    let done = env.project_until_caught_up(Duration::from_secs(600));
     done.assert_success();
 
     let sql = env.sql();
@@ -297,10 +85,7 @@ fn a_projector_killed_mid_batch_loses_nothing_and_counts_nothing_twice() {
         cairn(["node", "info", "--json", "--node", &node.url()]).json()["height"].as_u64().unwrap();
     assert_eq!(sql.count(&format!("SELECT count(*) FROM {schema}.blocks")), height as i64);
 
-    let replay = cairn_with_timeout(
-        [&["replay".to_string(), "--from-start".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(600),
-    );
+    let replay = env.replay_from_start(Duration::from_secs(600));
     replay.assert_success();
     assert!(replay.stdout.contains("identical"), "{}", replay.describe());
     sql.execute(&format!("DROP SCHEMA {schema} CASCADE"));
@@ -314,10 +99,7 @@ fn replay_names_a_row_that_differs() {
         Node::start_with_args(&dir.path().join("node"), Start::Demo, &args_ref(&env.kafka_args()))
             .unwrap();
     produce_events(&env, &node_key(&node), &synthetic_events(50, demo_height(&node)), 1000);
-    let done = cairn_with_timeout(
-        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(120),
-    );
+    let done = env.project_until_caught_up(Duration::from_secs(120));
     done.assert_success();
     let sql = env.sql();
     let schema = &env.schema;
@@ -325,10 +107,7 @@ fn replay_names_a_row_that_differs() {
         "UPDATE {schema}.access_events SET bytes = bytes + 1 WHERE event_id = '{:032x}'",
         0xE000_0000_0007u64
     ));
-    let replay = cairn_with_timeout(
-        [&["replay".to_string(), "--from-start".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(120),
-    );
+    let replay = env.replay_from_start(Duration::from_secs(120));
     assert!(!replay.success(), "{}", replay.describe());
     assert!(
         replay.stdout.contains(&format!("access_events {:032x}", 0xE000_0000_0007u64)),
@@ -340,203 +119,6 @@ fn replay_names_a_row_that_differs() {
 }
 
 /// Registers `n` consumers, spread over `urls`; answers the acknowledged tx ids.
-async fn register_on(urls: &[String], ca: &KeyPair, n: usize) -> Vec<String> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let url = urls[i % urls.len()].clone();
-        let ca = ca.clone();
-        let _ = tasks.spawn(async move {
-            let identity = KeyPair::generate().unwrap();
-            let envelope = register_envelope(
-                CHAIN,
-                &identity,
-                &format!("c{i}"),
-                "dept-civil",
-                Role::Consumer,
-                ("ca", &ca),
-            );
-            let mut client = connect(&url).await.unwrap();
-            let answer = client
-                .submit(pb::SubmitRequest { envelope: envelope.bytes })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(answer.validation_code, VALID, "{answer:?}");
-            envelope.tx_id
-        });
-    }
-    let mut ids = Vec::new();
-    while let Some(id) = tasks.join_next().await {
-        ids.push(id.unwrap());
-    }
-    ids
-}
-
-async fn chain_view(url: &str, height: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let mut client = connect(url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info = client.get_node_info(pb::GetNodeInfoRequest {}).await.unwrap().into_inner();
-        if info.height >= height {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{url} stayed at height {}", info.height);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut hashes = Vec::new();
-    for number in 0..height {
-        hashes.push(
-            client.get_block(pb::GetBlockRequest { number }).await.unwrap().into_inner().hash,
-        );
-    }
-    let root = client
-        .get_block(pb::GetBlockRequest { number: height - 1 })
-        .await
-        .unwrap()
-        .into_inner()
-        .state_root;
-    (hashes, root)
-}
-
-async fn height(url: &str) -> u64 {
-    let mut client = connect(url).await.unwrap();
-    client.get_node_info(pb::GetNodeInfoRequest {}).await.unwrap().into_inner().height
-}
-
-#[test]
-fn two_nodes_on_one_ledger_topic_derive_identical_blocks() {
-    let Some(env) = Env::new("two") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let a = Node::start_with_args(&dir.path().join("a"), Start::Demo, &args_ref(&env.kafka_args()))
-        .unwrap();
-    let b =
-        Node::start_with_args(&dir.path().join("b"), Start::Existing, &args_ref(&env.kafka_args()))
-            .unwrap();
-    let ca = KeyPair::load(&dir.path().join("a/demo/org-ca.key")).unwrap();
-    runtime().block_on(async {
-        let urls = [a.url(), b.url()];
-        let ids = register_on(&urls, &ca, 40).await;
-        assert_eq!(ids.len(), 40);
-        let top = height(&a.url()).await.max(height(&b.url()).await);
-        let (hashes_a, root_a) = chain_view(&a.url(), top).await;
-        let (hashes_b, root_b) = chain_view(&b.url(), top).await;
-        assert_eq!(hashes_a, hashes_b, "the nodes derived different blocks");
-        assert_eq!(root_a, root_b, "the nodes derived different state roots");
-        // Each node knows the transactions submitted to the other.
-        let mut client_b = connect(&b.url()).await.unwrap();
-        for id in &ids {
-            let tx = client_b
-                .get_transaction(pb::GetTransactionRequest { tx_id: id.clone() })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(tx.validation_code, VALID);
-        }
-    });
-}
-
-#[test]
-fn a_broker_restart_loses_no_acknowledged_transaction() {
-    let Some(mut env) = Env::new("restart") else { return };
-    let Some(nisshi) = support::nisshi() else { return };
-    // The broker keeps its log in a database of its own, so it survives the restart.
-    let database = env.schema.clone();
-    let admin = postgres_client::Client::new(&env.postgres.replace("/test", "/postgres"));
-    admin.execute(&format!("CREATE DATABASE {database}"));
-    let storage = format!("postgres://postgres@127.0.0.1:5432/{database}?sslmode=disable");
-    let port = cairn_tests::free_port();
-    let broker = Broker::start(&nisshi, port, &storage);
-    env.kafka = broker.brokers();
-
-    let dir = tempfile::tempdir().unwrap();
-    let a = Node::start_with_args(&dir.path().join("a"), Start::Demo, &args_ref(&env.kafka_args()))
-        .unwrap();
-    let ca = KeyPair::load(&dir.path().join("a/demo/org-ca.key")).unwrap();
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let failures = Arc::new(Mutex::new(0usize));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let submitters: Vec<_> = (0..4)
-        .map(|worker| {
-            let (url, ca, acknowledged, failures, stop) =
-                (a.url(), ca.clone(), acknowledged.clone(), failures.clone(), stop.clone());
-            std::thread::spawn(move || {
-                runtime().block_on(async move {
-                    let mut i = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        i += 1;
-                        let identity = KeyPair::generate().unwrap();
-                        let envelope = register_envelope(
-                            CHAIN,
-                            &identity,
-                            &format!("w{worker}-{i}"),
-                            "dept-civil",
-                            Role::Consumer,
-                            ("ca", &ca),
-                        );
-                        let answer = match connect(&url).await {
-                            Ok(mut client) => {
-                                client.submit(pb::SubmitRequest { envelope: envelope.bytes }).await
-                            }
-                            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-                        };
-                        match answer {
-                            Ok(answer) if answer.get_ref().validation_code == VALID => {
-                                acknowledged.lock().unwrap().push(envelope.tx_id);
-                            }
-                            _ => *failures.lock().unwrap() += 1,
-                        }
-                    }
-                });
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(3));
-    let before_restart = acknowledged.lock().unwrap().len();
-    broker.kill();
-    std::thread::sleep(Duration::from_secs(1));
-    let broker = Broker::start(&nisshi, port, &storage);
-    std::thread::sleep(Duration::from_secs(8));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for submitter in submitters {
-        submitter.join().unwrap();
-    }
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    eprintln!(
-        "acknowledged {} ({} before the restart), failed {}",
-        acknowledged.len(),
-        before_restart,
-        failures.lock().unwrap()
-    );
-    assert!(before_restart > 0, "nothing was acknowledged before the restart");
-    assert!(acknowledged.len() > before_restart, "nothing was acknowledged after the restart");
-
-    // A fresh node replays the topic: every acknowledged transaction is there, valid.
-    let b =
-        Node::start_with_args(&dir.path().join("b"), Start::Existing, &args_ref(&env.kafka_args()))
-            .unwrap();
-    runtime().block_on(async {
-        let top = height(&a.url()).await;
-        let (hashes_a, root_a) = chain_view(&a.url(), top).await;
-        let (hashes_b, root_b) = chain_view(&b.url(), top).await;
-        assert_eq!(hashes_a, hashes_b);
-        assert_eq!(root_a, root_b);
-        let mut client = connect(&b.url()).await.unwrap();
-        let mut missing = BTreeSet::new();
-        for id in &acknowledged {
-            match client.get_transaction(pb::GetTransactionRequest { tx_id: id.clone() }).await {
-                Ok(tx) if tx.get_ref().validation_code == VALID => {}
-                _ => {
-                    let _ = missing.insert(id.clone());
-                }
-            }
-        }
-        assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    });
-    drop(b);
-    drop(a);
-    broker.kill();
-    admin.execute(&format!("DROP DATABASE {database} WITH (FORCE)"));
-}
 
 #[test]
 fn an_embedded_node_projects_into_postgres_and_searches_there() {
@@ -667,11 +249,7 @@ fn the_metering_projector_killed_during_a_burst_bills_exactly() {
     let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(refused.is_empty(), "refused: {:?}", &refused[..refused.len().min(3)]);
     assert!(kills >= 2, "the projector was killed only {kills} times during the burst");
-    cairn_with_timeout(
-        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(600),
-    )
-    .assert_success();
+    env.project_until_caught_up(Duration::from_secs(600)).assert_success();
 
     // The projection bills what the node's own meter bills, line for line.
     let now_ms =
@@ -715,10 +293,7 @@ fn the_metering_projector_killed_during_a_burst_bills_exactly() {
         .collect();
     assert_eq!(projected, expected, "the projection bills differently from the node's meter");
 
-    let replay = cairn_with_timeout(
-        [&["replay".to_string(), "--from-start".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(600),
-    );
+    let replay = env.replay_from_start(Duration::from_secs(600));
     replay.assert_success();
     assert!(replay.stdout.contains("billing_lines"), "{}", replay.describe());
     assert!(replay.stdout.contains("identical"), "{}", replay.describe());
@@ -909,10 +484,7 @@ fn the_projector_refuses_forged_access_topic_records() {
         .collect();
     let _ = producer.send_all(&env.access_topic, &out).unwrap();
 
-    let done = cairn_with_timeout(
-        [&["project".to_string(), "--exit-when-caught-up".into()][..], &env.all_args()].concat(),
-        Duration::from_secs(120),
-    );
+    let done = env.project_until_caught_up(Duration::from_secs(120));
     done.assert_success();
     let sql = env.sql();
     let schema = &env.schema;
