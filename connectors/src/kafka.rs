@@ -230,7 +230,7 @@ async fn partition_counts(config: &KafkaConfig) -> Result<BTreeMap<String, i32>>
 }
 
 /// A delivery report: the record's index in its send, and its (partition, offset) or the error.
-type Report = (usize, std::result::Result<(i32, i64), String>);
+type Report = (usize, std::result::Result<(i32, i64), KafkaError>);
 
 /// Where a delivery report goes.
 #[derive(Debug)]
@@ -251,7 +251,7 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, delivery: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(message) => Ok((message.partition(), message.offset())),
-            Err((error, _)) => Err(error.to_string()),
+            Err((error, _)) => Err(error.clone()),
         };
         let _ = delivery.reply.send((delivery.index, outcome));
     }

@@ -408,7 +408,7 @@ impl Session {
     /// for it (see [`crate::pg_tls`]).
     async fn connect(url: &str) -> Result<Self> {
         let (mut config, tls) = crate::pg_tls::connect_config(url).map_err(|err| match err {
-            crate::pg_tls::TlsError::Config(_) => match Config::from_str(url) {
+            Error::PgConnectionString { .. } => match Config::from_str(url) {
                 Err(err) => Error::InvalidSourceUrl { reason: url_error_reason(&err) },
                 Ok(_) => Error::InvalidSourceUrl { reason: err.to_string() },
             },
