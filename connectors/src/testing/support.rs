@@ -194,15 +194,19 @@ pub fn kafka() -> Option<String> {
 /// The `nisshi` binary, for tests that start a broker of their own.
 #[track_caller]
 pub fn nisshi() -> Option<PathBuf> {
-    find_binary("nisshi")
-        .or_else(|| unavailable("the nisshi broker", "is not installed", NISSHI_HINT))
+    match find_binary("nisshi") {
+        Some(path) => Some(path),
+        None => unavailable("the nisshi broker", "is not installed", NISSHI_HINT),
+    }
 }
 
 /// The `s3s-fs` binary, a signature-checking S3 server.
 #[track_caller]
 pub fn s3s_fs() -> Option<PathBuf> {
-    find_binary("s3s-fs")
-        .or_else(|| unavailable("the s3s-fs S3 server", "is not installed", S3S_FS_HINT))
+    match find_binary("s3s-fs") {
+        Some(path) => Some(path),
+        None => unavailable("the s3s-fs S3 server", "is not installed", S3S_FS_HINT),
+    }
 }
 
 /// An executable `name` on `PATH`, or in `$CARGO_HOME/bin` (default `~/.cargo/bin`).
