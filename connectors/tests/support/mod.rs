@@ -5,15 +5,67 @@
 //! its user must be allowed to create databases and roles. When it cannot be
 //! reached, the rule of `connectors::testing::support` applies: the test fails
 //! under `CAIRN_REQUIRE_SERVICES=1` and otherwise skips with a loud message.
+//!
+//! Also the helpers both source test files use: `test_db!`, shares of a
+//! table, and snapshots that must succeed or fail.
+
+#![allow(
+    dead_code,
+    reason = "shared by the pg_source and pg_source_errors tests, each of which uses a part"
+)]
 
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use connectors::Error;
+use connectors::source::pg::{Format, PgShare, Selection, SyncOutcome, snapshot};
 use futures_util::StreamExt;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
+
+/// Gets a test database or skips the test (see `support::test_db`).
+macro_rules! test_db {
+    ($name:expr) => {
+        match $crate::support::test_db($name).await {
+            Some(db) => db,
+            None => return,
+        }
+    };
+}
+
+/// A share of `selection` in `db` as the administrative user.
+pub(crate) fn share(db: &TestDb, selection: Selection, watermark: Option<&str>) -> PgShare {
+    PgShare { url: db.url(), selection, watermark_column: watermark.map(str::to_owned) }
+}
+
+/// The table selection `public.name`.
+pub(crate) fn table(name: &str) -> Selection {
+    Selection::Table { schema: Some("public".to_owned()), table: name.to_owned() }
+}
+
+/// Runs a snapshot into memory.
+pub(crate) async fn run(
+    share: &PgShare,
+    format: Format,
+    since: Option<&str>,
+) -> (SyncOutcome, Vec<u8>) {
+    let mut out = Vec::new();
+    match snapshot(share, format, since, &mut out).await {
+        Ok(outcome) => (outcome, out),
+        Err(err) => panic!("snapshot of {share:?} failed: {err}"),
+    }
+}
+
+/// Runs a snapshot that must fail, and returns its error.
+pub(crate) async fn fail(share: &PgShare, format: Format, since: Option<&str>) -> Error {
+    let mut out = Vec::new();
+    match snapshot(share, format, since, &mut out).await {
+        Ok(outcome) => panic!("snapshot of {share:?} succeeded: {outcome:?}"),
+        Err(err) => err,
+    }
+}
 
 /// A database that exists for one test and is dropped when this is dropped,
 /// even if the test panics; roles made through it are dropped too.
