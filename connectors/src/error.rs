@@ -112,6 +112,47 @@ pub enum Error {
         reason: String,
     },
 
+    /// A PostgreSQL connection string cannot be parsed; the string itself is
+    /// not repeated, since it may hold a password.
+    #[error("invalid PostgreSQL connection string: {reason}")]
+    PgConnectionString {
+        /// Why it was rejected, quoting none of its characters.
+        reason: String,
+    },
+
+    /// The `sslmode` of a PostgreSQL connection string is not one libpq knows.
+    #[error(
+        "sslmode {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+    )]
+    SslMode {
+        /// The mode as given.
+        mode: String,
+    },
+
+    /// The root certificates named by `sslrootcert` cannot be read, or the
+    /// file holds none.
+    #[error("cannot read the root certificates {path}: {reason}")]
+    RootCertificates {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// TLS with a verified server was asked for without `sslrootcert`, and
+    /// the system's certificate store is empty.
+    #[error(
+        "sslmode=verify-full needs root certificates: give sslrootcert=FILE (none found in the system store)"
+    )]
+    NoRootCertificates,
+
+    /// rustls refused the TLS configuration.
+    #[error("TLS configuration: {reason}")]
+    TlsConfig {
+        /// rustls's reason.
+        reason: String,
+    },
+
     /// The source server could not be reached, or closed the connection
     /// before the session started.
     #[error("cannot connect to {server}: {reason}")]

@@ -32,6 +32,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 
+use crate::{Error, Result};
+
 /// How a connection string asks for TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsMode {
@@ -52,33 +54,6 @@ pub struct PgTarget {
     pub mode: TlsMode,
     /// `sslrootcert`: a PEM file of trusted roots.
     pub root_cert: Option<PathBuf>,
-}
-
-/// Why a connection string or its TLS settings cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The connection string is not valid.
-    #[error("invalid PostgreSQL connection string: {0}")]
-    Config(String),
-    /// An unknown `sslmode`.
-    #[error("sslmode {0:?} is not one of disable, allow, prefer, require, verify-ca, verify-full")]
-    SslMode(String),
-    /// The root certificates cannot be read.
-    #[error("cannot read the root certificates {path}: {message}")]
-    RootCert {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// No root certificates are available to verify the server.
-    #[error(
-        "sslmode=verify-full needs root certificates: give sslrootcert=FILE (none found in the system store)"
-    )]
-    NoRoots,
-    /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
-    Rustls(String),
 }
 
 /// Percent-decodes a URL query value.
@@ -133,13 +108,13 @@ fn take_tls_parameters(url: &str) -> (String, Option<String>, Option<String>) {
 }
 
 /// Reads a connection string's configuration and TLS wishes.
-pub fn parse(url: &str) -> Result<PgTarget, TlsError> {
+pub fn parse(url: &str) -> Result<PgTarget> {
     let (rest, mode, root) = take_tls_parameters(url);
     let mode = match mode.as_deref() {
         None | Some("disable" | "allow" | "prefer") => TlsMode::Disable,
         Some("require") => TlsMode::Require,
         Some("verify-ca" | "verify-full") => TlsMode::VerifyFull,
-        Some(other) => return Err(TlsError::SslMode(other.to_owned())),
+        Some(other) => return Err(Error::SslMode { mode: other.to_owned() }),
     };
     // The parser's messages may quote a character of the string (a password):
     // keep only what comes before the quote.
@@ -153,7 +128,7 @@ pub fn parse(url: &str) -> Result<PgTarget, TlsError> {
         if let Some(at) = reason.find(" but got ") {
             reason.truncate(at);
         }
-        TlsError::Config(reason)
+        Error::PgConnectionString { reason }
     })?;
     let _ =
         config.ssl_mode(if mode == TlsMode::Disable { SslMode::Disable } else { SslMode::Require });
@@ -161,7 +136,7 @@ pub fn parse(url: &str) -> Result<PgTarget, TlsError> {
 }
 
 /// The configuration and the connector for a connection string.
-pub fn connect_config(url: &str) -> Result<(tokio_postgres::Config, MakeRustls), TlsError> {
+pub fn connect_config(url: &str) -> Result<(tokio_postgres::Config, MakeRustls)> {
     let target = parse(url)?;
     let tls = MakeRustls::for_target(&target)?;
     Ok((target.config, tls))
@@ -171,11 +146,11 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(path: Option<&PathBuf>) -> Result<RootCertStore, TlsError> {
+fn roots(path: Option<&PathBuf>) -> Result<RootCertStore> {
     let mut store = RootCertStore::empty();
     match path {
         Some(path) => {
-            let error = |message: String| TlsError::RootCert { path: path.clone(), message };
+            let error = |reason: String| Error::RootCertificates { path: path.clone(), reason };
             let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| error(e.to_string()))?
                 .collect::<Result<_, _>>()
@@ -191,7 +166,7 @@ fn roots(path: Option<&PathBuf>) -> Result<RootCertStore, TlsError> {
             let found = rustls_native_certs::load_native_certs();
             let _ = store.add_parsable_certificates(found.certs);
             if store.is_empty() {
-                return Err(TlsError::NoRoots);
+                return Err(Error::NoRootCertificates);
             }
         }
     }
@@ -263,11 +238,11 @@ impl std::fmt::Debug for MakeRustls {
 
 impl MakeRustls {
     /// The connector a target asks for.
-    pub fn for_target(target: &PgTarget) -> Result<MakeRustls, TlsError> {
+    pub fn for_target(target: &PgTarget) -> Result<MakeRustls> {
         let builder = || {
             ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| TlsError::Rustls(e.to_string()))
+                .map_err(|e| Error::TlsConfig { reason: e.to_string() })
         };
         let config = match (&target.mode, &target.root_cert) {
             (TlsMode::Disable, _) => None,
@@ -301,10 +276,14 @@ where
     /// TLS name, fails only if it is used.
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
         let inner = match &self.config {
-            None => Err("TLS was not configured for this connection (sslmode)".to_owned()),
+            None => Err(io::Error::other("TLS was not configured for this connection (sslmode)")),
             Some(config) => ServerName::try_from(domain.to_owned())
                 .map(|name| (tokio_rustls::TlsConnector::from(config.clone()), name))
-                .map_err(|e| format!("{domain:?} cannot be checked as a TLS server name: {e}")),
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "{domain:?} cannot be checked as a TLS server name: {e}"
+                    ))
+                }),
         };
         Ok(RustlsConnect { inner })
     }
@@ -312,7 +291,8 @@ where
 
 /// Connects one stream.
 pub struct RustlsConnect {
-    inner: Result<(tokio_rustls::TlsConnector, ServerName<'static>), String>,
+    /// The connector and the name to check, or why this connection cannot use TLS.
+    inner: io::Result<(tokio_rustls::TlsConnector, ServerName<'static>)>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -325,7 +305,7 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let (connector, name) = self.inner.map_err(io::Error::other)?;
+            let (connector, name) = self.inner?;
             let stream = connector.connect(name, stream).await?;
             Ok(RustlsStream(Box::new(stream)))
         })

@@ -4,14 +4,14 @@
 //! recorded events can be proved offline from an anchored checkpoint.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use access_control::keys::KeyPair;
 use access_control::request::{AUTH_METADATA_KEY, SignedRequest};
 use anchor_chaincode::Address;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_client::AccessClient;
-use cairn_tests::{Node, Start, cairn, connect, sign_request, target};
+use cairn_tests::{Node, Start, cairn, connect, now_ms, sign_request, target};
 use prost::Message;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -19,10 +19,6 @@ use tonic::transport::Channel;
 
 const METHOD: &str = "/cairn.v1.Access/RequestAccess";
 const ASSET: &str = "health/clinic-registry";
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 fn key(data_dir: &Path, name: &str) -> KeyPair {
     KeyPair::load(&data_dir.join("demo").join(format!("{name}.key"))).unwrap()

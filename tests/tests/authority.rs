@@ -5,10 +5,7 @@
 //! recorded as refused with a message naming the missing authority, and the
 //! state root does not move. The legitimate holders of those powers succeed.
 
-use std::path::Path;
-
-use access_control::keys::KeyPair;
-use cairn_tests::{Node, Start, arg, cairn, on};
+use cairn_tests::{Node, Start, arg, cairn, key_address, on};
 use serde_json::Value;
 
 #[track_caller]
@@ -17,11 +14,6 @@ fn state_root(node: &Node) -> String {
         .as_str()
         .expect("state_root")
         .to_owned()
-}
-
-#[track_caller]
-fn address_of(path: &Path) -> String {
-    KeyPair::load(path).expect("key file").address().to_string()
 }
 
 /// Runs a refused write and checks its code, its message and that the state
@@ -100,7 +92,7 @@ fn a_citizen_with_defaults_cannot_revoke_credit_or_endorse() {
     );
 
     // 1. Revoke the health department's provider.
-    let provider = address_of(&demo.join("health-provider.key"));
+    let provider = key_address(&demo.join("health-provider.key"));
     let _ = refused(
         &node,
         &["identity", "revoke", &provider, "--reason", "x", "--key", arg(&ana)],
@@ -112,7 +104,7 @@ fn a_citizen_with_defaults_cannot_revoke_credit_or_endorse() {
     assert!(provider_now["revoked"].is_null(), "{provider_now}");
 
     // 2. Credit the commercial verifier's prepaid account.
-    let verifier = address_of(&demo.join("verifier.key"));
+    let verifier = key_address(&demo.join("verifier.key"));
     let account = |node: &Node| {
         on(
             node,
@@ -190,7 +182,7 @@ fn a_citizen_with_defaults_cannot_revoke_credit_or_endorse() {
         "endorsement_policy_failure",
         "requires endorsement by role certification_authority",
     );
-    let evil_address = address_of(&evil);
+    let evil_address = key_address(&evil);
     let _ = on(&node, &["identity", "show", &evil_address]).assert_failure_with("no identity");
 
     // The holders of those powers still have them.

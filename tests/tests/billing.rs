@@ -6,27 +6,19 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
-use cairn_tests::{CliOutput, Node, Start, cairn, verify_data_hash_many};
+use cairn_tests::{CliOutput, Node, Start, arg, cairn, now_ms, runtime, verify_data_hash_many};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
 const ASSET: &str = "health/clinic-registry";
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 /// The calendar month (UTC) of now, YYYY-MM.
 fn this_month() -> String {
     asset_registry::billing::Month::of_ms(now_ms()).to_string()
-}
-
-fn arg(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// The demo consortium and the paths a test needs.
@@ -176,10 +168,6 @@ fn essentials(statement: &Value) -> Value {
         let _ = plan.as_object_mut().unwrap().remove("proof");
     }
     statement
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 #[test]

@@ -10,20 +10,8 @@ use std::path::{Path, PathBuf};
 
 use access_control::credential::presentation;
 use access_control::keys::KeyPair;
-use cairn_tests::{CliOutput, Node, Start, cairn};
+use cairn_tests::{CliOutput, Node, Start, arg, cairn, on};
 use serde_json::Value;
-
-/// A path as a command-line argument (temporary directories are UTF-8).
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
-/// Runs `cairn ARGS --node URL` against `node`.
-#[track_caller]
-fn on(node: &Node, args: &[&str]) -> CliOutput {
-    let url = node.url();
-    cairn(args.iter().copied().chain(["--node", url.as_str()]))
-}
 
 #[track_caller]
 fn text(value: &Value) -> String {

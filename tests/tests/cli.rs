@@ -13,24 +13,14 @@ use anchor_chaincode::checkpoint::NoteSigner;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cairn_schemas::v1 as pb;
-use cairn_tests::{CliOutput, Node, Start, cairn, cairn_with_timeout, publish_envelope};
+use cairn_tests::{
+    CliOutput, Node, Start, arg, cairn, cairn_with_timeout, genesis_new, on, publish_envelope,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const ASSET: &str = "health/clinic-registry";
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// A path as a command-line argument (temporary directories are UTF-8).
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
-/// Runs `cairn ARGS --node URL` against `node`.
-#[track_caller]
-fn on(node: &Node, args: &[&str]) -> CliOutput {
-    let url = node.url();
-    cairn(args.iter().copied().chain(["--node", url.as_str()]))
-}
 
 /// The JSON of `cairn key show FILE --json`.
 #[track_caller]
@@ -657,21 +647,7 @@ fn up_refuses_a_missing_genesis_a_different_genesis_and_a_locked_log() {
 
     // Another consortium's genesis does not fit this data directory.
     let other = tmp.path().join("other");
-    let _ = cairn([
-        "genesis",
-        "new",
-        "--chain-id",
-        "other",
-        "--org",
-        "ca",
-        "--org",
-        "dept",
-        "--ca",
-        "ca",
-        "--out-dir",
-        arg(&other),
-    ])
-    .assert_success();
+    let _ = genesis_new("other", &other);
     let out = cairn_with_timeout(
         [
             "up",

@@ -18,8 +18,8 @@ use anchor_chaincode::{Ledger, Role};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_client::LedgerClient;
 use cairn_tests::{
-    Node, Prng, Start, VALID, cairn, cairn_with_timeout, connect, publish_envelope,
-    register_envelope,
+    Node, Prng, Start, VALID, cairn_with_timeout, connect, genesis_new, publish_envelope,
+    register_envelope, runtime,
 };
 use connectors::log::{EmbeddedLog, LedgerLog};
 use tokio::sync::Notify;
@@ -40,31 +40,9 @@ struct Consortium {
 
 fn consortium(root: &Path) -> Consortium {
     let dir = root.join("consortium");
-    let _ = cairn([
-        "genesis",
-        "new",
-        "--chain-id",
-        CHAIN,
-        "--org",
-        "ca",
-        "--org",
-        "dept",
-        "--ca",
-        "ca",
-        "--out-dir",
-        dir.to_str().expect("UTF-8 path"),
-    ])
-    .assert_success();
+    let _ = genesis_new(CHAIN, &dir);
     let ca = KeyPair::load(&dir.join("org-ca.key")).expect("load the CA organisation key");
     Consortium { genesis: dir.join("genesis.json"), ca, data: root.join("node") }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// Registers `n` fresh provider identities of organisation `dept`, concurrently.

@@ -4,21 +4,18 @@
 //! unlisted identities refused, a tampered chunk detected and named, and an
 //! identity taken off the list refused every version and no later key.
 //!
-//! PostgreSQL: `CAIRN_TEST_PG_URL` or `postgres://postgres@127.0.0.1:5432/postgres`.
-//! When it cannot be reached the test fails under `CI=true` and is skipped
-//! with a loud message otherwise.
+//! PostgreSQL is the one `cairn_tests::support` names (`CAIRN_TEST_POSTGRES`);
+//! when it cannot be reached the test fails under `CAIRN_REQUIRE_SERVICES=1`
+//! and is skipped with a loud message otherwise.
 
 use std::path::Path;
 
-use cairn_tests::{Node, Start, cairn};
-
-fn admin_url() -> String {
-    std::env::var("CAIRN_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use cairn_tests::{Node, Start, cairn, support};
 
 /// A fresh database, dropped when the guard goes.
 struct Database {
+    /// The server's administrative URL, which it was created through.
+    admin: String,
     name: String,
     url: String,
 }
@@ -26,7 +23,7 @@ struct Database {
 impl Drop for Database {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let admin = admin_url();
+        let admin = self.admin.clone();
         let _ = std::thread::spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -46,19 +43,10 @@ impl Drop for Database {
 }
 
 async fn fresh_database() -> Option<(Database, tokio_postgres::Client)> {
-    let admin = admin_url();
-    let (client, connection) = match tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL is required in CI but {admin} cannot be reached: {e}");
-            }
-            eprintln!(
-                "\n*** SKIPPING the ODS PostgreSQL test: {admin} cannot be reached ({e}); start PostgreSQL or set CAIRN_TEST_PG_URL ***\n"
-            );
-            return None;
-        }
-    };
+    let admin = support::postgres_reachable().await?;
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL answered, then refused a connection: {e}"));
     drop(tokio::spawn(connection));
     let name = format!("cairn_ods_{}", std::process::id());
     client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
@@ -66,7 +54,7 @@ async fn fresh_database() -> Option<(Database, tokio_postgres::Client)> {
     let url = admin.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
     let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     drop(tokio::spawn(connection));
-    Some((Database { name, url }, db))
+    Some((Database { admin, name, url }, db))
 }
 
 async fn copy_out(client: &tokio_postgres::Client, statement: &str) -> Vec<u8> {

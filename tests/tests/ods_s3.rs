@@ -1,22 +1,14 @@
 //! The ODS on S3: a share synced into a signature-checking S3 server
 //! (`s3s-fs` on loopback) and fetched back through the node, byte for byte.
 //!
-//! `s3s-fs` is installed by `scripts/test`; without it the test fails under
-//! `CI=true` and is skipped with a loud message otherwise.
+//! `s3s-fs` is installed by `scripts/test` and found by `cairn_tests::support`;
+//! without it the test fails under `CAIRN_REQUIRE_SERVICES=1` and is skipped
+//! with a loud message otherwise.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn_tests::cairn_command;
-
-fn s3s_fs() -> Option<std::path::PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))?;
-    let candidates = [home.join("bin/s3s-fs"), std::path::PathBuf::from("/usr/local/bin/s3s-fs")];
-    candidates.into_iter().find(|p| p.exists())
-}
+use cairn_tests::{cairn_command, support};
 
 struct Killed(std::process::Child);
 
@@ -43,20 +35,10 @@ fn run(args: &[&str], envs: &[(&str, String)]) -> (bool, String, String) {
 
 #[test]
 fn a_share_round_trips_through_an_s3_store() {
-    let Some(server) = s3s_fs() else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "s3s-fs is required in CI (scripts/test installs it): cargo install s3s-fs@0.14.1 --locked --features binary"
-            );
-        }
-        eprintln!(
-            "\n*** SKIPPING the S3 test: s3s-fs is not installed (cargo install s3s-fs@0.14.1 --locked --features binary) ***\n"
-        );
-        return;
-    };
+    let Some(server) = support::s3s_fs() else { return };
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("s3/cairn-bucket")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = cairn_tests::free_port();
     let _s3 = Killed(
         Command::new(server)
             .args([

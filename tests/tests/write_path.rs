@@ -3,8 +3,6 @@
 //! submissions leaves valid ones served, and the largest envelope commits
 //! on the embedded log and on Kafka (a nisshi broker of the test's own).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +10,7 @@ use std::time::{Duration, Instant};
 use access_control::keys::KeyPair;
 use anchor_chaincode::tx::MAX_TX_BYTES;
 use cairn_schemas::v1 as pb;
-use cairn_tests::{Node, Start, VALID, cairn, connect, publish_envelope, services_required};
+use cairn_tests::{Broker, Node, Start, VALID, cairn, connect, publish_envelope, support};
 use prost::Message as _;
 use tonic::Code;
 
@@ -298,53 +296,11 @@ fn a_flood_of_unauthenticated_submissions_leaves_valid_ones_served() {
     let _ = node.stop_cleanly();
 }
 
-/// The nisshi binary, or `None` (skipping loudly unless services are required).
-fn nisshi() -> Option<std::path::PathBuf> {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nisshi")).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/nisshi")));
-    for candidate in candidates {
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-    }
-    assert!(!services_required(), "nisshi is required (scripts/test installs it)");
-    eprintln!("\n*** SKIPPING the Kafka large-envelope test: nisshi is not installed ***\n");
-    None
-}
-
-/// A broker of the test's own, killed when dropped.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_largest_envelope_commits_on_kafka() {
-    let Some(nisshi) = nisshi() else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listener = format!("tcp://127.0.0.1:{port}");
-    let broker = Broker(
-        Command::new(nisshi)
-            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
-            .args(["--storage-engine", "memory://nisshi/", "--group-initial-rebalance-delay", "0s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let brokers = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cairn_tests::answers(&brokers) {
-        assert!(Instant::now() < deadline, "the broker did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Some(nisshi) = support::nisshi() else { return };
+    let broker = Broker::in_memory(&nisshi);
+    let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let name = cairn_tests::unique_name("large");

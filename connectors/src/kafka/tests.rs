@@ -109,6 +109,25 @@ async fn keyed_records_keep_their_headers_and_a_key_stays_in_one_partition() {
     assert!(seen.iter().all(|r| r.payload == b"event"));
 }
 
+/// A fresh one-partition topic on the mock cluster, opened as a ledger log.
+fn mock_log(
+    cluster: &MockCluster<'static, DefaultProducerContext>,
+    config: &KafkaConfig,
+    topic: &str,
+) -> KafkaLog {
+    cluster.create_topic(topic, 1, 1).unwrap();
+    KafkaLog::open(config, topic).unwrap()
+}
+
+#[test]
+fn the_ledger_log_keeps_the_log_contract() {
+    let (cluster, config) = mock();
+    crate::testing::log_contract::run(&mock_log(&cluster, &config, "contract"));
+    let shared = std::sync::Arc::new(mock_log(&cluster, &config, "concurrent"));
+    let calls = crate::testing::log_contract::concurrent_appends(shared);
+    assert!(calls > 0);
+}
+
 #[test]
 fn debug_output_hides_secrets() {
     let mut config = KafkaConfig::new("k:9092");

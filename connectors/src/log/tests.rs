@@ -1,7 +1,8 @@
-//! Tests of the ledger log: one contract suite for every backend, then the
-//! file backend's recovery, corruption, locking and group-commit behaviour.
+//! Tests of the ledger log: the public contract suite
+//! ([`crate::testing::log_contract`]) on the in-crate backends and their
+//! wrappers, then the file backend's recovery, corruption, locking and
+//! group-commit behaviour.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -11,67 +12,10 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::Error;
+use crate::testing::log_contract;
 
 /// The frame header size, as the tests compute file layouts.
 const HEADER: u64 = 16;
-
-/// The behaviour every [`LedgerLog`] must have, run on an empty log.
-fn contract(log: &dyn LedgerLog) {
-    assert_eq!(log.next_offset(), 0);
-    assert_eq!(log.read(0, 10).unwrap(), vec![]);
-    assert_eq!(log.read(5, 10).unwrap(), vec![]);
-
-    // An empty group writes nothing and reports where the next record goes.
-    assert_eq!(log.append(&[]).unwrap(), 0);
-    assert_eq!(log.next_offset(), 0);
-
-    assert_eq!(log.append(&[b"a"]).unwrap(), 0);
-    assert_eq!(log.next_offset(), 1);
-    assert_eq!(log.read(0, 10).unwrap(), vec![rec(0, b"a")]);
-
-    // A group keeps its order and gets consecutive offsets.
-    assert_eq!(log.append(&[b"b", b"", b"dd"]).unwrap(), 1);
-    assert_eq!(log.next_offset(), 4);
-    assert_eq!(
-        log.read(0, 10).unwrap(),
-        vec![rec(0, b"a"), rec(1, b"b"), rec(2, b""), rec(3, b"dd")]
-    );
-    assert_eq!(log.append(&[b"e"]).unwrap(), 4);
-    assert_eq!(log.append(&[]).unwrap(), 5);
-
-    // `max` limits the count; reads near the end return what exists.
-    assert_eq!(log.read(1, 2).unwrap(), vec![rec(1, b"b"), rec(2, b"")]);
-    assert_eq!(log.read(3, 10).unwrap(), vec![rec(3, b"dd"), rec(4, b"e")]);
-    assert_eq!(log.read(4, usize::MAX).unwrap(), vec![rec(4, b"e")]);
-    assert_eq!(log.read(2, 0).unwrap(), vec![]);
-    assert_eq!(log.read(5, 10).unwrap(), vec![]);
-    assert_eq!(log.read(u64::MAX, usize::MAX).unwrap(), vec![]);
-
-    // Binary payloads come back byte for byte.
-    let binary: Vec<u8> = (0..=255).collect();
-    assert_eq!(log.append(&[&binary]).unwrap(), 5);
-    assert_eq!(log.read(5, 1).unwrap(), vec![rec(5, &binary)]);
-
-    // A group with an oversized record is rejected as a whole.
-    let huge = vec![1; MAX_RECORD_LEN + 1];
-    assert!(matches!(
-        log.append(&[b"ok", &huge]),
-        Err(Error::RecordTooLarge { index: 1, len, max: MAX_RECORD_LEN }) if len == MAX_RECORD_LEN + 1
-    ));
-    assert_eq!(log.next_offset(), 6);
-
-    // Many records in one group.
-    let many: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_le_bytes().to_vec()).collect();
-    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
-    assert_eq!(log.append(&refs).unwrap(), 6);
-    assert_eq!(log.next_offset(), 1006);
-    let back = log.read(6, 2000).unwrap();
-    assert_eq!(back.len(), 1000);
-    for (i, record) in back.iter().enumerate() {
-        assert_eq!(record.offset, 6 + i as u64);
-        assert_eq!(record.bytes, many[i]);
-    }
-}
 
 fn rec(offset: u64, bytes: &[u8]) -> Record {
     Record { offset, bytes: bytes.to_vec() }
@@ -119,19 +63,19 @@ fn assert_corrupt(result: Result<EmbeddedLog>, record: u64, position: u64, conte
 
 #[test]
 fn contract_memory() {
-    contract(&MemoryLog::new());
-    contract(&*open("memory://").unwrap());
-    contract(&Box::new(MemoryLog::named("boxed")));
+    log_contract::run(&MemoryLog::new());
+    log_contract::run(&*open("memory://").unwrap());
+    log_contract::run(&Box::new(MemoryLog::named("boxed")));
 }
 
 #[test]
 fn contract_embedded() {
     let (_dir, path) = temp_log();
-    contract(&EmbeddedLog::open(&path).unwrap());
+    log_contract::run(&EmbeddedLog::open(&path).unwrap());
     let (_dir, path) = temp_log();
-    contract(&Arc::new(EmbeddedLog::open(&path).unwrap()));
+    log_contract::run(&Arc::new(EmbeddedLog::open(&path).unwrap()));
     let (_dir, path) = temp_log();
-    contract(&*open(path.to_str().unwrap()).unwrap());
+    log_contract::run(&*open(path.to_str().unwrap()).unwrap());
 }
 
 #[test]
@@ -155,71 +99,17 @@ fn reopen_keeps_every_record() {
     assert_eq!(log.read(300, 1).unwrap(), vec![rec(300, b"more")]);
 }
 
-/// Eight threads append 500 records each, some in groups; every record must
-/// be there exactly once, each thread's in its own order, groups contiguous.
-/// Returns the number of `append` calls made.
-fn concurrent_appends(log: Arc<dyn LedgerLog>) -> u64 {
-    const THREADS: u32 = 8;
-    const PER_THREAD: u32 = 500;
-    let barrier = Arc::new(Barrier::new(THREADS as usize));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let log = Arc::clone(&log);
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                let mut calls = 0;
-                let mut seq = 0;
-                while seq < PER_THREAD {
-                    // Groups of 1 to 3 records, so that group atomicity is exercised too.
-                    let group = (seq % 3 + 1).min(PER_THREAD - seq);
-                    let records: Vec<Vec<u8>> =
-                        (seq..seq + group).map(|s| format!("{t}:{s}").into_bytes()).collect();
-                    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-                    let first = log.append(&refs).unwrap();
-                    let back = log.read(first, refs.len()).unwrap();
-                    assert_eq!(
-                        back.iter().map(|r| &r.bytes).collect::<Vec<_>>(),
-                        records.iter().collect::<Vec<_>>()
-                    );
-                    seq += group;
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
-    let calls = handles.into_iter().map(|handle| handle.join().unwrap()).sum();
-
-    let total = u64::from(THREADS * PER_THREAD);
-    assert_eq!(log.next_offset(), total);
-    let records = log.read(0, usize::MAX).unwrap();
-    assert_eq!(records.len() as u64, total);
-    let mut last_seq: HashMap<u32, u32> = HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        assert_eq!(record.offset, i as u64, "offsets are dense");
-        let text = String::from_utf8(record.bytes.clone()).unwrap();
-        let (t, s) = text.split_once(':').unwrap();
-        let (t, s): (u32, u32) = (t.parse().unwrap(), s.parse().unwrap());
-        let expected = last_seq.get(&t).map_or(0, |last| last + 1);
-        assert_eq!(s, expected, "thread {t}'s records are in order and each appears once");
-        last_seq.insert(t, s);
-    }
-    assert_eq!(last_seq.len(), THREADS as usize);
-    assert!(last_seq.values().all(|&s| s == PER_THREAD - 1));
-    calls
-}
-
 #[test]
 fn concurrent_appends_memory() {
-    concurrent_appends(Arc::new(MemoryLog::new()));
+    let calls = log_contract::concurrent_appends(Arc::new(MemoryLog::new()));
+    assert!(calls > 0);
 }
 
 #[test]
 fn concurrent_appends_embedded_survive_reopen() {
     let (_dir, path) = temp_log();
     let log = Arc::new(EmbeddedLog::open(&path).unwrap());
-    let calls = concurrent_appends(log.clone());
+    let calls = log_contract::concurrent_appends(log.clone());
     // Group commit shares fsyncs between concurrent calls, so there are at
     // most as many batches as calls (usually far fewer).
     let batches = log.batches_written();

@@ -79,15 +79,19 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::task::JoinHandle;
 use tokio_postgres::config::Host;
-use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, IsolationLevel, Transaction};
 
 use crate::{Error, Result};
 
+mod catalog;
+mod errors;
 mod sql;
 mod stream;
 
-use sql::{Plan, QUERY_PREFIX, display_ident, quote_ident, quote_literal};
+use catalog::{resolve_query, resolve_table, watermark_literal};
+use errors::{connect_error, pg_error, url_error_reason};
+use sql::{Plan, display_ident, quote_ident};
 use stream::{CsvRecordCounter, NdjsonUnquoter};
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
@@ -404,7 +408,7 @@ impl Session {
     /// for it (see [`crate::pg_tls`]).
     async fn connect(url: &str) -> Result<Self> {
         let (mut config, tls) = crate::pg_tls::connect_config(url).map_err(|err| match err {
-            crate::pg_tls::TlsError::Config(_) => match Config::from_str(url) {
+            Error::PgConnectionString { .. } => match Config::from_str(url) {
                 Err(err) => Error::InvalidSourceUrl { reason: url_error_reason(&err) },
                 Ok(_) => Error::InvalidSourceUrl { reason: err.to_string() },
             },
@@ -538,144 +542,6 @@ impl Session {
     }
 }
 
-/// A selection resolved against the catalog.
-struct Resolved {
-    /// The `FROM` item.
-    from: String,
-    /// For messages: "table public.citizens" or "the share's query".
-    relation: String,
-    /// For the description: "table public.citizens" or "query".
-    kind: String,
-    /// The columns, in order.
-    columns: Vec<ColumnInfo>,
-    /// Each column's type without its modifier, for casting a watermark.
-    cast_types: Vec<String>,
-}
-
-/// Finds a table in the catalog, with its columns.
-async fn resolve_table(
-    txn: &Transaction<'_>,
-    server: &Server,
-    label: &str,
-    schema: Option<&str>,
-    table: &str,
-) -> Result<Resolved> {
-    let name = match schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
-        None => quote_ident(table),
-    };
-    let found = txn
-        .query_opt(
-            "SELECT c.oid, n.nspname::text, c.relname::text \
-             FROM pg_catalog.pg_class c \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
-            &[&name],
-        )
-        .await
-        .map_err(|err| pg_error(&err, server, label, "look up"))?;
-    let Some(found) = found else {
-        return Err(Error::TableMissing {
-            table: label.trim_start_matches("table ").to_owned(),
-            database: server.database.clone(),
-            server: server.name(),
-            user: server.user.clone(),
-        });
-    };
-    let oid: u32 = found.get(0);
-    let (schema, table): (String, String) = (found.get(1), found.get(2));
-    let relation = format!("table {}.{}", display_ident(&schema), display_ident(&table));
-    let rows = txn
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
-                    format_type(a.atttypid, NULL) \
-             FROM pg_catalog.pg_attribute a \
-             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum",
-            &[&oid],
-        )
-        .await
-        .map_err(|err| pg_error(&err, server, &relation, "read the columns of"))?;
-    let columns = rows
-        .iter()
-        .map(|row| ColumnInfo { name: row.get(0), pg_type: row.get(1), nullable: row.get(2) })
-        .collect();
-    let cast_types = rows.iter().map(|row| row.get(3)).collect();
-    Ok(Resolved {
-        from: sql::table_from(&schema, &table),
-        kind: relation.clone(),
-        relation,
-        columns,
-        cast_types,
-    })
-}
-
-/// Prepares a share's query as the subquery it will run as, which checks it
-/// and gives its columns.
-async fn resolve_query(txn: &Transaction<'_>, server: &Server, query: &str) -> Result<Resolved> {
-    let relation = "the share's query".to_owned();
-    let query = trim_query(query);
-    let from = sql::query_from(query);
-    let statement = txn
-        .prepare(&format!("SELECT * FROM {from}"))
-        .await
-        .map_err(|err| query_error(&err, server, query))?;
-    let oids: Vec<u32> = statement.columns().iter().map(|column| column.type_().oid()).collect();
-    let types = txn
-        .query(
-            "SELECT format_type(t.oid, NULL) \
-             FROM unnest($1::oid[]) WITH ORDINALITY AS t(oid, n) ORDER BY t.n",
-            &[&oids],
-        )
-        .await
-        .map_err(|err| pg_error(&err, server, &relation, "read the column types of"))?;
-    let cast_types: Vec<String> = types.iter().map(|row| row.get(0)).collect();
-    let columns = statement
-        .columns()
-        .iter()
-        .zip(&cast_types)
-        .map(|(column, pg_type)| ColumnInfo {
-            name: column.name().to_owned(),
-            pg_type: pg_type.clone(),
-            nullable: true,
-        })
-        .collect();
-    Ok(Resolved { from, relation, kind: "query".to_owned(), columns, cast_types })
-}
-
-/// Builds `CAST('value' AS type)` for an incremental sync, after checking on
-/// its own that the server accepts the value as the column's type.
-async fn watermark_literal(
-    txn: &Transaction<'_>,
-    server: &Server,
-    column: &str,
-    cast_type: &str,
-    value: &str,
-) -> Result<String> {
-    let invalid = |reason: String| Error::WatermarkInvalid {
-        column: column.to_owned(),
-        pg_type: cast_type.to_owned(),
-        value: value.chars().take(MAX_SHOWN_VALUE).collect(),
-        reason,
-    };
-    let literal =
-        quote_literal(value).ok_or_else(|| invalid("it contains a NUL character".to_owned()))?;
-    let cast = format!("CAST({literal} AS {cast_type})");
-    txn.query_one(format!("SELECT {cast}::text").as_str(), &[]).await.map_err(|err| {
-        match err.as_db_error() {
-            // Class 22 is "data exception": the value is not one of the type.
-            Some(db) if db.code().code().starts_with("22") => invalid(db.message().to_owned()),
-            _ => pg_error(
-                &err,
-                server,
-                &format!("watermark column {column:?}"),
-                "check the value of",
-            ),
-        }
-    })?;
-    Ok(cast)
-}
-
 /// Runs `statement` (a `COPY … TO STDOUT`) and writes its output, as
 /// `format` needs it, to `out`; returns the rows and bytes written.
 async fn copy_into(
@@ -725,124 +591,9 @@ async fn copy_into(
     Ok((rows, bytes))
 }
 
-/// The reason a connection URL did not parse, without any of its characters.
-///
-/// The parser's messages name options, not values, except "unexpected
-/// character … but got `c`", which could quote a character of a password.
-fn url_error_reason(err: &tokio_postgres::Error) -> String {
-    let mut reason = error_chain(err);
-    if let Some(at) = reason.find(" but got ") {
-        reason.truncate(at);
-    }
-    reason
-}
-
-/// Classifies a failure to connect.
-fn connect_error(err: &tokio_postgres::Error, server: &Server) -> Error {
-    let auth = |reason: String| Error::SourceAuthentication {
-        server: server.name(),
-        user: server.user.clone(),
-        reason,
-    };
-    if let Some(db) = err.as_db_error() {
-        let code = db.code();
-        return if *code == SqlState::INVALID_PASSWORD
-            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-        {
-            auth(db.message().to_owned())
-        } else if *code == SqlState::INVALID_CATALOG_NAME {
-            Error::DatabaseMissing { server: server.name(), database: server.database.clone() }
-        } else {
-            Error::SourceUnreachable { server: server.name(), reason: db_reason(db) }
-        };
-    }
-    let reason = error_chain(err);
-    if reason.contains("password missing") {
-        auth("the server asks for a password and the URL has none".to_owned())
-    } else if reason.starts_with("authentication error") {
-        auth(reason)
-    } else {
-        Error::SourceUnreachable { server: server.name(), reason }
-    }
-}
-
-/// Classifies a failure of a statement while reading `relation`.
-fn pg_error(
-    err: &tokio_postgres::Error,
-    server: &Server,
-    relation: &str,
-    action: &'static str,
-) -> Error {
-    match err.as_db_error() {
-        Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => Error::PermissionDenied {
-            user: server.user.clone(),
-            relation: relation.to_owned(),
-            reason: db.message().to_owned(),
-        },
-        Some(db) => Error::SourceQuery {
-            action,
-            relation: relation.to_owned(),
-            server: server.name(),
-            reason: db_reason(db),
-        },
-        None => Error::SourceQuery {
-            action,
-            relation: relation.to_owned(),
-            server: server.name(),
-            reason: error_chain(err),
-        },
-    }
-}
-
-/// Classifies a failure to prepare a share's query, pointing into the query
-/// as the user wrote it.
-fn query_error(err: &tokio_postgres::Error, server: &Server, query: &str) -> Error {
-    let Some(db) = err.as_db_error() else {
-        return pg_error(err, server, "the share's query", "prepare");
-    };
-    if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE {
-        return pg_error(err, server, "the share's query", "prepare");
-    }
-    let mut reason = db_reason(db);
-    if let Some(ErrorPosition::Original(position)) = db.position() {
-        // Positions count characters from 1 in the wrapped statement.
-        let shift = QUERY_PREFIX.chars().count();
-        let at = usize::try_from(*position).unwrap_or(0).saturating_sub(shift);
-        let len = query.chars().count();
-        if (1..=len).contains(&at) {
-            let near: String = query.chars().skip(at - 1).take(30).collect();
-            reason.push_str(&format!(", at character {at} of the query, near {near:?}"));
-        } else if at > len {
-            reason.push_str(", at the end of the query");
-        }
-    }
-    Error::QueryInvalid { reason }
-}
-
-/// A server error as "message (SQLSTATE code); detail; hint".
-fn db_reason(db: &DbError) -> String {
-    let mut reason = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-    for extra in [db.detail(), db.hint()].into_iter().flatten() {
-        reason.push_str("; ");
-        reason.push_str(extra);
-    }
-    reason
-}
-
-/// An error and its sources, joined by ": ".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
+    use super::sql::QUERY_PREFIX;
     use super::*;
 
     #[test]

@@ -1,22 +1,71 @@
-//! Which PostgreSQL the source tests use, and throwaway databases and roles on it.
+//! Throwaway databases and roles on the PostgreSQL server of the source tests.
 //!
-//! The server is `CAIRN_TEST_PG_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`
-//! by default; its user must be allowed to create databases and roles. If it
-//! cannot be reached, a test fails when `CI=true` and otherwise prints a loud
-//! skip message and passes.
+//! The server is the one `connectors::testing::support::postgres_reachable`
+//! names (`CAIRN_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! its user must be allowed to create databases and roles. When it cannot be
+//! reached, the rule of `connectors::testing::support` applies: the test fails
+//! under `CAIRN_REQUIRE_SERVICES=1` and otherwise skips with a loud message.
+//!
+//! Also the helpers both source test files use: `test_db!`, shares of a
+//! table, and snapshots that must succeed or fail.
 
-use std::io::Write;
+#![allow(
+    dead_code,
+    reason = "shared by the pg_source and pg_source_errors tests, each of which uses a part"
+)]
+
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use connectors::Error;
+use connectors::source::pg::{Format, PgShare, Selection, SyncOutcome, snapshot};
 use futures_util::StreamExt;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
-/// The server used when `CAIRN_TEST_PG_URL` is not set.
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Gets a test database or skips the test (see `support::test_db`).
+macro_rules! test_db {
+    ($name:expr) => {
+        match $crate::support::test_db($name).await {
+            Some(db) => db,
+            None => return,
+        }
+    };
+}
+
+/// A share of `selection` in `db` as the administrative user.
+pub(crate) fn share(db: &TestDb, selection: Selection, watermark: Option<&str>) -> PgShare {
+    PgShare { url: db.url(), selection, watermark_column: watermark.map(str::to_owned) }
+}
+
+/// The table selection `public.name`.
+pub(crate) fn table(name: &str) -> Selection {
+    Selection::Table { schema: Some("public".to_owned()), table: name.to_owned() }
+}
+
+/// Runs a snapshot into memory.
+pub(crate) async fn run(
+    share: &PgShare,
+    format: Format,
+    since: Option<&str>,
+) -> (SyncOutcome, Vec<u8>) {
+    let mut out = Vec::new();
+    match snapshot(share, format, since, &mut out).await {
+        Ok(outcome) => (outcome, out),
+        Err(err) => panic!("snapshot of {share:?} failed: {err}"),
+    }
+}
+
+/// Runs a snapshot that must fail, and returns its error.
+pub(crate) async fn fail(share: &PgShare, format: Format, since: Option<&str>) -> Error {
+    let mut out = Vec::new();
+    match snapshot(share, format, since, &mut out).await {
+        Ok(outcome) => panic!("snapshot of {share:?} succeeded: {outcome:?}"),
+        Err(err) => err,
+    }
+}
 
 /// A database that exists for one test and is dropped when this is dropped,
 /// even if the test panics; roles made through it are dropped too.
@@ -62,38 +111,23 @@ fn encode(text: &str) -> String {
 }
 
 /// Creates a database for the test `test`, or `None` (after saying so loudly)
-/// if no server is reachable outside CI.
+/// if no server is reachable and services are not required.
 pub(crate) async fn test_db(test: &str) -> Option<TestDb> {
-    let url = std::env::var("CAIRN_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let mut admin = match Config::from_str(&url) {
-        Ok(config) => config,
-        Err(err) => panic!("CAIRN_TEST_PG_URL is not a valid PostgreSQL URL: {err}"),
-    };
+    let url = connectors::testing::support::postgres_reachable().await?;
+    let mut admin = Config::from_str(&url)
+        .unwrap_or_else(|err| panic!("CAIRN_TEST_POSTGRES is not a valid PostgreSQL URL: {err}"));
     admin.connect_timeout(Duration::from_secs(5));
-    let client = match connect(&admin).await {
-        Ok(client) => client,
-        Err(err) => {
-            let cause =
-                std::error::Error::source(&err).map(|c| format!(": {c}")).unwrap_or_default();
-            let message = format!(
-                "PostgreSQL for the source tests is unreachable at {} ({err}{cause}); start it or \
-                 set CAIRN_TEST_PG_URL",
-                describe(&admin)
-            );
-            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                panic!("{message} (CI=true, so this fails instead of skipping)");
-            }
-            // Written to the process's stderr directly, which the test
-            // harness does not capture, so the skip is seen without --nocapture.
-            let _ = writeln!(std::io::stderr(), "\n!!!!!!!! SKIPPED {test}: {message} !!!!!!!!\n");
-            return None;
-        }
-    };
+    let client = connect(&admin).await.unwrap_or_else(|err| {
+        panic!(
+            "{test}: PostgreSQL at {} answered, then refused a connection: {err}",
+            describe(&admin)
+        )
+    });
     let name = unique("cairn_test");
     client
         .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
         .await
-        .unwrap_or_else(|err| panic!("cannot create the test database {name}: {err}"));
+        .unwrap_or_else(|err| panic!("{test}: cannot create the test database {name}: {err}"));
     drop(client);
     let mut config = admin.clone();
     config.dbname(&name);
