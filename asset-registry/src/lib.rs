@@ -16,9 +16,13 @@
 //!   offsets in the same transaction as the rows, with per-table digests and
 //!   row diffs for replay checks. It takes plain row structs, so this crate
 //!   does not depend on the chaincode.
+//! - [`verify`]: the offline verifiers of proof files, statements and
+//!   channel anchors, and the JSON file formats they read; pure functions of
+//!   their inputs, for any program that checks Cairn's proofs without a node.
 
 #![warn(missing_docs)]
 
 pub mod audit;
 pub mod billing;
 pub mod pg;
+pub mod verify;
