@@ -165,7 +165,7 @@ pub enum Proved {
         anchored_by: String,
         /// The event as logged.
         #[serde(skip_serializing_if = "Option::is_none")]
-        event: Option<AccessEvent>,
+        event: Option<Box<AccessEvent>>,
     },
 }
 
@@ -469,7 +469,7 @@ pub fn check_audit_file(
                 ));
             }
             if let Some(Proved::AccessEvent { event: proved, .. }) = &mut report.proved {
-                *proved = Some(event);
+                *proved = Some(Box::new(event));
             }
         }
         Err(e) => checks.push(Check::fail("event content", e)),
