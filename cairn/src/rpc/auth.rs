@@ -433,4 +433,3 @@ mod tests {
         assert_eq!(sampler.unrecorded_total(), 100 - UNAUTHENTICATED_EVENTS_PER_SECOND);
     }
 }
-
