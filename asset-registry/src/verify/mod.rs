@@ -21,6 +21,25 @@
 //! passed or failed with a sentence saying why. A failed check is data, not
 //! an error; [`Error`] is only for input that cannot be read at all.
 //!
+//! ```no_run
+//! use anchor_chaincode::checkpoint::parse_trusted_keys;
+//! use asset_registry::verify::proof::check_proof_file;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let trusted = parse_trusted_keys(&std::fs::read_to_string("trusted-keys.txt")?)?;
+//! let report = check_proof_file(
+//!     &std::fs::read_to_string("proof.json")?,
+//!     &std::fs::read_to_string("checkpoint.txt")?,
+//!     &trusted,
+//! );
+//! for check in &report.checks {
+//!     println!("{} {}: {}", if check.passed { "pass" } else { "FAIL" }, check.name, check.detail);
+//! }
+//! assert!(report.valid());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`NoteVerifier`]: anchor_chaincode::checkpoint::NoteVerifier
 
 use anchor_chaincode::merkle::Hash;
