@@ -533,4 +533,32 @@ mod tests {
         assert_eq!(report.checks[0].name, "checkpoint signature");
         assert!(!report.valid());
     }
+
+    #[test]
+    fn an_inclusion_file_is_checked_step_by_step_against_a_trusted_checkpoint() {
+        let signer = checkpoint::NoteSigner::new("example.org/log", [9; 32]).unwrap();
+        let trusted = [NoteVerifier::parse(&signer.verifier_key()).unwrap()];
+        let note = signer.sign(&Checkpoint {
+            origin: "example.org/log".into(),
+            size: 4,
+            root: [1; 32],
+            extensions: vec![],
+        });
+        let file = InclusionFile {
+            kind: INCLUSION_KIND.into(),
+            tx_id: String::new(),
+            leaf_index: 0,
+            tree_size: 3,
+            leaf: "not base64!".into(),
+            hashes: vec![],
+            checkpoint: note.clone(),
+        };
+        let report = check_proof_file(&serde_json::to_string(&file).unwrap(), &note, &trusted);
+        let outcome: Vec<_> = report.checks.iter().map(|c| (c.name, c.passed)).collect();
+        assert_eq!(
+            outcome,
+            [("checkpoint signature", true), ("tree size", false), ("leaf", false)]
+        );
+        assert_eq!(report.proved, None);
+    }
 }

@@ -762,4 +762,28 @@ mod tests {
         assert_eq!(report.checks.len(), 1);
         assert_eq!(report.first_failure().map(|c| c.name), Some("statement"));
     }
+
+    #[test]
+    fn a_statement_without_proofs_is_told_how_to_get_them() {
+        let statement = StatementFile {
+            kind: STATEMENT_KIND.into(),
+            holder: "cairn1holder".into(),
+            currency: "EUR".into(),
+            month: "2026-12".into(),
+            plans: vec![],
+            lines: vec![],
+            total: 0,
+            queries: 0,
+            bytes: 0,
+            top_ups: vec![],
+            source: "memory".into(),
+            checkpoint: String::new(),
+            signed_statement: String::new(),
+        };
+        let report = check_statement(&statement, &[]);
+        let failed = report.first_failure().unwrap();
+        assert_eq!(failed.name, "checkpoint signature");
+        assert!(failed.detail.contains("cairn billing statement --proofs"), "{}", failed.detail);
+        assert!(!check_signed_statement(&statement, &[]).passed);
+    }
 }
