@@ -557,5 +557,30 @@ impl Meter {
     }
 }
 
+/// The meter's copy of a ledger plan: what it charges (the plan's payment
+/// mode and rate limit are the gate's, not the meter's).
+impl From<&anchor_chaincode::billing::Plan> for Tariff {
+    fn from(plan: &anchor_chaincode::billing::Plan) -> Tariff {
+        Tariff {
+            price_per_query: plan.price_per_query,
+            price_per_mib: plan.price_per_mib,
+            free_queries_per_month: plan.free_queries_per_month,
+            free_mib_per_month: plan.free_mib_per_month,
+        }
+    }
+}
+
+/// An account's plans as the meter reads them, oldest first.
+pub fn periods(account: &anchor_chaincode::ledger::AccountRecord) -> Vec<TariffPeriod> {
+    account
+        .plans
+        .iter()
+        .map(|period| TariffPeriod {
+            from_height: period.from_height,
+            tariff: Tariff::from(&period.plan),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

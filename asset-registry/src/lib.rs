@@ -18,6 +18,9 @@
 //!   takes plain row structs, so this crate does not depend on the
 //!   chaincode. Without the feature the crate links no PostgreSQL driver,
 //!   pool or async runtime.
+//! - [`verify`]: the offline verifiers of proof files, statements and
+//!   channel anchors, and the JSON file formats they read; pure functions of
+//!   their inputs, for any program that checks Cairn's proofs without a node.
 
 #![warn(missing_docs)]
 
@@ -26,5 +29,6 @@ pub mod billing;
 mod error;
 #[cfg(feature = "pg")]
 pub mod pg;
+pub mod verify;
 
 pub use error::{Error, Result};

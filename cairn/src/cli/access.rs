@@ -333,8 +333,8 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 std::fs::write(path, &checkpoint)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            let file = crate::cli::proof::AuditFile {
-                kind: crate::cli::proof::AUDIT_KIND.into(),
+            let file = asset_registry::verify::proof::AuditFile {
+                kind: asset_registry::verify::proof::AUDIT_KIND.into(),
                 event: BASE64.encode(&response.event),
                 event_index: event_proof.leaf_index,
                 event_tree_size: event_proof.tree_size,

@@ -1,6 +1,6 @@
 //! The billing gate in front of billable requests: rate limits and prepaid
-//! balances, enforced before service, and the bridge from the ledger's plans
-//! to the meter.
+//! balances, enforced before service, and the meter's view of the ledger's
+//! plans (`asset_registry::billing::periods`).
 //!
 //! A billable request of an account holder first takes a token from the
 //! holder's rate-limit bucket on this node; a prepaid holder's request is
@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::Address;
 use anchor_chaincode::billing::{Payment, Plan};
-use anchor_chaincode::ledger::AccountRecord;
 use asset_registry::audit::{AccessEvent, Decision};
-use asset_registry::billing::{Month, Reservation, Tariff, TariffPeriod, Units};
+use asset_registry::billing::{Month, Reservation, Tariff, Units};
 
 use super::Node;
 use super::access_log::{AccessLog, Metering, new_event_id};
@@ -42,28 +41,6 @@ pub(crate) enum Refused {
     Unavailable(String),
 }
 
-/// The meter's copy of a plan.
-pub(crate) fn tariff(plan: &Plan) -> Tariff {
-    Tariff {
-        price_per_query: plan.price_per_query,
-        price_per_mib: plan.price_per_mib,
-        free_queries_per_month: plan.free_queries_per_month,
-        free_mib_per_month: plan.free_mib_per_month,
-    }
-}
-
-/// An account's plans as the meter reads them, oldest first.
-pub(crate) fn periods(account: &AccountRecord) -> Vec<TariffPeriod> {
-    account
-        .plans
-        .iter()
-        .map(|period| TariffPeriod {
-            from_height: period.from_height,
-            tariff: tariff(&period.plan),
-        })
-        .collect()
-}
-
 /// Metering for a node's access log: its address and its ledger's plans.
 pub(crate) fn metering(node: &Node) -> Metering {
     let ledger_node = node.clone();
@@ -72,7 +49,7 @@ pub(crate) fn metering(node: &Node) -> Metering {
         chain_id: node.ledger().consortium().chain_id().to_string(),
         plans: Arc::new(move |holder: &str| {
             let address: Address = holder.parse().ok()?;
-            ledger_node.ledger().account(&address).map(periods)
+            ledger_node.ledger().account(&address).map(asset_registry::billing::periods)
         }),
     }
 }
@@ -266,7 +243,7 @@ impl Gate {
         }
         let elsewhere = self.charged_elsewhere(holder).await?;
         let month = Month::of_ms(event.time_ms);
-        let tariff = tariff(&view.plan);
+        let tariff = Tariff::from(&view.plan);
         let reserve_for = reserve_for.unwrap_or(&event_id).to_owned();
         let admitted = access
             .admit(event.clone(), &reserve_for, |meter| {

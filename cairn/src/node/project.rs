@@ -209,7 +209,7 @@ impl LedgerFolder {
                         .map(|period| PlanRow {
                             from_height: period.from_height,
                             tx_id: period.tx_id.to_string(),
-                            tariff: crate::node::gate::tariff(&period.plan),
+                            tariff: asset_registry::billing::Tariff::from(&period.plan),
                             payment: period.plan.payment.as_str().to_owned(),
                             rate_limit_per_second: period.plan.rate_limit_per_second,
                         })
