@@ -44,16 +44,19 @@ impl fmt::Debug for Address {
 }
 
 impl FromStr for Address {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut bytes = [0u8; 20];
         if text.len() != 40
             || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(format!("address {text:?} is not 40 lower-case hex digits"));
+            return Err(Error::Parse {
+                reason: format!("address {text:?} is not 40 lower-case hex digits"),
+            });
         }
-        hex::decode_to_slice(text, &mut bytes).map_err(|e| format!("address {text:?}: {e}"))?;
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|e| Error::Parse { reason: format!("address {text:?}: {e}") })?;
         Ok(Address(bytes))
     }
 }

@@ -24,7 +24,7 @@ pub async fn connect(url: &str) -> anyhow::Result<LedgerClient<Channel>> {
 /// address of its key, from its public node info.
 pub async fn target(url: &str) -> anyhow::Result<(String, anchor_chaincode::Address)> {
     let info = connect(url).await?.get_node_info(pb::GetNodeInfoRequest {}).await?.into_inner();
-    let node = info.node_address.parse().map_err(|e: String| format_err!(e))?;
+    let node = info.node_address.parse().map_err(|e: anchor_chaincode::Error| format_err!(e))?;
     Ok((info.chain_id, node))
 }
 

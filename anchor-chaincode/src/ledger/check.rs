@@ -398,10 +398,9 @@ impl Ledger {
             }
             TxBody::RevokeIdentity(revoke) => {
                 let creator = self.registered_creator(transaction)?;
-                let address: Address = revoke
-                    .address
-                    .parse()
-                    .map_err(|e: String| failure(ValidationCode::InvalidArgument, e))?;
+                let address: Address = revoke.address.parse().map_err(|e: crate::Error| {
+                    failure(ValidationCode::InvalidArgument, e.to_string())
+                })?;
                 if !valid_text(&revoke.reason, 256) {
                     return Err(failure(
                         ValidationCode::InvalidArgument,

@@ -130,7 +130,9 @@ pub(crate) fn share(command: ShareCommand) -> anyhow::Result<()> {
         _ => bail!("give --postgres (with --table or --query) or --file"),
     };
     for address in &authorised {
-        let _: Address = address.parse().map_err(|e: String| format_err!("--authorise: {e}"))?;
+        let _: Address = address
+            .parse()
+            .map_err(|e: anchor_chaincode::Error| format_err!("--authorise: {e}"))?;
     }
     let _ = KeyPair::load(&key)?;
     let key = std::path::absolute(&key)?;
@@ -523,7 +525,8 @@ async fn grant(
     let asset = fetch_asset(ledger, asset_id.into()).await?;
     let mut granted = 0;
     for address in &asset.authorised {
-        let recipient: Address = address.parse().map_err(|e: String| format_err!(e))?;
+        let recipient: Address =
+            address.parse().map_err(|e: anchor_chaincode::Error| format_err!(e))?;
         let path = grant_path(asset_id, version, &recipient);
         if store.exists(&path).await? {
             continue;

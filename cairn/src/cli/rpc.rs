@@ -187,7 +187,7 @@ impl Target {
                  it runs an older version of Cairn than this client"
             );
         }
-        let node: Address = info.node_address.parse().map_err(|e: String| {
+        let node: Address = info.node_address.parse().map_err(|e: anchor_chaincode::Error| {
             format_err!("the node's address {:?} is malformed: {e}", info.node_address)
         })?;
         Ok(Target { chain_id: info.chain_id.clone(), node })

@@ -343,7 +343,8 @@ fn decrypt_content(holder: &KeyPair, certificate: &pb::Certificate) -> anyhow::R
     let content = certificate.content.clone().unwrap_or_default();
     let wrapped =
         access_control::wrap::WrappedKey { enc: content.enc, ciphertext: content.ciphertext };
-    let holder_address: Address = certificate.holder.parse().map_err(|e: String| format_err!(e))?;
+    let holder_address: Address =
+        certificate.holder.parse().map_err(|e: anchor_chaincode::Error| format_err!(e))?;
     let plain = access_control::wrap::unwrap(
         holder,
         &wrapped,
@@ -599,7 +600,8 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --content or --content-file"),
     };
-    let holder: Address = args.holder.parse().map_err(|e: String| format_err!(e))?;
+    let holder: Address =
+        args.holder.parse().map_err(|e: anchor_chaincode::Error| format_err!(e))?;
     if !cert::valid_channel(&args.cert_type) {
         bail!(
             "certificate type {:?} must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'",
