@@ -11,6 +11,9 @@
 //! - [`billing`]: the metering rules (what an access event of an account
 //!   holder costs under its plan), the in-memory meter of the embedded mode,
 //!   and the recomputation a verifier runs to check a statement offline.
+//! - [`rows`]: the row structs every read model takes and answers.
+//! - [`fold`]: ledger blocks turned into those rows, with a replica of the
+//!   chaincode state; one fold feeds every read model.
 //! - `pg`, behind the default feature `pg`: the PostgreSQL projections
 //!   (directory search, version history, audit log, usage meters), written
 //!   exactly once by storing each stream's offsets in the same transaction
@@ -24,7 +27,9 @@
 pub mod audit;
 pub mod billing;
 mod error;
+pub mod fold;
 #[cfg(feature = "pg")]
 pub mod pg;
+pub mod rows;
 
 pub use error::{Error, Result};

@@ -44,12 +44,7 @@ pub(crate) enum Refused {
 
 /// The meter's copy of a plan.
 pub(crate) fn tariff(plan: &Plan) -> Tariff {
-    Tariff {
-        price_per_query: plan.price_per_query,
-        price_per_mib: plan.price_per_mib,
-        free_queries_per_month: plan.free_queries_per_month,
-        free_mib_per_month: plan.free_mib_per_month,
-    }
+    asset_registry::fold::tariff(plan)
 }
 
 /// An account's plans as the meter reads them, oldest first.
