@@ -1,9 +1,11 @@
 //! The read models in memory: ordered maps fed like the PostgreSQL
 //! projections and answering like them.
 //!
-//! [`MemoryReadModels`] keeps one map per table of `pg` (assets, versions,
-//! accounts, access events, usage, monthly totals and statement lines) and
-//! the next offset of each stream partition, behind one lock. Applying a
+//! [`MemoryReadModels`] keeps one map per table of `pg` that a read model
+//! answers from or bills with (assets, versions, plans, access events,
+//! usage, monthly totals and statement lines) and the next offset of each
+//! stream partition, behind one lock; blocks, transactions and identities
+//! are not kept, as no port reads them. Applying a
 //! batch checks it whole before changing anything, so a refused batch
 //! leaves the models as they were, as a rolled-back transaction would.
 
