@@ -11,6 +11,12 @@
 //! - [`billing`]: the metering rules (what an access event of an account
 //!   holder costs under its plan), the in-memory meter of the embedded mode,
 //!   and the recomputation a verifier runs to check a statement offline.
+//! - [`rows`]: the row structs every read model takes and answers.
+//! - [`fold`]: ledger blocks turned into those rows, with a replica of the
+//!   chaincode state; one fold feeds every read model.
+//! - [`read`]: the read models as ports (directory, history, audit log,
+//!   meters), their in-memory implementation, and, with the `testing`
+//!   feature, the contract suite every implementation must pass.
 //! - `pg`, behind the default feature `pg`: the PostgreSQL projections
 //!   (directory search, version history, audit log, usage meters), written
 //!   exactly once by storing each stream's offsets in the same transaction
@@ -27,8 +33,11 @@
 pub mod audit;
 pub mod billing;
 mod error;
+pub mod fold;
 #[cfg(feature = "pg")]
 pub mod pg;
+pub mod read;
+pub mod rows;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -60,7 +60,7 @@
 //! ```
 
 //! The code is split by concern: `error` for what can go wrong, `migrate`
-//! for the schema, `rows` for the row structs, `ledger` and
+//! for the schema (the row structs are in [`crate::rows`]), `ledger` and
 //! `access` for the writers of the two streams, `billing` for usage meters
 //! and statements, `reads` for the queries, `replay` for stream offsets,
 //! digests and comparisons, and `bench_support` for the benchmark's
@@ -85,16 +85,15 @@ mod ledger;
 mod migrate;
 mod reads;
 mod replay;
-mod rows;
 
 #[cfg(test)]
 mod tests;
 
 use self::error::describe;
-pub use self::rows::{
+pub use crate::rows::{
     AccessApplied, AccessRecord, AccountRow, AssetRow, BlockChanges, BlockRow, DirectoryEntry,
-    IdentityRow, PlanRow, RowDifference, SearchQuery, StoredAccessEvent, StreamOffset, TableDigest,
-    TopUpRow, TransactionRow, UsageRow, VersionRow,
+    IdentityRow, PlanRow, RowDifference, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchQuery,
+    StoredAccessEvent, StreamOffset, TableDigest, TopUpRow, TransactionRow, UsageRow, VersionRow,
 };
 pub use crate::{Error, Result};
 
@@ -106,12 +105,6 @@ const POOL_SIZE: usize = 8;
 
 /// How long to wait for a TCP connection when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// [`SearchQuery::limit`] when it is 0.
-pub const SEARCH_LIMIT_DEFAULT: usize = 50;
-
-/// The largest [`SearchQuery::limit`]; larger ones are clamped.
-pub const SEARCH_LIMIT_MAX: usize = 1000;
 
 /// Whether `name` matches `^[a-z_][a-z0-9_]{0,62}$`.
 fn is_identifier(name: &str) -> bool {

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use crate::audit::{AccessEvent, Action, AuditFilter, Decision};
 
 use super::{
-    DirectoryEntry, Error, Projections, Result, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX,
-    SearchQuery, StoredAccessEvent, UsageRow, VersionRow, get, opt_to_i64, sql, to_u64, to_usize,
+    DirectoryEntry, Error, Projections, Result, SearchQuery, StoredAccessEvent, UsageRow,
+    VersionRow, get, opt_to_i64, sql, to_u64, to_usize,
 };
 
 impl Projections {
@@ -31,10 +31,7 @@ impl Projections {
     pub async fn search(&self, query: &SearchQuery) -> Result<Vec<DirectoryEntry>> {
         let text = query.text.trim();
         let pattern = escape_like(text);
-        let limit = match query.limit {
-            0 => SEARCH_LIMIT_DEFAULT,
-            limit => limit.min(SEARCH_LIMIT_MAX),
-        } as i64;
+        let limit = query.effective_limit() as i64;
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.sql(sql::ASSETS_SEARCH))

@@ -15,14 +15,11 @@ use std::time::Duration;
 
 use access_control::verify::ParallelVerifier;
 use anchor_chaincode::Address;
-use anchor_chaincode::ledger::{self, Block, Ledger};
-use anchor_chaincode::tx::{Transaction, TxBody};
+use anchor_chaincode::ledger::Ledger;
 use anyhow::{Context, format_err};
 use asset_registry::audit::AccessEvent;
-use asset_registry::pg::{
-    AccessRecord, AccountRow, AssetRow, BlockChanges, BlockRow, IdentityRow, PlanRow, Projections,
-    TopUpRow, TransactionRow, VersionRow,
-};
+use asset_registry::fold::LedgerFolder;
+use asset_registry::pg::{AccessRecord, BlockChanges, Projections};
 use clap::Args;
 use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
 use connectors::log::LedgerLog;
@@ -47,232 +44,33 @@ pub(crate) enum Until {
     CaughtUp,
 }
 
-/// Folds ledger records into block rows, with a replica of the chaincode state.
-struct LedgerFolder {
-    ledger: Ledger,
-    verifier: ParallelVerifier,
-}
-
-impl LedgerFolder {
-    /// Starts a replica from the genesis record and replays `[1, next)` without writing.
-    fn start(
-        log: &dyn LedgerLog,
-        next: u64,
-    ) -> anyhow::Result<(LedgerFolder, Option<BlockChanges>)> {
-        let first = log.read(0, 1)?;
-        let genesis = first.first().ok_or_else(|| format_err!("the ledger log is empty"))?;
-        let ledger = Ledger::from_genesis_record(0, &genesis.bytes)?;
-        let verifier = ParallelVerifier {
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        };
-        let mut folder = LedgerFolder { ledger, verifier };
-        let genesis_changes = (next == 0).then(|| folder.changes(folder.ledger.head(), &[]));
-        let mut at = 1;
-        while at < next {
-            let records = log.read(at, 512.min(usize::try_from(next - at).unwrap_or(512)))?;
-            if records.is_empty() {
-                anyhow::bail!(
-                    "the projections have applied the ledger up to offset {next}, but the log ends at {at}: they belong to another ledger"
-                );
-            }
-            for record in records {
-                let _ =
-                    folder.ledger.apply_record_with(record.offset, &record.bytes, &folder.verifier);
-                at = record.offset + 1;
-            }
+/// Starts a replica from the genesis record and replays `[1, next)` without
+/// writing; answers it with the genesis rows when nothing is applied yet.
+fn start_folder(
+    log: &dyn LedgerLog,
+    next: u64,
+) -> anyhow::Result<(LedgerFolder<ParallelVerifier>, Option<BlockChanges>)> {
+    let first = log.read(0, 1)?;
+    let genesis = first.first().ok_or_else(|| format_err!("the ledger log is empty"))?;
+    let ledger = Ledger::from_genesis_record(0, &genesis.bytes)?;
+    let verifier =
+        ParallelVerifier { threads: std::thread::available_parallelism().map_or(2, |n| n.get()) };
+    let mut folder = LedgerFolder::new(ledger, verifier);
+    let genesis_changes = (next == 0).then(|| folder.head_changes());
+    let mut at = 1;
+    while at < next {
+        let records = log.read(at, 512.min(usize::try_from(next - at).unwrap_or(512)))?;
+        if records.is_empty() {
+            anyhow::bail!(
+                "the projections have applied the ledger up to offset {next}, but the log ends at {at}: they belong to another ledger"
+            );
         }
-        Ok((folder, genesis_changes))
-    }
-
-    fn apply(&mut self, offset: u64, record: &[u8]) -> BlockChanges {
-        let block = self.ledger.apply_record_with(offset, record, &self.verifier).clone();
-        let envelopes = ledger::batch_envelopes(record).unwrap_or_default();
-        self.changes(&block, &envelopes)
-    }
-
-    /// The rows a block changes, read from the state after it.
-    fn changes(&self, block: &Block, envelopes: &[Vec<u8>]) -> BlockChanges {
-        let mut changes = BlockChanges {
-            block: BlockRow {
-                number: block.header.number,
-                hash: hex::encode(block.hash),
-                previous_hash: hex::encode(block.header.previous_hash),
-                state_root: hex::encode(block.header.state_root),
-                log_offset: block.header.log_offset,
-                tx_count: block.header.tx_count,
-            },
-            transactions: Vec::new(),
-            identities: Vec::new(),
-            assets: Vec::new(),
-            versions: Vec::new(),
-            accounts: Vec::new(),
-        };
-        let mut identities = std::collections::BTreeSet::new();
-        let mut holders = std::collections::BTreeSet::new();
-        let mut assets = std::collections::BTreeSet::new();
-        for receipt in &block.receipts {
-            changes.transactions.push(TransactionRow {
-                tx_id: receipt.tx_id.to_string(),
-                block_number: receipt.block_number,
-                index: receipt.index,
-                tx_type: receipt.tx_type.to_owned(),
-                code: receipt.code.as_str().to_owned(),
-                creator: receipt.creator.map(|a| a.to_string()),
-                timestamp_ms: receipt.timestamp_ms,
-            });
-            if receipt.code != anchor_chaincode::ValidationCode::Valid {
-                continue;
-            }
-            let Some(Ok(transaction)) =
-                envelopes.get(receipt.index as usize).map(|e| Transaction::decode(e))
-            else {
-                continue;
-            };
-            match &transaction.body {
-                TxBody::RegisterIdentity(register) => {
-                    let _ = identities.insert(Address::of_public_key(&register.signing_public_key));
-                }
-                TxBody::RevokeIdentity(revoke) => {
-                    if let Ok(address) = revoke.address.parse::<Address>() {
-                        let _ = identities.insert(address);
-                    }
-                }
-                TxBody::PublishAsset(publish) => {
-                    let _ = assets.insert(publish.asset_id.clone());
-                    if let Some(version) = self
-                        .ledger
-                        .asset(&publish.asset_id)
-                        .and_then(|a| a.versions.iter().find(|v| v.version == publish.version))
-                    {
-                        let meta = Metadata::of(&version.metadata);
-                        changes.versions.push(VersionRow {
-                            asset_id: publish.asset_id.clone(),
-                            version: version.version,
-                            data_type: version.data_type.as_str().to_owned(),
-                            hash_algorithm: version.hash_algorithm.clone(),
-                            content_hash: hex::encode(version.content_hash),
-                            size_bytes: version.size_bytes,
-                            name: meta.name,
-                            description: meta.description,
-                            schema: meta.schema,
-                            encoding: meta.encoding,
-                            tx_id: version.tx_id.to_string(),
-                            block_number: version.block_number,
-                            timestamp_ms: transaction.timestamp_ms,
-                        });
-                    }
-                }
-                TxBody::SetSharingRules(rules) => {
-                    let _ = assets.insert(rules.asset_id.clone());
-                }
-                // Certificates stay in their channels; the directory does not list them.
-                TxBody::AnchorAccessEvents(_)
-                | TxBody::IssueCertificate(_)
-                | TxBody::RenewCertificate(_)
-                | TxBody::RevokeCertificate(_)
-                | TxBody::AnchorChannels(_) => {}
-                TxBody::OpenAccount(anchor_chaincode::tx::OpenAccount { holder, .. })
-                | TxBody::TopUp(anchor_chaincode::tx::TopUp { holder, .. })
-                | TxBody::ChangePlan(anchor_chaincode::tx::ChangePlan { holder, .. }) => {
-                    if let Ok(address) = holder.parse::<Address>() {
-                        let _ = holders.insert(address);
-                    }
-                }
-            }
-        }
-        if block.header.number == 0 {
-            identities.extend(self.ledger.identities().map(|i| i.address));
-        }
-        for address in identities {
-            if let Some(identity) = self.ledger.identity(&address) {
-                changes.identities.push(IdentityRow {
-                    address: identity.address.to_string(),
-                    name: identity.name.clone(),
-                    organisation: identity.organisation.clone(),
-                    role: identity.role.as_str().to_owned(),
-                    registered_in_block: identity.registered_in_block,
-                    revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()),
-                    revoked_in_block: identity.revoked.as_ref().map(|r| r.block_number),
-                });
-            }
-        }
-        for holder in holders {
-            if let Some(account) = self.ledger.account(&holder) {
-                changes.accounts.push(AccountRow {
-                    holder: holder.to_string(),
-                    currency: account.currency.clone(),
-                    opened_in_block: account.opened_in_block,
-                    credited: account.credited,
-                    plans: account
-                        .plans
-                        .iter()
-                        .map(|period| PlanRow {
-                            from_height: period.from_height,
-                            tx_id: period.tx_id.to_string(),
-                            tariff: asset_registry::billing::Tariff::from(&period.plan),
-                            payment: period.plan.payment.as_str().to_owned(),
-                            rate_limit_per_second: period.plan.rate_limit_per_second,
-                        })
-                        .collect(),
-                    top_ups: account
-                        .top_ups
-                        .iter()
-                        .map(|top_up| TopUpRow {
-                            tx_id: top_up.tx_id.to_string(),
-                            block_number: top_up.block_number,
-                            amount: top_up.amount,
-                            reference: top_up.reference.clone(),
-                            timestamp_ms: top_up.timestamp_ms,
-                        })
-                        .collect(),
-                });
-            }
-        }
-        for asset_id in assets {
-            if let Some(asset) = self.ledger.asset(&asset_id) {
-                let latest = asset.versions.last();
-                let meta = latest.map(|v| Metadata::of(&v.metadata)).unwrap_or_default();
-                changes.assets.push(AssetRow {
-                    asset_id: asset.asset_id.clone(),
-                    owner_organisation: asset.owner_organisation.clone(),
-                    owner_address: asset.owner_address.to_string(),
-                    authorised: asset.authorised.iter().map(ToString::to_string).collect(),
-                    latest_version: latest.map_or(0, |v| v.version),
-                    data_type: latest.map(|v| v.data_type.as_str().to_owned()).unwrap_or_default(),
-                    name: meta.name,
-                    description: meta.description,
-                    updated_in_block: block.header.number,
-                });
-            }
-        }
-        changes
-    }
-}
-
-/// What the directory shows of a version's header metadata (the ODS asset
-/// header as JSON; anything else is shown without a name).
-#[derive(Debug, Default)]
-struct Metadata {
-    name: String,
-    description: String,
-    schema: Option<serde_json::Value>,
-    encoding: String,
-}
-
-impl Metadata {
-    fn of(bytes: &[u8]) -> Metadata {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-            return Metadata::default();
-        };
-        let text =
-            |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-        Metadata {
-            name: text("name"),
-            description: text("description"),
-            schema: value.get("schema").filter(|s| !s.is_null()).cloned(),
-            encoding: text("encoding"),
+        for record in records {
+            folder.skip(record.offset, &record.bytes);
+            at = record.offset + 1;
         }
     }
+    Ok((folder, genesis_changes))
 }
 
 /// Projects the ledger log until `until`; answers the next offset.
@@ -283,8 +81,7 @@ pub(crate) async fn project_ledger(
     stop_at: Option<u64>,
 ) -> anyhow::Result<u64> {
     let mut next = projections.ledger_next_offset().await?;
-    let (mut folder, genesis) =
-        tokio::task::block_in_place(|| LedgerFolder::start(log.as_ref(), next))?;
+    let (mut folder, genesis) = tokio::task::block_in_place(|| start_folder(log.as_ref(), next))?;
     tracing::debug!(next, "ledger projector started");
     if let Some(genesis) = genesis {
         let _ = projections.apply_blocks(&[genesis]).await?;

@@ -9,9 +9,13 @@
 //! left out (`authorised_hidden`, with its count), the transaction without
 //! its envelope and payload, and no inclusion proof for it.
 
+use std::future::Future;
+
 use access_control::request::{RequestVerifier, VerifiedCaller};
 use anchor_chaincode::tx::{MAX_TX_BYTES, Transaction};
 use anchor_chaincode::{Address, TxId};
+use asset_registry::read::Directory;
+use asset_registry::rows::{DirectoryEntry, SearchQuery};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_server::Ledger;
 use tonic::{Request, Response, Status};
@@ -63,10 +67,10 @@ impl LedgerService {
 /// must appear, case-insensitively, in the asset id, name or description.
 fn search_ledger(
     ledger: &anchor_chaincode::ledger::Ledger,
-    query: &asset_registry::pg::SearchQuery,
-) -> Vec<pb::DirectoryEntry> {
+    query: &SearchQuery,
+) -> Vec<DirectoryEntry> {
     let words: Vec<String> = query.text.split_whitespace().map(str::to_lowercase).collect();
-    let limit = if query.limit == 0 { 50 } else { query.limit.min(1000) };
+    let limit = query.effective_limit();
     ledger
         .assets()
         .filter_map(|asset| {
@@ -80,7 +84,7 @@ fn search_ledger(
             let matches = words.iter().all(|w| haystack.contains(w.as_str()))
                 && query.owner_organisation.as_ref().is_none_or(|o| *o == asset.owner_organisation)
                 && query.data_type.as_ref().is_none_or(|t| t == latest.data_type.as_str());
-            matches.then(|| pb::DirectoryEntry {
+            matches.then(|| DirectoryEntry {
                 asset_id: asset.asset_id.clone(),
                 owner_organisation: asset.owner_organisation.clone(),
                 owner_address: asset.owner_address.to_string(),
@@ -88,12 +92,52 @@ fn search_ledger(
                 name,
                 description,
                 latest_version: latest.version,
-                authorised_count: u32::try_from(asset.authorised.len()).unwrap_or(u32::MAX),
+                authorised_count: asset.authorised.len(),
                 rank: 0.0,
             })
         })
         .take(limit)
         .collect()
+}
+
+/// The directory of the embedded mode: the chaincode state, each word of the
+/// text matched as a substring of the asset id, name or description, in
+/// asset id order and unranked.
+#[derive(Debug)]
+struct LedgerDirectory(Node);
+
+impl Directory for LedgerDirectory {
+    fn search(
+        &self,
+        query: &SearchQuery,
+    ) -> impl Future<Output = asset_registry::Result<Vec<DirectoryEntry>>> + Send {
+        std::future::ready(Ok(search_ledger(&self.0.ledger(), query)))
+    }
+}
+
+/// Searches `directory` and answers the entries as the API shows them.
+async fn search_directory<D: Directory>(
+    directory: &D,
+    query: &SearchQuery,
+) -> Result<Vec<pb::DirectoryEntry>, Status> {
+    let found = directory
+        .search(query)
+        .await
+        .map_err(|e| Status::unavailable(format!("directory search failed: {e}")))?;
+    Ok(found
+        .into_iter()
+        .map(|e| pb::DirectoryEntry {
+            asset_id: e.asset_id,
+            owner_organisation: e.owner_organisation,
+            owner_address: e.owner_address,
+            data_type: e.data_type,
+            name: e.name,
+            description: e.description,
+            latest_version: e.latest_version,
+            authorised_count: u32::try_from(e.authorised_count).unwrap_or(u32::MAX),
+            rank: e.rank,
+        })
+        .collect())
 }
 
 fn parse_tx_id(text: &str) -> Result<TxId, Status> {
@@ -267,7 +311,7 @@ impl Ledger for LedgerService {
                 "unknown data type {data_type:?}; expected structured or unstructured"
             )));
         }
-        let query = asset_registry::pg::SearchQuery {
+        let query = SearchQuery {
             text: request.text,
             owner_organisation: (!request.owner_organisation.is_empty())
                 .then_some(request.owner_organisation),
@@ -275,28 +319,10 @@ impl Ledger for LedgerService {
             limit: request.limit as usize,
         };
         let (entries, source) = match &self.directory {
-            Some(directory) => {
-                let found = directory
-                    .search(&query)
-                    .await
-                    .map_err(|e| Status::unavailable(format!("directory search failed: {e}")))?;
-                let entries = found
-                    .into_iter()
-                    .map(|e| pb::DirectoryEntry {
-                        asset_id: e.asset_id,
-                        owner_organisation: e.owner_organisation,
-                        owner_address: e.owner_address,
-                        data_type: e.data_type,
-                        name: e.name,
-                        description: e.description,
-                        latest_version: e.latest_version,
-                        authorised_count: u32::try_from(e.authorised_count).unwrap_or(u32::MAX),
-                        rank: e.rank,
-                    })
-                    .collect();
-                (entries, "postgres")
+            Some(projections) => (search_directory(projections, &query).await?, "postgres"),
+            None => {
+                (search_directory(&LedgerDirectory(self.node.clone()), &query).await?, "ledger")
             }
-            None => (search_ledger(&self.node.ledger(), &query), "ledger"),
         };
         Ok(Response::new(pb::SearchAssetsResponse { entries, source: source.to_owned() }))
     }

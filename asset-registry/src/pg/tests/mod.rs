@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod access;
 mod billing;
 mod ledger;
+mod read;
 
 use std::collections::{BTreeMap, HashSet};
 

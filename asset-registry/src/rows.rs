@@ -1,7 +1,28 @@
 //! The row structs the projections take and answer: ledger rows, access
 //! records, usage, search results, digests and offsets.
+//!
+//! They are shared by every implementation of the read models
+//! ([`crate::read`]), so they live outside the `pg` module and need no
+//! PostgreSQL driver.
 
 use serde::Serialize;
+
+/// [`SearchQuery::limit`] when it is 0.
+pub const SEARCH_LIMIT_DEFAULT: usize = 50;
+
+/// The largest [`SearchQuery::limit`]; larger ones are clamped.
+pub const SEARCH_LIMIT_MAX: usize = 1000;
+
+impl SearchQuery {
+    /// How many entries the search answers at most: [`SearchQuery::limit`],
+    /// or [`SEARCH_LIMIT_DEFAULT`] when it is 0, clamped to [`SEARCH_LIMIT_MAX`].
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => SEARCH_LIMIT_DEFAULT,
+            limit => limit.min(SEARCH_LIMIT_MAX),
+        }
+    }
+}
 
 use crate::audit::AccessEvent;
 use crate::billing::Tariff;
@@ -214,7 +235,8 @@ pub struct StoredAccessEvent {
     pub offset: i64,
 }
 
-/// What [`Projections::apply_access`] did with a batch.
+/// What applying a batch of access records did (`pg::Projections::apply_access`,
+/// [`crate::read::Feed::apply_access`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AccessApplied {
     /// Events stored and metered.
@@ -259,7 +281,7 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
-/// One asset found by [`Projections::search`].
+/// One asset found by a directory search ([`crate::read::Directory::search`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DirectoryEntry {
     /// The asset id.
@@ -310,7 +332,7 @@ pub struct RowDifference {
 /// The stored next offset of one stream partition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StreamOffset {
-    /// The stream: [`LEDGER_STREAM`] or an access topic.
+    /// The stream: `ledger` or an access topic.
     pub stream: String,
     /// The partition.
     pub partition: i32,
