@@ -1,10 +1,9 @@
 //! Tests of the PostgreSQL projections against a real server.
 //!
-//! The server these tests need is named in one place, [`postgres`]: the URL
-//! comes from `CAIRN_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached the
-//! tests fail if `CAIRN_REQUIRE_SERVICES=1` (CI), and otherwise skip with a
-//! loud message. Each test works in its own fresh schema (`t_` and 16 hex
+//! The server comes from `connectors::testing::support`, the one place that
+//! says where the test services are (`CAIRN_TEST_POSTGRES`): when it cannot
+//! be reached the tests fail if `CAIRN_REQUIRE_SERVICES=1` (CI), and
+//! otherwise skip with a loud message. Each test works in its own fresh schema (`t_` and 16 hex
 //! digits) and drops it at the end; a failed test leaves its schema behind
 //! for inspection.
 
@@ -24,44 +23,16 @@ use super::*;
 use crate::audit::{AccessEvent, Action, AuditFilter, AuditProjection, Decision};
 use tokio_postgres::NoTls;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// The PostgreSQL the tests use.
 struct TestDb {
     url: String,
 }
 
-/// The test server, or `None` after a loud message when it is unreachable
-/// and `CAIRN_REQUIRE_SERVICES` is not `1`; panics when it is required.
+/// The test server, as `connectors::testing::support` finds it: `None`
+/// after a loud `SKIPPED` line when it is unreachable and not required; a
+/// panic when it is.
 async fn postgres() -> Option<TestDb> {
-    let url = std::env::var("CAIRN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let target = parse_url(&url).map(|(_, target)| target).unwrap_or_else(|_| "(bad URL)".into());
-    let reached = match tokio_postgres::connect(&url, NoTls).await {
-        Ok((client, connection)) => {
-            let driver = tokio::spawn(connection);
-            let answered = client.simple_query("SELECT 1").await.map(|_| ());
-            drop(client);
-            let _ = driver.await;
-            answered
-        }
-        Err(error) => Err(error),
-    };
-    match reached {
-        Ok(()) => Some(TestDb { url }),
-        Err(error) if std::env::var("CAIRN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "PostgreSQL not reachable at {target} and CAIRN_REQUIRE_SERVICES=1: {}",
-                describe(&error)
-            )
-        }
-        Err(error) => {
-            eprintln!(
-                "SKIPPED: PostgreSQL not reachable at {target} ({}); set CAIRN_TEST_POSTGRES, or CAIRN_REQUIRE_SERVICES=1 to fail instead",
-                describe(&error)
-            );
-            None
-        }
-    }
+    connectors::testing::support::postgres_reachable().await.map(|url| TestDb { url })
 }
 
 impl TestDb {
@@ -329,10 +300,17 @@ fn identifiers_are_checked() {
 
 #[tokio::test]
 async fn bad_schema_names_are_refused_before_connecting() {
-    let error = Projections::connect(DEFAULT_URL, "Robert'); DROP TABLE x;--").await.unwrap_err();
+    let error = Projections::connect(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "Robert'); DROP TABLE x;--",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, Error::InvalidSchemaName { .. }), "{error:?}");
     assert!(error.to_string().contains("^[a-z_][a-z0-9_]{0,62}$"), "{error}");
-    let error = Projections::drop_schema(DEFAULT_URL, "1x").await.unwrap_err();
+    let error = Projections::drop_schema("postgres://postgres@127.0.0.1:5432/postgres", "1x")
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidSchemaName { .. }), "{error:?}");
 }
 
