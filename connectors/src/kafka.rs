@@ -128,6 +128,7 @@ pub struct TopicSpec {
 ///
 /// An unreachable cluster, a refused creation or a ledger topic with the
 /// wrong number of partitions is an [`Error::Kafka`] naming the topic.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ensure_topics(
     config: &KafkaConfig,
     topics: &[TopicSpec],
@@ -300,6 +301,7 @@ impl KafkaProducer {
 
     /// Sends `records` to `topic` in order and waits until every one is
     /// acknowledged; answers their (partition, offset).
+    #[tracing::instrument(level = "debug", skip_all, fields(topic))]
     pub fn send_all(&self, topic: &str, records: &[OutRecord<'_>]) -> Result<Vec<(i32, i64)>> {
         self.enqueue(topic, records)?.wait()
     }
@@ -353,6 +355,7 @@ impl KafkaProducer {
     }
 
     /// Waits until everything sent is acknowledged.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn flush(&self) -> Result<()> {
         self.producer.flush(self.config.timeout).map_err(|e| self.config.error("flush", e))
     }
@@ -432,6 +435,7 @@ impl std::fmt::Debug for KafkaLog {
 impl KafkaLog {
     /// Opens the log on `topic`, which must exist with one partition (see
     /// [`ensure_topics`]).
+    #[tracing::instrument(level = "debug", skip_all, fields(topic))]
     pub fn open(config: &KafkaConfig, topic: &str) -> Result<KafkaLog> {
         let cursor = || -> Result<Mutex<Cursor>> {
             let consumer: BaseConsumer = reader_config(config, "cairn-ledger-reader")
@@ -550,6 +554,7 @@ fn lock(cursor: &Mutex<Cursor>) -> std::sync::MutexGuard<'_, Cursor> {
 }
 
 impl LedgerLog for KafkaLog {
+    #[tracing::instrument(level = "debug", skip_all)]
     fn append(&self, records: &[&[u8]]) -> Result<u64> {
         check_record_sizes(records)?;
         if records.is_empty() {
@@ -583,6 +588,7 @@ impl LedgerLog for KafkaLog {
             .map_err(|_| self.config.error("append", format!("broker answered offset {first}")))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     fn read(&self, from: u64, max: usize) -> Result<Vec<Record>> {
         let mut high = self.high.load(Ordering::Acquire);
         if from >= high {

@@ -233,6 +233,7 @@ impl SealedStore {
     /// stream yields an error, the upload is abandoned and nothing is
     /// published. Memory use is bounded by the part size times the upload
     /// concurrency plus one part being filled.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn put_stream<S>(&self, path: &str, chunks: S) -> Result<ObjectMeta, Error>
     where
         S: Stream<Item = Result<Bytes, Error>> + Send,
@@ -274,6 +275,7 @@ impl SealedStore {
     }
 
     /// The size in bytes of the object at `path`.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn size(&self, path: &str) -> Result<u64, Error> {
         let location = object_path(path)?;
         self.head(&location)
@@ -283,6 +285,7 @@ impl SealedStore {
     }
 
     /// Reads the object at `path` as a stream of byte buffers.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn get_stream(
         &self,
         path: &str,
@@ -296,6 +299,7 @@ impl SealedStore {
     /// `spawn_blocking` thread or a plain thread): reading blocks the thread.
     /// A local file is read directly; other backends are fed through a
     /// [`StreamReader`].
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn get_reader(&self, path: &str) -> Result<Box<dyn Read + Send>, Error> {
         if let Backend::Local { fs, .. } = &self.backend {
             let location = object_path(path)?;
@@ -318,6 +322,7 @@ impl SealedStore {
     ///
     /// Fails with [`Error::AlreadyExists`] otherwise. On a local directory the
     /// object is on disk when this returns.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn put_small(&self, path: &str, bytes: Bytes) -> Result<(), Error> {
         let location = object_path(path)?;
         if let Backend::Local { .. } = self.backend {
@@ -336,6 +341,7 @@ impl SealedStore {
     }
 
     /// Reads a whole object of at most [`SMALL_OBJECT_LIMIT`] bytes.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn get_small(&self, path: &str) -> Result<Bytes, Error> {
         let location = object_path(path)?;
         let result = self.inner.get(&location).await?;
@@ -351,6 +357,7 @@ impl SealedStore {
     }
 
     /// Returns whether an object exists at `path`.
+    #[tracing::instrument(level = "debug", skip_all, fields(path))]
     pub async fn exists(&self, path: &str) -> Result<bool, Error> {
         Ok(self.head(&object_path(path)?).await?.is_some())
     }

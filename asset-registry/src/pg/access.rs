@@ -38,6 +38,7 @@ pub(super) const ACCESS_COPY_TYPES: [Type; 17] = [
 
 impl Projections {
     /// The next offset of every partition of `stream` that has one.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn access_next_offsets(&self, stream: &str) -> Result<BTreeMap<i32, i64>> {
         check_access_stream(stream)?;
         self.offsets_of(stream).await
@@ -114,6 +115,7 @@ impl Projections {
     /// refused to store (an unsigned or forged record), so that they are not
     /// read again and the stream counts as caught up; never moves an offset
     /// back. `next` maps a partition to the offset after its last refused record.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn skip_access(&self, stream: &str, next: &BTreeMap<i32, i64>) -> Result<()> {
         check_access_stream(stream)?;
         if next.is_empty() {

@@ -253,6 +253,7 @@ impl<'a> UsageTotals<'a> {
 
 impl Projections {
     /// A holder's monthly totals (metered events, queries, bytes, charges), oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn billing_months(&self, holder: &str) -> Result<Vec<(Month, MonthTotals)>> {
         let client = self.client().await?;
         let rows = client
@@ -268,6 +269,7 @@ impl Projections {
     }
 
     /// A holder's statement lines of one month, in metering order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn billing_lines(&self, holder: &str, month: Month) -> Result<Vec<Line>> {
         let month_number = month_to_i32(month, "billing_lines.month")?;
         let client = self.client().await?;
@@ -305,6 +307,7 @@ impl Projections {
     }
 
     /// What `holder` was charged for events logged by nodes other than `node`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn billing_charged_by_others(&self, holder: &str, node: &str) -> Result<u64> {
         let client = self.client().await?;
         let row = client

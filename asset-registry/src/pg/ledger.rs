@@ -13,6 +13,7 @@ use super::{
 
 impl Projections {
     /// The next ledger offset to apply: 0 when nothing is applied.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ledger_next_offset(&self) -> Result<u64> {
         let next = self.offsets_of(LEDGER_STREAM).await?;
         match next.get(&0) {

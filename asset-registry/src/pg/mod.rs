@@ -327,6 +327,7 @@ impl Projections {
 
     /// Drops a schema and everything in it (used by replay for its scratch
     /// schema). A missing schema is not an error.
+    #[tracing::instrument(level = "debug", skip_all, fields(schema))]
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
         check_schema(schema)?;
         let (config, target, tls) = parse_url_tls(url)?;

@@ -13,6 +13,7 @@ use super::{
 impl Projections {
     /// An identity's role and whether it is revoked (`None` when no identity
     /// has this address), with the height of the projected ledger it was read at.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn identity_status(&self, address: &str) -> Result<(Option<(String, bool)>, u64)> {
         let client = self.client().await?;
         let row = client
@@ -28,6 +29,7 @@ impl Projections {
     /// Searches the directory: full text over names (weight A) and
     /// descriptions (weight B) with the `simple` configuration, or a
     /// substring of the asset id; best rank first, then by asset id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn search(&self, query: &SearchQuery) -> Result<Vec<DirectoryEntry>> {
         let text = query.text.trim();
         let pattern = escape_like(text);
@@ -68,6 +70,7 @@ impl Projections {
     }
 
     /// Every published version of an asset, oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn history(&self, asset_id: &str) -> Result<Vec<VersionRow>> {
         let client = self.client().await?;
         let statement = client
@@ -122,6 +125,7 @@ impl Projections {
     /// The newest matching access events, oldest first: at most `limit`, or
     /// `filter.limit` when `limit` is 0, or all when both are 0. Newest means
     /// by event time, then partition and offset.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit(
         &self,
         filter: &AuditFilter,
@@ -200,6 +204,7 @@ impl Projections {
 
     /// The usage meters, of one identity or of all, by identity, action and
     /// decision.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn usage(&self, identity: Option<&str>) -> Result<Vec<UsageRow>> {
         let client = self.client().await?;
         let statement = client

@@ -93,6 +93,7 @@ impl Projections {
     }
 
     /// Every stored stream offset, by stream and partition.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn offsets(&self) -> Result<Vec<StreamOffset>> {
         let client = self.client().await?;
         let rows = client
@@ -112,6 +113,7 @@ impl Projections {
 
     /// The number of rows of every table, `stream_offsets` and
     /// `schema_migrations` included.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn counts(&self) -> Result<BTreeMap<String, i64>> {
         let names = PROJECTION_TABLES
             .iter()
@@ -134,6 +136,7 @@ impl Projections {
     /// `stream_offsets`; see [`Projections::offsets`]), read in one
     /// repeatable-read snapshot. Two schemas fed the same log prefix have the
     /// same digests, however the records were batched.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn digests(&self) -> Result<BTreeMap<String, TableDigest>> {
         let mut client = self.client().await?;
         let transaction = client
@@ -181,6 +184,7 @@ impl Projections {
     /// The rows that differ between the projections of `live` and `other`,
     /// which must be schemas on the same server (the query runs on `live`'s
     /// pool): at most `limit` per table, by table and then primary key.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn diff(
         live: &Projections,
         other: &Projections,

@@ -113,6 +113,7 @@ impl GroupConsumer {
     /// The commit is refused while other members are active; theirs are then
     /// the offsets to trust. `instance`, when given, is a static member id
     /// (`group.instance.id`), unique per member.
+    #[tracing::instrument(level = "debug", skip_all, fields(topic))]
     pub fn subscribe(
         config: &KafkaConfig,
         group: &str,
@@ -150,12 +151,14 @@ impl GroupConsumer {
     }
 
     /// Up to `max` records, waiting up to `timeout` for the first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<InRecord>> {
         poll_batch(&self.consumer, &self.config, &self.topic, max, timeout)
     }
 
     /// Moves the consumer of `partition` to `offset` (after a rebalance
     /// gave it a partition whose stored position is elsewhere).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn seek(&self, partition: i32, offset: i64) -> Result<()> {
         self.consumer
             .seek(&self.topic, partition, Offset::Offset(offset), self.config.timeout)
@@ -166,6 +169,7 @@ impl GroupConsumer {
 
     /// Commits next offsets to the group, asynchronously: an optimisation
     /// of where a restarted member resumes, never the record of what was applied.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<()> {
         let mut list = TopicPartitionList::new();
         for (&partition, &offset) in next_offsets {
@@ -226,11 +230,13 @@ impl TopicReader {
     }
 
     /// Up to `max` records, waiting up to `timeout` for the first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<InRecord>> {
         poll_batch(&self.consumer, &self.config, &self.topic, max, timeout)
     }
 
     /// The high watermark (next offset) of each of the topic's partitions.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn high_watermarks(&self, partitions: i32) -> Result<BTreeMap<i32, i64>> {
         (0..partitions)
             .map(|p| {

@@ -224,6 +224,7 @@ pub struct SyncOutcome {
 /// On success, `out` has been flushed and shut down. On error, `out` may hold
 /// part of the data and must be discarded; the module documentation lists
 /// the errors.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn snapshot(
     share: &PgShare,
     format: Format,
@@ -259,6 +260,7 @@ pub async fn snapshot(
 /// This is the reference `cairn bench ods` compares [`snapshot`] against: no
 /// transaction, catalog check or header, and the table form works for tables
 /// only (PostgreSQL refuses `COPY view TO`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn copy_to_sink(url: &str, selection: &Selection) -> Result<(u64, u64)> {
     selection.check()?;
     let session = Session::connect(url).await?;
