@@ -525,6 +525,22 @@ impl Meter {
         self.lines.get(&(holder.to_owned(), month)).map_or(&[], Vec::as_slice)
     }
 
+    /// The counters of one identity, or of all, as the usage read model
+    /// answers them: by identity, action and decision.
+    pub fn usage_rows(&self, identity: Option<&str>) -> Vec<crate::rows::UsageRow> {
+        self.counters
+            .iter()
+            .filter(|((who, _, _), _)| identity.is_none_or(|identity| who == identity))
+            .map(|((who, action, decision), counter)| crate::rows::UsageRow {
+                identity: who.clone(),
+                action: action.clone(),
+                decision: decision.as_str().to_owned(),
+                events: i64::try_from(counter.events).unwrap_or(i64::MAX),
+                bytes: i64::try_from(counter.bytes).unwrap_or(i64::MAX),
+            })
+            .collect()
+    }
+
     /// `identity`'s counters by (action, decision).
     pub fn counters(&self, identity: &str) -> Vec<(String, Decision, Counter)> {
         self.counters

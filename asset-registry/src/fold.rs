@@ -202,22 +202,28 @@ pub fn block_changes(ledger: &Ledger, block: &Block, envelopes: &[Vec<u8>]) -> B
     }
     for asset_id in assets {
         if let Some(asset) = ledger.asset(&asset_id) {
-            let latest = asset.versions.last();
-            let meta = latest.map(|v| Metadata::of(&v.metadata)).unwrap_or_default();
-            changes.assets.push(AssetRow {
-                asset_id: asset.asset_id.clone(),
-                owner_organisation: asset.owner_organisation.clone(),
-                owner_address: asset.owner_address.to_string(),
-                authorised: asset.authorised.iter().map(ToString::to_string).collect(),
-                latest_version: latest.map_or(0, |v| v.version),
-                data_type: latest.map(|v| v.data_type.as_str().to_owned()).unwrap_or_default(),
-                name: meta.name,
-                description: meta.description,
-                updated_in_block: block.header.number,
-            });
+            changes.assets.push(asset_row(asset, block.header.number));
         }
     }
     changes
+}
+
+/// The directory row of an asset as the chaincode state holds it, last
+/// changed in block `updated_in_block`.
+pub fn asset_row(asset: &ledger::AssetRecord, updated_in_block: u64) -> AssetRow {
+    let latest = asset.versions.last();
+    let meta = latest.map(|v| Metadata::of(&v.metadata)).unwrap_or_default();
+    AssetRow {
+        asset_id: asset.asset_id.clone(),
+        owner_organisation: asset.owner_organisation.clone(),
+        owner_address: asset.owner_address.to_string(),
+        authorised: asset.authorised.iter().map(ToString::to_string).collect(),
+        latest_version: latest.map_or(0, |v| v.version),
+        data_type: latest.map(|v| v.data_type.as_str().to_owned()).unwrap_or_default(),
+        name: meta.name,
+        description: meta.description,
+        updated_in_block,
+    }
 }
 
 /// What the directory shows of a version's header metadata (the ODS asset

@@ -11,6 +11,7 @@ use access_control::policy::RolePolicy;
 
 use crate::node::access_log::{AccessLog, AccessSink};
 use crate::node::demo;
+use crate::node::reads::{NodeReads, Reads};
 use crate::node::{Node, NodeConfig};
 use crate::rpc as server;
 
@@ -138,7 +139,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 },
                 &[],
             )?),
-            directory: projections,
+            reads: match projections {
+                Some(projections) => Reads::Projected { own: NodeReads::new(node.clone(), access.clone()), projections },
+                None => Reads::Own(NodeReads::new(node.clone(), access.clone())),
+            },
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut serving = tokio::spawn(server::serve(services, listener, async {

@@ -292,38 +292,56 @@ impl Directory for MemoryReadModels {
         &self,
         query: &SearchQuery,
     ) -> impl Future<Output = Result<Vec<DirectoryEntry>>> + Send {
-        let text = query.text.trim();
-        let words = lexemes(text);
-        let id_part = text.to_lowercase();
         let tables = self.tables();
-        let mut found: Vec<DirectoryEntry> = tables
-            .assets
-            .values()
-            .filter(|asset| {
-                query.owner_organisation.as_ref().is_none_or(|o| *o == asset.row.owner_organisation)
-                    && query.data_type.as_ref().is_none_or(|t| *t == asset.row.data_type)
-                    && (text.is_empty()
-                        || asset.document.matches(&words)
-                        || asset.row.asset_id.to_lowercase().contains(&id_part))
-            })
-            .map(|asset| DirectoryEntry {
-                asset_id: asset.row.asset_id.clone(),
-                owner_organisation: asset.row.owner_organisation.clone(),
-                owner_address: asset.row.owner_address.clone(),
-                data_type: asset.row.data_type.clone(),
-                name: asset.row.name.clone(),
-                description: asset.row.description.clone(),
-                latest_version: asset.row.latest_version,
-                authorised_count: asset.row.authorised.len(),
-                rank: if text.is_empty() { 0.0 } else { asset.document.rank(&words) },
-            })
-            .collect();
+        let found =
+            ranked(tables.assets.values().map(|asset| (&asset.row, &asset.document)), query);
         drop(tables);
-        // Stable: equal ranks keep asset id order.
-        found.sort_by(|a, b| b.rank.total_cmp(&a.rank));
-        found.truncate(query.effective_limit());
         std::future::ready(Ok(found))
     }
+}
+
+/// Searches asset rows as the directory does, with no index: the answer of
+/// [`Directory::search`] over read models that hold exactly `rows`. The
+/// embedded node's directory, which reads the chaincode state, uses it.
+pub fn search_rows(rows: &[AssetRow], query: &SearchQuery) -> Vec<DirectoryEntry> {
+    let documents: Vec<Document> =
+        rows.iter().map(|row| Document::of(&row.name, &row.description)).collect();
+    ranked(rows.iter().zip(&documents), query)
+}
+
+/// The entries among `assets` (in asset id order) that match `query`, best
+/// ranked first, equal ranks in asset id order.
+fn ranked<'a>(
+    assets: impl Iterator<Item = (&'a AssetRow, &'a Document)>,
+    query: &SearchQuery,
+) -> Vec<DirectoryEntry> {
+    let text = query.text.trim();
+    let words = lexemes(text);
+    let id_part = text.to_lowercase();
+    let mut found: Vec<DirectoryEntry> = assets
+        .filter(|(row, document)| {
+            query.owner_organisation.as_ref().is_none_or(|o| *o == row.owner_organisation)
+                && query.data_type.as_ref().is_none_or(|t| *t == row.data_type)
+                && (text.is_empty()
+                    || document.matches(&words)
+                    || row.asset_id.to_lowercase().contains(&id_part))
+        })
+        .map(|(row, document)| DirectoryEntry {
+            asset_id: row.asset_id.clone(),
+            owner_organisation: row.owner_organisation.clone(),
+            owner_address: row.owner_address.clone(),
+            data_type: row.data_type.clone(),
+            name: row.name.clone(),
+            description: row.description.clone(),
+            latest_version: row.latest_version,
+            authorised_count: row.authorised.len(),
+            rank: if text.is_empty() { 0.0 } else { document.rank(&words) },
+        })
+        .collect();
+    // Stable: equal ranks keep asset id order.
+    found.sort_by(|a, b| b.rank.total_cmp(&a.rank));
+    found.truncate(query.effective_limit());
+    found
 }
 
 impl History for MemoryReadModels {
@@ -420,6 +438,25 @@ mod tests {
     #[tokio::test]
     async fn passes_the_contract() {
         contract::run(&MemoryReadModels::new(), &contract::stream::stream()).await;
+    }
+
+    /// A directory with no index, over rows as the chaincode state gives them.
+    #[derive(Debug)]
+    struct Rows(Vec<AssetRow>);
+
+    impl Directory for Rows {
+        fn search(
+            &self,
+            query: &SearchQuery,
+        ) -> impl Future<Output = Result<Vec<DirectoryEntry>>> + Send {
+            std::future::ready(Ok(search_rows(&self.0, query)))
+        }
+    }
+
+    #[tokio::test]
+    async fn searching_rows_without_an_index_passes_the_directory_contract() {
+        let stream = contract::stream::stream();
+        contract::directory(&Rows(stream.assets.values().cloned().collect()), &stream).await;
     }
 
     #[tokio::test]

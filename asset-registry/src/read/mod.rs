@@ -50,6 +50,7 @@ use crate::rows::{
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod memory;
+pub use memory::search_rows;
 #[cfg(feature = "pg")]
 mod postgres;
 mod text;

@@ -380,7 +380,10 @@ pub(crate) fn end_to_end(
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let services = crate::rpc::Services {
             anchorer: crate::node::anchor::Anchorer::new(node.clone(), access.clone()),
-            directory: None,
+            reads: crate::node::reads::Reads::Own(crate::node::reads::NodeReads::new(
+                node.clone(),
+                access.clone(),
+            )),
             node,
             access,
             policy: Arc::new(RolePolicy::builtin().await?),

@@ -37,6 +37,7 @@ pub(crate) mod anchor;
 pub(crate) mod demo;
 pub(crate) mod gate;
 pub(crate) mod project;
+pub(crate) mod reads;
 pub(crate) mod scale;
 
 /// The guard of a lock, or — if a thread panicked while holding it — what

@@ -12,6 +12,7 @@ use access_control::request::VerifiedCaller;
 use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
 use asset_registry::audit::{Action as EventAction, AuditFilter, Decision, asset_resource};
 use asset_registry::billing::Units;
+use asset_registry::read::AuditLog as _;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_server::Access;
 use tonic::{Request, Response, Status};
@@ -31,9 +32,9 @@ pub(crate) struct AccessService {
     pub(crate) store: Arc<ods_frontend::store::SealedStore>,
     /// Rate limits and prepaid balances in front of billable requests.
     pub(crate) gate: Arc<crate::node::gate::Gate>,
-    /// The PostgreSQL projection, when the node has one: its audit log holds
-    /// every node's access events, so audit queries read it too.
-    pub(crate) directory: Option<asset_registry::pg::Projections>,
+    /// What audit queries read: with PostgreSQL the projection, whose audit
+    /// log holds every node's access events.
+    pub(crate) reads: crate::node::reads::Reads,
 }
 
 fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
@@ -482,27 +483,16 @@ impl Access for AccessService {
             },
             limit: if request.limit == 0 { 1000 } else { request.limit as usize },
         };
-        let own: Vec<asset_registry::audit::AccessEvent> =
-            self.access.state().projection.query(&filter).into_iter().cloned().collect();
         // With a PostgreSQL projection the answer also holds what other
         // nodes logged; this node's newest events, not projected yet, come
         // from its own log.
-        let events = match &self.directory {
-            None => own,
-            Some(directory) => {
-                let projected = directory.audit(&filter, 0).await.map_err(|e| {
-                    Status::unavailable(format!("cannot read the audit projection: {e}"))
-                })?;
-                asset_registry::audit::merge_newest(
-                    own,
-                    projected.into_iter().map(|stored| stored.event),
-                    filter.limit,
-                )
-            }
-        };
+        let events =
+            self.reads.audit(&filter, 0).await.map_err(|e| {
+                Status::unavailable(format!("cannot read the audit projection: {e}"))
+            })?;
         let events = events
             .iter()
-            .map(|event| prost::Message::decode(event.encode().as_slice()))
+            .map(|stored| prost::Message::decode(stored.event.encode().as_slice()))
             .collect::<Result<Vec<pb::AccessEvent>, _>>()
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::ListAccessEventsResponse { events }))

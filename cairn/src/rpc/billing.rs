@@ -26,6 +26,7 @@ use anchor_chaincode::tx::plan_to_pb;
 use anchor_chaincode::{Address, Role};
 use asset_registry::audit::Decision;
 use asset_registry::billing::{Line, Month};
+use asset_registry::read::Meters as _;
 use asset_registry::verify::statement::StatementNote;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::billing_server::Billing;
@@ -44,19 +45,19 @@ pub(crate) struct BillingService {
     pub(crate) policy: Arc<RolePolicy>,
     /// Anchors the access-event log when a statement needs it now.
     pub(crate) anchorer: crate::node::anchor::Anchorer,
-    /// The PostgreSQL projection, when the node has one: it meters every
-    /// node's events, so accounts, usage and statements are read there.
-    pub(crate) directory: Option<asset_registry::pg::Projections>,
+    /// What accounts, usage and statements are read from: with PostgreSQL
+    /// the projection, which meters every node's events.
+    pub(crate) reads: crate::node::reads::Reads,
 }
 
-fn projection_error(e: asset_registry::pg::Error) -> Status {
+fn projection_error(e: asset_registry::Error) -> Status {
     Status::unavailable(format!("cannot read the billing projection: {e}"))
 }
 
 /// A usage row of the projection as a meter counter; a value the projector
 /// cannot have written is reported, not read as something else.
 fn usage_counter(
-    row: asset_registry::pg::UsageRow,
+    row: asset_registry::rows::UsageRow,
 ) -> Result<(String, Decision, asset_registry::billing::Counter), Status> {
     let corrupt = |what: String| Status::internal(format!("the usage projection holds {what}"));
     let decision = row.decision.parse::<Decision>().map_err(|e| corrupt(e.to_string()))?;
@@ -243,22 +244,13 @@ impl Billing for BillingService {
             .account(&holder)
             .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
         let holder_text = holder.to_string();
-        let (mut charged, pending) = {
-            let state = self.access.state();
-            (state.meter.charged(&holder_text), state.meter.reserved(&holder_text))
-        };
-        let source = match &self.directory {
-            None => "memory",
-            Some(directory) => {
-                let months =
-                    directory.billing_months(&holder_text).await.map_err(projection_error)?;
-                // Saturating: an overflow can only make the balance smaller.
-                charged = asset_registry::billing::sum_saturating(
-                    months.iter().map(|(_, totals)| totals.charged),
-                );
-                "postgres"
-            }
-        };
+        let pending = self.access.state().meter.reserved(&holder_text);
+        let months = self.reads.billing_months(&holder_text).await.map_err(projection_error)?;
+        // Saturating: an overflow can only make the balance smaller.
+        let charged = asset_registry::billing::sum_saturating(
+            months.iter().map(|(_, totals)| totals.charged),
+        );
+        let source = self.reads.meter_source();
         let balance = i128::from(account.credited) - i128::from(charged) - i128::from(pending);
         Ok(Response::new(pb::Account {
             holder: holder.to_string(),
@@ -292,24 +284,16 @@ impl Billing for BillingService {
             self.authorise(&caller, &holder, format!("bill:{holder}"), &method, started).await?;
         let currency = self.account(&holder).map(|a| a.currency).unwrap_or_default();
         let holder_text = holder.to_string();
-        let (months, counters, source) = match &self.directory {
-            Some(directory) => {
-                let months =
-                    directory.billing_months(&holder_text).await.map_err(projection_error)?;
-                let counters = directory
-                    .usage(Some(&holder_text))
-                    .await
-                    .map_err(projection_error)?
-                    .into_iter()
-                    .map(usage_counter)
-                    .collect::<Result<_, Status>>()?;
-                (months, counters, "postgres")
-            }
-            None => {
-                let state = self.access.state();
-                (state.meter.months(&holder_text), state.meter.counters(&holder_text), "memory")
-            }
-        };
+        let months = self.reads.billing_months(&holder_text).await.map_err(projection_error)?;
+        let counters: Vec<_> = self
+            .reads
+            .usage(Some(&holder_text))
+            .await
+            .map_err(projection_error)?
+            .into_iter()
+            .map(usage_counter)
+            .collect::<Result<_, Status>>()?;
+        let source = self.reads.meter_source();
         let months = months
             .into_iter()
             .filter(|(month, _)| month.end_ms() > request.since_ms)
@@ -358,18 +342,9 @@ impl Billing for BillingService {
         let account = self
             .account(&holder)
             .ok_or_else(|| Status::not_found(format!("{holder} has no account")))?;
-        let (lines, source) = match &self.directory {
-            Some(directory) => (
-                directory
-                    .billing_lines(&holder.to_string(), month)
-                    .await
-                    .map_err(projection_error)?,
-                "postgres",
-            ),
-            None => {
-                (self.access.state().meter.lines(&holder.to_string(), month).to_vec(), "memory")
-            }
-        };
+        let lines =
+            self.reads.billing_lines(&holder.to_string(), month).await.map_err(projection_error)?;
+        let source = self.reads.meter_source();
         let lines: Vec<pb::StatementLine> =
             lines.iter().enumerate().map(|(idx, line)| line_to_pb(idx + 1, line)).collect();
         let mut statement = pb::Statement {

@@ -9,13 +9,11 @@
 //! left out (`authorised_hidden`, with its count), the transaction without
 //! its envelope and payload, and no inclusion proof for it.
 
-use std::future::Future;
-
 use access_control::request::{RequestVerifier, VerifiedCaller};
 use anchor_chaincode::tx::{MAX_TX_BYTES, Transaction};
 use anchor_chaincode::{Address, TxId};
 use asset_registry::read::Directory;
-use asset_registry::rows::{DirectoryEntry, SearchQuery};
+use asset_registry::rows::SearchQuery;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::ledger_server::Ledger;
 use tonic::{Request, Response, Status};
@@ -32,8 +30,8 @@ use crate::node::Node;
 #[derive(Debug, Clone)]
 pub(crate) struct LedgerService {
     pub(crate) node: Node,
-    /// The PostgreSQL projections, when the node has them.
-    pub(crate) directory: Option<asset_registry::pg::Projections>,
+    /// What the directory is searched in.
+    pub(crate) reads: crate::node::reads::Reads,
     /// Checks the signed requests of reads that carry one.
     pub(crate) readers: std::sync::Arc<RequestVerifier>,
 }
@@ -60,58 +58,6 @@ impl LedgerService {
             }
             _ => true,
         }
-    }
-}
-
-/// Searches the ledger state itself (no PostgreSQL): every word of `text`
-/// must appear, case-insensitively, in the asset id, name or description.
-fn search_ledger(
-    ledger: &anchor_chaincode::ledger::Ledger,
-    query: &SearchQuery,
-) -> Vec<DirectoryEntry> {
-    let words: Vec<String> = query.text.split_whitespace().map(str::to_lowercase).collect();
-    let limit = query.effective_limit();
-    ledger
-        .assets()
-        .filter_map(|asset| {
-            let latest = asset.versions.last()?;
-            let meta: serde_json::Value =
-                serde_json::from_slice(&latest.metadata).unwrap_or_default();
-            let text =
-                |key: &str| meta.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            let (name, description) = (text("name"), text("description"));
-            let haystack = format!("{} {} {}", asset.asset_id, name, description).to_lowercase();
-            let matches = words.iter().all(|w| haystack.contains(w.as_str()))
-                && query.owner_organisation.as_ref().is_none_or(|o| *o == asset.owner_organisation)
-                && query.data_type.as_ref().is_none_or(|t| t == latest.data_type.as_str());
-            matches.then(|| DirectoryEntry {
-                asset_id: asset.asset_id.clone(),
-                owner_organisation: asset.owner_organisation.clone(),
-                owner_address: asset.owner_address.to_string(),
-                data_type: latest.data_type.as_str().to_owned(),
-                name,
-                description,
-                latest_version: latest.version,
-                authorised_count: asset.authorised.len(),
-                rank: 0.0,
-            })
-        })
-        .take(limit)
-        .collect()
-}
-
-/// The directory of the embedded mode: the chaincode state, each word of the
-/// text matched as a substring of the asset id, name or description, in
-/// asset id order and unranked.
-#[derive(Debug)]
-struct LedgerDirectory(Node);
-
-impl Directory for LedgerDirectory {
-    fn search(
-        &self,
-        query: &SearchQuery,
-    ) -> impl Future<Output = asset_registry::Result<Vec<DirectoryEntry>>> + Send {
-        std::future::ready(Ok(search_ledger(&self.0.ledger(), query)))
     }
 }
 
@@ -318,13 +264,9 @@ impl Ledger for LedgerService {
             data_type,
             limit: request.limit as usize,
         };
-        let (entries, source) = match &self.directory {
-            Some(projections) => (search_directory(projections, &query).await?, "postgres"),
-            None => {
-                (search_directory(&LedgerDirectory(self.node.clone()), &query).await?, "ledger")
-            }
-        };
-        Ok(Response::new(pb::SearchAssetsResponse { entries, source: source.to_owned() }))
+        let entries = search_directory(&self.reads, &query).await?;
+        let source = self.reads.directory_source().to_owned();
+        Ok(Response::new(pb::SearchAssetsResponse { entries, source }))
     }
 
     #[tracing::instrument(skip_all)]

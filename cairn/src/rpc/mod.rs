@@ -51,8 +51,8 @@ pub(crate) struct Services {
     pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
     /// The department's ODS object store.
     pub(crate) store: std::sync::Arc<ods_frontend::store::SealedStore>,
-    /// The PostgreSQL projections, when configured.
-    pub(crate) directory: Option<asset_registry::pg::Projections>,
+    /// What the read services answer from.
+    pub(crate) reads: crate::node::reads::Reads,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -61,8 +61,7 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, anchorer, policy, request_window, tls, store, directory } =
-        services;
+    let Services { node, access, anchorer, policy, request_window, tls, store, reads } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -86,7 +85,7 @@ pub(crate) async fn serve(
     let cert_service =
         crate::rpc::certificates::CertService::new(node.clone(), anchorer.clone(), readers.clone());
     let gate = std::sync::Arc::new(crate::node::gate::Gate::new(
-        directory.clone(),
+        reads.projections().cloned(),
         node.key().address().to_string(),
     ));
     let check_service = cairn_schemas::v1::certificate_check_server::CertificateCheckServer::new(
@@ -103,7 +102,7 @@ pub(crate) async fn serve(
             access: access.clone(),
             policy: policy.clone(),
             anchorer: anchorer.clone(),
-            directory: directory.clone(),
+            reads: reads.clone(),
         },
     )
     .max_encoding_message_size(256 * 1024 * 1024);
@@ -114,10 +113,10 @@ pub(crate) async fn serve(
             policy,
             store,
             gate,
-            directory: directory.clone(),
+            reads: reads.clone(),
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
-    let service = LedgerServer::new(ledger::LedgerService { node, directory, readers })
+    let service = LedgerServer::new(ledger::LedgerService { node, reads, readers })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let mut builder = tonic::transport::Server::builder()
