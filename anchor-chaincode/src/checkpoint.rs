@@ -296,9 +296,15 @@ fn check_key_name(name: &str) -> Result<(), NoteError> {
 /// Computes the signed-note key ID of an Ed25519 key: the first 4 bytes,
 /// big-endian, of `SHA-256(name || 0x0A || 0x01 || public_key)`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    typed_key_id(name, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// Computes the key ID of a key of any signature type: the first 4 bytes,
+/// big-endian, of `SHA-256(name || 0x0A || signature_type || public_key)`.
+fn typed_key_id(name: &str, signature_type: u8, public_key: &[u8; 32]) -> u32 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
-    hasher.update([b'\n', ED25519_SIGNATURE_TYPE]);
+    hasher.update([b'\n', signature_type]);
     hasher.update(public_key);
     let digest = hasher.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -306,8 +312,14 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 
 /// Formats a verifier key: `<name>+<8 hex digits>+<base64(0x01 || public key)>`.
 fn format_vkey(name: &str, key_id: u32, public_key: &[u8; 32]) -> String {
+    format_typed_vkey(name, key_id, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// Formats a verifier key of any signature type:
+/// `<name>+<8 hex digits>+<base64(signature_type || public key)>`.
+fn format_typed_vkey(name: &str, key_id: u32, signature_type: u8, public_key: &[u8; 32]) -> String {
     let mut typed = Vec::with_capacity(33);
-    typed.push(ED25519_SIGNATURE_TYPE);
+    typed.push(signature_type);
     typed.extend_from_slice(public_key);
     format!("{name}+{key_id:08x}+{}", STANDARD.encode(typed))
 }
