@@ -68,12 +68,23 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
 mod body;
+mod cosign;
+#[cfg(test)]
+mod cosign_tests;
+mod quorum;
 mod signer;
 #[cfg(test)]
 mod tests;
 mod verifier;
 
 pub use body::Checkpoint;
+pub use cosign::{
+    COSIGNATURE_TYPE, CosignatureSigner, CosignatureVerifier, MAX_COSIGNATURE_TIMESTAMP,
+    add_signatures, cosignature_key_id, cosigned_message, merge_notes,
+};
+pub use quorum::{
+    Member, MemberSignature, Quorum, QuorumCheckpoint, TrustedKey, open_checkpoint_with_quorum,
+};
 pub use signer::NoteSigner;
 pub use verifier::{NoteVerifier, open_checkpoint, open_note, parse_trusted_keys};
 
@@ -248,6 +259,79 @@ pub enum NoteError {
         line: usize,
         /// Why the line is rejected.
         source: Box<NoteError>,
+    },
+    /// A verifier key has a signature type other than the one its parser reads.
+    #[error("verifier key has signature type 0x{found:02x}, expected 0x{expected:02x}")]
+    WrongSignatureType {
+        /// The signature type byte found.
+        found: u8,
+        /// The signature type byte expected.
+        expected: u8,
+    },
+    /// A quorum file holds a key that is neither an Ed25519 note key nor an
+    /// Ed25519 cosignature key.
+    #[error(
+        "verifier key has signature type 0x{found:02x}; a quorum accepts Ed25519 note keys (0x01) and Ed25519 cosignature keys (0x04)"
+    )]
+    UnsupportedQuorumKeyType {
+        /// The signature type byte found.
+        found: u8,
+    },
+    /// A cosignature timestamp is over 2^63 - 1, which `tlog-cosignature` forbids.
+    #[error("cosignature timestamp {timestamp} exceeds 2^63 - 1")]
+    InvalidTimestamp {
+        /// The timestamp, in seconds since the Unix epoch.
+        timestamp: u64,
+    },
+    /// Two notes to merge have different texts.
+    #[error("the notes to merge sign different texts")]
+    TextMismatch,
+    /// A line of a quorum file is neither a verifier key, a comment nor a
+    /// known directive.
+    #[error("unknown directive {directive:?}; expected `quorum <k>` or a verifier key")]
+    UnknownDirective {
+        /// An excerpt of the directive's first word.
+        directive: String,
+    },
+    /// A `quorum` directive's threshold is not a positive decimal number.
+    #[error("quorum threshold {text:?} {reason}")]
+    InvalidThreshold {
+        /// An excerpt of the threshold text.
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A quorum file has a second `quorum` directive.
+    #[error("second quorum directive; the first is on line {first_line}")]
+    DuplicateQuorumDirective {
+        /// The 1-based line number of the first directive.
+        first_line: usize,
+    },
+    /// A quorum's threshold exceeds its number of members.
+    #[error("quorum threshold {threshold} exceeds the {members} member(s) the keys name")]
+    ThresholdTooLarge {
+        /// The threshold k.
+        threshold: usize,
+        /// The number of members n.
+        members: usize,
+    },
+    /// A quorum has no members.
+    #[error("quorum has no member keys")]
+    NoMembers,
+    /// Fewer consortium members than the threshold signed the checkpoint.
+    #[error(
+        "checkpoint is signed by {found} of {members} consortium member(s), {needed} needed; signed by: [{}]",
+        signed.join(", ")
+    )]
+    QuorumNotMet {
+        /// The threshold k.
+        needed: usize,
+        /// The number of members whose signature verified.
+        found: usize,
+        /// The number of members n.
+        members: usize,
+        /// The names of the members whose signature verified.
+        signed: Vec<String>,
     },
 }
 
