@@ -1,8 +1,10 @@
 //! Signed checkpoints: C2SP `tlog-checkpoint` bodies in C2SP `signed-note`
-//! envelopes, signed with Ed25519.
+//! envelopes, signed with Ed25519 and cosigned with C2SP `tlog-cosignature`
+//! v1, and accepted when a quorum of a consortium's members signed them.
 //!
-//! The formats follow <https://c2sp.org/tlog-checkpoint> and
-//! <https://c2sp.org/signed-note>, so that standard verifiers such as Go's
+//! The formats follow <https://c2sp.org/tlog-checkpoint>,
+//! <https://c2sp.org/signed-note> and <https://c2sp.org/tlog-cosignature>
+//! (v1.0.0, Ed25519 only), so that standard verifiers such as Go's
 //! `golang.org/x/mod/sumdb/note` accept the notes produced here, and notes
 //! produced by them open here.
 //!
@@ -45,6 +47,56 @@
 //! - Key names are non-empty and contain no Unicode whitespace, no `+` and no
 //!   control characters.
 //!
+//! # Cosignatures
+//!
+//! A cosignature (signature type 0x04) is a signature line like any other:
+//!
+//! ```text
+//! — <cosigner name> <base64(key ID || timestamp || signature)>\n
+//! ```
+//!
+//! - Key ID: the first 4 bytes, big-endian, of
+//!   `SHA-256(key name || 0x0A || 0x04 || 32-byte Ed25519 public key)`, so
+//!   the same key has different IDs as a note key and as a cosigner key.
+//! - Timestamp: 8 bytes, a big-endian `u64` of POSIX seconds, at most
+//!   2^63 - 1. The caller passes it in; nothing here reads a clock.
+//! - Signature: the 64-byte Ed25519 signature of the bytes
+//!   `cosignature/v1\ntime <timestamp in decimal, no leading zeros>\n`
+//!   followed by the whole checkpoint body (extension lines and final
+//!   newline included, signature lines not).
+//! - Verifier key: `<key name>+<8 hex digits>+<base64(0x04 || public key)>`.
+//!
+//! A cosigner checks a checkpoint, then [`CosignatureSigner::cosign`]s it;
+//! [`add_signatures`] and [`merge_notes`] gather the lines of several
+//! cosigners into one note (same text, union of lines, no duplicates, at
+//! most [`MAX_SIGNATURES`]).
+//!
+//! # Quorums
+//!
+//! A [`Quorum`] is a set of named consortium members and a threshold k. A
+//! member is a key name; it may list a note key (0x01), a cosigner key
+//! (0x04) or both, and counts once however many of its keys signed.
+//! [`open_checkpoint_with_quorum`] accepts a checkpoint when at least k
+//! members' signatures or cosignatures verify, and returns who signed and
+//! when they cosigned. The quorum file extends the trusted-keys file:
+//!
+//! ```text
+//! # Cairn consortium: two of three departments must sign.
+//! quorum 2
+//! dept-a.example+1a2b3c4d+BK...=
+//! dept-b.example+5e6f7a8b+BK...=
+//! dept-c.example+9c0d1e2f+BK...=
+//! ```
+//!
+//! One verifier key (type 0x01 or 0x04) per line; blank lines and lines
+//! starting with `#` are ignored and surrounding whitespace is trimmed. The
+//! only directive is `quorum <k>`, at most once, with k a positive decimal
+//! number no larger than the number of members; without it k is 1, which is
+//! what a trusted-keys file without the directive has always meant. Unknown
+//! directives, a second `quorum`, k = 0 and k > n are errors naming the
+//! line. [`open_checkpoint`] and [`parse_trusted_keys`] keep serving
+//! callers that trust single note keys.
+//!
 //! # Strictness
 //!
 //! Parsing rejects notes and bodies over [`MAX_NOTE_SIZE`] bytes, notes with
@@ -53,7 +105,9 @@
 //! newline, non-canonical decimal sizes, base64 that is not canonical padded
 //! standard base64, and root hashes that are not 32 bytes. Signatures by keys
 //! that are not trusted are ignored. Every signature by a trusted key (same
-//! name and key ID) must verify, and at least one must be present.
+//! name and key ID) must verify, and at least one must be present (at least
+//! k members' for a quorum). Cosignature timestamps over 2^63 - 1 are
+//! rejected; timestamps in the future are the caller's to judge.
 //!
 //! Signatures are checked with `ed25519-zebra`, which applies the ZIP-215
 //! rules used elsewhere in the ledger. Every signature a standard RFC 8032
