@@ -1,6 +1,7 @@
 //! Tests of `tlog-cosignature` v1 and quorum policies: the spec's example
-//! line, the signed message byte for byte, round trips, quorums met and not
-//! met, tampering, merging, the quorum file rules and arbitrary input.
+//! line, checkpoints cosigned by torchwood (golden vectors), the signed
+//! message byte for byte, round trips, quorums met and not met, tampering,
+//! merging, the quorum file rules and arbitrary input.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -19,6 +20,34 @@ const SPEC_NOTE: &str = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgI
 
 /// The timestamp of the spec's example message (`time 1679315147`).
 const SPEC_TIME: u64 = 1_679_315_147;
+
+/// Verifier keys of a log (type 0x01) and three Ed25519 cosigners (type
+/// 0x04) from the test data of `thesm-os/core`
+/// (`tlog/checkpoint/testdata/policy.txt`), which torchwood v0.10.0 and
+/// `golang.org/x/mod` v0.40.0 generated.
+const TORCHWOOD_KEYS: [&str; 4] = [
+    "example.com/log+bff03704+ASCnxbDygGa23JIkY9tjqisWYoqagOS63fcd9daLrTE7",
+    "example.com/w1+a72856e1+BHjw7QAzt7GUhD5JnLF3XLaP6DpiJeWa9pnwQtbET3nu",
+    "example.com/w2+d3a59932+BD+1Dyxs+Mvh3r33SEWPVGxtc66lJRcr2n3BT9H/ob6E",
+    "example.com/w3+a20121ef+BMjDI6bhql0gNbDEQV4SB1Ep0SH3aZh4GLay7ZBO1CMm",
+];
+
+/// A checkpoint signed by the log and cosigned by the three cosigners, from
+/// the same test data (`cosigned.txt`, without its ML-DSA-44 line).
+const TORCHWOOD_NOTE: &str = "example.com/log\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n\
+    \u{2014} example.com/log v/A3BO2uStYDdI9UMljsq3mM1p1zkCAfr3O/m7FSS/7rV0xpbU/D+gTkuS7BfUejcrDk8Pw3G6yiAoGnsoIXI8laqAw=\n\
+    \u{2014} example.com/w1 pyhW4QAAAABqvnLat8ho08Kz255OYB7Vy/8NdAHlKq0tpL+LQ/+W3m2+ah53FZu1aOulmPJQLWQPp3b3rEd8kb4XOmrjIP8u8rqeBA==\n\
+    \u{2014} example.com/w2 06WZMgAAAABqvnLade9rIRPZ3Egg6SDr+LQJN481TCxQ1msvM48JPJLUqMM9jxiBejwYSOTaTVDctQa/B80DEMn9xL+Np7nzg6qiDw==\n\
+    \u{2014} example.com/w3 ogEh7wAAAABqvnLaPcIA/Kr45bkNY/BVMyG100G2Xkj8bXD5c2fZBe6nDwl/N4fYBJTTOJxXADPCSffzDqgFdKAjr0L9xmGRF5A0AA==\n";
+
+/// A checkpoint with an extension line, signed by the log and cosigned by
+/// the first cosigner, from the same test data (`extension.txt`).
+const TORCHWOOD_EXTENSION_NOTE: &str = "example.com/log\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\nan extension line\n\n\
+    \u{2014} example.com/log v/A3BKMjmv3d7C6xPbd58TECfECK1q+BtKQiNdenVdvwpEn7y2la9SCtDdxvALHglFXvYGNWAvCf7jSj6g1RvNBOWAA=\n\
+    \u{2014} example.com/w1 pyhW4QAAAABqvnLasqEFje9lXVOqbpGT8kMXrnXxC8/3zNGWkUUwS5UY6R7dHCn1tPLFbrs+B2TyAZqs8T2WK6X4+VcKNtetsSrLAg==\n";
+
+/// The timestamp of every cosignature of the torchwood test data.
+const TORCHWOOD_TIME: u64 = 1_790_866_138;
 
 fn checkpoint() -> Checkpoint {
     Checkpoint {
@@ -84,6 +113,68 @@ fn spec_example_line_decodes_as_specified() {
         open_checkpoint_with_quorum(&note, &quorum),
         Err(NoteError::QuorumNotMet { needed: 1, found: 0, members: 1, signed: vec![] })
     );
+}
+
+#[test]
+fn golden_torchwood_cosignatures() {
+    // The key IDs computed here match the ones torchwood wrote.
+    let keys: Vec<TrustedKey> =
+        TORCHWOOD_KEYS.iter().map(|k| TrustedKey::parse(k).unwrap()).collect();
+    for (key, vkey) in keys.iter().zip(TORCHWOOD_KEYS) {
+        assert_eq!(key.vkey(), vkey);
+    }
+    let TrustedKey::Cosignature(w1) = &keys[1] else { panic!("W1 is a cosigner key") };
+    assert_eq!(cosignature_key_id(&w1.name, &w1.public_key), 0xa728_56e1);
+
+    let all = Quorum::parse(&format!("quorum 4\n{}\n", TORCHWOOD_KEYS.join("\n"))).unwrap();
+    let opened = open_checkpoint_with_quorum(TORCHWOOD_NOTE, &all).unwrap();
+    assert_eq!(opened.checkpoint.origin, "example.com/log");
+    assert_eq!(opened.checkpoint.size, 20_852_163);
+    let cosigned = |name: &str| MemberSignature {
+        member: name.to_owned(),
+        signed: false,
+        cosigned_at: Some(TORCHWOOD_TIME),
+    };
+    assert_eq!(
+        opened.signers,
+        vec![
+            MemberSignature {
+                member: "example.com/log".to_owned(),
+                signed: true,
+                cosigned_at: None
+            },
+            cosigned("example.com/w1"),
+            cosigned("example.com/w2"),
+            cosigned("example.com/w3"),
+        ]
+    );
+    let witnesses =
+        Quorum::parse(&format!("quorum 3\n{}\n", TORCHWOOD_KEYS[1..].join("\n"))).unwrap();
+    assert_eq!(open_checkpoint_with_quorum(TORCHWOOD_NOTE, &witnesses).unwrap().signers.len(), 3);
+    let log = NoteVerifier::parse(TORCHWOOD_KEYS[0]).unwrap();
+    assert_eq!(open_checkpoint(TORCHWOOD_NOTE, &[log]).unwrap(), opened.checkpoint);
+
+    // The cosignature over a checkpoint with an extension line signs it too.
+    let opened = open_checkpoint_with_quorum(TORCHWOOD_EXTENSION_NOTE, &all);
+    assert!(matches!(opened, Err(NoteError::QuorumNotMet { found: 2, .. })), "{opened:?}");
+    let two = Quorum::parse(&format!("quorum 2\n{}\n{}\n", TORCHWOOD_KEYS[0], TORCHWOOD_KEYS[1]))
+        .unwrap();
+    let opened = open_checkpoint_with_quorum(TORCHWOOD_EXTENSION_NOTE, &two).unwrap();
+    assert_eq!(opened.checkpoint.extensions, vec!["an extension line".to_owned()]);
+
+    // Moving W1's cosignature to the other checkpoint breaks it.
+    let w1_line = TORCHWOOD_NOTE.lines().find(|l| l.contains("example.com/w1")).unwrap();
+    let moved = add_signatures(TORCHWOOD_EXTENSION_NOTE, &format!("{w1_line}\n")).unwrap();
+    assert!(matches!(
+        open_checkpoint_with_quorum(&moved, &two),
+        Err(NoteError::InvalidSignature { name, .. }) if name == "example.com/w1"
+    ));
+
+    // Our cosigner reproduces torchwood's line format for its own key.
+    let ours = cosigner("example.com/w1", 1);
+    let line = ours.cosign(&opened.checkpoint, TORCHWOOD_TIME).unwrap();
+    let raw = STANDARD.decode(line.trim_end().rsplit(' ').next().unwrap()).unwrap();
+    assert_eq!(raw[4..12], TORCHWOOD_TIME.to_be_bytes());
 }
 
 #[test]
