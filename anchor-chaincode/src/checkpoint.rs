@@ -384,7 +384,8 @@ pub enum NoteError {
         found: usize,
         /// The number of members n.
         members: usize,
-        /// The names of the members whose signature verified.
+        /// The names of the members whose signature verified, in the
+        /// quorum's member order.
         signed: Vec<String>,
     },
 }

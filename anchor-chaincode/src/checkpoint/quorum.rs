@@ -259,6 +259,8 @@ pub fn open_checkpoint_with_quorum(
             }
         }
     }
+    let order = |s: &MemberSignature| quorum.members.iter().position(|m| m.name == s.member);
+    signers.sort_by_key(order);
     if signers.len() < quorum.threshold {
         return Err(NoteError::QuorumNotMet {
             needed: quorum.threshold,
@@ -268,8 +270,6 @@ pub fn open_checkpoint_with_quorum(
         });
     }
     let checkpoint = Checkpoint::parse_body(text)?;
-    let order = |s: &MemberSignature| quorum.members.iter().position(|m| m.name == s.member);
-    signers.sort_by_key(order);
     Ok(QuorumCheckpoint { checkpoint, signers })
 }
 
