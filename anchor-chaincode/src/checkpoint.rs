@@ -1,8 +1,10 @@
 //! Signed checkpoints: C2SP `tlog-checkpoint` bodies in C2SP `signed-note`
-//! envelopes, signed with Ed25519.
+//! envelopes, signed with Ed25519 and cosigned with C2SP `tlog-cosignature`
+//! v1, and accepted when a quorum of a consortium's members signed them.
 //!
-//! The formats follow <https://c2sp.org/tlog-checkpoint> and
-//! <https://c2sp.org/signed-note>, so that standard verifiers such as Go's
+//! The formats follow <https://c2sp.org/tlog-checkpoint>,
+//! <https://c2sp.org/signed-note> and <https://c2sp.org/tlog-cosignature>
+//! (v1.0.0, Ed25519 only), so that standard verifiers such as Go's
 //! `golang.org/x/mod/sumdb/note` accept the notes produced here, and notes
 //! produced by them open here.
 //!
@@ -45,6 +47,56 @@
 //! - Key names are non-empty and contain no Unicode whitespace, no `+` and no
 //!   control characters.
 //!
+//! # Cosignatures
+//!
+//! A cosignature (signature type 0x04) is a signature line like any other:
+//!
+//! ```text
+//! — <cosigner name> <base64(key ID || timestamp || signature)>\n
+//! ```
+//!
+//! - Key ID: the first 4 bytes, big-endian, of
+//!   `SHA-256(key name || 0x0A || 0x04 || 32-byte Ed25519 public key)`, so
+//!   the same key has different IDs as a note key and as a cosigner key.
+//! - Timestamp: 8 bytes, a big-endian `u64` of POSIX seconds, at most
+//!   2^63 - 1. The caller passes it in; nothing here reads a clock.
+//! - Signature: the 64-byte Ed25519 signature of the bytes
+//!   `cosignature/v1\ntime <timestamp in decimal, no leading zeros>\n`
+//!   followed by the whole checkpoint body (extension lines and final
+//!   newline included, signature lines not).
+//! - Verifier key: `<key name>+<8 hex digits>+<base64(0x04 || public key)>`.
+//!
+//! A cosigner checks a checkpoint, then [`CosignatureSigner::cosign`]s it;
+//! [`add_signatures`] and [`merge_notes`] gather the lines of several
+//! cosigners into one note (same text, union of lines, no duplicates, at
+//! most [`MAX_SIGNATURES`]).
+//!
+//! # Quorums
+//!
+//! A [`Quorum`] is a set of named consortium members and a threshold k. A
+//! member is a key name; it may list a note key (0x01), a cosigner key
+//! (0x04) or both, and counts once however many of its keys signed.
+//! [`open_checkpoint_with_quorum`] accepts a checkpoint when at least k
+//! members' signatures or cosignatures verify, and returns who signed and
+//! when they cosigned. The quorum file extends the trusted-keys file:
+//!
+//! ```text
+//! # Cairn consortium: two of three departments must sign.
+//! quorum 2
+//! dept-a.example+1a2b3c4d+BK...=
+//! dept-b.example+5e6f7a8b+BK...=
+//! dept-c.example+9c0d1e2f+BK...=
+//! ```
+//!
+//! One verifier key (type 0x01 or 0x04) per line; blank lines and lines
+//! starting with `#` are ignored and surrounding whitespace is trimmed. The
+//! only directive is `quorum <k>`, at most once, with k a positive decimal
+//! number no larger than the number of members; without it k is 1, which is
+//! what a trusted-keys file without the directive has always meant. Unknown
+//! directives, a second `quorum`, k = 0 and k > n are errors naming the
+//! line. [`open_checkpoint`] and [`parse_trusted_keys`] keep serving
+//! callers that trust single note keys.
+//!
 //! # Strictness
 //!
 //! Parsing rejects notes and bodies over [`MAX_NOTE_SIZE`] bytes, notes with
@@ -53,7 +105,9 @@
 //! newline, non-canonical decimal sizes, base64 that is not canonical padded
 //! standard base64, and root hashes that are not 32 bytes. Signatures by keys
 //! that are not trusted are ignored. Every signature by a trusted key (same
-//! name and key ID) must verify, and at least one must be present.
+//! name and key ID) must verify, and at least one must be present (at least
+//! k members' for a quorum). Cosignature timestamps over 2^63 - 1 are
+//! rejected; timestamps in the future are the caller's to judge.
 //!
 //! Signatures are checked with `ed25519-zebra`, which applies the ZIP-215
 //! rules used elsewhere in the ledger. Every signature a standard RFC 8032
@@ -68,12 +122,23 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
 mod body;
+mod cosign;
+#[cfg(test)]
+mod cosign_tests;
+mod quorum;
 mod signer;
 #[cfg(test)]
 mod tests;
 mod verifier;
 
 pub use body::Checkpoint;
+pub use cosign::{
+    COSIGNATURE_TYPE, CosignatureSigner, CosignatureVerifier, MAX_COSIGNATURE_TIMESTAMP,
+    add_signatures, cosignature_key_id, cosigned_message, merge_notes,
+};
+pub use quorum::{
+    Member, MemberSignature, Quorum, QuorumCheckpoint, TrustedKey, open_checkpoint_with_quorum,
+};
 pub use signer::NoteSigner;
 pub use verifier::{NoteVerifier, open_checkpoint, open_note, parse_trusted_keys};
 
@@ -249,6 +314,80 @@ pub enum NoteError {
         /// Why the line is rejected.
         source: Box<NoteError>,
     },
+    /// A verifier key has a signature type other than the one its parser reads.
+    #[error("verifier key has signature type 0x{found:02x}, expected 0x{expected:02x}")]
+    WrongSignatureType {
+        /// The signature type byte found.
+        found: u8,
+        /// The signature type byte expected.
+        expected: u8,
+    },
+    /// A quorum file holds a key that is neither an Ed25519 note key nor an
+    /// Ed25519 cosignature key.
+    #[error(
+        "verifier key has signature type 0x{found:02x}; a quorum accepts Ed25519 note keys (0x01) and Ed25519 cosignature keys (0x04)"
+    )]
+    UnsupportedQuorumKeyType {
+        /// The signature type byte found.
+        found: u8,
+    },
+    /// A cosignature timestamp is over 2^63 - 1, which `tlog-cosignature` forbids.
+    #[error("cosignature timestamp {timestamp} exceeds 2^63 - 1")]
+    InvalidTimestamp {
+        /// The timestamp, in seconds since the Unix epoch.
+        timestamp: u64,
+    },
+    /// Two notes to merge have different texts.
+    #[error("the notes to merge sign different texts")]
+    TextMismatch,
+    /// A line of a quorum file is neither a verifier key, a comment nor a
+    /// known directive.
+    #[error("unknown directive {directive:?}; expected `quorum <k>` or a verifier key")]
+    UnknownDirective {
+        /// An excerpt of the directive's first word.
+        directive: String,
+    },
+    /// A `quorum` directive's threshold is not a positive decimal number.
+    #[error("quorum threshold {text:?} {reason}")]
+    InvalidThreshold {
+        /// An excerpt of the threshold text.
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A quorum file has a second `quorum` directive.
+    #[error("second quorum directive; the first is on line {first_line}")]
+    DuplicateQuorumDirective {
+        /// The 1-based line number of the first directive.
+        first_line: usize,
+    },
+    /// A quorum's threshold exceeds its number of members.
+    #[error("quorum threshold {threshold} exceeds the {members} member(s) the keys name")]
+    ThresholdTooLarge {
+        /// The threshold k.
+        threshold: usize,
+        /// The number of members n.
+        members: usize,
+    },
+    /// A quorum has no members.
+    #[error("quorum has no member keys")]
+    NoMembers,
+    /// Fewer consortium members than the threshold signed the checkpoint.
+    #[error(
+        "checkpoint is signed by {found} of {members} consortium member(s), {needed} needed; signed by: [{}]",
+        signed.join(", ")
+    )]
+    QuorumNotMet {
+        /// The threshold k.
+        needed: usize,
+        /// The number of members whose signature verified.
+        found: usize,
+        /// The number of members n.
+        members: usize,
+        /// The names of the members whose signature verified, in the
+        /// quorum's member order.
+        signed: Vec<String>,
+    },
 }
 
 /// Returns at most [`EXCERPT_CHARS`] characters of `text`, marking a cut with `…`.
@@ -296,9 +435,15 @@ fn check_key_name(name: &str) -> Result<(), NoteError> {
 /// Computes the signed-note key ID of an Ed25519 key: the first 4 bytes,
 /// big-endian, of `SHA-256(name || 0x0A || 0x01 || public_key)`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    typed_key_id(name, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// Computes the key ID of a key of any signature type: the first 4 bytes,
+/// big-endian, of `SHA-256(name || 0x0A || signature_type || public_key)`.
+fn typed_key_id(name: &str, signature_type: u8, public_key: &[u8; 32]) -> u32 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
-    hasher.update([b'\n', ED25519_SIGNATURE_TYPE]);
+    hasher.update([b'\n', signature_type]);
     hasher.update(public_key);
     let digest = hasher.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -306,8 +451,14 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 
 /// Formats a verifier key: `<name>+<8 hex digits>+<base64(0x01 || public key)>`.
 fn format_vkey(name: &str, key_id: u32, public_key: &[u8; 32]) -> String {
+    format_typed_vkey(name, key_id, ED25519_SIGNATURE_TYPE, public_key)
+}
+
+/// Formats a verifier key of any signature type:
+/// `<name>+<8 hex digits>+<base64(signature_type || public key)>`.
+fn format_typed_vkey(name: &str, key_id: u32, signature_type: u8, public_key: &[u8; 32]) -> String {
     let mut typed = Vec::with_capacity(33);
-    typed.push(ED25519_SIGNATURE_TYPE);
+    typed.push(signature_type);
     typed.extend_from_slice(public_key);
     format!("{name}+{key_id:08x}+{}", STANDARD.encode(typed))
 }

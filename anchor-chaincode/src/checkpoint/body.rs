@@ -64,7 +64,7 @@ impl Checkpoint {
     /// Parses a checkpoint body strictly.
     ///
     /// This only parses; it does not check any signature. Use
-    /// [`open_checkpoint`] on a signed note.
+    /// [`open_checkpoint`](super::open_checkpoint) on a signed note.
     pub fn parse_body(text: &str) -> Result<Self, NoteError> {
         check_text(text)?;
         let Some(content) = text.strip_suffix('\n') else {

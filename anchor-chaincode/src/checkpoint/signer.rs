@@ -86,7 +86,7 @@ impl NoteSigner {
     /// Signs a checkpoint and returns the whole signed note.
     ///
     /// The checkpoint is not validated: one that [`Checkpoint::validate`]
-    /// rejects gives a note that [`open_checkpoint`] rejects. Use
+    /// rejects gives a note that [`open_checkpoint`](super::open_checkpoint) rejects. Use
     /// [`NoteSigner::try_sign`] to get an error instead.
     pub fn sign(&self, checkpoint: &Checkpoint) -> String {
         let body = checkpoint.body();

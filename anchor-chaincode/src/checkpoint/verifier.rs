@@ -6,7 +6,7 @@ use ed25519_zebra::{Signature, VerificationKey};
 
 use super::{
     Checkpoint, ED25519_SIGNATURE_LEN, ED25519_SIGNATURE_TYPE, MAX_SIGNATURES, NoteError,
-    SIGNATURE_PREFIX, check_key_name, check_text, excerpt, format_vkey, key_id,
+    SIGNATURE_PREFIX, check_key_name, check_text, excerpt, format_vkey, key_id, typed_key_id,
 };
 
 /// A trusted Ed25519 note key: the parsed form of a verifier key.
@@ -35,6 +35,36 @@ impl NoteVerifier {
     /// The key ID must be the hash of the name and key, and the key must be a
     /// valid Ed25519 point.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
+        let raw = RawVerifierKey::split(vkey)?;
+        if raw.signature_type != ED25519_SIGNATURE_TYPE {
+            return Err(NoteError::UnsupportedSignatureType { found: raw.signature_type });
+        }
+        let public_key = raw.ed25519_key(vkey)?;
+        raw.check_key_id(&public_key)?;
+        Self::from_public_key(raw.name, public_key)
+    }
+
+    /// Returns the verifier key string that [`NoteVerifier::parse`] reads.
+    pub fn vkey(&self) -> String {
+        format_vkey(&self.name, self.key_id, &self.public_key)
+    }
+}
+
+/// A verifier key split into its fields, before its type is checked.
+pub(super) struct RawVerifierKey<'a> {
+    /// The key name, already checked.
+    pub(super) name: &'a str,
+    /// The key ID written in the verifier key.
+    pub(super) stated: u32,
+    /// The signature type byte.
+    pub(super) signature_type: u8,
+    /// The public key bytes after the type byte.
+    pub(super) key: Vec<u8>,
+}
+
+impl<'a> RawVerifierKey<'a> {
+    /// Splits `<name>+<8 lower-case hex digits>+<base64(type || key)>`.
+    pub(super) fn split(vkey: &'a str) -> Result<Self, NoteError> {
         let malformed = |reason: &str| NoteError::MalformedVerifierKey {
             vkey: excerpt(vkey),
             reason: reason.to_owned(),
@@ -58,22 +88,28 @@ impl NoteVerifier {
         let Some((&signature_type, key)) = typed.split_first() else {
             return Err(malformed("the key is empty"));
         };
-        if signature_type != ED25519_SIGNATURE_TYPE {
-            return Err(NoteError::UnsupportedSignatureType { found: signature_type });
-        }
-        let Ok(public_key) = <[u8; 32]>::try_from(key) else {
-            return Err(malformed(&format!("the Ed25519 key is {} bytes, expected 32", key.len())));
-        };
-        let computed = key_id(name, &public_key);
-        if computed != stated {
-            return Err(NoteError::KeyIdMismatch { name: name.to_owned(), stated, computed });
-        }
-        Self::from_public_key(name, public_key)
+        Ok(Self { name, stated, signature_type, key: key.to_vec() })
     }
 
-    /// Returns the verifier key string that [`NoteVerifier::parse`] reads.
-    pub fn vkey(&self) -> String {
-        format_vkey(&self.name, self.key_id, &self.public_key)
+    /// Returns the key as a 32-byte Ed25519 public key.
+    pub(super) fn ed25519_key(&self, vkey: &str) -> Result<[u8; 32], NoteError> {
+        <[u8; 32]>::try_from(self.key.as_slice()).map_err(|_| NoteError::MalformedVerifierKey {
+            vkey: excerpt(vkey),
+            reason: format!("the Ed25519 key is {} bytes, expected 32", self.key.len()),
+        })
+    }
+
+    /// Checks that the stated key ID is the hash of the name, type and key.
+    pub(super) fn check_key_id(&self, public_key: &[u8; 32]) -> Result<(), NoteError> {
+        let computed = typed_key_id(self.name, self.signature_type, public_key);
+        if computed != self.stated {
+            return Err(NoteError::KeyIdMismatch {
+                name: self.name.to_owned(),
+                stated: self.stated,
+                computed,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -106,17 +142,20 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<NoteVerifier>, NoteError> {
 }
 
 /// One parsed signature line.
-struct SignatureLine<'a> {
+pub(super) struct SignatureLine<'a> {
     /// The key name.
-    name: &'a str,
+    pub(super) name: &'a str,
     /// The key ID.
-    key_id: u32,
+    pub(super) key_id: u32,
     /// The signature bytes after the key ID.
-    signature: Vec<u8>,
+    pub(super) signature: Vec<u8>,
 }
 
 /// Parses `— <name> <base64(key ID || signature)>` (without its newline).
-fn parse_signature_line(line: &str, line_number: usize) -> Result<SignatureLine<'_>, NoteError> {
+pub(super) fn parse_signature_line(
+    line: &str,
+    line_number: usize,
+) -> Result<SignatureLine<'_>, NoteError> {
     let malformed =
         |reason: String| NoteError::MalformedSignatureLine { line: line_number, reason };
     let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
@@ -168,10 +207,23 @@ fn verify_signature(
     text: &str,
     line: usize,
 ) -> Result<(), NoteError> {
+    verify_ed25519(&key.public_key, &key.name, key.key_id, signature, text.as_bytes(), line)
+}
+
+/// Checks one 64-byte Ed25519 signature of `message` by the trusted key
+/// `name`+`key_id` with `public_key`, found on signature line `line`.
+pub(super) fn verify_ed25519(
+    public_key: &[u8; 32],
+    name: &str,
+    key_id: u32,
+    signature: &[u8],
+    message: &[u8],
+    line: usize,
+) -> Result<(), NoteError> {
     let invalid = |reason: String| NoteError::InvalidSignature {
         line,
-        name: key.name.clone(),
-        key_id: key.key_id,
+        name: name.to_owned(),
+        key_id,
         reason,
     };
     let Ok(bytes) = <[u8; ED25519_SIGNATURE_LEN]>::try_from(signature) else {
@@ -180,20 +232,26 @@ fn verify_signature(
             signature.len()
         )));
     };
-    let Ok(public_key) = VerificationKey::try_from(key.public_key) else {
+    let Ok(public_key) = VerificationKey::try_from(*public_key) else {
         return Err(invalid("the trusted public key is not a valid Ed25519 point".to_owned()));
     };
     public_key
-        .verify(&Signature::from_bytes(&bytes), text.as_bytes())
+        .verify(&Signature::from_bytes(&bytes), message)
         .map_err(|_| invalid("Ed25519 verification failed".to_owned()))
 }
 
-/// Verifies a signed note and returns its text, including the final newline.
-///
-/// Signatures by keys not in `trusted` are ignored. Every signature by a
-/// trusted key (same name and key ID) must verify, and at least one must be
-/// present.
-pub fn open_note(note: &str, trusted: &[NoteVerifier]) -> Result<String, NoteError> {
+/// A signed note split into its text and its signature lines.
+pub(super) struct NoteParts<'a> {
+    /// The text, including its final newline.
+    pub(super) text: &'a str,
+    /// The signature lines without their newlines, with their 1-based line
+    /// numbers within the note.
+    pub(super) lines: Vec<(usize, &'a str)>,
+}
+
+/// Splits a signed note at its last blank line, checking its size, control
+/// characters, final newline and number of signature lines.
+pub(super) fn split_note(note: &str) -> Result<NoteParts<'_>, NoteError> {
     check_text(note)?;
     if !note.ends_with('\n') {
         return Err(NoteError::MissingFinalNewline);
@@ -211,9 +269,19 @@ pub fn open_note(note: &str, trusted: &[NoteVerifier]) -> Result<String, NoteErr
     }
     // The text has one line per newline, then comes the blank line.
     let first_line = text.matches('\n').count() + 2;
+    let lines = signatures.split('\n').enumerate().map(|(i, l)| (first_line + i, l)).collect();
+    Ok(NoteParts { text, lines })
+}
+
+/// Verifies a signed note and returns its text, including the final newline.
+///
+/// Signatures by keys not in `trusted` are ignored. Every signature by a
+/// trusted key (same name and key ID) must verify, and at least one must be
+/// present.
+pub fn open_note(note: &str, trusted: &[NoteVerifier]) -> Result<String, NoteError> {
+    let NoteParts { text, lines } = split_note(note)?;
     let mut verified = 0usize;
-    for (i, line) in signatures.split('\n').enumerate() {
-        let line_number = first_line + i;
+    for &(line_number, line) in &lines {
         let parsed = parse_signature_line(line, line_number)?;
         let Some(key) = find_trusted(trusted, parsed.name, parsed.key_id)? else {
             continue;
@@ -222,7 +290,7 @@ pub fn open_note(note: &str, trusted: &[NoteVerifier]) -> Result<String, NoteErr
         verified += 1;
     }
     if verified == 0 {
-        return Err(NoteError::NoTrustedSignature { signatures: count });
+        return Err(NoteError::NoTrustedSignature { signatures: lines.len() });
     }
     Ok(text.to_owned())
 }
