@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cli;
 mod clock;
+mod features;
 mod grpc;
 mod node;
 mod rpc;
@@ -110,9 +111,9 @@ enum Command {
         command: bench::BenchCommand,
     },
     /// Run the PostgreSQL projectors on their own (scaled mode: --kafka and --postgres).
-    Project(node::project::ProjectArgs),
+    Project(node::project_args::ProjectArgs),
     /// Rebuild every projection from the logs into fresh tables and compare them with the live ones.
-    Replay(node::project::ReplayArgs),
+    Replay(node::project_args::ReplayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -149,8 +150,8 @@ fn main() -> std::process::ExitCode {
         Command::Access { command } => cli::run_async(cli::access::access(command)),
         Command::Verify { command } => cli::run_async(cli::access::verify(command)),
         Command::Audit { command } => cli::run_async(cli::access::audit(command)),
-        Command::Project(args) => node::project::project(args),
-        Command::Replay(args) => match node::project::replay(args) {
+        Command::Project(args) => node::project_args::project(args),
+        Command::Replay(args) => match node::project_args::replay(args) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::from(3),
             Err(e) => Err(e),

@@ -166,6 +166,11 @@ mod tests {
             "postgres://u@db/x?sslmode=require&password=pw"
         );
         assert_eq!(add_password("host=db", "it's"), "host=db password='it\\'s'");
+    }
+
+    #[cfg(feature = "pg")]
+    #[test]
+    fn a_password_added_parses_as_a_postgres_config() {
         let config: tokio_postgres::Config =
             add_password("postgres://u@db/x", "p@ss w").parse().unwrap();
         assert_eq!(config.get_password(), Some(&b"p@ss w"[..]));

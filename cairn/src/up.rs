@@ -73,21 +73,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         let scale = args.scale.resolve()?;
         let (node, sink) = match &scale.kafka {
             None => (Node::open(&config, genesis.as_deref())?, None),
-            Some(kafka) => {
-                let _ = kafka.ensure_topics().await?;
-                config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
-                let log = connectors::kafka::KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
-                let node = Node::open_on(&config, std::sync::Arc::new(log), genesis.as_deref(), true)?;
-                let sink = AccessSink {
-                    producer: connectors::kafka::KafkaProducer::new(&kafka.config)?,
-                    topic: kafka.access_topic.clone(),
-                    node: node.key().address().to_string(),
-                    key: node.key().clone(),
-                    watermark_path: config.data_dir.join("access.published"),
-                };
-                tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");
-                (node, Some(sink))
-            }
+            Some(kafka) => open_on_kafka(&mut config, kafka, genesis.as_deref()).await?,
         };
         let policy = match (&args.policy_model, &args.policy) {
             (Some(model), Some(policy)) => RolePolicy::load(model, policy).await?,
@@ -98,10 +84,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             sink,
             Some(crate::node::gate::metering(&node)),
         )?;
-        let projections = match &scale.postgres {
-            Some(postgres) => Some(crate::node::project::start_in_process(&scale, postgres, &node, &access).await?),
-            None => None,
-        };
+        let reads = reads(&scale, &node, &access).await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -139,10 +122,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 },
                 &[],
             )?),
-            reads: match projections {
-                Some(projections) => Reads::Projected { own: NodeReads::new(node.clone(), access.clone()), projections },
-                None => Reads::Own(NodeReads::new(node.clone(), access.clone())),
-            },
+            reads,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut serving = tokio::spawn(server::serve(services, listener, async {
@@ -181,6 +161,68 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
     // their next await; blocking reads end within their timeout.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
+}
+
+/// Opens the node on the Kafka ledger topic, with the sink of its access events.
+#[cfg(feature = "kafka")]
+async fn open_on_kafka(
+    config: &mut NodeConfig,
+    kafka: &crate::node::scale::KafkaSettings,
+    genesis: Option<&[u8]>,
+) -> anyhow::Result<(Node, Option<AccessSink>)> {
+    let _ = kafka.ensure_topics().await?;
+    config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
+    let log = connectors::kafka::KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
+    let node = Node::open_on(config, std::sync::Arc::new(log), genesis, true)?;
+    let sink = AccessSink {
+        producer: connectors::kafka::KafkaProducer::new(&kafka.config)?,
+        topic: kafka.access_topic.clone(),
+        node: node.key().address().to_string(),
+        key: node.key().clone(),
+        watermark_path: config.data_dir.join("access.published"),
+    };
+    tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");
+    Ok((node, Some(sink)))
+}
+
+/// A build without the kafka feature has no Kafka settings to open a node on.
+#[cfg(not(feature = "kafka"))]
+async fn open_on_kafka(
+    _: &mut NodeConfig,
+    kafka: &crate::node::scale::KafkaSettings,
+    _: Option<&[u8]>,
+) -> anyhow::Result<(Node, Option<AccessSink>)> {
+    match *kafka {}
+}
+
+/// What the read services answer from: the PostgreSQL projections, projected
+/// in this process, when the node has `--postgres`; its own state otherwise.
+#[cfg(feature = "pg")]
+async fn reads(
+    scale: &crate::node::scale::Scale,
+    node: &Node,
+    access: &AccessLog,
+) -> anyhow::Result<Reads> {
+    let own = NodeReads::new(node.clone(), access.clone());
+    Ok(match &scale.postgres {
+        Some(postgres) => Reads::Projected {
+            own,
+            projections: crate::node::project::start_in_process(scale, postgres, node, access)
+                .await?,
+        },
+        None => Reads::Own(own),
+    })
+}
+
+/// What the read services answer from: the node's own state (`--postgres`
+/// was refused when the settings were resolved).
+#[cfg(not(feature = "pg"))]
+async fn reads(
+    _: &crate::node::scale::Scale,
+    node: &Node,
+    access: &AccessLog,
+) -> anyhow::Result<Reads> {
+    Ok(Reads::Own(NodeReads::new(node.clone(), access.clone())))
 }
 
 /// SIGTERM and SIGINT, registered with the runtime once.

@@ -63,10 +63,12 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
+#[cfg(feature = "s3")]
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3CopyIfNotExists};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+#[cfg(feature = "s3")]
 use object_store::prefix::PrefixStore;
 use object_store::{
     ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart,
@@ -118,6 +120,7 @@ enum Backend {
         fs: Arc<LocalFileSystem>,
     },
     /// `s3://bucket/prefix`.
+    #[cfg(feature = "s3")]
     S3 {
         /// The bucket.
         bucket: String,
@@ -132,6 +135,7 @@ impl fmt::Debug for SealedStore {
         match &self.backend {
             Backend::Memory => debug.field("backend", &"memory"),
             Backend::Local { root, .. } => debug.field("backend", &"file").field("root", root),
+            #[cfg(feature = "s3")]
             Backend::S3 { bucket, prefix } => {
                 debug.field("backend", &"s3").field("bucket", bucket).field("prefix", prefix)
             }
@@ -142,6 +146,46 @@ impl fmt::Debug for SealedStore {
             .field("upload_concurrency", &self.upload_concurrency)
             .finish_non_exhaustive()
     }
+}
+
+/// Opens `s3://{rest}` (see the module documentation).
+#[cfg(feature = "s3")]
+fn open_s3(
+    rest: &str,
+    options: &[(String, String)],
+    invalid: impl Fn(String) -> Error,
+) -> Result<(Arc<dyn ObjectStore>, Backend), Error> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_matches('/').to_owned();
+    if bucket.is_empty() || bucket.contains('@') {
+        return Err(invalid("use s3://bucket/prefix".into()));
+    }
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    for (key, value) in options {
+        let key: AmazonS3ConfigKey =
+            key.parse().map_err(|_| invalid(format!("unknown S3 option {key:?}")))?;
+        builder = builder.with_config(key, value);
+    }
+    if builder.get_config_value(&AmazonS3ConfigKey::CopyIfNotExists).is_none() {
+        builder = builder.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
+    }
+    let s3 = builder.build().map_err(|error| invalid(format!("cannot configure S3: {error}")))?;
+    let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Arc::new(s3)
+    } else {
+        Arc::new(PrefixStore::new(s3, prefix.as_str()))
+    };
+    Ok((inner, Backend::S3 { bucket: bucket.to_owned(), prefix }))
+}
+
+/// A build without the `s3` feature opens no S3 store.
+#[cfg(not(feature = "s3"))]
+fn open_s3(
+    _: &str,
+    _: &[(String, String)],
+    invalid: impl Fn(String) -> Error,
+) -> Result<(Arc<dyn ObjectStore>, Backend), Error> {
+    Err(invalid("this build of cairn has no S3 support (feature s3)".into()))
 }
 
 impl SealedStore {
@@ -180,29 +224,7 @@ impl SealedStore {
             );
             (fs.clone(), Backend::Local { root, fs })
         } else if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let prefix = prefix.trim_matches('/').to_owned();
-            if bucket.is_empty() || bucket.contains('@') {
-                return Err(invalid("use s3://bucket/prefix".into()));
-            }
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            for (key, value) in options {
-                let key: AmazonS3ConfigKey =
-                    key.parse().map_err(|_| invalid(format!("unknown S3 option {key:?}")))?;
-                builder = builder.with_config(key, value);
-            }
-            if builder.get_config_value(&AmazonS3ConfigKey::CopyIfNotExists).is_none() {
-                builder = builder.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
-            }
-            let s3 = builder
-                .build()
-                .map_err(|error| invalid(format!("cannot configure S3: {error}")))?;
-            let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(s3)
-            } else {
-                Arc::new(PrefixStore::new(s3, prefix.as_str()))
-            };
-            (inner, Backend::S3 { bucket: bucket.to_owned(), prefix })
+            open_s3(rest, options, invalid)?
         } else {
             return Err(invalid(
                 "unsupported scheme: use memory://, file:///abs/dir or s3://bucket/prefix".into(),
@@ -563,6 +585,14 @@ mod tests {
         assert_eq!(redact("s3://bucket/p@x"), "s3://bucket/p@x");
     }
 
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_needs_the_feature() {
+        let err = SealedStore::from_url("s3://bucket/p", &[]).unwrap_err().to_string();
+        assert!(err.contains("no S3 support (feature s3)"), "{err}");
+    }
+
+    #[cfg(feature = "s3")]
     #[test]
     fn s3_debug_never_shows_credentials() {
         let options: Vec<(String, String)> = [

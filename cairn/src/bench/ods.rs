@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, bail, format_err};
+use anyhow::{Context, bail};
 use clap::Args;
 use ods_frontend::aead::{DataKey, ring_cipher, rustcrypto_cipher};
 use ods_frontend::bench::{measure_cipher, measure_sha256, seal_in_memory};
@@ -106,6 +106,7 @@ struct PgFigures {
     copy_rows_per_s: f64,
 }
 
+#[cfg(feature = "pg")]
 /// A connection over TLS when the URL asks for it (see `connectors::pg_tls`).
 async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (config, tls) = connectors::pg_tls::connect_config(url)?;
@@ -114,6 +115,13 @@ async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
+/// A build without the pg feature measures no PostgreSQL round.
+#[cfg(not(feature = "pg"))]
+async fn postgres_round(_: &OdsBenchArgs, _: &SealedStore, _: usize) -> anyhow::Result<PgFigures> {
+    Err(crate::features::missing("pg"))
+}
+
+#[cfg(feature = "pg")]
 async fn postgres_round(
     args: &OdsBenchArgs,
     store: &SealedStore,
@@ -164,7 +172,7 @@ async fn postgres_round(
     });
     let reader: Box<dyn std::io::Read + Send> = Box::new(tokio_util::io::SyncIoBridge::new(reader));
     let (_, _) = sync_to_store(reader, store, &format!("bench/pg-{round}.ods")).await?;
-    let outcome = snapshot.await.map_err(|e| format_err!("snapshot task: {e}"))??;
+    let outcome = snapshot.await.map_err(|e| anyhow::format_err!("snapshot task: {e}"))??;
     let sync_seconds = start.elapsed().as_secs_f64();
     if outcome.rows != rows {
         bail!("the sync saw {} rows, COPY {rows}", outcome.rows);
@@ -175,6 +183,11 @@ async fn postgres_round(
     })
 }
 
+/// A build without the pg feature made no database.
+#[cfg(not(feature = "pg"))]
+async fn drop_bench_database(_: &OdsBenchArgs) {}
+
+#[cfg(feature = "pg")]
 async fn drop_bench_database(args: &OdsBenchArgs) {
     if let Ok((admin, connection)) =
         tokio_postgres::connect(&args.postgres, tokio_postgres::NoTls).await

@@ -14,23 +14,35 @@
 //!   plain binary `COPY` of the same rows into an unindexed table of the
 //!   same server. Ratio `projection_vs_copy`.
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use std::collections::BTreeMap;
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use std::sync::Arc;
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use std::time::{Duration, Instant};
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use access_control::keys::KeyPair;
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use anyhow::{Context, bail};
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use asset_registry::audit::{AccessEvent, Action, Decision};
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use asset_registry::pg::{AccessRecord, Projections};
 use clap::Args;
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use connectors::kafka::{
     GroupConsumer, KafkaConfig, KafkaLog, KafkaProducer, OutRecord, TopicReader, TopicSpec,
 };
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use crate::bench::{bench_genesis, bench_registrations, median, signed_publishes, submit_all};
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use crate::node::scale::KafkaSettings;
+#[cfg(all(feature = "kafka", feature = "pg"))]
 use crate::node::{Node, NodeConfig};
 
+#[cfg_attr(not(all(feature = "kafka", feature = "pg")), allow(dead_code))]
 #[derive(Args, Debug)]
 pub(crate) struct ScaleBenchArgs {
     /// Kafka bootstrap servers.
@@ -53,6 +65,7 @@ pub(crate) struct ScaleBenchArgs {
     json: bool,
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 struct Round {
     ledger_tps: f64,
     raw_rps: f64,
@@ -63,6 +76,7 @@ struct Round {
     consume_rps: f64,
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -70,6 +84,7 @@ fn run_id() -> String {
     format!("bench{}x{nanos}", std::process::id())
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// Transactions per second through a node on Kafka; answers (tps, mean envelope bytes).
 fn kafka_ledger(
     args: &ScaleBenchArgs,
@@ -107,6 +122,7 @@ fn kafka_ledger(
     Ok((n as f64 / elapsed, bytes))
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// Records per second produced (idempotent, acks=all) and consumed back.
 fn raw_produce_consume(
     args: &ScaleBenchArgs,
@@ -145,6 +161,7 @@ fn raw_produce_consume(
     Ok(seen as f64 / start.elapsed().as_secs_f64())
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// A `RegisterIdentity` of `key` with the `node` role in the bench's
 /// department, endorsed by the certification authority.
 fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
@@ -169,6 +186,7 @@ fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
     )
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// Events that are not billable (a billable one needs its caller's signed
 /// request), decided at ledger `height`.
 fn synthetic_events(n: usize, round: usize, height: u64) -> Vec<AccessEvent> {
@@ -192,6 +210,7 @@ fn synthetic_events(n: usize, round: usize, height: u64) -> Vec<AccessEvent> {
         .collect()
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// The projection figures of one round, per second.
 struct Projection {
     /// Events projected.
@@ -204,6 +223,7 @@ struct Projection {
     consume: f64,
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 fn projection(
     args: &ScaleBenchArgs,
     runtime: &tokio::runtime::Runtime,
@@ -351,6 +371,7 @@ fn projection(
         })
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 /// Reads every record of `topic` (`total` of them) as a fresh consumer-group
 /// member and decodes it; records per second from subscribing to the last.
 fn consume_only(kafka: &KafkaSettings, group: &str, total: usize) -> anyhow::Result<f64> {
@@ -370,6 +391,7 @@ fn consume_only(kafka: &KafkaSettings, group: &str, total: usize) -> anyhow::Res
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     if args.txs == 0 || args.events == 0 || args.rounds == 0 {
         bail!("--txs, --events and --rounds must be at least 1");
@@ -457,4 +479,11 @@ pub(crate) fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `cairn bench scale` in a build without Kafka or PostgreSQL.
+#[cfg(not(all(feature = "kafka", feature = "pg")))]
+pub(crate) fn run(_: ScaleBenchArgs) -> anyhow::Result<()> {
+    crate::features::need("kafka")?;
+    crate::features::need("pg")
 }

@@ -117,7 +117,7 @@ const OTHERS_REFRESH: Duration = Duration::from_secs(1);
 pub(crate) struct Gate {
     buckets: Mutex<BTreeMap<Address, Bucket>>,
     /// In the scaled mode: the projection, for what other nodes charged.
-    directory: Option<asset_registry::pg::Projections>,
+    directory: Option<super::reads::Projections>,
     /// This node's address (the `node` of the lines it logged).
     node_address: String,
     others: Mutex<BTreeMap<Address, (u64, Instant)>>,
@@ -126,10 +126,7 @@ pub(crate) struct Gate {
 impl Gate {
     /// A gate; with `directory`, prepaid balances also count what the
     /// projection holds of the holder's events logged by other nodes.
-    pub(crate) fn new(
-        directory: Option<asset_registry::pg::Projections>,
-        node_address: String,
-    ) -> Gate {
+    pub(crate) fn new(directory: Option<super::reads::Projections>, node_address: String) -> Gate {
         Gate { directory, node_address, ..Gate::default() }
     }
 

@@ -36,7 +36,9 @@ pub(crate) mod access_log;
 pub(crate) mod anchor;
 pub(crate) mod demo;
 pub(crate) mod gate;
+#[cfg(feature = "pg")]
 pub(crate) mod project;
+pub(crate) mod project_args;
 pub(crate) mod reads;
 pub(crate) mod scale;
 

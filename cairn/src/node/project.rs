@@ -20,15 +20,17 @@ use anyhow::{Context, format_err};
 use asset_registry::audit::AccessEvent;
 use asset_registry::fold::LedgerFolder;
 use asset_registry::pg::{AccessRecord, BlockChanges, Projections};
-use clap::Args;
+#[cfg(feature = "kafka")]
 use connectors::kafka::{GroupConsumer, InRecord, KafkaLog, TopicReader};
 use connectors::log::LedgerLog;
 
 use crate::node::Node;
-use crate::node::access_log::{
-    AccessLog, LEAF_HEADER, NODE_HEADER, NODE_KEY_HEADER, SIGNATURE_HEADER,
-};
-use crate::node::scale::{KafkaSettings, PostgresSettings, Scale, ScaleArgs};
+use crate::node::access_log::AccessLog;
+#[cfg(feature = "kafka")]
+use crate::node::access_log::{LEAF_HEADER, NODE_HEADER, NODE_KEY_HEADER, SIGNATURE_HEADER};
+#[cfg(feature = "kafka")]
+use crate::node::project_args::{ProjectArgs, ReplayArgs};
+use crate::node::scale::{KafkaSettings, PostgresSettings, Scale};
 
 /// The stream name of a node's own access-event log (embedded mode).
 const LOCAL_ACCESS_STREAM: &str = "local-access-log";
@@ -111,6 +113,7 @@ pub(crate) async fn project_ledger(
     }
 }
 
+#[cfg(feature = "kafka")]
 /// What the access-topic projector checks before it stores a record: that
 /// the node that logged the event signed the record and is a node the
 /// ledger trusts, and that a billable event carries its caller's evidence.
@@ -126,6 +129,7 @@ pub(crate) struct RecordChecks {
     refused: std::sync::atomic::AtomicU64,
 }
 
+#[cfg(feature = "kafka")]
 impl RecordChecks {
     pub(crate) fn new(chain_id: String, kafka: Option<KafkaSettings>) -> RecordChecks {
         RecordChecks { chain_id, kafka, trusted: Default::default(), refused: Default::default() }
@@ -183,6 +187,7 @@ pub(crate) async fn is_trusted_node(
     })
 }
 
+#[cfg(feature = "kafka")]
 /// Why a topic record is refused, or the access record to store.
 async fn access_record(
     projections: &Projections,
@@ -255,6 +260,7 @@ async fn access_record(
     }))
 }
 
+#[cfg(feature = "kafka")]
 /// Applies a batch of topic records; answers the next offset per partition it reached.
 async fn apply_topic_batch(
     projections: &Projections,
@@ -317,6 +323,7 @@ async fn apply_when_ledger_caught_up(
     }
 }
 
+#[cfg(feature = "kafka")]
 /// Projects the access-event topic as a member of the consumer group.
 pub(crate) async fn project_access_topic(
     kafka: KafkaSettings,
@@ -399,6 +406,7 @@ pub(crate) async fn project_access_topic(
     }
 }
 
+#[cfg(feature = "kafka")]
 /// Commits what a batch reached to the group, after its database commit.
 fn commit_reached(consumer: &GroupConsumer, reached: &BTreeMap<i32, i64>) {
     if let Err(e) = consumer.commit(reached) {
@@ -406,6 +414,7 @@ fn commit_reached(consumer: &GroupConsumer, reached: &BTreeMap<i32, i64>) {
     }
 }
 
+#[cfg(feature = "kafka")]
 /// Whether the projections hold every access record the topic has now.
 async fn caught_up(kafka: &KafkaSettings, projections: &Projections) -> anyhow::Result<bool> {
     let stored = projections.access_next_offsets(&kafka.access_topic).await?;
@@ -471,16 +480,7 @@ pub(crate) async fn start_in_process(
     let ledger_task = project_ledger(node.log().clone(), projections.clone(), Until::Forever, None);
     drop(tokio::spawn(report("ledger projector", ledger_task)));
     match &scale.kafka {
-        Some(kafka) => {
-            let member = format!("node-{}", node.key().address());
-            let task = project_access_topic(
-                kafka.clone(),
-                projections.clone(),
-                Until::Forever,
-                Some(member),
-            );
-            drop(tokio::spawn(report("access-event projector", task)));
-        }
+        Some(kafka) => spawn_topic_projector(kafka, &projections, node),
         None => {
             let task = project_local_access(
                 access.clone(),
@@ -495,27 +495,28 @@ pub(crate) async fn start_in_process(
     Ok(projections)
 }
 
+/// Projects the access-event topic in this process, as a member named after the node.
+#[cfg(feature = "kafka")]
+fn spawn_topic_projector(kafka: &KafkaSettings, projections: &Projections, node: &Node) {
+    let member = format!("node-{}", node.key().address());
+    let task =
+        project_access_topic(kafka.clone(), projections.clone(), Until::Forever, Some(member));
+    drop(tokio::spawn(report("access-event projector", task)));
+}
+
+/// A build without the kafka feature has no access-event topic.
+#[cfg(not(feature = "kafka"))]
+fn spawn_topic_projector(kafka: &KafkaSettings, _: &Projections, _: &Node) {
+    match *kafka {}
+}
+
 async fn report<T>(what: &'static str, task: impl std::future::Future<Output = anyhow::Result<T>>) {
     if let Err(e) = task.await {
         tracing::error!(error = %format!("{e:#}"), "{what} stopped");
     }
 }
 
-/// `cairn project`.
-#[derive(Args, Debug)]
-pub(crate) struct ProjectArgs {
-    #[command(flatten)]
-    scale: ScaleArgs,
-    /// Stop once everything in the logs at start is projected.
-    #[arg(long)]
-    exit_when_caught_up: bool,
-    /// A stable id of this projector in the consumer group (static
-    /// membership: a restarted projector resumes its partitions at once).
-    /// Give each projector its own.
-    #[arg(long, env = "CAIRN_PROJECTOR_ID")]
-    member_id: Option<String>,
-}
-
+#[cfg(feature = "kafka")]
 /// Runs the projectors as a process of their own (scaled mode).
 pub(crate) fn project(args: ProjectArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -539,25 +540,7 @@ pub(crate) fn project(args: ProjectArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `cairn replay`.
-#[derive(Args, Debug)]
-pub(crate) struct ReplayArgs {
-    #[command(flatten)]
-    scale: ScaleArgs,
-    /// Rebuild from the first record of every log (the only mode there is; required to say so).
-    #[arg(long, required = true)]
-    from_start: bool,
-    /// Keep the rebuilt schema (SCHEMA_replay) for inspection.
-    #[arg(long)]
-    keep: bool,
-    /// Most differing rows shown per table.
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
+#[cfg(feature = "kafka")]
 /// Rebuilds every projection into a fresh schema and compares it with the live one.
 pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -637,6 +620,7 @@ pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     })
 }
 
+#[cfg(feature = "kafka")]
 /// Applies the access topic from offset 0 up to `end` (per partition) into `projections`.
 async fn replay_access(
     kafka: &KafkaSettings,

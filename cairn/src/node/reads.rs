@@ -8,15 +8,31 @@
 
 use std::future::Future;
 
-use asset_registry::audit::{AuditFilter, merge_newest};
+use asset_registry::audit::AuditFilter;
+#[cfg(feature = "pg")]
+use asset_registry::audit::merge_newest;
 use asset_registry::billing::{Line, Month, MonthTotals};
-use asset_registry::pg::Projections;
+#[cfg(feature = "pg")]
+pub(crate) use asset_registry::pg::Projections;
 use asset_registry::read::{AuditLog, Directory, Meters, search_rows};
 use asset_registry::rows::{DirectoryEntry, SearchQuery, StoredAccessEvent, UsageRow};
 use asset_registry::{Result, fold};
 
 use super::Node;
 use super::access_log::AccessLog;
+
+/// The PostgreSQL projections: none in a build without the pg feature.
+#[cfg(not(feature = "pg"))]
+#[derive(Clone, Debug)]
+pub(crate) enum Projections {}
+
+#[cfg(not(feature = "pg"))]
+impl Projections {
+    /// What nodes other than `node` charged `holder`; there is nothing to ask.
+    pub(crate) async fn billing_charged_by_others(&self, _: &str, _: &str) -> Result<u64> {
+        match *self {}
+    }
+}
 
 /// The read models of the node's own state.
 #[derive(Clone, Debug)]
@@ -107,6 +123,7 @@ pub(crate) enum Reads {
     /// The node's own state: an embedded node, or a Kafka node without
     /// PostgreSQL.
     Own(NodeReads),
+    #[cfg(feature = "pg")]
     /// The PostgreSQL projections, which hold every node's records; the
     /// audit log also holds this node's newest events, not projected yet.
     Projected {
@@ -122,6 +139,7 @@ impl Reads {
     pub(crate) fn directory_source(&self) -> &'static str {
         match self {
             Reads::Own(_) => "ledger",
+            #[cfg(feature = "pg")]
             Reads::Projected { .. } => "postgres",
         }
     }
@@ -130,6 +148,7 @@ impl Reads {
     pub(crate) fn meter_source(&self) -> &'static str {
         match self {
             Reads::Own(_) => "memory",
+            #[cfg(feature = "pg")]
             Reads::Projected { .. } => "postgres",
         }
     }
@@ -138,6 +157,7 @@ impl Reads {
     pub(crate) fn projections(&self) -> Option<&Projections> {
         match self {
             Reads::Own(_) => None,
+            #[cfg(feature = "pg")]
             Reads::Projected { projections, .. } => Some(projections),
         }
     }
@@ -147,6 +167,7 @@ impl Directory for Reads {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<DirectoryEntry>> {
         match self {
             Reads::Own(own) => own.search(query).await,
+            #[cfg(feature = "pg")]
             Reads::Projected { projections, .. } => projections.search(query).await,
         }
     }
@@ -156,6 +177,7 @@ impl AuditLog for Reads {
     async fn audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<StoredAccessEvent>> {
         match self {
             Reads::Own(own) => own.audit(filter, limit).await,
+            #[cfg(feature = "pg")]
             Reads::Projected { own, projections } => {
                 let limit = if limit == 0 { filter.limit } else { limit };
                 let mine = own.audit(filter, limit).await?;
@@ -182,6 +204,7 @@ impl Meters for Reads {
     async fn usage(&self, identity: Option<&str>) -> Result<Vec<UsageRow>> {
         match self {
             Reads::Own(own) => own.usage(identity).await,
+            #[cfg(feature = "pg")]
             Reads::Projected { projections, .. } => projections.usage(identity).await,
         }
     }
@@ -189,6 +212,7 @@ impl Meters for Reads {
     async fn billing_months(&self, holder: &str) -> Result<Vec<(Month, MonthTotals)>> {
         match self {
             Reads::Own(own) => own.billing_months(holder).await,
+            #[cfg(feature = "pg")]
             Reads::Projected { projections, .. } => projections.billing_months(holder).await,
         }
     }
@@ -196,6 +220,7 @@ impl Meters for Reads {
     async fn billing_lines(&self, holder: &str, month: Month) -> Result<Vec<Line>> {
         match self {
             Reads::Own(own) => own.billing_lines(holder, month).await,
+            #[cfg(feature = "pg")]
             Reads::Projected { projections, .. } => projections.billing_lines(holder, month).await,
         }
     }

@@ -8,10 +8,12 @@
 //! projections stay in memory.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "kafka")]
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+#[cfg(feature = "kafka")]
 use connectors::kafka::{KafkaConfig, TopicSpec};
 use serde::Deserialize;
 
@@ -81,6 +83,7 @@ struct FileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "kafka"), allow(dead_code, reason = "read by the kafka feature"))]
 struct FileKafka {
     brokers: Option<String>,
     ledger_topic: Option<String>,
@@ -104,7 +107,13 @@ struct FileOds {
     store: Option<String>,
 }
 
+/// Kafka settings: none in a build without the kafka feature.
+#[cfg(not(feature = "kafka"))]
+#[derive(Clone, Debug)]
+pub(crate) enum KafkaSettings {}
+
 /// Kafka settings, resolved.
+#[cfg(feature = "kafka")]
 #[derive(Clone, Debug)]
 pub(crate) struct KafkaSettings {
     pub(crate) config: KafkaConfig,
@@ -113,6 +122,7 @@ pub(crate) struct KafkaSettings {
     pub(crate) access_partitions: i32,
 }
 
+#[cfg(feature = "kafka")]
 impl KafkaSettings {
     /// The two topics, as Cairn creates them: kept forever, never compacted.
     pub(crate) fn topics(&self) -> Vec<TopicSpec> {
@@ -221,7 +231,7 @@ impl ScaleArgs {
             None if Path::new("cairn.toml").exists() => read_config(Path::new("cairn.toml"))?,
             None => FileConfig::default(),
         };
-        let brokers = self.kafka.clone().or(file.kafka.brokers);
+        let brokers = self.kafka.clone().or_else(|| file.kafka.brokers.clone());
         let kafka = match brokers {
             None => {
                 if !self.kafka_options.is_empty() {
@@ -229,51 +239,7 @@ impl ScaleArgs {
                 }
                 None
             }
-            Some(brokers) => {
-                if brokers.trim().is_empty() {
-                    bail!("--kafka is empty; give the bootstrap servers as host:port[,host:port]");
-                }
-                let mut config = KafkaConfig::new(brokers);
-                config.options = file.kafka.options.into_iter().collect();
-                for option in &self.kafka_options {
-                    let Some((key, value)) = option.split_once('=') else {
-                        bail!("--kafka-option {option:?} is not KEY=VALUE");
-                    };
-                    if is_secret_kafka_option(key) {
-                        bail!(
-                            "--kafka-option {} is a secret, and other users of this machine can read the command line: put it in [kafka.options] of cairn.toml (chmod 600)",
-                            key.trim()
-                        );
-                    }
-                    config.options.retain(|(k, _)| k != key);
-                    config.options.push((key.trim().to_owned(), value.to_owned()));
-                }
-                config.replication = self.kafka_replication.or(file.kafka.replication).unwrap_or(1);
-                config.timeout = Duration::from_secs(30);
-                let access_partitions = self
-                    .access_partitions
-                    .or(file.kafka.access_partitions)
-                    .unwrap_or(DEFAULT_ACCESS_PARTITIONS);
-                if !(1..=1024).contains(&access_partitions) {
-                    bail!(
-                        "--access-partitions must be between 1 and 1024, not {access_partitions}"
-                    );
-                }
-                Some(KafkaSettings {
-                    config,
-                    ledger_topic: self
-                        .ledger_topic
-                        .clone()
-                        .or(file.kafka.ledger_topic)
-                        .unwrap_or_else(|| DEFAULT_LEDGER_TOPIC.to_owned()),
-                    access_topic: self
-                        .access_topic
-                        .clone()
-                        .or(file.kafka.access_topic)
-                        .unwrap_or_else(|| DEFAULT_ACCESS_TOPIC.to_owned()),
-                    access_partitions,
-                })
-            }
+            Some(brokers) => Some(self.kafka_settings(brokers, file.kafka)?),
         };
         if crate::secrets::from_command_line(self.postgres.as_deref(), "CAIRN_POSTGRES")
             && let Some(url) = &self.postgres
@@ -282,16 +248,69 @@ impl ScaleArgs {
         }
         let postgres = match self.postgres.clone().or(file.postgres.url) {
             None => None,
-            Some(url) => Some(PostgresSettings {
-                url: crate::secrets::with_password(&url)?,
-                schema: self
-                    .postgres_schema
-                    .clone()
-                    .or(file.postgres.schema.clone())
-                    .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
-            }),
+            Some(url) => {
+                crate::features::need("pg")?;
+                Some(PostgresSettings {
+                    url: crate::secrets::with_password(&url)?,
+                    schema: self
+                        .postgres_schema
+                        .clone()
+                        .or(file.postgres.schema.clone())
+                        .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned()),
+                })
+            }
         };
         Ok(Scale { kafka, postgres, ods_store: self.ods_store.clone().or(file.ods.store) })
+    }
+
+    /// The Kafka settings of the flags over `file`'s `[kafka]`.
+    #[cfg(feature = "kafka")]
+    fn kafka_settings(&self, brokers: String, file: FileKafka) -> anyhow::Result<KafkaSettings> {
+        if brokers.trim().is_empty() {
+            bail!("--kafka is empty; give the bootstrap servers as host:port[,host:port]");
+        }
+        let mut config = KafkaConfig::new(brokers);
+        config.options = file.options.into_iter().collect();
+        for option in &self.kafka_options {
+            let Some((key, value)) = option.split_once('=') else {
+                bail!("--kafka-option {option:?} is not KEY=VALUE");
+            };
+            if is_secret_kafka_option(key) {
+                bail!(
+                    "--kafka-option {} is a secret, and other users of this machine can read the command line: put it in [kafka.options] of cairn.toml (chmod 600)",
+                    key.trim()
+                );
+            }
+            config.options.retain(|(k, _)| k != key);
+            config.options.push((key.trim().to_owned(), value.to_owned()));
+        }
+        config.replication = self.kafka_replication.or(file.replication).unwrap_or(1);
+        config.timeout = Duration::from_secs(30);
+        let access_partitions =
+            self.access_partitions.or(file.access_partitions).unwrap_or(DEFAULT_ACCESS_PARTITIONS);
+        if !(1..=1024).contains(&access_partitions) {
+            bail!("--access-partitions must be between 1 and 1024, not {access_partitions}");
+        }
+        Ok(KafkaSettings {
+            config,
+            ledger_topic: self
+                .ledger_topic
+                .clone()
+                .or(file.ledger_topic)
+                .unwrap_or_else(|| DEFAULT_LEDGER_TOPIC.to_owned()),
+            access_topic: self
+                .access_topic
+                .clone()
+                .or(file.access_topic)
+                .unwrap_or_else(|| DEFAULT_ACCESS_TOPIC.to_owned()),
+            access_partitions,
+        })
+    }
+
+    /// A build without the kafka feature has no Kafka settings.
+    #[cfg(not(feature = "kafka"))]
+    fn kafka_settings(&self, _: String, _: FileKafka) -> anyhow::Result<KafkaSettings> {
+        Err(crate::features::missing("kafka"))
     }
 }
 
@@ -335,7 +354,7 @@ impl Scale {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "kafka", feature = "pg"))]
 mod tests {
     use super::*;
 
