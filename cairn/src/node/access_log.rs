@@ -114,13 +114,17 @@ pub(crate) struct AccessSink {
 }
 
 /// Header carrying the address of the node that logged an event.
+#[cfg(feature = "kafka")]
 pub(crate) const NODE_HEADER: &str = "cairn-node";
 /// Header carrying the event's leaf index in that node's access-event log (8 bytes, big-endian).
+#[cfg(feature = "kafka")]
 pub(crate) const LEAF_HEADER: &str = "cairn-leaf";
 /// Header carrying the Ed25519 public key of the node that logged the event (32 bytes).
+#[cfg(feature = "kafka")]
 pub(crate) const NODE_KEY_HEADER: &str = "cairn-node-key";
 /// Header carrying the node's signature over the record
 /// ([`asset_registry::audit::sign_record`], 64 bytes).
+#[cfg(feature = "kafka")]
 pub(crate) const SIGNATURE_HEADER: &str = "cairn-signature";
 
 /// The access-event topic: none in a build without the kafka feature.
@@ -376,6 +380,7 @@ impl AccessLog {
     }
 
     /// The node's own access-event log.
+    #[cfg(feature = "pg")]
     pub(crate) fn log(&self) -> &Arc<dyn LedgerLog> {
         &self.log
     }

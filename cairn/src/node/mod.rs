@@ -272,6 +272,7 @@ impl Node {
     }
 
     /// The ledger log.
+    #[cfg(any(test, feature = "pg"))]
     pub(crate) fn log(&self) -> &Arc<dyn LedgerLog> {
         &self.log
     }

@@ -14,9 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use access_control::verify::ParallelVerifier;
+#[cfg(feature = "kafka")]
 use anchor_chaincode::Address;
 use anchor_chaincode::ledger::Ledger;
-use anyhow::{Context, format_err};
+#[cfg(feature = "kafka")]
+use anyhow::Context;
+use anyhow::format_err;
 use asset_registry::audit::AccessEvent;
 use asset_registry::fold::LedgerFolder;
 use asset_registry::pg::{AccessRecord, BlockChanges, Projections};
@@ -43,6 +46,7 @@ pub(crate) enum Until {
     /// Never (a service).
     Forever,
     /// Once it has applied everything that was in the logs when it looked.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     CaughtUp,
 }
 
@@ -169,6 +173,7 @@ impl RecordChecks {
     }
 }
 
+#[cfg(feature = "kafka")]
 /// Whether `node` may sign access-topic records: a registered identity of
 /// the ledger (as projected) with the `node` role that is not revoked.
 /// Answers `None` while the projected ledger is below `height` and does not

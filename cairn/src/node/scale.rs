@@ -18,10 +18,13 @@ use connectors::kafka::{KafkaConfig, TopicSpec};
 use serde::Deserialize;
 
 /// Default ledger topic.
+#[cfg(feature = "kafka")]
 pub(crate) const DEFAULT_LEDGER_TOPIC: &str = "cairn.ledger";
 /// Default access-event topic.
+#[cfg(feature = "kafka")]
 pub(crate) const DEFAULT_ACCESS_TOPIC: &str = "cairn.access";
 /// Default partitions of the access-event topic.
+#[cfg(feature = "kafka")]
 pub(crate) const DEFAULT_ACCESS_PARTITIONS: i32 = 8;
 /// Default PostgreSQL schema of the projections.
 pub(crate) const DEFAULT_SCHEMA: &str = "cairn";
@@ -29,9 +32,11 @@ pub(crate) const DEFAULT_SCHEMA: &str = "cairn";
 /// `max.message.bytes` when Cairn creates it (the broker default, 1 MiB, is
 /// too small for one envelope of `anchor_chaincode::tx::MAX_TX_BYTES` with its
 /// record framing). The producer's `message.max.bytes` is above it.
+#[cfg(feature = "kafka")]
 pub(crate) const LEDGER_TOPIC_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// The most envelope bytes in a block a node appends to Kafka: half the
 /// topic's record limit, leaving room for the record batch framing and headers.
+#[cfg(feature = "kafka")]
 pub(crate) const KAFKA_MAX_BLOCK_BYTES: usize = LEDGER_TOPIC_MAX_MESSAGE_BYTES / 2;
 
 /// The flags shared by `up`, `project`, `replay` and `bench scale`.
@@ -219,6 +224,8 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scale {
     pub(crate) kafka: Option<KafkaSettings>,
+    /// Always `None` without the pg feature (`--postgres` is refused).
+    #[cfg_attr(not(feature = "pg"), allow(dead_code))]
     pub(crate) postgres: Option<PostgresSettings>,
     pub(crate) ods_store: Option<String>,
 }
@@ -338,6 +345,7 @@ fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     Ok(config)
 }
 
+#[cfg(all(feature = "kafka", feature = "pg"))]
 impl Scale {
     /// The Kafka settings, or an error saying `what` needs them.
     pub(crate) fn need_kafka(&self, what: &str) -> anyhow::Result<&KafkaSettings> {
