@@ -248,8 +248,9 @@ pub struct SyncJob<'a> {
     pub publisher: &'a KeyPair,
     /// The share's object store.
     pub store: &'a SealedStore,
-    /// The time recorded in the header, in milliseconds since the Unix epoch.
-    pub synced_at_ms: u64,
+    /// The wall clock, in milliseconds since the Unix epoch: read once the
+    /// data is sealed, for the header's `synced_at_ms`.
+    pub clock: fn() -> u64,
 }
 
 impl SyncJob<'_> {
@@ -347,7 +348,7 @@ impl SyncJob<'_> {
             chunk_count: summary.n_chunks,
             chunk_size: summary.chunk_size as u64,
             cipher: "AES-256-GCM".into(),
-            synced_at_ms: self.synced_at_ms,
+            synced_at_ms: (self.clock)(),
             access: SealedAccess::seal(
                 self.publisher,
                 &AccessInfo {

@@ -29,7 +29,7 @@ async fn synced() -> Synced {
     }
     let input: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
     let source = MemorySource { data: input.clone(), ..MemorySource::default() };
-    let job = SyncJob { share: &share, publisher: &publisher, store: &store, synced_at_ms: 1 };
+    let job = SyncJob { share: &share, publisher: &publisher, store: &store, clock: || 1 };
     let outcome = job.run(&mut ledger, &source, |_| {}).await.unwrap();
     assert!(matches!(outcome, SyncOutcome::Published(_)));
     Synced { store, ledger, reader, outsider, asset_id: share.asset_id, input }

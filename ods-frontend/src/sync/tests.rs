@@ -31,7 +31,7 @@ async fn run(
 ) -> (Result<SyncOutcome>, Vec<SyncEvent>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let job = SyncJob { share, publisher, store, synced_at_ms: 1_700_000_000_000 };
+    let job = SyncJob { share, publisher, store, clock: || 1_700_000_000_000 };
     let outcome = job.run(ledger, source, move |event| sink.lock().unwrap().push(event)).await;
     let events = events.lock().unwrap().clone();
     (outcome, events)
