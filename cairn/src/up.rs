@@ -26,6 +26,9 @@ pub(crate) struct UpArgs {
     /// Create a small demo consortium on first start and print what to try.
     #[arg(long, conflicts_with = "genesis")]
     demo: bool,
+    /// With --demo: how many node cosignatures make a checkpoint final in the demo chain.
+    #[arg(long, requires = "demo", default_value_t = 1)]
+    demo_quorum: u32,
     /// The genesis configuration for a new data directory (see `cairn genesis new`).
     #[arg(long, env = "CAIRN_GENESIS")]
     genesis: Option<PathBuf>,
@@ -67,12 +70,12 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (Some(path), _) => Some(
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
             ),
-            (None, true) => Some(demo::prepare(&args.data_dir)?),
+            (None, true) => Some(demo::prepare(&args.data_dir, args.demo_quorum)?),
             (None, false) => None,
         };
         let scale = args.scale.resolve()?;
-        let (node, sink) = match &scale.kafka {
-            None => (Node::open(&config, genesis.as_deref())?, None),
+        let (node, sink, cosign_topic) = match &scale.kafka {
+            None => (Node::open(&config, genesis.as_deref())?, None, None),
             Some(kafka) => {
                 let _ = kafka.ensure_topics().await?;
                 config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
@@ -85,8 +88,9 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                     key: node.key().clone(),
                     watermark_path: config.data_dir.join("access.published"),
                 };
+                let cosign_topic = crate::node::cosign::CosignTopic::new(&kafka.config, &kafka.cosign_topic())?;
                 tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");
-                (node, Some(sink))
+                (node, Some(sink), Some(cosign_topic))
             }
         };
         let policy = match (&args.policy_model, &args.policy) {
@@ -124,6 +128,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let anchorer = crate::node::anchor::Anchorer::new(node.clone(), access.clone());
+        let cosigning = crate::node::cosign::Cosigning::new(node.clone())?;
+        if let Some(topic) = &cosign_topic {
+            topic.follow(cosigning.clone())?;
+        }
         let services = server::Services {
             node: node.clone(),
             access: access.clone(),
@@ -139,6 +147,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 },
                 &[],
             )?),
+            cosigning: cosigning.clone(),
             reads: match projections {
                 Some(projections) => Reads::Projected { own: NodeReads::new(node.clone(), access.clone()), projections },
                 None => Reads::Own(NodeReads::new(node.clone(), access.clone())),
@@ -161,6 +170,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             );
         }
         let _anchoring = tokio::spawn(anchorer.run(args.audit_anchor_interval));
+        let _cosigning = tokio::spawn(cosigning.run(cosign_topic));
         tokio::select! {
             () = shutdown.recv() => {}
             result = &mut serving => {
