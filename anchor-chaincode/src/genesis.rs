@@ -80,6 +80,15 @@ pub struct Genesis {
     /// a type not listed gets its ceiling.
     #[serde(default)]
     pub authority: BTreeMap<TxType, Rule>,
+    /// How many of the consortium's nodes (registered identities with the
+    /// role `node`, not revoked) must cosign a checkpoint before clients
+    /// treat it as final; 0 or absent means 1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quorum: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// A checked genesis configuration with its keys decoded.
@@ -100,6 +109,13 @@ pub struct Consortium {
     pub operator: String,
     /// The holders' organisation.
     pub holders: String,
+}
+
+impl Consortium {
+    /// How many node cosignatures make a checkpoint final (at least 1).
+    pub fn quorum(&self) -> usize {
+        usize::try_from(self.genesis.quorum.max(1)).unwrap_or(usize::MAX)
+    }
 }
 
 fn valid_name(name: &str) -> bool {

@@ -10,6 +10,7 @@ use clap::Args;
 use access_control::policy::RolePolicy;
 
 use crate::node::access_log::{AccessLog, AccessSink};
+use crate::node::cosign::CosignTopic;
 use crate::node::demo;
 use crate::node::reads::{NodeReads, Reads};
 use crate::node::{Node, NodeConfig};
@@ -26,6 +27,9 @@ pub(crate) struct UpArgs {
     /// Create a small demo consortium on first start and print what to try.
     #[arg(long, conflicts_with = "genesis")]
     demo: bool,
+    /// With --demo: how many node cosignatures make a checkpoint final in the demo chain.
+    #[arg(long, requires = "demo", default_value_t = 1)]
+    demo_quorum: u32,
     /// The genesis configuration for a new data directory (see `cairn genesis new`).
     #[arg(long, env = "CAIRN_GENESIS")]
     genesis: Option<PathBuf>,
@@ -67,12 +71,12 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (Some(path), _) => Some(
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
             ),
-            (None, true) => Some(demo::prepare(&args.data_dir)?),
+            (None, true) => Some(demo::prepare(&args.data_dir, args.demo_quorum)?),
             (None, false) => None,
         };
         let scale = args.scale.resolve()?;
-        let (node, sink) = match &scale.kafka {
-            None => (Node::open(&config, genesis.as_deref())?, None),
+        let (node, sink, cosign_topic) = match &scale.kafka {
+            None => (Node::open(&config, genesis.as_deref())?, None, None),
             Some(kafka) => open_on_kafka(&mut config, kafka, genesis.as_deref()).await?,
         };
         let policy = match (&args.policy_model, &args.policy) {
@@ -107,6 +111,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let anchorer = crate::node::anchor::Anchorer::new(node.clone(), access.clone());
+        let cosigning = crate::node::cosign::Cosigning::new(node.clone())?;
+        if let Some(topic) = &cosign_topic {
+            topic.follow(cosigning.clone())?;
+        }
         let services = server::Services {
             node: node.clone(),
             access: access.clone(),
@@ -122,6 +130,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 },
                 &[],
             )?),
+            cosigning: cosigning.clone(),
             reads,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -141,6 +150,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             );
         }
         let _anchoring = tokio::spawn(anchorer.run(args.audit_anchor_interval));
+        let _cosigning = tokio::spawn(cosigning.run(cosign_topic));
         tokio::select! {
             () = shutdown.recv() => {}
             result = &mut serving => {
@@ -163,13 +173,18 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Opens the node on the Kafka ledger topic, with the sink of its access events.
+/// What a node on Kafka opens: the node, the sink of its access events and
+/// the cosign topic.
+type OnKafka = (Node, Option<AccessSink>, Option<CosignTopic>);
+
+/// Opens the node on the Kafka ledger topic, with the sink of its access
+/// events and the cosign topic.
 #[cfg(feature = "kafka")]
 async fn open_on_kafka(
     config: &mut NodeConfig,
     kafka: &crate::node::scale::KafkaSettings,
     genesis: Option<&[u8]>,
-) -> anyhow::Result<(Node, Option<AccessSink>)> {
+) -> anyhow::Result<OnKafka> {
     let _ = kafka.ensure_topics().await?;
     config.max_block_bytes = crate::node::scale::KAFKA_MAX_BLOCK_BYTES;
     let log = connectors::kafka::KafkaLog::open(&kafka.config, &kafka.ledger_topic)?;
@@ -181,8 +196,9 @@ async fn open_on_kafka(
         key: node.key().clone(),
         watermark_path: config.data_dir.join("access.published"),
     };
+    let cosign_topic = CosignTopic::new(&kafka.config, &kafka.cosign_topic())?;
     tracing::info!(brokers = %kafka.config.brokers, ledger_topic = %kafka.ledger_topic, access_topic = %kafka.access_topic, "on Kafka");
-    Ok((node, Some(sink)))
+    Ok((node, Some(sink), Some(cosign_topic)))
 }
 
 /// A build without the kafka feature has no Kafka settings to open a node on.
@@ -191,7 +207,7 @@ async fn open_on_kafka(
     _: &mut NodeConfig,
     kafka: &crate::node::scale::KafkaSettings,
     _: Option<&[u8]>,
-) -> anyhow::Result<(Node, Option<AccessSink>)> {
+) -> anyhow::Result<OnKafka> {
     match *kafka {}
 }
 

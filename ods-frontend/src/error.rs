@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// A port's or a source's own error, passed through unchanged.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -164,6 +167,122 @@ pub enum Error {
     /// Published metadata is not the JSON of an asset header.
     #[error("metadata is not a Cairn asset header: {0}")]
     HeaderJson(#[source] serde_json::Error),
+    /// A port (the ledger, the node) failed; its error says why, unchanged.
+    #[error(transparent)]
+    Port(BoxError),
+    /// A share's source could not be started; its error says why, unchanged.
+    #[error(transparent)]
+    SourceOpen(BoxError),
+    /// A share's source failed while it streamed.
+    #[error("the source failed; nothing was published")]
+    Source(#[source] BoxError),
+    /// The task that reports on a share's source stopped without reporting.
+    #[error("the source task failed")]
+    SourceLost(#[source] tokio::task::JoinError),
+    /// A step of a sync before the publish failed, so nothing was published.
+    #[error("{step} failed; nothing was published")]
+    NotPublished {
+        /// The step that failed.
+        step: SyncStep,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A version's index could not be stored.
+    #[error("storing the version index failed")]
+    Index(#[source] Box<Error>),
+    /// The access information sealed to the publisher did not open.
+    #[error("cannot open the latest version's access information")]
+    AccessInfo(#[source] access_control::wrap::WrapError),
+    /// The data key in the sealed access information is not 32 bytes of hex.
+    #[error("the latest version's data key is malformed")]
+    MalformedDataKey(#[source] hex::FromHexError),
+    /// A data key could not be wrapped to, or unwrapped by, an identity.
+    #[error(transparent)]
+    Wrap(#[from] access_control::wrap::WrapError),
+    /// An address on an asset's authorised list is not an address.
+    #[error(transparent)]
+    Address(#[from] anchor_chaincode::Error),
+    /// An identity on the authorised list has no usable encryption key.
+    #[error("identity {address} has no valid encryption key")]
+    NoEncryptionKey {
+        /// The identity's address.
+        address: String,
+    },
+    /// A small JSON object (an index, a grant) could not be encoded.
+    #[error("encoding JSON failed")]
+    Encode(#[source] serde_json::Error),
+    /// No data key has been released to the caller for the version.
+    #[error(
+        "no data key has been released to you for {asset_id} version {version}; the provider releases keys when it runs `cairn sync`"
+    )]
+    NoGrant {
+        /// The asset id.
+        asset_id: String,
+        /// The version.
+        version: u64,
+    },
+    /// The released data key is not 32 bytes.
+    #[error("the released data key has the wrong length")]
+    GrantLength,
+    /// The version is not on the ledger.
+    #[error("version {version} is not on the ledger")]
+    VersionNotOnLedger {
+        /// The version.
+        version: u64,
+    },
+    /// The ledger's content hash is not 32 bytes.
+    #[error("the ledger's content hash is malformed")]
+    MalformedContentHash,
+    /// The node's data stream did not start with the chunk-hash list.
+    #[error("the node did not start the stream with the chunk hashes")]
+    NoChunkHashes,
+    /// The chunk-hash list is not a whole number of hashes.
+    #[error("the chunk-hash list is {len} bytes, not a multiple of 32")]
+    ChunkHashListLength {
+        /// The list's length in bytes.
+        len: usize,
+    },
+    /// The chunk-hash list does not have one hash per chunk of the header.
+    #[error("the node sent {sent} chunk hashes; the header lists {expected} chunks")]
+    ChunkHashCount {
+        /// The number of hashes sent.
+        sent: u64,
+        /// The number of chunks the header lists.
+        expected: u64,
+    },
+    /// The data stream carried something other than data after the hashes.
+    #[error("unexpected part in the data stream")]
+    UnexpectedPart,
+    /// A file could not be created.
+    #[error("cannot create {}", .path.display())]
+    CreateFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The verified output could not be moved into place.
+    #[error("cannot move the output to {}", .path.display())]
+    MoveOutput {
+        /// Where it was to go.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fetch failed, and its output was not written.
+    #[error("{asset_id} version {version} was not written")]
+    NotWritten {
+        /// The asset id.
+        asset_id: String,
+        /// The version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// Published metadata is an asset header of another format.
     #[error("header format {found:?} is not {expected:?}")]
     HeaderFormat {
@@ -188,6 +307,9 @@ impl Error {
             Error::ChunkOutOfOrder { expected, .. } => Some(*expected),
             Error::MissingChunks { found, .. } => Some(*found),
             Error::Format(format) => format.chunk_index(),
+            Error::NotPublished { source, .. }
+            | Error::NotWritten { source, .. }
+            | Error::Index(source) => source.chunk_index(),
             _ => None,
         }
     }
@@ -200,6 +322,25 @@ impl From<object_store::Error> for Error {
             object_store::Error::NotFound { path, .. } => Error::NotFound { path },
             other => Error::Store(other),
         }
+    }
+}
+
+/// The step of a sync that failed before anything was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncStep {
+    /// Sealing the source's bytes and storing the sealed object.
+    Seal,
+    /// Storing the list of chunk hashes.
+    StoreHashes,
+}
+
+impl fmt::Display for SyncStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncStep::Seal => "sealing or storing the object",
+            SyncStep::StoreHashes => "storing the chunk hashes",
+        })
     }
 }
 

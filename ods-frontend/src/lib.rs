@@ -18,6 +18,17 @@
 //! - [`transfer`]: the pipeline joined to the store.
 //! - [`layout`]: where indexes and key grants live in the store.
 //! - [`share`]: share definitions, kept with mode 0600.
+//!
+//! # The pipelines
+//!
+//! - [`sync`](mod@sync): publishing a new version of a share (source → sealed
+//!   object → version on the ledger → data keys released to the authorised
+//!   identities), over the [`sync::Ledger`] and [`sync::Source`] ports.
+//! - [`fetch`](mod@fetch): fetching a version one is authorised for and
+//!   verifying every chunk against the ledger, over the [`fetch::Node`] port.
+//!
+//! # Measurements
+//!
 //! - [`bench`](mod@bench): throughput measurements for `cairn bench ods`.
 
 #![warn(missing_docs)]
@@ -25,12 +36,17 @@
 pub mod aead;
 pub mod bench;
 mod error;
+pub mod fetch;
 pub mod format;
 pub mod header;
 pub mod layout;
 pub mod pipeline;
 pub mod share;
 pub mod store;
+pub mod sync;
 pub mod transfer;
 
-pub use error::{CorruptReason, Error, FormatError, Result};
+#[cfg(test)]
+mod memory;
+
+pub use error::{BoxError, CorruptReason, Error, FormatError, Result, SyncStep};

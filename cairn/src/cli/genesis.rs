@@ -30,6 +30,10 @@ pub(crate) enum GenesisCommand {
         /// as TYPE=ORG; repeat for each. A type not listed cannot be issued.
         #[arg(long = "issuer", value_name = "TYPE=ORG")]
         issuers: Vec<String>,
+        /// How many node cosignatures make a checkpoint final (k of the
+        /// registered nodes).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        quorum: u32,
         /// The directory to write into.
         #[arg(long)]
         out_dir: PathBuf,
@@ -37,8 +41,16 @@ pub(crate) enum GenesisCommand {
 }
 
 pub(crate) fn run(command: GenesisCommand) -> anyhow::Result<()> {
-    let GenesisCommand::New { chain_id, organisations, ca, operator, holders, issuers, out_dir } =
-        command;
+    let GenesisCommand::New {
+        chain_id,
+        organisations,
+        ca,
+        operator,
+        holders,
+        issuers,
+        quorum,
+        out_dir,
+    } = command;
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let genesis_path = out_dir.join("genesis.json");
@@ -58,6 +70,7 @@ pub(crate) fn run(command: GenesisCommand) -> anyhow::Result<()> {
     }
     let mut genesis = Genesis::new(chain_id, entries, ca);
     genesis.operator = operator.unwrap_or_default();
+    genesis.quorum = if quorum == 1 { 0 } else { quorum };
     genesis.holders = holders;
     for issuer in &issuers {
         let (channel, organisation) = issuer.split_once('=').ok_or_else(|| {

@@ -35,8 +35,11 @@ pub(crate) enum ProofCommand {
         #[arg(long)]
         out: PathBuf,
         /// Prove against this checkpoint's tree size instead of the current one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "quorum")]
         checkpoint: Option<PathBuf>,
+        /// Prove against the newest checkpoint a quorum of the consortium's nodes cosigned.
+        #[arg(long)]
+        quorum: bool,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -76,7 +79,7 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
 
 pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
     match command {
-        ProofCommand::Inclusion { tx_id, out, checkpoint, node } => {
+        ProofCommand::Inclusion { tx_id, out, checkpoint, quorum, node } => {
             crate::cli::run_async(async move {
                 let tree_size = match &checkpoint {
                     Some(path) => {
@@ -88,7 +91,7 @@ pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
                 };
                 let mut client = connect::<LedgerClient<_>>(&node).await?;
                 let response = client
-                    .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size })
+                    .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size, quorum })
                     .await
                     .map_err(status)?
                     .into_inner();

@@ -58,7 +58,8 @@ fn load_or_create(path: &Path) -> anyhow::Result<KeyPair> {
 }
 
 /// Makes the demo keys (once) and returns the genesis configuration.
-pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+/// The demo consortium's genesis; `quorum` node cosignatures make a checkpoint final.
+pub(crate) fn prepare(data_dir: &Path, quorum: u32) -> anyhow::Result<Vec<u8>> {
     let dir = keys_dir(data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut organisations = Vec::new();
@@ -75,6 +76,7 @@ pub(crate) fn prepare(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     }
     let mut genesis = Genesis::new(CHAIN_ID, organisations, "ca");
     genesis.operator = "operator".into();
+    genesis.quorum = if quorum <= 1 { 0 } else { quorum };
     for (channel, organisation) in ISSUERS {
         genesis.issuers.entry(channel.into()).or_default().push(organisation.into());
     }

@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) mod access_log;
 pub(crate) mod anchor;
+pub(crate) mod cosign;
 pub(crate) mod demo;
 pub(crate) mod gate;
 #[cfg(feature = "pg")]

@@ -129,6 +129,15 @@ pub(crate) struct KafkaSettings {
 
 #[cfg(feature = "kafka")]
 impl KafkaSettings {
+    /// The cosign topic, named after the ledger topic: `X.ledger` has
+    /// `X.cosign` (so `cairn.ledger` has `cairn.cosign`), any other name `NAME.cosign`.
+    pub(crate) fn cosign_topic(&self) -> String {
+        match self.ledger_topic.strip_suffix(".ledger") {
+            Some(stem) => format!("{stem}.cosign"),
+            None => format!("{}.cosign", self.ledger_topic),
+        }
+    }
+
     /// The two topics, as Cairn creates them: kept forever, never compacted.
     pub(crate) fn topics(&self) -> Vec<TopicSpec> {
         let keep = vec![
@@ -155,6 +164,17 @@ impl KafkaSettings {
                 partitions: self.access_partitions,
                 exact: false,
                 configs: keep,
+            },
+            // Cosignatures are superseded by newer ones: a week is kept, so a
+            // node restarted within it sees the consortium's recent agreement.
+            TopicSpec {
+                name: self.cosign_topic(),
+                partitions: 1,
+                exact: true,
+                configs: vec![
+                    ("retention.ms".to_owned(), (7 * 24 * 3600 * 1000_u64).to_string()),
+                    ("cleanup.policy".to_owned(), "delete".to_owned()),
+                ],
             },
         ]
     }

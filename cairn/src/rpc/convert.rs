@@ -92,6 +92,89 @@ pub(crate) fn checkpoint_to_pb(
         signed_note: note,
         tree_size: checkpoint.size,
         root_hash: checkpoint.root.to_vec(),
+        ..pb::Checkpoint::default()
+    }
+}
+
+/// A checkpoint with the consortium's cosignatures; `quorum` is the genesis k.
+pub(crate) fn quorum_checkpoint_to_pb(
+    cosigned: crate::node::cosign::QuorumCheckpoint,
+    quorum: usize,
+) -> pb::Checkpoint {
+    pb::Checkpoint {
+        tree_size: cosigned.checkpoint.size,
+        root_hash: cosigned.checkpoint.root.to_vec(),
+        signed_note: cosigned.note,
+        cosigners: cosigned.cosigners,
+        quorum: u32::try_from(quorum).unwrap_or(u32::MAX),
+        confirmed: cosigned.final_,
+    }
+}
+
+/// The agreement as the API shows it; `tree_size` is the answering node's.
+pub(crate) fn agreement_to_pb(
+    agreement: crate::node::cosign::Agreement,
+    tree_size: u64,
+) -> pb::Agreement {
+    let mut nodes: Vec<pb::NodeAgreement> = agreement
+        .nodes
+        .iter()
+        .map(|(address, view)| pb::NodeAgreement {
+            node_address: address.clone(),
+            organisation: view.organisation.clone(),
+            height: view.height,
+            tree_size: view.size,
+            log_root: view.log_root.to_vec(),
+            state_root: view.state_root.to_vec(),
+            last_cosigned_size: view.last_cosigned_size,
+            lag: tree_size.saturating_sub(view.size),
+            last_seen_unix: view.last_seen,
+            diverged: view.diverged,
+            member: agreement.members.contains_key(address),
+            cosigner_key: agreement
+                .members
+                .get(address)
+                .map(|(_, key)| key.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    // Members not heard from yet are listed too.
+    for (address, (organisation, key)) in &agreement.members {
+        if !agreement.nodes.contains_key(address) {
+            nodes.push(pb::NodeAgreement {
+                node_address: address.clone(),
+                organisation: organisation.clone(),
+                lag: tree_size,
+                member: true,
+                cosigner_key: key.clone(),
+                ..pb::NodeAgreement::default()
+            });
+        }
+    }
+    let quorum_size = agreement.quorum_size.unwrap_or(0);
+    pb::Agreement {
+        quorum: u32::try_from(agreement.quorum).unwrap_or(u32::MAX),
+        members: u32::try_from(agreement.members.len()).unwrap_or(u32::MAX),
+        quorum_size,
+        tree_size,
+        confirmed: agreement.divergences.is_empty() && quorum_size == tree_size,
+        nodes,
+        divergences: agreement
+            .divergences
+            .iter()
+            .map(|d| pb::Divergence {
+                height: d.height,
+                tree_size: d.size,
+                first_entry: d.first_entry,
+                our_log_root: d.ours.0.to_vec(),
+                our_state_root: d.ours.1.to_vec(),
+                their_log_root: d.theirs.0.to_vec(),
+                their_state_root: d.theirs.1.to_vec(),
+                agreeing: d.agreeing.clone(),
+                disagreeing: d.disagreeing.clone(),
+                detected_unix: d.detected,
+            })
+            .collect(),
     }
 }
 

@@ -20,8 +20,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::signed_reader;
 use super::convert::{
-    HIDDEN, asset_to_pb, checkpoint_to_pb, code_to_pb, header_to_pb, identity_to_pb,
-    may_see_sharing, submit_response,
+    HIDDEN, agreement_to_pb, asset_to_pb, checkpoint_to_pb, code_to_pb, header_to_pb,
+    identity_to_pb, may_see_sharing, quorum_checkpoint_to_pb, submit_response,
 };
 use super::decision::{internal, submit_status};
 use crate::node::Node;
@@ -32,6 +32,8 @@ pub(crate) struct LedgerService {
     pub(crate) node: Node,
     /// What the directory is searched in.
     pub(crate) reads: crate::node::reads::Reads,
+    /// The consortium's cosignatures of this node's checkpoints.
+    pub(crate) cosigning: crate::node::cosign::Cosigning,
     /// Checks the signed requests of reads that carry one.
     pub(crate) readers: std::sync::Arc<RequestVerifier>,
 }
@@ -274,9 +276,14 @@ impl Ledger for LedgerService {
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
-        let size = request.into_inner().tree_size;
-        let (checkpoint, note) =
-            self.node.signed_checkpoint(size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let request = request.into_inner();
+        if request.quorum {
+            return Ok(Response::new(self.quorum_checkpoint(request.tree_size)?));
+        }
+        let (checkpoint, note) = self
+            .node
+            .signed_checkpoint(request.tree_size)
+            .map_err(|e| Status::out_of_range(e.to_string()))?;
         Ok(Response::new(checkpoint_to_pb(&checkpoint, note)))
     }
 
@@ -288,7 +295,24 @@ impl Ledger for LedgerService {
         let caller = self.reader(&request)?;
         let request = request.into_inner();
         let tx_id = parse_tx_id(&request.tx_id)?;
-        let response = inclusion_proof(&self.node, &tx_id, request.tree_size)?;
+        let response = if request.quorum {
+            let cosigned = self.quorum_checkpoint(0)?;
+            let mut response =
+                inclusion_proof(&self.node, &tx_id, cosigned.tree_size).map_err(|e| {
+                    if e.code() == tonic::Code::OutOfRange {
+                        Status::failed_precondition(format!(
+                            "transaction {tx_id} is not under a quorum checkpoint yet (the newest covers {} entries); retry shortly",
+                            cosigned.tree_size
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+            response.checkpoint = Some(cosigned);
+            response
+        } else {
+            inclusion_proof(&self.node, &tx_id, request.tree_size)?
+        };
         // The leaf holds the envelope: no proof of a sharing rule to whom may not see it.
         let leaf = response.proof.as_ref().map(|p| p.leaf.as_slice()).unwrap_or_default();
         let envelope = anchor_chaincode::ledger::parse_leaf(leaf).ok().map(|l| l.envelope);
@@ -344,6 +368,42 @@ impl Ledger for LedgerService {
             verifier_key: self.node.signer().verifier_key(),
             genesis_json: String::from_utf8_lossy(&consortium.bytes).into_owned(),
             node_address: self.node.key().address().to_string(),
+            cosigner_key: self.cosigning.verifier_key(),
+            quorum: u32::try_from(consortium.quorum()).unwrap_or(u32::MAX),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_agreement(
+        &self,
+        _request: Request<pb::GetAgreementRequest>,
+    ) -> Result<Response<pb::Agreement>, Status> {
+        let tree_size = self.node.ledger().head().header.log_size;
+        Ok(Response::new(agreement_to_pb(self.cosigning.agreement(), tree_size)))
+    }
+}
+
+impl LedgerService {
+    /// The newest checkpoint a quorum cosigned (`size` 0), or the one at
+    /// `size` when a quorum cosigned it.
+    fn quorum_checkpoint(&self, size: u64) -> Result<pb::Checkpoint, Status> {
+        let quorum = self.node.ledger().consortium().quorum();
+        let newest = self.cosigning.quorum_checkpoint().map_err(internal)?.ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "no checkpoint has been cosigned by a quorum of {quorum} consortium nodes yet (see `cairn node agreement`)"
+            ))
+        })?;
+        if size == 0 || size == newest.checkpoint.size {
+            return Ok(quorum_checkpoint_to_pb(newest, quorum));
+        }
+        let cosigned =
+            self.cosigning.checkpoint_at(size).map_err(|e| Status::out_of_range(e.to_string()))?;
+        if !cosigned.final_ {
+            return Err(Status::failed_precondition(format!(
+                "the checkpoint at size {size} carries {} of the {quorum} cosignatures a quorum needs",
+                cosigned.cosigners.len()
+            )));
+        }
+        Ok(quorum_checkpoint_to_pb(cosigned, quorum))
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Services {
     pub(crate) store: std::sync::Arc<ods_frontend::store::SealedStore>,
     /// What the read services answer from.
     pub(crate) reads: crate::node::reads::Reads,
+    /// The consortium's cosignatures.
+    pub(crate) cosigning: crate::node::cosign::Cosigning,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -61,7 +63,8 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, anchorer, policy, request_window, tls, store, reads } = services;
+    let Services { node, access, anchorer, policy, request_window, tls, store, reads, cosigning } =
+        services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -116,7 +119,7 @@ pub(crate) async fn serve(
             reads: reads.clone(),
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
-    let service = LedgerServer::new(ledger::LedgerService { node, reads, readers })
+    let service = LedgerServer::new(ledger::LedgerService { node, reads, cosigning, readers })
         .max_decoding_message_size(2 * MAX_TX_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let mut builder = tonic::transport::Server::builder()

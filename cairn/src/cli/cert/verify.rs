@@ -104,7 +104,7 @@ async fn fetch_anchor_proof(
     let tx_id = anchor::anchor_tx_id(presentation);
     let mut ledger = connect::<LedgerClient<_>>(node).await.map_err(|e| format!("{e:#}"))?;
     let answer = ledger
-        .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size: 0 })
+        .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size: 0, quorum: false })
         .await
         .map_err(|e| format!("{:#}", status(e)))?
         .into_inner();
