@@ -63,7 +63,7 @@ struct Round {
     consume_rps: f64,
 }
 
-fn run_id() -> String {
+pub(super) fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() % 1_000_000_000);
@@ -147,7 +147,7 @@ fn raw_produce_consume(
 
 /// A `RegisterIdentity` of `key` with the `node` role in the bench's
 /// department, endorsed by the certification authority.
-fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
+pub(super) fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
     use anchor_chaincode::tx::{self, TxDraft};
     use cairn_schemas::v1 as pb;
     let draft = TxDraft {
