@@ -414,6 +414,7 @@ fn cli_walks_the_demo_chain_from_reading_to_offline_proofs() {
                     .get_inclusion_proof(pb::GetInclusionProofRequest {
                         tx_id: share_tx.clone(),
                         tree_size: 0,
+                        quorum: false,
                     })
                     .await
             },

@@ -21,6 +21,7 @@ use clap::{Args, Subcommand};
 use crate::node::{Node, NodeConfig};
 
 mod access;
+mod consortium;
 mod metering;
 mod ods;
 mod reference;
@@ -37,6 +38,8 @@ pub(crate) enum BenchCommand {
     Ods(self::ods::OdsBenchArgs),
     /// The scaled mode: ledger through Kafka vs raw produce+consume, projection vs COPY.
     Scale(self::scale::ScaleBenchArgs),
+    /// Three cosigning nodes on one Kafka ledger vs one node, and the time to a quorum checkpoint.
+    Consortium(self::consortium::ConsortiumBenchArgs),
     /// Certificate presentations verified per second vs single-thread Ed25519 verifications per second.
     Verify(self::verify::VerifyBenchArgs),
     /// Metered verification queries per second vs the same queries with metering switched off.
@@ -77,6 +80,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Metering(args) => self::metering::run(args),
         BenchCommand::AccessLoad(args) => self::access::load(args),
         BenchCommand::Scale(args) => self::scale::run(args),
+        BenchCommand::Consortium(args) => self::consortium::run(args),
     }
 }
 

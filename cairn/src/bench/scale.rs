@@ -21,7 +21,7 @@ use std::sync::Arc;
 #[cfg(all(feature = "kafka", feature = "pg"))]
 use std::time::{Duration, Instant};
 
-#[cfg(all(feature = "kafka", feature = "pg"))]
+#[cfg(feature = "kafka")]
 use access_control::keys::KeyPair;
 #[cfg(all(feature = "kafka", feature = "pg"))]
 use anyhow::{Context, bail};
@@ -76,8 +76,8 @@ struct Round {
     consume_rps: f64,
 }
 
-#[cfg(all(feature = "kafka", feature = "pg"))]
-fn run_id() -> String {
+#[cfg(feature = "kafka")]
+pub(super) fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() % 1_000_000_000);
@@ -161,10 +161,10 @@ fn raw_produce_consume(
     Ok(seen as f64 / start.elapsed().as_secs_f64())
 }
 
-#[cfg(all(feature = "kafka", feature = "pg"))]
+#[cfg(feature = "kafka")]
 /// A `RegisterIdentity` of `key` with the `node` role in the bench's
 /// department, endorsed by the certification authority.
-fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
+pub(super) fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
     use anchor_chaincode::tx::{self, TxDraft};
     use cairn_schemas::v1 as pb;
     let draft = TxDraft {

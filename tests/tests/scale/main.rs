@@ -6,6 +6,9 @@
 //!   projection equals `cairn replay --from-start` and no event is missing or
 //!   counted twice.
 //! - Two nodes on one ledger topic derive identical blocks and state roots.
+//! - Three nodes cosign checkpoints; a quorum of two makes them final, a node
+//!   that is down does not block it, and a forged cosignature raises the
+//!   divergence alarm.
 //! - The broker is killed and restarted (on PostgreSQL storage) while
 //!   transactions are submitted: no acknowledged transaction is lost.
 //!
@@ -13,6 +16,7 @@
 //! `CAIRN_REQUIRE_SERVICES=1` a missing broker or database fails the tests;
 //! otherwise they are skipped with a loud message.
 
+mod consortium;
 mod env;
 mod ledger;
 mod projection;
