@@ -360,6 +360,12 @@ impl TrustPolicy for [NoteVerifier] {
     }
 }
 
+impl<const N: usize> TrustPolicy for [NoteVerifier; N] {
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
+        self.as_slice().quorum()
+    }
+}
+
 impl TrustPolicy for Vec<NoteVerifier> {
     fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
         self.as_slice().quorum()
