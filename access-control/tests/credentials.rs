@@ -351,3 +351,37 @@ fn an_oversized_status_list_is_refused_before_it_is_decoded() {
     let error = lying.open(&trusted).unwrap_err().to_string();
     assert!(error.contains("its note signs 3"), "{error}");
 }
+
+#[test]
+fn a_status_list_needs_a_quorum_of_the_consortium() {
+    use anchor_chaincode::checkpoint::{CosignatureSigner, Quorum, add_signatures};
+    let w = world();
+    let list = StatusList { size: 3, revoked: BTreeMap::new() };
+    let body = Checkpoint {
+        origin: cert::status_origin("test.local/chain", "civil"),
+        size: 3,
+        root: list.hash("civil"),
+        extensions: vec![format!("time {NOW}")],
+    };
+    let departments: Vec<CosignatureSigner> = (4u8..7)
+        .map(|seed| CosignatureSigner::new(&format!("dept-{seed}"), [seed; 32]).unwrap())
+        .collect();
+    // The node's key and three departments; three of the four must sign.
+    let mut file = format!("quorum 3\n{}\n", w.signer.verifier_key());
+    for department in &departments {
+        file.push_str(&format!("{}\n", department.verifier_key()));
+    }
+    let quorum = Quorum::parse(&file).unwrap();
+    let cosigned = |count: usize| {
+        let mut note = w.signer.sign(&body);
+        for department in departments.iter().take(count) {
+            note = add_signatures(&note, &department.cosign(&body, NOW / 1000).unwrap()).unwrap();
+        }
+        SignedStatusList::new("civil", &list, note).unwrap()
+    };
+    assert_eq!(cosigned(2).open(&quorum).unwrap().as_of_ms, NOW);
+    let error = cosigned(1).open(&quorum).unwrap_err().to_string();
+    assert!(error.contains("signed by 2 of 4 consortium member(s), 3 needed"), "{error}");
+    // A plain list of the node's key still opens it alone (a quorum of 1).
+    assert!(cosigned(0).open(&Quorum::single(w.signer.verifier())).is_ok());
+}

@@ -137,7 +137,8 @@ pub use cosign::{
     add_signatures, cosignature_key_id, cosigned_message, merge_notes,
 };
 pub use quorum::{
-    Member, MemberSignature, Quorum, QuorumCheckpoint, TrustedKey, open_checkpoint_with_quorum,
+    Member, MemberSignature, Quorum, QuorumCheckpoint, TrustPolicy, TrustedKey,
+    open_checkpoint_with_quorum,
 };
 pub use signer::NoteSigner;
 pub use verifier::{NoteVerifier, open_checkpoint, open_note, parse_trusted_keys};

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use anchor_chaincode::cert::StatusList;
-use anchor_chaincode::checkpoint::{self, Checkpoint, NoteVerifier};
+use anchor_chaincode::checkpoint::{self, Checkpoint, Quorum, TrustPolicy};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -181,10 +181,10 @@ impl SignedStatusList {
         self
     }
 
-    /// Checks the revoked-identities note against `trusted` and the entries.
+    /// Checks the revoked-identities note against the `quorum` and the entries.
     fn open_revoked_identities(
         &self,
-        trusted: &[NoteVerifier],
+        quorum: &Quorum,
         as_of_ms: u64,
     ) -> Result<Option<BTreeMap<anchor_chaincode::Address, String>>> {
         let invalid = |message: String| Error::StatusList(message);
@@ -195,10 +195,13 @@ impl SignedStatusList {
                 signed.revoked.len()
             )));
         }
-        let note = checkpoint::open_checkpoint(&signed.signed_note, trusted).map_err(|e| {
-            invalid(format!("its revoked identities are not signed by a trusted key: {e}"))
-        })?;
-        if !trusted.iter().any(|key| note.origin == revoked_identities_origin(&key.name)) {
+        let note = checkpoint::open_checkpoint_with_quorum(&signed.signed_note, quorum)
+            .map_err(|e| {
+                invalid(format!("its revoked identities are not signed by a trusted quorum: {e}"))
+            })?
+            .checkpoint;
+        let members = quorum.members();
+        if !members.iter().any(|m| note.origin == revoked_identities_origin(&m.name)) {
             return Err(invalid(format!(
                 "its revoked-identities note is for {:?}, not a trusted ledger",
                 note.origin
@@ -230,17 +233,25 @@ impl SignedStatusList {
         Ok(Some(revoked))
     }
 
-    /// Checks the note's signature by a trusted key, its origin, and that the
-    /// bitstring and reasons hash to the signed list hash.
-    pub fn open(&self, trusted: &[NoteVerifier]) -> Result<OpenedStatusList> {
+    /// Checks the note's signatures by a quorum of trusted members, its
+    /// origin (a member's name), and that the bitstring and reasons hash to
+    /// the signed list hash.
+    ///
+    /// `trusted` is a [`Quorum`], or a list of note keys any one of which
+    /// suffices; either way the note is opened with
+    /// [`checkpoint::open_checkpoint_with_quorum`].
+    pub fn open(&self, trusted: &dyn TrustPolicy) -> Result<OpenedStatusList> {
         let invalid = |message: String| Error::StatusList(message);
-        let note: Checkpoint =
-            checkpoint::open_checkpoint(&self.signed_note, trusted).map_err(|e| {
-                invalid(format!("its signature does not verify with a trusted key: {e}"))
+        let quorum =
+            trusted.quorum().map_err(|e| invalid(format!("no trusted quorum to check it: {e}")))?;
+        let opened =
+            checkpoint::open_checkpoint_with_quorum(&self.signed_note, &quorum).map_err(|e| {
+                invalid(format!("its signatures do not verify with a trusted quorum: {e}"))
             })?;
+        let note: Checkpoint = opened.checkpoint;
         let suffix = format!("/status/{}", self.issuer_organisation);
         let from_trusted_origin =
-            trusted.iter().any(|key| note.origin == format!("{}{suffix}", key.name));
+            quorum.members().iter().any(|m| note.origin == format!("{}{suffix}", m.name));
         if !from_trusted_origin {
             return Err(invalid(format!(
                 "its note is for {:?}, not the status list of {:?} on a trusted ledger",
@@ -300,7 +311,7 @@ impl SignedStatusList {
         }
         let as_of_ms =
             as_of_ms.ok_or_else(|| invalid("its note carries no `time` line".to_string()))?;
-        let revoked_identities = self.open_revoked_identities(trusted, as_of_ms)?;
+        let revoked_identities = self.open_revoked_identities(&quorum, as_of_ms)?;
         Ok(OpenedStatusList {
             issuer_organisation: self.issuer_organisation.clone(),
             list,

@@ -5,7 +5,8 @@
 //! The checks, in order: the issuer's signature over the statement; that the
 //! chain allows the issuing organisation to issue the certificate's type; the
 //! holder's key and signature; the challenge or the presentation's age; the
-//! channel checkpoint's signature by a trusted key and its channel; the
+//! channel checkpoint's signatures by a quorum of trusted members and its
+//! channel; the
 //! certificate's inclusion in that checkpoint; the expected channel, issuer
 //! and holder, when the verifier names them; the validity period at `now`;
 //! the revocation status in the issuer's signed status list, with its age;
@@ -13,7 +14,7 @@
 //! list carries.
 
 use anchor_chaincode::cert;
-use anchor_chaincode::checkpoint::{self, NoteVerifier};
+use anchor_chaincode::checkpoint::{self, Quorum, TrustPolicy};
 use anchor_chaincode::merkle::{self, Hash};
 use anchor_chaincode::{Address, TxId};
 use serde::Serialize;
@@ -28,8 +29,9 @@ use super::status::OpenedStatusList;
 /// What the verifier expects and knows.
 #[derive(Clone, Debug)]
 pub struct Expectations<'a> {
-    /// The checkpoint keys the verifier trusts.
-    pub trusted: &'a [NoteVerifier],
+    /// Who the verifier trusts to sign checkpoints: a [`Quorum`], or a list
+    /// of note keys any one of which suffices (a quorum of 1).
+    pub trusted: &'a dyn TrustPolicy,
     /// The chain's certificate types and the organisations allowed to issue
     /// each (the genesis `issuers`); a certificate whose issuing organisation
     /// is not listed for its type fails, whatever else verifies.
@@ -152,7 +154,7 @@ impl Checks {
 /// issuers' public keys already decompressed (a verifier sees few issuers).
 #[derive(Clone, Debug, Default)]
 pub struct CheckpointCache {
-    opened: BTreeMap<String, Checkpoint>,
+    opened: BTreeMap<String, (Checkpoint, String)>,
     issuer_keys: BTreeMap<[u8; 32], ed25519_zebra::VerificationKey>,
     batch: bool,
 }
@@ -214,17 +216,20 @@ impl CheckpointCache {
         Ok(decoded)
     }
 
-    fn open(&mut self, note: &str, trusted: &[NoteVerifier]) -> Result<Checkpoint, String> {
-        if let Some(checkpoint) = self.opened.get(note) {
-            return Ok(checkpoint.clone());
+    /// Opens a checkpoint with the quorum: the checkpoint and who signed it.
+    fn open(&mut self, note: &str, quorum: &Quorum) -> Result<(Checkpoint, String), String> {
+        if let Some(opened) = self.opened.get(note) {
+            return Ok(opened.clone());
         }
-        let checkpoint = checkpoint::open_checkpoint(note, trusted)
-            .map_err(|e| format!("channel checkpoint is not signed by a trusted key: {e}"))?;
+        let opened = checkpoint::open_checkpoint_with_quorum(note, quorum)
+            .map_err(|e| format!("channel checkpoint is not signed by a trusted quorum: {e}"))?;
+        let signed_by = quorum.describe(&opened.signers);
         if self.opened.len() >= 10_000 {
             self.opened.clear();
         }
-        let _ = self.opened.insert(note.to_string(), checkpoint.clone());
-        Ok(checkpoint)
+        let value = (opened.checkpoint, signed_by);
+        let _ = self.opened.insert(note.to_string(), value.clone());
+        Ok(value)
     }
 }
 
@@ -233,7 +238,7 @@ pub fn verify(presentation: &Presentation, expect: &Expectations<'_>) -> Report 
     verify_with_cache(presentation, expect, &mut CheckpointCache::default())
 }
 
-/// [`verify`], reusing checkpoints already opened with the same trusted keys.
+/// [`verify`], reusing checkpoints already opened with the same quorum.
 pub fn verify_with_cache(
     presentation: &Presentation,
     expect: &Expectations<'_>,
@@ -361,13 +366,18 @@ pub fn verify_with_cache(
     checks.push("challenge", freshness);
 
     let channel_suffix = format!("/cert/{}", statement.channel);
-    let opened = cache.open(&presentation.checkpoint, expect.trusted).and_then(|checkpoint| {
-        let trusted_origin = expect
-            .trusted
-            .iter()
-            .any(|key| checkpoint.origin == format!("{}{channel_suffix}", key.name));
+    let opened =
+        expect.trusted.quorum().map_err(|e| format!("no trusted quorum: {e}")).and_then(|quorum| {
+            let (checkpoint, signed_by) = cache.open(&presentation.checkpoint, &quorum)?;
+            let trusted_origin = quorum
+                .members()
+                .iter()
+                .any(|member| checkpoint.origin == format!("{}{channel_suffix}", member.name));
+            Ok((checkpoint, signed_by, trusted_origin))
+        });
+    let opened = opened.and_then(|(checkpoint, signed_by, trusted_origin)| {
         if trusted_origin {
-            Ok(checkpoint)
+            Ok((checkpoint, signed_by))
         } else {
             Err(format!(
                 "checkpoint is for {:?}, not the {} channel of a trusted ledger: wrong channel",
@@ -375,10 +385,10 @@ pub fn verify_with_cache(
             ))
         }
     });
-    let root: Option<(u64, Hash)> = opened.as_ref().ok().map(|c| (c.size, c.root));
+    let root: Option<(u64, Hash)> = opened.as_ref().ok().map(|(c, _)| (c.size, c.root));
     checks.push(
         "checkpoint",
-        opened.map(|c| format!("{} at size {}, signed by a trusted key", c.origin, c.size)),
+        opened.map(|(c, signed_by)| format!("{} at size {}, {signed_by}", c.origin, c.size)),
     );
 
     let inclusion = match root {

@@ -1,6 +1,9 @@
 //! Quorum trust policies: k of n named consortium members must have signed
 //! or cosigned a checkpoint for a client to accept it.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use super::cosign::{COSIGNATURE_TYPE, CosignatureVerifier};
 use super::verifier::{
     NoteParts, RawVerifierKey, parse_signature_line, split_note, verify_ed25519,
@@ -122,6 +125,49 @@ impl Quorum {
             Err(e) if line > 0 => Err(NoteError::TrustedKeyLine { line, source: Box::new(e) }),
             result => result.map(|()| Self { members, threshold }),
         }
+    }
+
+    /// A quorum of one note key, k = 1: what a single trusted key meant
+    /// before consortia.
+    pub fn single(key: NoteVerifier) -> Self {
+        let member = Member { name: key.name.clone(), keys: vec![TrustedKey::Note(key)] };
+        Self { members: vec![member], threshold: 1 }
+    }
+
+    /// A quorum of note keys, any one of which suffices (k = 1): the trust
+    /// of a trusted-keys list without a `quorum` directive.
+    pub fn any_of(keys: &[NoteVerifier]) -> Result<Self, NoteError> {
+        Self::new(keys.iter().cloned().map(TrustedKey::Note).collect(), 1)
+    }
+
+    /// Returns the note keys (type 0x01) of all members, for notes that one
+    /// member signs alone and nobody cosigns.
+    pub fn note_keys(&self) -> Vec<NoteVerifier> {
+        let keys = self.members.iter().flat_map(|m| &m.keys);
+        keys.filter_map(|k| match k {
+            TrustedKey::Note(key) => Some(key.clone()),
+            TrustedKey::Cosignature(_) => None,
+        })
+        .collect()
+    }
+
+    /// Whether some member key, of either type, has this Ed25519 public key.
+    pub fn has_public_key(&self, public_key: &[u8]) -> bool {
+        let mut keys = self.members.iter().flat_map(|m| &m.keys);
+        keys.any(|k| k.identity().2.as_slice() == public_key)
+    }
+
+    /// Describes who signed a checkpoint, for example
+    /// `signed by 2 of 3 (quorum 2): dept-a, dept-b`.
+    pub fn describe(&self, signers: &[MemberSignature]) -> String {
+        let names: Vec<&str> = signers.iter().map(|s| s.member.as_str()).collect();
+        format!(
+            "signed by {} of {} (quorum {}): {}",
+            signers.len(),
+            self.members.len(),
+            self.threshold,
+            names.join(", ")
+        )
     }
 
     /// Returns the members, in the order their names first appear.
@@ -290,4 +336,38 @@ fn find_member_key<'a>(
         return Err(NoteError::AmbiguousKey { name: name.to_owned(), key_id });
     }
     Ok(Some((member, first)))
+}
+
+/// What a verifier trusts to sign checkpoints: a [`Quorum`], or a list of
+/// note keys any one of which suffices (k = 1, see [`Quorum::any_of`]).
+///
+/// Verifiers that take a `&dyn TrustPolicy` open every checkpoint with
+/// [`open_checkpoint_with_quorum`] whichever they are given.
+pub trait TrustPolicy: fmt::Debug + Send + Sync {
+    /// Returns the quorum; an empty key list has none.
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError>;
+}
+
+impl TrustPolicy for Quorum {
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+impl TrustPolicy for [NoteVerifier] {
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
+        Quorum::any_of(self).map(Cow::Owned)
+    }
+}
+
+impl<const N: usize> TrustPolicy for [NoteVerifier; N] {
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
+        self.as_slice().quorum()
+    }
+}
+
+impl TrustPolicy for Vec<NoteVerifier> {
+    fn quorum(&self) -> Result<Cow<'_, Quorum>, NoteError> {
+        self.as_slice().quorum()
+    }
 }

@@ -5,18 +5,18 @@
 //! checkpoint (`anchor_tx`, `anchor_block`). The caller asks a node for that
 //! transaction's inclusion proof and the signed ledger checkpoint it is
 //! against ([`AnchorProof`]); [`check_anchor`] then checks, with no node,
-//! that both checkpoints are signed by trusted keys, that the transaction is
+//! that both checkpoints are signed by a quorum of trusted members, that the transaction is
 //! in the ledger, valid, in the block the presentation names, and that its
 //! `AnchorChannels` body states the channel checkpoint's size and root.
 
 use access_control::credential::presentation::Presentation;
 use anchor_chaincode::ValidationCode;
-use anchor_chaincode::checkpoint::{self, Checkpoint, NoteVerifier};
+use anchor_chaincode::checkpoint::{Checkpoint, Quorum};
 use anchor_chaincode::ledger::parse_leaf;
 use anchor_chaincode::merkle;
 use anchor_chaincode::tx::{Transaction, TxBody};
 
-use crate::verify::Check;
+use crate::verify::{Check, Signatures, open_checkpoint};
 
 /// The name of the anchor check.
 pub const CHECK_NAME: &str = "anchor";
@@ -42,48 +42,47 @@ pub fn anchor_tx_id(presentation: &Presentation) -> String {
 
 fn channel_checkpoint(
     presentation: &Presentation,
-    trusted: &[NoteVerifier],
-) -> Result<Checkpoint, String> {
-    checkpoint::open_checkpoint(&presentation.checkpoint, trusted)
-        .map_err(|e| format!("the channel checkpoint is not signed by a trusted key: {e}"))
+    quorum: &Quorum,
+) -> Result<(Checkpoint, Signatures), String> {
+    open_checkpoint(&presentation.checkpoint, quorum)
+        .map_err(|e| format!("the channel checkpoint is not signed by a trusted quorum: {e}"))
 }
 
 /// The first step of [`check_anchor`], which needs nothing from a node: the
-/// presentation's channel checkpoint is signed by a `trusted` key. A caller
-/// can run it before fetching the [`AnchorProof`].
-pub fn check_channel_checkpoint(presentation: &Presentation, trusted: &[NoteVerifier]) -> Check {
-    Check::of(
-        CHECK_NAME,
-        channel_checkpoint(presentation, trusted).map(|channel| {
-            format!(
-                "channel checkpoint {} at size {} signed by a trusted key",
-                channel.origin, channel.size
-            )
-        }),
-    )
+/// presentation's channel checkpoint is signed by the `quorum`. A caller can
+/// run it before fetching the [`AnchorProof`].
+pub fn check_channel_checkpoint(presentation: &Presentation, quorum: &Quorum) -> Check {
+    match channel_checkpoint(presentation, quorum) {
+        Ok((channel, signatures)) => Check::pass(
+            CHECK_NAME,
+            format!("channel checkpoint {} at size {} {signatures}", channel.origin, channel.size),
+        )
+        .with_signatures(signatures),
+        Err(detail) => Check::fail(CHECK_NAME, detail),
+    }
 }
 
 /// Checks that the presentation's channel checkpoint is anchored in the main
 /// ledger: the anchoring transaction's inclusion `proof` against a ledger
-/// checkpoint signed by a `trusted` key, its validation code and block, and
-/// that its `AnchorChannels` body states this channel's size and root.
-pub fn check_anchor(
-    presentation: &Presentation,
-    trusted: &[NoteVerifier],
-    proof: &AnchorProof,
-) -> Check {
-    Check::of(CHECK_NAME, anchor_result(presentation, trusted, proof))
+/// checkpoint signed by the `quorum`, its validation code and block, and
+/// that its `AnchorChannels` body states this channel's size and root. The
+/// check names the members that signed the ledger checkpoint.
+pub fn check_anchor(presentation: &Presentation, quorum: &Quorum, proof: &AnchorProof) -> Check {
+    match anchor_result(presentation, quorum, proof) {
+        Ok((detail, signatures)) => Check::pass(CHECK_NAME, detail).with_signatures(signatures),
+        Err(detail) => Check::fail(CHECK_NAME, detail),
+    }
 }
 
 fn anchor_result(
     presentation: &Presentation,
-    trusted: &[NoteVerifier],
+    quorum: &Quorum,
     proof: &AnchorProof,
-) -> Result<String, String> {
+) -> Result<(String, Signatures), String> {
     let tx_id = anchor_tx_id(presentation);
-    let channel_checkpoint = channel_checkpoint(presentation, trusted)?;
-    let opened = checkpoint::open_checkpoint(&proof.checkpoint, trusted)
-        .map_err(|e| format!("the ledger checkpoint is not signed by a trusted key: {e}"))?;
+    let (channel_checkpoint, _) = channel_checkpoint(presentation, quorum)?;
+    let (opened, signatures) = open_checkpoint(&proof.checkpoint, quorum)
+        .map_err(|e| format!("the ledger checkpoint is not signed by a trusted quorum: {e}"))?;
     let hashes = proof
         .hashes
         .iter()
@@ -124,19 +123,25 @@ fn anchor_result(
             channel_checkpoint.origin, channel_checkpoint.size
         ));
     }
-    Ok(format!(
-        "channel checkpoint anchored by tx {tx_id} in block {}, leaf {} of the ledger's {} (signed checkpoint)",
-        leaf.block_number, proof.leaf_index, opened.size
+    Ok((
+        format!(
+            "channel checkpoint anchored by tx {tx_id} in block {}, leaf {} of the ledger's {} (checkpoint {signatures})",
+            leaf.block_number, proof.leaf_index, opened.size
+        ),
+        signatures,
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchor_chaincode::checkpoint;
 
     #[test]
     fn an_untrusted_channel_checkpoint_fails_before_any_proof() {
         let signer = checkpoint::NoteSigner::new("example.org/cert/degree", [9; 32]).unwrap();
+        let other = checkpoint::NoteSigner::new("example.org", [8; 32]).unwrap();
+        let quorum = Quorum::single(other.verifier());
         let presentation = Presentation {
             checkpoint: signer.sign(&Checkpoint {
                 origin: "example.org/cert/degree".into(),
@@ -146,18 +151,21 @@ mod tests {
             }),
             ..Presentation::default()
         };
-        let check = check_channel_checkpoint(&presentation, &[]);
+        let check = check_channel_checkpoint(&presentation, &quorum);
         assert!(!check.passed);
-        assert!(check.detail.starts_with("the channel checkpoint is not signed by a trusted key"));
+        assert!(
+            check.detail.starts_with("the channel checkpoint is not signed by a trusted quorum")
+        );
         let proof =
             AnchorProof { leaf_index: 0, leaf: vec![], hashes: vec![], checkpoint: String::new() };
-        assert_eq!(check_anchor(&presentation, &[], &proof), check);
+        assert_eq!(check_anchor(&presentation, &quorum, &proof), check);
     }
 
     #[test]
     fn a_trusted_channel_checkpoint_passes_the_first_step() {
         let signer = checkpoint::NoteSigner::new("example.org/cert/degree", [9; 32]).unwrap();
-        let trusted = [checkpoint::NoteVerifier::parse(&signer.verifier_key()).unwrap()];
+        let trusted =
+            Quorum::single(checkpoint::NoteVerifier::parse(&signer.verifier_key()).unwrap());
         let presentation = Presentation {
             checkpoint: signer.sign(&Checkpoint {
                 origin: "example.org/cert/degree".into(),
@@ -176,6 +184,8 @@ mod tests {
         };
         let check = check_anchor(&presentation, &trusted, &proof);
         assert!(!check.passed);
-        assert!(check.detail.starts_with("the ledger checkpoint is not signed by a trusted key"));
+        assert!(
+            check.detail.starts_with("the ledger checkpoint is not signed by a trusted quorum")
+        );
     }
 }

@@ -12,7 +12,7 @@
 //! Hashes are lowercase hex, leaves and events base64 (standard alphabet, with
 //! padding), checkpoints C2SP signed notes.
 
-use anchor_chaincode::checkpoint::{self, Checkpoint, NoteVerifier};
+use anchor_chaincode::checkpoint::{Checkpoint, Quorum};
 use anchor_chaincode::ledger::parse_leaf;
 use anchor_chaincode::merkle;
 use anchor_chaincode::tx::{Transaction, TxBody};
@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AccessEvent;
-use crate::verify::{Check, Error, Report, Result, decode_hashes};
+use crate::verify::{Check, Error, Report, Result, decode_hashes, open_checkpoint};
 
 /// The `kind` of an [`InclusionFile`].
 pub const INCLUSION_KIND: &str = "cairn-inclusion-proof-v1";
@@ -177,23 +177,19 @@ pub fn unverified_checkpoint(note: &str) -> Result<Checkpoint> {
 }
 
 /// Checks a proof file (its text, of any kind) against a signed ledger
-/// checkpoint: the checkpoint's signature by a `trusted` key first, then the
-/// proof.
-pub fn check_proof_file(
-    proof_text: &str,
-    checkpoint_note: &str,
-    trusted: &[NoteVerifier],
-) -> Report {
+/// checkpoint: the checkpoint's signatures by a `quorum` of trusted members
+/// first, then the proof.
+pub fn check_proof_file(proof_text: &str, checkpoint_note: &str, quorum: &Quorum) -> Report {
     let mut report = Report::default();
-    let checkpoint = match checkpoint::open_checkpoint(checkpoint_note, trusted) {
-        Ok(checkpoint) => {
-            report.checks.push(Check::pass(
-                "checkpoint signature",
-                format!(
-                    "{} at size {} signed by a trusted key",
-                    checkpoint.origin, checkpoint.size
-                ),
-            ));
+    let checkpoint = match open_checkpoint(checkpoint_note, quorum) {
+        Ok((checkpoint, signatures)) => {
+            report.checks.push(
+                Check::pass(
+                    "checkpoint signature",
+                    format!("{} at size {} {signatures}", checkpoint.origin, checkpoint.size),
+                )
+                .with_signatures(signatures),
+            );
             checkpoint
         }
         Err(e) => {
@@ -210,8 +206,8 @@ pub fn check_proof_file(
     };
     let checked = match &file {
         ProofFile::Inclusion(file) => check_inclusion(file, &checkpoint),
-        ProofFile::Consistency(file) => check_consistency(file, &checkpoint, trusted),
-        ProofFile::Audit(file) => check_audit_file(file, &checkpoint, trusted),
+        ProofFile::Consistency(file) => check_consistency(file, &checkpoint, quorum),
+        ProofFile::Audit(file) => check_audit_file(file, &checkpoint, quorum),
     };
     report.checks.extend(checked.checks);
     report.proved = checked.proved;
@@ -234,6 +230,7 @@ pub fn check_inclusion(file: &InclusionFile, checkpoint: &Checkpoint) -> Report 
                 file.tree_size, checkpoint.size
             )
         },
+        signatures: None,
     });
     let leaf = match BASE64.decode(&file.leaf) {
         Ok(leaf) => leaf,
@@ -265,6 +262,7 @@ pub fn check_inclusion(file: &InclusionFile, checkpoint: &Checkpoint) -> Report 
                         parsed.tx_id, file.tx_id
                     )
                 },
+                signatures: None,
             });
             report.proved = Some(Proved::Transaction {
                 tx_id: parsed.tx_id.to_string(),
@@ -296,16 +294,16 @@ pub fn check_inclusion(file: &InclusionFile, checkpoint: &Checkpoint) -> Report 
 }
 
 /// Checks that the tree of a checkpoint whose signature was already checked
-/// extends the file's older checkpoint, which must be signed by a `trusted`
-/// key too and have the same origin.
+/// extends the file's older checkpoint, which must be signed by the `quorum`
+/// too and have the same origin.
 pub fn check_consistency(
     file: &ConsistencyFile,
     checkpoint: &Checkpoint,
-    trusted: &[NoteVerifier],
+    quorum: &Quorum,
 ) -> Report {
     let mut report = Report::default();
-    let old = match checkpoint::open_checkpoint(&file.old_checkpoint, trusted) {
-        Ok(old) => old,
+    let (old, old_signatures) = match open_checkpoint(&file.old_checkpoint, quorum) {
+        Ok(opened) => opened,
         Err(e) => {
             report.checks.push(Check::fail("old checkpoint signature", e.to_string()));
             return report;
@@ -314,7 +312,8 @@ pub fn check_consistency(
     report.checks.push(Check {
         name: "old checkpoint signature",
         passed: old.origin == checkpoint.origin,
-        detail: format!("{} at size {}", old.origin, old.size),
+        detail: format!("{} at size {} {old_signatures}", old.origin, old.size),
+        signatures: Some(old_signatures),
     });
     report.checks.push(Check {
         name: "tree sizes",
@@ -323,6 +322,7 @@ pub fn check_consistency(
             "proof {} → {}, checkpoints {} → {}",
             file.old_size, file.new_size, old.size, checkpoint.size
         ),
+        signatures: None,
     });
     let proof_result = decode_hashes(&file.hashes).map_err(|e| e.to_string()).and_then(|hashes| {
         merkle::verify_consistency(old.size, checkpoint.size, &old.root, &checkpoint.root, &hashes)
@@ -342,16 +342,12 @@ pub fn check_consistency(
 /// already checked; the report proves the anchor and the decoded event.
 ///
 /// The anchoring transaction must have been made by a node key among the
-/// `trusted` keys (those that sign checkpoints): anyone registered can anchor
+/// `quorum`'s member keys (those that sign or cosign checkpoints): anyone registered can anchor
 /// a log of made-up events, and only a trusted node's anchor proves that an
 /// event was logged. The event must carry its caller's evidence (see
 /// [`crate::billing::check_evidence`]), checked for the anchoring node and
 /// the anchor's chain.
-pub fn check_audit_file(
-    file: &AuditFile,
-    checkpoint: &Checkpoint,
-    trusted: &[NoteVerifier],
-) -> Report {
+pub fn check_audit_file(file: &AuditFile, checkpoint: &Checkpoint, quorum: &Quorum) -> Report {
     let mut report = Report::default();
     report.checks.push(Check {
         name: "tree size",
@@ -360,6 +356,7 @@ pub fn check_audit_file(
             "anchor proof at ledger size {}, checkpoint at size {}",
             file.anchor_tree_size, checkpoint.size
         ),
+        signatures: None,
     });
     let (Ok(anchor_leaf), Ok(event)) =
         (BASE64.decode(&file.anchor_leaf), BASE64.decode(&file.event))
@@ -383,7 +380,7 @@ pub fn check_audit_file(
                         && transaction.id == leaf.tx_id =>
                 {
                     let creator = transaction.creator_address().to_string();
-                    let trusted_node = trusted.iter().any(|k| k.public_key == transaction.creator);
+                    let trusted_node = quorum.has_public_key(&transaction.creator);
                     checks.push(Check {
                         name: "anchor signer",
                         passed: trusted_node,
@@ -394,6 +391,7 @@ pub fn check_audit_file(
                                 "the anchor was made by {creator}, whose key is not among the trusted node keys: only a log anchored by a trusted node proves an event"
                             )
                         },
+                        signatures: None,
                     });
                     anchor_chain = Some((transaction.chain_id.clone(), creator.clone()));
                     checks.push(Check::pass(
@@ -493,6 +491,7 @@ fn verify_inclusion(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchor_chaincode::checkpoint::{self, NoteVerifier};
 
     #[test]
     fn unverified_checkpoint_reads_the_size() {
@@ -528,7 +527,8 @@ mod tests {
             root: [1; 32],
             extensions: vec![],
         });
-        let report = check_proof_file("{}", &note, &[]);
+        let other = checkpoint::NoteSigner::new("example.org/log", [8; 32]).unwrap();
+        let report = check_proof_file("{}", &note, &Quorum::single(other.verifier()));
         assert_eq!(report.checks.len(), 1);
         assert_eq!(report.checks[0].name, "checkpoint signature");
         assert!(!report.valid());
@@ -537,7 +537,7 @@ mod tests {
     #[test]
     fn an_inclusion_file_is_checked_step_by_step_against_a_trusted_checkpoint() {
         let signer = checkpoint::NoteSigner::new("example.org/log", [9; 32]).unwrap();
-        let trusted = [NoteVerifier::parse(&signer.verifier_key()).unwrap()];
+        let trusted = Quorum::single(NoteVerifier::parse(&signer.verifier_key()).unwrap());
         let note = signer.sign(&Checkpoint {
             origin: "example.org/log".into(),
             size: 4,

@@ -95,6 +95,11 @@ pub(crate) enum AuditCommand {
         /// Also write the ledger checkpoint the proof is for.
         #[arg(long)]
         checkpoint_out: Option<PathBuf>,
+        /// Check the fetched proof against this quorum file before writing
+        /// it (trusted verifier keys, `#` comments, an optional `quorum <k>`
+        /// line), as `cairn proof verify` does.
+        #[arg(long)]
+        trusted_keys: Option<PathBuf>,
         /// Your key file.
         #[arg(long)]
         key: PathBuf,
@@ -317,7 +322,8 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        AuditCommand::Prove { event_id, out, checkpoint_out, key, node } => {
+        AuditCommand::Prove { event_id, out, checkpoint_out, trusted_keys, key, node } => {
+            let quorum = trusted_keys.as_deref().map(crate::cli::proof::read_quorum).transpose()?;
             let key = KeyPair::load(&key)?;
             let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
             let request = pb::ProveAccessEventRequest { event_id: event_id.clone() };
@@ -346,8 +352,25 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 anchor_hashes: anchor_proof.hashes.iter().map(hex::encode).collect(),
                 checkpoint,
             };
+            let mut signed_by = None;
+            if let Some(quorum) = &quorum {
+                let text = serde_json::to_string(&file)?;
+                let report = asset_registry::verify::proof::check_proof_file(
+                    &text,
+                    &file.checkpoint,
+                    quorum,
+                );
+                if !report.valid() {
+                    crate::cli::proof::print_report(&report, node.json)?;
+                    bail!("the node's proof of access event {event_id} does not verify");
+                }
+                if !node.json {
+                    crate::cli::proof::print_report(&report, false)?;
+                }
+                signed_by = report.signatures().cloned();
+            }
             crate::cli::proof::write_json(&out, &file)?;
-            let view = serde_json::json!({"out": out, "event_index": file.event_index, "anchor_tx_id": file.anchor_tx_id});
+            let view = serde_json::json!({"out": out, "event_index": file.event_index, "anchor_tx_id": file.anchor_tx_id, "signed_by": signed_by});
             print(node.json, &view, || {
                 format!(
                     "wrote the proof of access event {} (position {} of the anchored {}; anchor tx {}) to {}",

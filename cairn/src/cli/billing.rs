@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use access_control::keys::KeyPair;
 use anchor_chaincode::billing::{Payment, Plan};
-use anchor_chaincode::checkpoint;
 use anchor_chaincode::tx::{plan_from_pb, plan_to_pb};
 use anyhow::{Context, bail, format_err};
 use asset_registry::billing::Month;
@@ -87,7 +86,9 @@ pub(crate) enum BillingCommand {
     Check {
         /// The statement file (from `cairn billing statement --proofs --out`).
         file: PathBuf,
-        /// Trusted checkpoint verifier keys, one per line.
+        /// The quorum file: trusted verifier keys (note keys and cosigner
+        /// keys), one per line, `#` comments, and an optional `quorum <k>`
+        /// line (k = 1 without it).
         #[arg(long)]
         trusted_keys: PathBuf,
         /// Print JSON instead of text.
@@ -323,14 +324,11 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BillingCommand::Check { file, trusted_keys, json } => {
-            let trusted = checkpoint::parse_trusted_keys(&crate::cli::proof::read(&trusted_keys)?)
-                .with_context(|| {
-                    format!("{} is not a trusted-keys file", trusted_keys.display())
-                })?;
+            let quorum = crate::cli::proof::read_quorum(&trusted_keys)?;
             let text = crate::cli::proof::read(&file)?;
             let statement: StatementFile = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a statement file", file.display()))?;
-            let report = check_statement(&statement, &trusted);
+            let report = check_statement(&statement, &quorum);
             let checks = &report.checks;
             let valid = report.valid();
             let view = serde_json::json!({
@@ -340,6 +338,7 @@ pub(crate) async fn run(command: BillingCommand) -> anyhow::Result<()> {
                 "total": statement.total,
                 "currency": statement.currency,
                 "checks": crate::cli::proof::checks_json(checks),
+                "signed_by": report.signatures(),
             });
             print(json, &view, || {
                 let mut text = String::new();

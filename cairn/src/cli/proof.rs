@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anchor_chaincode::checkpoint;
+use anchor_chaincode::checkpoint::Quorum;
 use anyhow::{Context, bail, format_err};
 use asset_registry::verify::proof::{
     CONSISTENCY_KIND, ConsistencyFile, INCLUSION_KIND, InclusionFile, check_proof_file,
@@ -64,7 +64,9 @@ pub(crate) enum ProofCommand {
         /// The signed checkpoint to verify against.
         #[arg(long)]
         checkpoint: PathBuf,
-        /// Trusted checkpoint verifier keys, one per line.
+        /// The quorum file: trusted verifier keys (note keys and cosigner
+        /// keys), one per line, `#` comments, and an optional `quorum <k>`
+        /// line (k = 1 without it).
         #[arg(long)]
         trusted_keys: PathBuf,
         /// Print JSON instead of text.
@@ -75,6 +77,13 @@ pub(crate) enum ProofCommand {
 
 pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Reads a `--trusted-keys` quorum file: verifier keys, `#` comments and an
+/// optional `quorum <k>` line; a plain list of keys is a quorum of 1.
+pub(crate) fn read_quorum(path: &Path) -> anyhow::Result<Quorum> {
+    Quorum::parse(&read(path)?)
+        .with_context(|| format!("{} is not a trusted-keys (quorum) file", path.display()))
 }
 
 pub(crate) fn run(command: ProofCommand) -> anyhow::Result<()> {
@@ -178,15 +187,25 @@ fn verify(
     trusted_keys: &Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    let trusted = checkpoint::parse_trusted_keys(&read(trusted_keys)?)
-        .with_context(|| format!("{} is not a trusted-keys file", trusted_keys.display()))?;
-    let report: Report = check_proof_file(&read(file)?, &read(checkpoint_path)?, &trusted);
+    let quorum = read_quorum(trusted_keys)?;
+    let report: Report = check_proof_file(&read(file)?, &read(checkpoint_path)?, &quorum);
+    print_report(&report, json)?;
+    if !report.valid() {
+        bail!("the proof does not verify");
+    }
+    Ok(())
+}
+
+/// Prints a proof report: its checks, who signed the checkpoint, and what it
+/// proves.
+pub(crate) fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     let valid = report.valid();
     let checks = &report.checks;
     let summary = serde_json::to_value(&report.proved)?;
     let view = serde_json::json!({
         "valid": valid,
         "checks": checks_json(checks),
+        "signed_by": report.signatures(),
         "proved": summary,
     });
     crate::cli::print(json, &view, || {
@@ -206,16 +225,21 @@ fn verify(
         }
         text.trim_end().to_string()
     });
-    if !valid {
-        bail!("the proof does not verify");
-    }
     Ok(())
 }
 
-/// Checks as the commands print them with `--json`: `name`, `ok`, `detail`.
+/// Checks as the commands print them with `--json`: `name`, `ok`, `detail`,
+/// and `signed_by` (quorum, members, signers with their cosignature times)
+/// for a checkpoint check that passed.
 pub(crate) fn checks_json(checks: &[Check]) -> Vec<serde_json::Value> {
     checks
         .iter()
-        .map(|c| serde_json::json!({"name": c.name, "ok": c.passed, "detail": c.detail}))
+        .map(|c| {
+            let mut check = serde_json::json!({"name": c.name, "ok": c.passed, "detail": c.detail});
+            if let Some(signatures) = &c.signatures {
+                check["signed_by"] = serde_json::json!(signatures);
+            }
+            check
+        })
         .collect()
 }

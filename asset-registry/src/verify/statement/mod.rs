@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use anchor_chaincode::ValidationCode;
 use anchor_chaincode::billing::Plan;
-use anchor_chaincode::checkpoint::{self, NoteVerifier};
+use anchor_chaincode::checkpoint::{self, Quorum};
 use anchor_chaincode::ledger::parse_leaf;
 use anchor_chaincode::merkle;
 use anchor_chaincode::tx::{Transaction, TxBody};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AccessEvent;
 use crate::billing::{Charge, Line, Month, Tariff, TariffPeriod, Units, billable};
 use crate::verify::proof::{AuditFile, Proved, check_audit_file};
-use crate::verify::{Check, Report, decode_hashes};
+use crate::verify::{Check, Report, decode_hashes, open_checkpoint};
 
 mod note;
 
@@ -234,10 +234,10 @@ fn event_result(
 }
 
 /// Every check of a statement with proofs, in order: its kind, the
-/// checkpoint's signature by a `trusted` key, each plan's proof, each line's
+/// checkpoint's signatures by the `quorum`, each plan's proof, each line's
 /// proof, uniqueness, event and place, the recomputed charges, and the
 /// node's signed note of the statement.
-pub fn check_statement(statement: &StatementFile, trusted: &[NoteVerifier]) -> Report {
+pub fn check_statement(statement: &StatementFile, quorum: &Quorum) -> Report {
     let mut report = Report::default();
     let checks = &mut report.checks;
     if statement.kind != STATEMENT_KIND {
@@ -254,17 +254,17 @@ pub fn check_statement(statement: &StatementFile, trusted: &[NoteVerifier]) -> R
     let opened = if statement.checkpoint.is_empty() {
         Err("the statement carries no proofs; get it with `cairn billing statement --proofs --out FILE`".to_string())
     } else {
-        checkpoint::open_checkpoint(&statement.checkpoint, trusted).map_err(|e| e.to_string())
+        open_checkpoint(&statement.checkpoint, quorum).map_err(|e| e.to_string())
     };
     let checkpoint = match opened {
-        Ok(checkpoint) => {
-            checks.push(Check::pass(
-                "checkpoint signature",
-                format!(
-                    "{} at size {} signed by a trusted key",
-                    checkpoint.origin, checkpoint.size
-                ),
-            ));
+        Ok((checkpoint, signatures)) => {
+            checks.push(
+                Check::pass(
+                    "checkpoint signature",
+                    format!("{} at size {} {signatures}", checkpoint.origin, checkpoint.size),
+                )
+                .with_signatures(signatures),
+            );
             checkpoint
         }
         Err(e) => {
@@ -290,7 +290,7 @@ pub fn check_statement(statement: &StatementFile, trusted: &[NoteVerifier]) -> R
                 .push(Check::fail("line proof", format!("line {} carries no proof", line.number)));
             continue;
         };
-        let line_report = check_audit_file(proof, &checkpoint, trusted);
+        let line_report = check_audit_file(proof, &checkpoint, quorum);
         let anchored_by = match &line_report.proved {
             Some(Proved::AccessEvent { anchored_by, .. }) => anchored_by.as_str(),
             _ => "",
@@ -390,25 +390,26 @@ pub fn check_statement(statement: &StatementFile, trusted: &[NoteVerifier]) -> R
             }
         }),
     ));
-    checks.push(check_signed_statement(statement, trusted));
+    checks.push(check_signed_statement(statement, quorum));
     report
 }
 
 /// Checks the node's signed note of the statement against the file: the
 /// same holder, month, currency, number of lines, total, queries, bytes and
 /// lines (their numbers, event ids and charges, in order).
-pub fn check_signed_statement(statement: &StatementFile, trusted: &[NoteVerifier]) -> Check {
-    Check::of("signed statement", signed_statement_result(statement, trusted))
+///
+/// The note is signed by the one node that served the statement, not
+/// cosigned: a note signature by any member's note key (type 0x01) of the
+/// `quorum` is enough.
+pub fn check_signed_statement(statement: &StatementFile, quorum: &Quorum) -> Check {
+    Check::of("signed statement", signed_statement_result(statement, quorum))
 }
 
-fn signed_statement_result(
-    statement: &StatementFile,
-    trusted: &[NoteVerifier],
-) -> Result<String, String> {
+fn signed_statement_result(statement: &StatementFile, quorum: &Quorum) -> Result<String, String> {
     if statement.signed_statement.is_empty() {
         return Err("the statement carries no signed_statement note from the node, so nothing proves its lines are all of the month's; get it again from an up-to-date node with `cairn billing statement --proofs --out FILE`".into());
     }
-    let text = checkpoint::open_note(&statement.signed_statement, trusted)
+    let text = checkpoint::open_note(&statement.signed_statement, &quorum.note_keys())
         .map_err(|e| format!("the signed statement note does not verify: {e}"))?;
     let signed = StatementNote::parse_body(&text).map_err(|e| e.to_string())?;
     let file = StatementNote::of_file(statement);
@@ -435,7 +436,7 @@ fn signed_statement_result(
     }
     if differences.is_empty() {
         Ok(format!(
-            "signed by a trusted key: {} lines, total {} {}",
+            "signed by a trusted member's key: {} lines, total {} {}",
             signed.n_lines, signed.total, signed.currency
         ))
     } else {
@@ -446,6 +447,10 @@ fn signed_statement_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quorum() -> Quorum {
+        Quorum::single(checkpoint::NoteSigner::new("example.org", [9; 32]).unwrap().verifier())
+    }
 
     #[test]
     fn a_statement_of_another_kind_stops_at_the_first_check() {
@@ -464,7 +469,7 @@ mod tests {
             checkpoint: String::new(),
             signed_statement: String::new(),
         };
-        let report = check_statement(&statement, &[]);
+        let report = check_statement(&statement, &quorum());
         assert_eq!(report.checks.len(), 1);
         assert_eq!(report.first_failure().map(|c| c.name), Some("statement"));
     }
@@ -486,10 +491,10 @@ mod tests {
             checkpoint: String::new(),
             signed_statement: String::new(),
         };
-        let report = check_statement(&statement, &[]);
+        let report = check_statement(&statement, &quorum());
         let failed = report.first_failure().unwrap();
         assert_eq!(failed.name, "checkpoint signature");
         assert!(failed.detail.contains("cairn billing statement --proofs"), "{}", failed.detail);
-        assert!(!check_signed_statement(&statement, &[]).passed);
+        assert!(!check_signed_statement(&statement, &quorum()).passed);
     }
 }

@@ -13,7 +13,7 @@ use access_control::credential::status::{OpenedStatusList, SignedStatusList};
 use access_control::credential::verify::{self, Expectations};
 use access_control::keys::KeyPair;
 use anchor_chaincode::Address;
-use anchor_chaincode::checkpoint::{self, NoteVerifier};
+use anchor_chaincode::checkpoint::{NoteVerifier, Quorum};
 use anyhow::{Context, bail, format_err};
 use asset_registry::verify::anchor;
 use cairn_schemas::v1 as pb;
@@ -36,7 +36,7 @@ pub(crate) struct VerifyArgs {
     /// Or a presentation file.
     #[arg(long)]
     presentation: Option<PathBuf>,
-    /// The checkpoint keys you trust (from `cairn node info --trusted-keys-out`); without it the node's key is fetched, which is not an independent check.
+    /// The quorum file you trust (from `cairn node info --trusted-keys-out`, or keys of several members with a `quorum <k>` line); without it the node's key is fetched, which is not an independent check.
     #[arg(long)]
     trusted_keys: Option<PathBuf>,
     /// The chain's certificate types and their issuing organisations (from
@@ -124,14 +124,14 @@ async fn fetch_anchor_proof(
 async fn check_anchor(
     node: &NodeArgs,
     presentation: &Presentation,
-    trusted: &[NoteVerifier],
+    quorum: &Quorum,
 ) -> asset_registry::verify::Check {
-    let channel = anchor::check_channel_checkpoint(presentation, trusted);
+    let channel = anchor::check_channel_checkpoint(presentation, quorum);
     if !channel.passed {
         return channel;
     }
     match fetch_anchor_proof(node, presentation).await {
-        Ok(proof) => anchor::check_anchor(presentation, trusted, &proof),
+        Ok(proof) => anchor::check_anchor(presentation, quorum, &proof),
         Err(detail) => asset_registry::verify::Check::fail(anchor::CHECK_NAME, detail),
     }
 }
@@ -152,16 +152,15 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     };
     let presentation = presentation::decode(&text)
         .with_context(|| format!("the presentation in the {source} cannot be read"))?;
-    let trusted: Vec<NoteVerifier> = match &args.trusted_keys {
-        Some(path) => checkpoint::parse_trusted_keys(&read_text(path)?)
-            .with_context(|| format!("{} is not a trusted-keys file", path.display()))?,
+    let quorum: Quorum = match &args.trusted_keys {
+        Some(path) => crate::cli::proof::read_quorum(path)?,
         None => {
             let info = info(&args.node).await?;
             notes.push(format!(
                 "trusting the key of the node at {} (fetched online: give --trusted-keys for an independent check)",
                 args.node.node
             ));
-            vec![NoteVerifier::parse(&info.verifier_key)?]
+            Quorum::single(NoteVerifier::parse(&info.verifier_key)?)
         }
     };
     let authorised_issuers: BTreeMap<String, Vec<String>> = match &args.issuers {
@@ -207,7 +206,7 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         (None, Err(e)) => Err(e.to_string()),
     };
     let opened: Result<OpenedStatusList, String> =
-        status_list.and_then(|list| list.open(&trusted).map_err(|e| e.to_string()));
+        status_list.and_then(|list| list.open(&quorum).map_err(|e| e.to_string()));
     let holder = args
         .holder
         .as_deref()
@@ -215,7 +214,7 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(|e| format_err!(e))?;
     let expect = Expectations {
-        trusted: &trusted,
+        trusted: &quorum,
         authorised_issuers: &authorised_issuers,
         now_ms: now,
         challenge: args.challenge.as_deref().map(str::as_bytes),
@@ -228,8 +227,11 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
     };
     let mut report =
         verify::verify_with_cache(&presentation, &expect, &mut verify::CheckpointCache::batched());
+    // Who signed the channel checkpoint (the report's checkpoint check says
+    // whether they are a quorum).
+    let signed_by = anchor::check_channel_checkpoint(&presentation, &quorum).signatures;
     if args.check_anchor {
-        let outcome = check_anchor(&args.node, &presentation, &trusted).await;
+        let outcome = check_anchor(&args.node, &presentation, &quorum).await;
         report.checks.push(verify::Check {
             check: outcome.name,
             passed: outcome.passed,
@@ -256,6 +258,7 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         "source": source,
         "report": report,
         "notes": notes,
+        "signed_by": signed_by,
         "recorded": recorded.as_ref().map(|r| serde_json::json!({"valid": r.valid, "event_id": r.event_id})),
     });
     print(json, &view, || {
@@ -265,6 +268,9 @@ pub(super) async fn verify_command(args: VerifyArgs) -> anyhow::Result<()> {
         );
         for note in &notes {
             text.push_str(&format!("note         {note}\n"));
+        }
+        if let Some(signatures) = &signed_by {
+            text.push_str(&format!("checkpoint   {signatures}\n"));
         }
         for check in &report.checks {
             text.push_str(&format!(
