@@ -96,15 +96,17 @@ fn read_limited(path: &std::path::Path, max: usize) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Asks the node for the ledger inclusion proof of the transaction the
-/// presentation says anchored its channel checkpoint.
+/// presentation says anchored its channel checkpoint: against the newest
+/// checkpoint a quorum cosigned when the trusted keys need more than one.
 async fn fetch_anchor_proof(
     node: &NodeArgs,
     presentation: &Presentation,
+    quorum: bool,
 ) -> Result<anchor::AnchorProof, String> {
     let tx_id = anchor::anchor_tx_id(presentation);
     let mut ledger = connect::<LedgerClient<_>>(node).await.map_err(|e| format!("{e:#}"))?;
     let answer = ledger
-        .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size: 0, quorum: false })
+        .get_inclusion_proof(pb::GetInclusionProofRequest { tx_id, tree_size: 0, quorum })
         .await
         .map_err(|e| format!("{:#}", status(e)))?
         .into_inner();
@@ -130,7 +132,7 @@ async fn check_anchor(
     if !channel.passed {
         return channel;
     }
-    match fetch_anchor_proof(node, presentation).await {
+    match fetch_anchor_proof(node, presentation, quorum.threshold() > 1).await {
         Ok(proof) => anchor::check_anchor(presentation, quorum, &proof),
         Err(detail) => asset_registry::verify::Check::fail(anchor::CHECK_NAME, detail),
     }
