@@ -267,8 +267,14 @@ impl Cosigning {
             if newest > 0 && book.last_cosigned.is_none_or(|(size, _)| size < newest) {
                 let _ = due.insert(newest);
             }
+            // Echo what others cosigned above the last quorum, up to what this
+            // node holds (an empty range when the quorum is at or above it).
             let floor = book.quorum_size.unwrap_or(0);
-            for (size, entry) in book.sizes.range(floor + 1..=newest) {
+            let echo = book
+                .sizes
+                .range(floor.saturating_add(1)..)
+                .take_while(|(size, _)| **size <= newest);
+            for (size, entry) in echo {
                 if !entry.lines.contains_key(&own) {
                     let _ = due.insert(*size);
                 }

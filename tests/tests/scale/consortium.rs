@@ -207,7 +207,12 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
             if c_view.last_cosigned_size >= size {
                 break;
             }
-            assert!(Instant::now() < deadline, "C did not cosign size {size} again: {seen:?}");
+            assert!(
+                Instant::now() < deadline,
+                "C did not cosign size {size} again: {seen:?}\nC says: {:?}\nC logged: {}",
+                agreement(&c.url()).await,
+                c.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
