@@ -150,7 +150,17 @@ fn main() -> std::process::ExitCode {
         Command::Access { command } => cli::run_async(cli::access::access(command)),
         Command::Verify { command } => cli::run_async(cli::access::verify(command)),
         Command::Audit { command } => cli::run_async(cli::access::audit(command)),
+        #[cfg(all(feature = "kafka", feature = "pg"))]
+        Command::Project(args) => node::project::project(args),
+        #[cfg(not(all(feature = "kafka", feature = "pg")))]
         Command::Project(args) => node::project_args::project(args),
+        #[cfg(all(feature = "kafka", feature = "pg"))]
+        Command::Replay(args) => match node::project::replay(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::from(3),
+            Err(e) => Err(e),
+        },
+        #[cfg(not(all(feature = "kafka", feature = "pg")))]
         Command::Replay(args) => match node::project_args::replay(args) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::from(3),

@@ -41,18 +41,6 @@ pub(crate) struct ReplayArgs {
     pub(crate) json: bool,
 }
 
-/// Runs the projectors as a process of their own (scaled mode).
-#[cfg(all(feature = "kafka", feature = "pg"))]
-pub(crate) fn project(args: ProjectArgs) -> anyhow::Result<()> {
-    super::project::project(args)
-}
-
-/// Rebuilds every projection and compares; answers whether they matched.
-#[cfg(all(feature = "kafka", feature = "pg"))]
-pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
-    super::project::replay(args)
-}
-
 /// `cairn project` in a build without Kafka or PostgreSQL.
 #[cfg(not(all(feature = "kafka", feature = "pg")))]
 pub(crate) fn project(_: ProjectArgs) -> anyhow::Result<()> {
