@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
 use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner};
-use cairn_tests::cli::{arg, cairn_command, on};
-use cairn_tests::node::{Node, Start};
+use cairn_tests::{Node, Start, arg, cairn_command, on};
 use serde_json::Value;
 
 /// A child process killed and reaped when dropped.
