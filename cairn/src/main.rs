@@ -13,6 +13,7 @@ mod node;
 mod rpc;
 mod secrets;
 mod up;
+mod witness;
 
 /// Cairn: an event-sourced data-sharing hub with a signed, Merkle-proven ledger.
 #[derive(Parser, Debug)]
@@ -110,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Run an outside witness (C2SP tlog-witness): cosigns checkpoints consistent with the last it cosigned.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
+    },
     /// Run the PostgreSQL projectors on their own (scaled mode: --kafka and --postgres).
     Project(node::project_args::ProjectArgs),
     /// Rebuild every projection from the logs into fresh tables and compare them with the live ones.
@@ -119,12 +125,14 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The node logs its progress; client commands only warnings, so their output stays readable.
-    let default_level =
-        if matches!(cli.command, Command::Up(_) | Command::Bench { .. } | Command::Project(_)) {
-            "info"
-        } else {
-            "warn"
-        };
+    let default_level = if matches!(
+        cli.command,
+        Command::Up(_) | Command::Bench { .. } | Command::Project(_) | Command::Witness { .. }
+    ) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
@@ -168,6 +176,7 @@ fn main() -> std::process::ExitCode {
         },
         Command::Cert { command } => cli::run_async(cli::cert::run(command)),
         Command::Billing { command } => cli::run_async(cli::billing::run(command)),
+        Command::Witness { command } => witness::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use anchor_chaincode::checkpoint::{Checkpoint, Quorum, open_checkpoint_with_quorum};
+use anchor_chaincode::checkpoint::{
+    Checkpoint, Quorum, add_signatures, open_checkpoint_with_quorum,
+};
 use anchor_chaincode::merkle;
 use anyhow::{Context, bail};
 use cairn_schemas::v1 as pb;
@@ -34,13 +36,17 @@ pub(crate) struct CheckpointArgs {
     /// different clients, a split view, is caught here).
     #[arg(long, requires = "quorum")]
     remember: Option<PathBuf>,
+    /// Also have the outside witness at this URL (`cairn witness serve`,
+    /// C2SP tlog-witness) cosign the checkpoint, and add its cosignature.
+    #[arg(long, requires = "quorum")]
+    witness: Option<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
 
 pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     let mut client = connect::<LedgerClient<_>>(&args.node).await?;
-    let checkpoint = client
+    let mut checkpoint = client
         .get_checkpoint(pb::GetCheckpointRequest {
             tree_size: args.size.unwrap_or(0),
             quorum: args.quorum,
@@ -48,6 +54,11 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         .await
         .map_err(status)?
         .into_inner();
+    if let Some(url) = &args.witness {
+        let lines = witness_cosign(&mut client, url, &checkpoint).await?;
+        checkpoint.signed_note = add_signatures(&checkpoint.signed_note, &lines)
+            .context("the witness answered with malformed signature lines")?;
+    }
     let signers = match &args.trusted_keys {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -88,6 +99,59 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         text
     });
     Ok(())
+}
+
+/// Submits `checkpoint` to the witness at `url` and returns its
+/// cosignature lines: first from size 0; if the witness answers 409 with
+/// the size it last cosigned, again with the node's consistency proof from
+/// that size.
+async fn witness_cosign(
+    client: &mut LedgerClient<super::rpc::Transport>,
+    url: &str,
+    checkpoint: &pb::Checkpoint,
+) -> anyhow::Result<String> {
+    use crate::witness::http::post_add_checkpoint;
+    use crate::witness::protocol::{AddCheckpoint, SIZE_CONTENT_TYPE, parse_size};
+    let size = checkpoint.tree_size;
+    let mut request =
+        AddCheckpoint { old_size: 0, proof: vec![], note: checkpoint.signed_note.clone() };
+    let mut reply = post_add_checkpoint(url, request.body()).await?;
+    if reply.status == 409 && reply.content_type == SIZE_CONTENT_TYPE {
+        let Some(old) = reply.text.strip_suffix('\n').and_then(parse_size) else {
+            bail!("the witness at {url} answered 409 with a malformed size {:?}", reply.text);
+        };
+        if old > size {
+            bail!(
+                "the witness at {url} already cosigned size {old}, newer than this checkpoint's {size}; ask again once the node's quorum checkpoint reaches it"
+            );
+        }
+        let proof = if old == size || old == 0 {
+            vec![]
+        } else {
+            let proof = client
+                .get_consistency_proof(pb::GetConsistencyProofRequest {
+                    old_size: old,
+                    new_size: size,
+                })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .proof
+                .ok_or_else(|| anyhow::format_err!("the node sent no consistency proof"))?;
+            proof.hashes.iter().map(|h| to_hash(h)).collect::<anyhow::Result<Vec<_>>>()?
+        };
+        request.old_size = old;
+        request.proof = proof;
+        reply = post_add_checkpoint(url, request.body()).await?;
+    }
+    if reply.status != 200 {
+        bail!(
+            "the witness at {url} refused the checkpoint at size {size}: {} {}",
+            reply.status,
+            reply.text.trim_end()
+        );
+    }
+    Ok(reply.text)
 }
 
 /// Checks `checkpoint` against the one remembered in `path` (same size: the

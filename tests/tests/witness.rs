@@ -1,0 +1,177 @@
+//! An outside witness (`cairn witness serve`, C2SP tlog-witness) next to a
+//! demo node: `cairn checkpoint --quorum --witness` gets its cosignature, a
+//! trusted-keys file with `quorum 2` counts it as a member, and a second
+//! checkpoint of the cosigned size with another root, signed with the
+//! node's own key, is refused: a split view caught by the witness.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use access_control::keys::KeyPair;
+use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner};
+use cairn_tests::{Node, Start, arg, cairn_command, on};
+use serde_json::Value;
+
+/// A child process killed and reaped when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cairn witness serve` and returns it with its vkey and address.
+fn start_witness(dir: &std::path::Path, log_vkey: &str) -> (Guard, String, String) {
+    let mut child = cairn_command()
+        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--name", "auditor.example/witness"])
+        .arg("--key")
+        .arg(dir.join("witness.key"))
+        .args(["--log", log_vkey])
+        .arg("--state-dir")
+        .arg(dir.join("witness-state"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn witness serve starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let guard = Guard(child);
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line).expect("reads the first line");
+    // `witness <vkey> listening on <addr>`
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        words.len() == 5 && words[0] == "witness" && words[2] == "listening",
+        "unexpected first line {line:?}"
+    );
+    (guard, words[1].to_owned(), words[4].to_owned())
+}
+
+/// Posts a raw `add-checkpoint` body and returns the status and body.
+fn post(addr: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connects to the witness");
+    write!(
+        stream,
+        "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sends");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).expect("reads the answer");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"));
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn an_outside_witness_cosigns_and_catches_a_split_view() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(&dir.path().join("node"), Start::Demo).expect("demo node");
+    let info = on(&node, &["node", "info", "--json"]);
+    let info = info.assert_success().json();
+    let log_vkey = info["verifier_key"].as_str().expect("verifier key").to_owned();
+    let origin = info["origin"].as_str().expect("origin").to_owned();
+
+    let (_witness, witness_vkey, witness_addr) = start_witness(dir.path(), &log_vkey);
+
+    // The consortium's cosigner keys (the demo node alone), the witness, quorum 2.
+    let consortium = dir.path().join("consortium.keys");
+    let _ =
+        on(&node, &["node", "agreement", "--trusted-keys-out", arg(&consortium)]).assert_success();
+    let mut trusted = String::from("quorum 2\n");
+    for line in std::fs::read_to_string(&consortium).expect("keys").lines() {
+        if !line.starts_with('#') && !line.starts_with("quorum") && !line.is_empty() {
+            trusted.push_str(line);
+            trusted.push('\n');
+        }
+    }
+    trusted.push_str(&witness_vkey);
+    trusted.push('\n');
+    let trusted_path = dir.path().join("trusted.keys");
+    std::fs::write(&trusted_path, &trusted).expect("writes the trusted keys");
+
+    // The node's own quorum checkpoint appears once it cosigned its newest block.
+    let url = format!("http://{witness_addr}");
+    let out = dir.path().join("witnessed.note");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view: Value = loop {
+        let run = on(
+            &node,
+            &[
+                "checkpoint",
+                "--quorum",
+                "--witness",
+                &url,
+                "--trusted-keys",
+                arg(&trusted_path),
+                "--out",
+                arg(&out),
+                "--json",
+            ],
+        );
+        if run.success() {
+            break run.json();
+        }
+        assert!(Instant::now() < deadline, "never witnessed: {}", run.describe());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let signers = view["verified_signers"].as_array().expect("verified signers");
+    assert_eq!(signers.len(), 2, "{view}");
+    assert!(signers.iter().any(|s| s == "auditor.example/witness"), "{view}");
+    let note = std::fs::read_to_string(&out).expect("the witnessed note");
+    assert!(note.contains("\n— auditor.example/witness "), "{note}");
+    let size = view["tree_size"].as_u64().expect("size");
+
+    // Asking again: the witness already holds this size, answers 409 with
+    // it, and the client retries from there.
+    let again = on(
+        &node,
+        &[
+            "checkpoint",
+            "--quorum",
+            "--witness",
+            &url,
+            "--trusted-keys",
+            arg(&trusted_path),
+            "--json",
+        ],
+    );
+    assert_eq!(again.assert_success().json()["verified_signers"].as_array().map(Vec::len), Some(2));
+
+    // A stale old size is a conflict that names the witness's size.
+    let (status, body) = post(&witness_addr, &format!("old 0\n\n{note}"));
+    assert_eq!((status, body.trim_end()), (409, size.to_string().as_str()));
+
+    // The node key signs a second checkpoint of the same size with another root.
+    let key = KeyPair::load(&node.data_dir().join("node.key")).expect("the node key");
+    let forger = NoteSigner::new(&origin, *key.signing_key().as_bytes()).expect("signer");
+    assert_eq!(forger.verifier_key(), log_vkey, "the node key is the log key");
+    let forged = forger.sign(&Checkpoint { origin, size, root: [0xAB; 32], extensions: vec![] });
+    let (status, body) = post(&witness_addr, &format!("old {size}\n\n{forged}"));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("SPLIT VIEW"), "{body}");
+
+    // A note the log did not sign is forbidden; garbage is a bad request.
+    let stranger = NoteSigner::new(forger.name(), [3; 32]).expect("stranger");
+    let (status, _) = post(
+        &witness_addr,
+        &format!(
+            "old {size}\n\n{}",
+            stranger.sign(&Checkpoint {
+                origin: forger.name().to_owned(),
+                size,
+                root: [0xAB; 32],
+                extensions: vec![]
+            },)
+        ),
+    );
+    assert_eq!(status, 403);
+    assert_eq!(post(&witness_addr, "hello").0, 400);
+}
