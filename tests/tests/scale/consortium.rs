@@ -169,6 +169,37 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
             assert!(Instant::now() < deadline, "no divergence raised: {seen:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        // The same forgery signed by a registered consumer, and by a key
+        // nobody registered: only node identities are heard, so neither is
+        // listed nor named.
+        let outsider = KeyPair::generate().unwrap();
+        let consumer_key = KeyPair::generate().unwrap();
+        let envelope = register_envelope(
+            CHAIN,
+            &consumer_key,
+            "not-a-node",
+            "dept-civil",
+            Role::Consumer,
+            ("ca", &ca),
+        );
+        let _ = submit(&a_url, envelope.bytes).await;
+        for key in [&consumer_key, &outsider] {
+            let forged = forged_record(key, &block, CHAIN_ORIGIN);
+            let _ = producer
+                .send_all(
+                    &topic,
+                    &[OutRecord { key: None, payload: &forged, headers: &[], partition: Some(0) }],
+                )
+                .unwrap();
+        }
+        // A record sent after them is read after them.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let seen = agreement(&a_url).await;
+        for key in [&consumer_key, &outsider] {
+            let address = key.address().to_string();
+            assert!(seen.nodes.iter().all(|n| n.node_address != address), "{seen:?}");
+            assert!(seen.divergences.iter().all(|d| !d.disagreeing.contains(&address)), "{seen:?}");
+        }
         let divergence = &seen.divergences[0];
         assert_eq!(divergence.height, block.number);
         assert_eq!(divergence.disagreeing, [c_key.address().to_string()]);
