@@ -55,14 +55,8 @@ pub struct LedgerVersion {
     pub metadata: Vec<u8>,
 }
 
-/// Whether a version's data has a schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataType {
-    /// Rows with columns (CSV, NDJSON).
-    Structured,
-    /// Any bytes.
-    Unstructured,
-}
+/// Whether a version's data has a schema: the ledger's own type.
+pub use anchor_chaincode::DataType;
 
 /// A version to publish on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
