@@ -161,14 +161,14 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
             )
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        let seen = loop {
+        loop {
             let seen = agreement(&a_url).await;
             if !seen.divergences.is_empty() {
-                break seen;
+                break;
             }
             assert!(Instant::now() < deadline, "no divergence raised: {seen:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        }
         // The same forgery signed by a registered consumer, and by a key
         // nobody registered: only node identities are heard, so neither is
         // listed nor named.
