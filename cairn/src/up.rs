@@ -54,6 +54,11 @@ pub(crate) struct UpArgs {
     /// The casbin policy (default: the built-in access-control/policy/policy.csv).
     #[arg(long, env = "CAIRN_POLICY", requires = "policy_model")]
     policy: Option<PathBuf>,
+    /// Push each new quorum checkpoint to the outside witness at this URL
+    /// (`cairn witness serve`, C2SP tlog-witness) and add its cosignature
+    /// to the checkpoints this node serves. Repeat for more witnesses.
+    #[arg(long = "witness", value_name = "URL")]
+    witnesses: Vec<String>,
     #[command(flatten)]
     scale: crate::node::scale::ScaleArgs,
 }
@@ -74,6 +79,9 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             (None, true) => Some(demo::prepare(&args.data_dir, args.demo_quorum)?),
             (None, false) => None,
         };
+        for url in &args.witnesses {
+            let _ = crate::witness::http::endpoint(url).context("--witness")?;
+        }
         let scale = args.scale.resolve()?;
         let (node, sink, cosign_topic) = match &scale.kafka {
             None => (Node::open(&config, genesis.as_deref())?, None, None),
@@ -111,7 +119,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let anchorer = crate::node::anchor::Anchorer::new(node.clone(), access.clone());
-        let cosigning = crate::node::cosign::Cosigning::new(node.clone())?;
+        let cosigning = crate::node::cosign::Cosigning::new(
+            node.clone(),
+            Some(config.data_dir.join("cosigned")),
+        )?;
         if let Some(topic) = &cosign_topic {
             topic.follow(cosigning.clone())?;
         }
@@ -150,6 +161,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             );
         }
         let _anchoring = tokio::spawn(anchorer.run(args.audit_anchor_interval));
+        if !args.witnesses.is_empty() {
+            let _witnessing =
+                tokio::spawn(crate::node::witnessing::run(cosigning.clone(), args.witnesses.clone()));
+        }
         let _cosigning = tokio::spawn(cosigning.run(cosign_topic));
         tokio::select! {
             () = shutdown.recv() => {}

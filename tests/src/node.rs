@@ -235,6 +235,21 @@ impl Node {
         stopped
     }
 
+    /// Waits up to `timeout` for it to exit by itself; fails (and kills it)
+    /// if it is still running then.
+    pub fn wait_exit(mut self, timeout: Duration) -> anyhow::Result<Stopped> {
+        match self.guard.wait_timeout(timeout)? {
+            Some(status) => Ok(self.finish(status)),
+            None => {
+                let _ = self.guard.kill();
+                Err(format_err!(
+                    "the node was still running after {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                ))
+            }
+        }
+    }
+
     /// Kills it with SIGKILL (no chance to clean up) and reaps it.
     pub fn kill(mut self) -> anyhow::Result<Stopped> {
         let status = self.guard.kill().context("cannot kill the node")?;

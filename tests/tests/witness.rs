@@ -24,10 +24,10 @@ impl Drop for Guard {
     }
 }
 
-/// Starts `cairn witness serve` and returns it with its vkey and address.
-fn start_witness(dir: &std::path::Path, log_vkey: &str) -> (Guard, String, String) {
+/// Starts `cairn witness serve` on `listen` and returns it with its vkey and address.
+fn start_witness(dir: &std::path::Path, log_vkey: &str, listen: &str) -> (Guard, String, String) {
     let mut child = cairn_command()
-        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--name", "auditor.example/witness"])
+        .args(["witness", "serve", "--listen", listen, "--name", "auditor.example/witness"])
         .arg("--key")
         .arg(dir.join("witness.key"))
         .args(["--log", log_vkey])
@@ -79,7 +79,8 @@ fn an_outside_witness_cosigns_and_catches_a_split_view() {
     let log_vkey = info["verifier_key"].as_str().expect("verifier key").to_owned();
     let origin = info["origin"].as_str().expect("origin").to_owned();
 
-    let (_witness, witness_vkey, witness_addr) = start_witness(dir.path(), &log_vkey);
+    let (_witness, witness_vkey, witness_addr) =
+        start_witness(dir.path(), &log_vkey, "127.0.0.1:0");
 
     // The consortium's cosigner keys (the demo node alone), the witness, quorum 2.
     let consortium = dir.path().join("consortium.keys");
@@ -174,4 +175,108 @@ fn an_outside_witness_cosigns_and_catches_a_split_view() {
     );
     assert_eq!(status, 403);
     assert_eq!(post(&witness_addr, "hello").0, 400);
+}
+
+/// The consortium's cosigner keys as `node agreement` writes them, the
+/// witness's key, and `quorum 2`.
+fn trusted_with_witness(
+    node: &Node,
+    dir: &std::path::Path,
+    witness_vkey: &str,
+) -> std::path::PathBuf {
+    let consortium = dir.join("consortium.keys");
+    let _ =
+        on(node, &["node", "agreement", "--trusted-keys-out", arg(&consortium)]).assert_success();
+    let mut trusted = String::from("quorum 2\n");
+    for line in std::fs::read_to_string(&consortium).expect("keys").lines() {
+        if !line.starts_with('#') && !line.starts_with("quorum") && !line.is_empty() {
+            trusted.push_str(line);
+            trusted.push('\n');
+        }
+    }
+    trusted.push_str(witness_vkey);
+    trusted.push('\n');
+    let path = dir.join("trusted-with-witness.keys");
+    std::fs::write(&path, &trusted).expect("writes the trusted keys");
+    path
+}
+
+/// A node started with `--witness URL` pushes its quorum checkpoints to the
+/// witness itself, even when the witness comes up after it: a client whose
+/// trusted keys require the witness accepts the node's checkpoint without
+/// asking the witness. A bad witness URL is refused at start.
+#[test]
+fn a_node_pushes_its_quorum_checkpoints_to_its_witness() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refused = Node::start_with_args(
+        &dir.path().join("bad"),
+        Start::Demo,
+        &["--witness", "ftp://127.0.0.1:1"],
+    )
+    .expect_err("a node started with a witness URL that is not http://");
+    assert!(format!("{refused:#}").contains("must start with http://"), "{refused:#}");
+
+    let port = cairn_tests::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let node = Node::start_with_args(&dir.path().join("node"), Start::Demo, &["--witness", &url])
+        .expect("demo node");
+    let info = on(&node, &["node", "info", "--json"]);
+    let log_vkey = info.assert_success().json()["verifier_key"].as_str().expect("key").to_owned();
+    // Nothing cosigned by the witness yet: it is not even up.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_witness, witness_vkey, _) =
+        start_witness(dir.path(), &log_vkey, &format!("127.0.0.1:{port}"));
+    let trusted = trusted_with_witness(&node, dir.path(), &witness_vkey);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view: Value = loop {
+        let run = on(&node, &["checkpoint", "--quorum", "--trusted-keys", arg(&trusted), "--json"]);
+        if run.success() {
+            break run.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never served a witnessed checkpoint: {}\nnode stderr:\n{}",
+            run.describe(),
+            node.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let signers = view["verified_signers"].as_array().expect("verified signers");
+    assert!(signers.iter().any(|s| s == "auditor.example/witness"), "{view}");
+    assert_eq!(signers.len(), 2, "{view}");
+
+    // New transactions: the witness cosigns the larger checkpoint too, from
+    // the size it holds, with the node's consistency proof.
+    let first = view["tree_size"].as_u64().expect("size");
+    let key = dir.path().join("newcomer.key");
+    let _ = cairn_tests::cairn(["key", "new", "--out", arg(&key)]).assert_success();
+    let ca = dir.path().join("node/demo/org-ca.key");
+    let _ = on(
+        &node,
+        &[
+            "identity",
+            "register",
+            "--key",
+            arg(&key),
+            "--name",
+            "newcomer",
+            "--org",
+            "dept-civil",
+            "--role",
+            "consumer",
+            "--endorser-key",
+            arg(&ca),
+        ],
+    )
+    .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = on(&node, &["checkpoint", "--quorum", "--trusted-keys", arg(&trusted), "--json"]);
+        if run.success() && run.json()["tree_size"].as_u64().is_some_and(|size| size > first) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no larger witnessed checkpoint: {}", run.describe());
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

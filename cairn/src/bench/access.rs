@@ -380,7 +380,7 @@ pub(crate) fn end_to_end(
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let services = crate::rpc::Services {
             anchorer: crate::node::anchor::Anchorer::new(node.clone(), access.clone()),
-            cosigning: crate::node::cosign::Cosigning::new(node.clone())?,
+            cosigning: crate::node::cosign::Cosigning::new(node.clone(), None)?,
             reads: crate::node::reads::Reads::Own(crate::node::reads::NodeReads::new(
                 node.clone(),
                 access.clone(),

@@ -235,6 +235,7 @@ fn projection(
         // Its own ledger: the ledger benchmark's topic holds another genesis.
         ledger_topic: format!("{name}.projection-ledger"),
         access_topic: format!("{name}.access"),
+        cosign_topic: None,
         access_partitions: 8,
     };
     let _ = runtime.block_on(kafka.ensure_topics())?;

@@ -102,56 +102,31 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
 }
 
 /// Submits `checkpoint` to the witness at `url` and returns its
-/// cosignature lines: first from size 0; if the witness answers 409 with
-/// the size it last cosigned, again with the node's consistency proof from
-/// that size.
+/// cosignature lines, with the node's consistency proof from the size the
+/// witness last cosigned when it asks for one.
 async fn witness_cosign(
     client: &mut LedgerClient<super::rpc::Transport>,
     url: &str,
     checkpoint: &pb::Checkpoint,
 ) -> anyhow::Result<String> {
-    use crate::witness::http::post_add_checkpoint;
-    use crate::witness::protocol::{AddCheckpoint, SIZE_CONTENT_TYPE, parse_size};
+    use crate::witness::client::{Witnessed, add_checkpoint};
     let size = checkpoint.tree_size;
-    let mut request =
-        AddCheckpoint { old_size: 0, proof: vec![], note: checkpoint.signed_note.clone() };
-    let mut reply = post_add_checkpoint(url, request.body()).await?;
-    if reply.status == 409 && reply.content_type == SIZE_CONTENT_TYPE {
-        let Some(old) = reply.text.strip_suffix('\n').and_then(parse_size) else {
-            bail!("the witness at {url} answered 409 with a malformed size {:?}", reply.text);
-        };
-        if old > size {
-            bail!(
-                "the witness at {url} already cosigned size {old}, newer than this checkpoint's {size}; ask again once the node's quorum checkpoint reaches it"
-            );
-        }
-        let proof = if old == size || old == 0 {
-            vec![]
-        } else {
-            let proof = client
-                .get_consistency_proof(pb::GetConsistencyProofRequest {
-                    old_size: old,
-                    new_size: size,
-                })
-                .await
-                .map_err(status)?
-                .into_inner()
-                .proof
-                .ok_or_else(|| anyhow::format_err!("the node sent no consistency proof"))?;
-            proof.hashes.iter().map(|h| to_hash(h)).collect::<anyhow::Result<Vec<_>>>()?
-        };
-        request.old_size = old;
-        request.proof = proof;
-        reply = post_add_checkpoint(url, request.body()).await?;
+    let prove = |old: u64| async move {
+        let proof = client
+            .get_consistency_proof(pb::GetConsistencyProofRequest { old_size: old, new_size: size })
+            .await
+            .map_err(status)?
+            .into_inner()
+            .proof
+            .ok_or_else(|| anyhow::format_err!("the node sent no consistency proof"))?;
+        proof.hashes.iter().map(|h| to_hash(h)).collect::<anyhow::Result<Vec<_>>>()
+    };
+    match add_checkpoint(url, &checkpoint.signed_note, size, prove).await? {
+        Witnessed::Cosigned(lines) => Ok(lines),
+        Witnessed::Ahead(old) => bail!(
+            "the witness at {url} already cosigned size {old}, newer than this checkpoint's {size}; ask again once the node's quorum checkpoint reaches it"
+        ),
     }
-    if reply.status != 200 {
-        bail!(
-            "the witness at {url} refused the checkpoint at size {size}: {} {}",
-            reply.status,
-            reply.text.trim_end()
-        );
-    }
-    Ok(reply.text)
 }
 
 /// Checks `checkpoint` against the one remembered in `path` (same size: the

@@ -20,6 +20,7 @@
 //! root this node computed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anchor_chaincode::checkpoint::{
@@ -152,7 +153,12 @@ struct Book {
     last_cosigned: Option<(u64, Hash)>,
     /// The newest size that reached quorum.
     quorum_size: Option<u64>,
+    /// Outside witnesses' cosignature lines, by size (the newest few).
+    witnessed: BTreeMap<u64, String>,
 }
+
+/// How many sizes' witness cosignatures are kept (the newest).
+const KEEP_WITNESSED: usize = 16;
 
 /// A checkpoint with the cosignatures collected for it.
 #[derive(Clone, Debug)]
@@ -188,6 +194,8 @@ pub(crate) struct Cosigning {
     node: Node,
     signer: Arc<CosignatureSigner>,
     book: Arc<Mutex<Book>>,
+    /// Where the largest cosigned checkpoint is kept, if anywhere.
+    cosigned: Option<Arc<PathBuf>>,
 }
 
 impl std::fmt::Debug for Cosigning {
@@ -241,11 +249,26 @@ fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
 }
 
 impl Cosigning {
-    /// The cosigning of `node`, with its own key.
-    pub(crate) fn new(node: Node) -> anyhow::Result<Cosigning> {
+    /// The cosigning of `node`, with its own key. With `cosigned` (a file in
+    /// the data directory), the largest checkpoint this node cosigned is kept
+    /// there across restarts, and a ledger log that is not consistent with it
+    /// (cut short, or holding another root at that size) is refused here:
+    /// the node stops rather than serve a fork.
+    pub(crate) fn new(node: Node, cosigned: Option<PathBuf>) -> anyhow::Result<Cosigning> {
         let name = cosigner_name(&node.key().address());
         let signer = CosignatureSigner::new(&name, *node.key().signing_key().as_bytes())?;
-        Ok(Cosigning { node, signer: Arc::new(signer), book: Arc::default() })
+        let mut book = Book::default();
+        if let Some(path) = &cosigned
+            && let Some(last) = Cosigned::load(path)?
+        {
+            book.last_cosigned = Some(last.check(&node.ledger(), path)?);
+        }
+        Ok(Cosigning {
+            node,
+            signer: Arc::new(signer),
+            book: Arc::new(Mutex::new(book)),
+            cosigned: cosigned.map(Arc::new),
+        })
     }
 
     /// This node's cosigner verifier key (`cosignature/v1`, type 0x04).
@@ -311,6 +334,18 @@ impl Cosigning {
             records.push(record);
         }
         drop(ledger);
+        // Kept before anything is published: a node that crashes after
+        // publishing a cosignature still knows, once restarted, what it signed.
+        let largest = lock(&self.book).last_cosigned.map(|(size, _)| size);
+        let newest = records.iter().find(|record| Some(record.size) == largest);
+        if let (Some(path), Some(record)) = (&self.cosigned, newest) {
+            Cosigned {
+                size: record.size,
+                height: record.height,
+                log_root: record.log_root.clone(),
+            }
+            .store(path)?;
+        }
         self.retry_pending();
         Ok(records)
     }
@@ -393,6 +428,9 @@ impl Cosigning {
             }
             _ => None,
         };
+        if ours != Some(theirs) && record.node == own_address(&self.node) {
+            own_fork(&record, ours);
+        }
         let mut book = lock(&self.book);
         let view = book.nodes.entry(record.node.clone()).or_default();
         view.organisation = organisation;
@@ -525,9 +563,39 @@ impl Cosigning {
                     note = add_signatures(&note, &lines)?;
                 }
             }
+            if let Some(lines) = book.witnessed.get(&size) {
+                note = add_signatures(&note, lines)?;
+            }
         }
         let final_ = cosigners.len() >= k;
         Ok(QuorumCheckpoint { checkpoint, note, cosigners, final_ })
+    }
+
+    /// The newest size a quorum cosigned, if any yet.
+    pub(crate) fn quorum_size(&self) -> Option<u64> {
+        lock(&self.book).quorum_size
+    }
+
+    /// Keeps an outside witness's cosignature `lines` of the checkpoint at
+    /// `size`; they are added to that checkpoint's note from now on. A
+    /// client checks them against its trusted keys like any cosignature.
+    pub(crate) fn add_witnessed(&self, size: u64, lines: &str) {
+        let mut book = lock(&self.book);
+        let kept = book.witnessed.entry(size).or_default();
+        for line in lines.lines().filter(|line| !line.is_empty()) {
+            if !kept.lines().any(|known| known == line) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        while book.witnessed.len() > KEEP_WITNESSED {
+            let _ = book.witnessed.pop_first();
+        }
+    }
+
+    /// A consistency proof between two sizes of this node's log.
+    pub(crate) fn consistency_proof(&self, old: u64, new: u64) -> anyhow::Result<Vec<Hash>> {
+        Ok(self.node.ledger().merkle_log().consistency_proof(old, new)?)
     }
 
     /// The agreement as this node sees it.
@@ -558,6 +626,97 @@ impl Cosigning {
             divergences: book.divergences.clone(),
         }
     }
+}
+
+/// The largest checkpoint a node cosigned, as kept in its data directory.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cosigned {
+    /// The log size.
+    size: u64,
+    /// The block that ends there.
+    height: u64,
+    /// The log root there (hex).
+    log_root: String,
+}
+
+impl Cosigned {
+    fn load(path: &Path) -> anyhow::Result<Option<Cosigned>> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{} does not hold a cosigned checkpoint", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Written to a temporary file, synced, then renamed over the old one.
+    fn store(&self, path: &Path) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let temporary = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&temporary)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        file.write_all(&serde_json::to_vec(self)?)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Checks that `ledger` holds this checkpoint: at least `size` entries,
+    /// with the same root at `size`. Answers the size and root.
+    fn check(&self, ledger: &Ledger, path: &Path) -> anyhow::Result<(u64, Hash)> {
+        let root = parse_hash(&self.log_root)
+            .with_context(|| format!("{} does not hold a cosigned checkpoint", path.display()))?;
+        let held = ledger.head().header.log_size;
+        if held < self.size {
+            bail!(
+                "the ledger log holds {held} entries, fewer than the {} this node cosigned (block {}, root {}): the log was cut short or replaced, and this node stops rather than serve a fork; the cosigned checkpoint is in {}",
+                self.size,
+                self.height,
+                self.log_root,
+                path.display()
+            );
+        }
+        let ours = ledger.merkle_log().root_at(self.size)?;
+        if ours != root {
+            tracing::error!(
+                size = self.size,
+                height = self.height,
+                cosigned = %self.log_root,
+                now = %hex::encode(ours),
+                "DIVERGENCE: the ledger log differs from what this node cosigned"
+            );
+            bail!(
+                "the ledger log differs from what this node cosigned: at size {} (block {}) its root is {}, but this node cosigned {}; it stops rather than serve a fork (the cosigned checkpoint is in {})",
+                self.size,
+                self.height,
+                hex::encode(ours),
+                self.log_root,
+                path.display()
+            );
+        }
+        Ok((self.size, root))
+    }
+}
+
+fn own_address(node: &Node) -> String {
+    node.key().address().to_string()
+}
+
+/// This node's own key cosigned other roots for a height than the ones it
+/// computes now (its earlier records on the cosign topic): its log differs
+/// from the one it cosigned, and going on would sign two histories with one
+/// key. It stops; a restart on the same log stops again.
+fn own_fork(record: &CosignRecord, ours: Option<(Hash, Hash)>) -> ! {
+    tracing::error!(
+        height = record.height,
+        size = record.size,
+        cosigned = %record.log_root,
+        now = ?ours.map(|(log_root, _)| hex::encode(log_root)),
+        "DIVERGENCE: this node's own key cosigned another root for this height; its ledger log differs from the one it cosigned, and it stops rather than serve a fork"
+    );
+    std::process::exit(70)
 }
 
 fn parse_hash(text: &str) -> anyhow::Result<Hash> {

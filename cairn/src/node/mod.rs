@@ -42,6 +42,7 @@ pub(crate) mod project;
 pub(crate) mod project_args;
 pub(crate) mod reads;
 pub(crate) mod scale;
+pub(crate) mod witnessing;
 
 /// The guard of a lock, or — if a thread panicked while holding it — what
 /// `stop` does instead: a panic while applying a block may have left the

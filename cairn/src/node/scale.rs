@@ -54,6 +54,11 @@ pub(crate) struct ScaleArgs {
     /// The access-event topic (partitioned by identity) [default: cairn.access].
     #[arg(long, env = "CAIRN_ACCESS_TOPIC")]
     pub(crate) access_topic: Option<String>,
+    /// The cosign topic, where the consortium's nodes publish their
+    /// cosignatures [default: the ledger topic's name with `.cosign` for
+    /// `.ledger`, so `cairn.cosign`].
+    #[arg(long, env = "CAIRN_COSIGN_TOPIC")]
+    pub(crate) cosign_topic: Option<String>,
     /// Partitions of the access-event topic when Cairn creates it [default: 8].
     #[arg(long, env = "CAIRN_ACCESS_PARTITIONS")]
     pub(crate) access_partitions: Option<i32>,
@@ -93,6 +98,7 @@ struct FileKafka {
     brokers: Option<String>,
     ledger_topic: Option<String>,
     access_topic: Option<String>,
+    cosign_topic: Option<String>,
     access_partitions: Option<i32>,
     replication: Option<i32>,
     #[serde(default)]
@@ -124,14 +130,19 @@ pub(crate) struct KafkaSettings {
     pub(crate) config: KafkaConfig,
     pub(crate) ledger_topic: String,
     pub(crate) access_topic: String,
+    /// The cosign topic, when named (else [`KafkaSettings::cosign_topic`] derives it).
+    pub(crate) cosign_topic: Option<String>,
     pub(crate) access_partitions: i32,
 }
 
 #[cfg(feature = "kafka")]
 impl KafkaSettings {
-    /// The cosign topic, named after the ledger topic: `X.ledger` has
+    /// The cosign topic: as named, or after the ledger topic: `X.ledger` has
     /// `X.cosign` (so `cairn.ledger` has `cairn.cosign`), any other name `NAME.cosign`.
     pub(crate) fn cosign_topic(&self) -> String {
+        if let Some(named) = &self.cosign_topic {
+            return named.clone();
+        }
         match self.ledger_topic.strip_suffix(".ledger") {
             Some(stem) => format!("{stem}.cosign"),
             None => format!("{}.cosign", self.ledger_topic),
@@ -330,6 +341,7 @@ impl ScaleArgs {
                 .clone()
                 .or(file.access_topic)
                 .unwrap_or_else(|| DEFAULT_ACCESS_TOPIC.to_owned()),
+            cosign_topic: self.cosign_topic.clone().or(file.cosign_topic),
             access_partitions,
         })
     }

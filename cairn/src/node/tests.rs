@@ -29,6 +29,11 @@ fn a_poisoned_ledger_lock_stops_instead_of_serving() {
 }
 
 fn open(dir: &Path, max_block_bytes: Option<usize>) -> Node {
+    open_with_keys(dir, max_block_bytes).0
+}
+
+/// A node on a new chain, with the keys of its two organisations (`ca`, `dept`).
+fn open_with_keys(dir: &Path, max_block_bytes: Option<usize>) -> (Node, KeyPair, KeyPair) {
     let (ca, dept) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
     let mut config = NodeConfig::new(dir);
     if let Some(max) = max_block_bytes {
@@ -45,7 +50,38 @@ fn open(dir: &Path, max_block_bytes: Option<usize>) -> Node {
         "ca",
     )
     .to_bytes();
-    Node::open(&config, Some(&genesis)).unwrap()
+    (Node::open(&config, Some(&genesis)).unwrap(), ca, dept)
+}
+
+/// A node on a new chain whose own key is registered as a `node` of `dept`.
+async fn open_registered(dir: &Path) -> Node {
+    let (node, ca, _dept) = open_with_keys(dir, None);
+    let key = node.key().clone();
+    let draft = TxDraft {
+        chain_id: CHAIN.into(),
+        nonce: b"node".to_vec(),
+        timestamp_ms: 1,
+        body: pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+            name: "node".into(),
+            organisation: "dept".into(),
+            role: tx::role_to_pb(anchor_chaincode::Role::Node).into(),
+            signing_public_key: key.signing_public_key().to_vec(),
+            encryption_public_key: key.encryption_public_key().to_vec(),
+        }),
+    };
+    let envelope = tx::seal(
+        draft.payload(&key.signing_public_key()),
+        key.signing_key(),
+        &[("ca", ca.signing_key())],
+    );
+    let submitted = node.submit(envelope).await.unwrap();
+    assert_eq!(
+        submitted.receipt.code,
+        anchor_chaincode::ValidationCode::Valid,
+        "{}",
+        submitted.receipt.message
+    );
+    node
 }
 
 /// A `RegisterIdentity` of a fresh key, padded to about `size` bytes by its nonce.
@@ -200,4 +236,47 @@ fn more_large_envelopes_than_one_record_holds_all_commit() {
     for record in records {
         assert!(record.bytes.len() <= EMBEDDED_MAX_BLOCK_BYTES + MAX_TX_BYTES);
     }
+}
+
+/// A node keeps the largest checkpoint it cosigned in its data directory
+/// and, restarted on a log that does not hold it (another root at that
+/// size, or fewer entries), refuses to start instead of serving a fork.
+#[tokio::test]
+async fn a_node_refuses_a_log_that_is_not_what_it_cosigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_registered(dir.path()).await;
+    let size = node.ledger().head().header.log_size;
+    let cosigned = dir.path().join("cosigned");
+    let cosigning = cosign::Cosigning::new(node.clone(), Some(cosigned.clone())).unwrap();
+    let records = cosigning.cosign_due().unwrap();
+    assert_eq!(records.last().map(|r| r.size), Some(size));
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cosigned).unwrap()).unwrap();
+    assert_eq!(kept["size"], size);
+    // Nothing new: nothing to cosign, and the same log starts again.
+    assert!(cosigning.cosign_due().unwrap().is_empty());
+    let _ = cosign::Cosigning::new(node.clone(), Some(cosigned.clone())).unwrap();
+
+    // Another log of the same size (another chain's keys, so another root).
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = open_registered(other_dir.path()).await;
+    assert_eq!(other.ledger().head().header.log_size, size);
+    let e = cosign::Cosigning::new(other.clone(), Some(cosigned.clone())).unwrap_err();
+    let message = format!("{e:#}");
+    assert!(message.contains("differs from what this node cosigned"), "{message}");
+    assert!(message.contains(&format!("at size {size}")), "{message}");
+
+    // A log cut short: fewer entries than the cosigned size.
+    let short_dir = tempfile::tempdir().unwrap();
+    let short = open(short_dir.path(), None);
+    let e = cosign::Cosigning::new(short, Some(cosigned.clone())).unwrap_err();
+    assert!(
+        format!("{e:#}").contains(&format!("fewer than the {size} this node cosigned")),
+        "{e:#}"
+    );
+
+    // A damaged file is named, not ignored.
+    std::fs::write(&cosigned, b"not json").unwrap();
+    let e = cosign::Cosigning::new(node, Some(cosigned.clone())).unwrap_err();
+    assert!(format!("{e:#}").contains("does not hold a cosigned checkpoint"), "{e:#}");
 }

@@ -104,6 +104,21 @@ fn answer(status: u16, content_type: &'static str, text: String) -> Response<Ful
     response
 }
 
+/// The `add-checkpoint` URI of the witness at `url` and its host, or why
+/// `url` is not a witness URL.
+pub(crate) fn endpoint(url: &str) -> anyhow::Result<(Uri, http::uri::Authority)> {
+    let uri: Uri = format!("{}/add-checkpoint", url.trim_end_matches('/'))
+        .parse()
+        .with_context(|| format!("{url} is not a URL"))?;
+    if uri.scheme_str() != Some("http") {
+        bail!("the witness URL {url} must start with http://");
+    }
+    let Some(authority) = uri.authority().cloned() else {
+        bail!("the witness URL {url} has no host");
+    };
+    Ok((uri, authority))
+}
+
 /// A witness's answer to the client: status, content type and body.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -118,15 +133,7 @@ pub(crate) struct Reply {
 /// Posts an `add-checkpoint` body to the witness at `url` (`http://host:port`
 /// with an optional path prefix).
 pub(crate) async fn post_add_checkpoint(url: &str, body: String) -> anyhow::Result<Reply> {
-    let uri: Uri = format!("{}/add-checkpoint", url.trim_end_matches('/'))
-        .parse()
-        .with_context(|| format!("{url} is not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("the witness URL {url} must start with http://");
-    }
-    let Some(authority) = uri.authority().cloned() else {
-        bail!("the witness URL {url} has no host");
-    };
+    let (uri, authority) = endpoint(url)?;
     let port = authority.port_u16().unwrap_or(80);
     let exchange = async {
         let stream = TcpStream::connect((authority.host(), port))

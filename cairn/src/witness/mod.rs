@@ -17,6 +17,7 @@ use anchor_chaincode::checkpoint::{CosignatureSigner, NoteVerifier};
 use anyhow::Context;
 use clap::Subcommand;
 
+pub(crate) mod client;
 pub(crate) mod http;
 pub(crate) mod protocol;
 pub(crate) mod store;

@@ -2,7 +2,13 @@
 //! (2 of 3) makes them final, a proof of a transaction submitted to one node
 //! is served under quorum by another, a node that is down does not block the
 //! quorum and cosigns again once restarted, and a node that cosigns a forged root raises the divergence alarm
-//! on the others and is never counted.
+//! on the others and is never counted. Last, one node's log is altered after
+//! the fact (a copy of the topic with one record changed): restarted on it,
+//! the node stops, since the log differs from what it cosigned, and with its
+//! data directory wiped it stops too, on reading its own earlier
+//! cosignatures; a newly joined node on that altered log cosigns the forged
+//! root, the others name it and the height, and no quorum or client ever
+//! accepts the forged history.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -141,8 +147,13 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
         let size = tree_size(&a_url).await;
         let _ = quorum_at_least(&b_url, size).await;
 
-        // C's key cosigns a forged root for a height the others hold: they
-        // raise the alarm, name C and never count its cosignature there.
+        // E, a registered node whose key signs without running a node,
+        // cosigns a forged root for a height the others hold: they raise the
+        // alarm, name E and never count its cosignature there.
+        let e_dir = dir.path().join("e");
+        std::fs::create_dir_all(&e_dir).unwrap();
+        KeyPair::generate().unwrap().save(&e_dir.join("node.key")).unwrap();
+        let e_key = register_node(&a_url, &e_dir, "dept-civil", &ca).await;
         let mut client = connect(&a_url).await.unwrap();
         let height =
             client.get_node_info(pb::GetNodeInfoRequest {}).await.unwrap().into_inner().height;
@@ -151,7 +162,7 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
             .await
             .unwrap()
             .into_inner();
-        let forged = forged_record(&c_key, &block, CHAIN_ORIGIN);
+        let forged = forged_record(&e_key, &block, CHAIN_ORIGIN);
         let producer = KafkaProducer::new(&KafkaConfig::new(env.kafka.clone())).unwrap();
         let topic = format!("{}.cosign", env.ledger_topic.trim_end_matches(".ledger"));
         let _ = producer
@@ -202,18 +213,18 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
         }
         let divergence = &seen.divergences[0];
         assert_eq!(divergence.height, block.number);
-        assert_eq!(divergence.disagreeing, [c_key.address().to_string()]);
+        assert_eq!(divergence.disagreeing, [e_key.address().to_string()]);
         assert!(!seen.confirmed);
-        let c_view =
-            seen.nodes.iter().find(|n| n.node_address == c_key.address().to_string()).unwrap();
-        assert!(c_view.diverged, "{c_view:?}");
+        let e_view =
+            seen.nodes.iter().find(|n| n.node_address == e_key.address().to_string()).unwrap();
+        assert!(e_view.diverged, "{e_view:?}");
         let checkpoint = client
             .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0, quorum: true })
             .await
             .unwrap()
             .into_inner();
         assert!(
-            !checkpoint.cosigners.contains(&c_key.address().to_string())
+            !checkpoint.cosigners.contains(&e_key.address().to_string())
                 || checkpoint.tree_size != block.log_size,
             "the forged cosignature was counted: {checkpoint:?}"
         );
@@ -247,7 +258,209 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    drop((a, b, c));
+
+    // D joins: a fourth node, registered now, that has never run. Once C has
+    // cosigned everything up to D's registration, C stops.
+    let d_dir = dir.path().join("d");
+    std::fs::create_dir_all(&d_dir).unwrap();
+    KeyPair::generate().unwrap().save(&d_dir.join("node.key")).unwrap();
+    let d_address = runtime().block_on(async {
+        let d_key = register_node(&a_url, &d_dir, "dept-health", &ca).await;
+        // A block after it: the one whose transaction the altered log changes.
+        let _ = submit(&a_url, consumer(4, &ca)).await;
+        let size = tree_size(&a_url).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = agreement(&a_url).await;
+            let c_done = seen.nodes.iter().any(|n| {
+                n.node_address == c_key.address().to_string() && n.last_cosigned_size >= size
+            });
+            if c_done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "C did not cosign size {size}: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        d_key.address().to_string()
+    });
+    let _ = cairn(
+        ["node", "agreement", "--node", &a_url, "--trusted-keys-out"]
+            .iter()
+            .copied()
+            .chain([keys.to_str().unwrap()]),
+    )
+    .assert_success();
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains('+')).count(), 5, "{text}");
+
+    // C's log altered after the fact: a copy of the ledger topic up to the
+    // block C last cosigned, with one transaction of that block changed (the
+    // broker checksums the new record). C restarted on it with its own data
+    // directory stops: the log differs from what it cosigned.
+    let c_dir = dir.path().join("c");
+    let _ = c.kill().unwrap();
+    let cosigned: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c_dir.join("cosigned")).unwrap()).unwrap();
+    let height = cosigned["height"].as_u64().unwrap();
+    let altered_topic = format!("{}-altered", env.ledger_topic);
+    let last = runtime().block_on(async {
+        let mut client = connect(&a_url).await.unwrap();
+        client
+            .get_block(pb::GetBlockRequest { number: height })
+            .await
+            .unwrap()
+            .into_inner()
+            .log_offset
+    });
+    copy_altered(&env.kafka, &env.ledger_topic, &altered_topic, last);
+    let mut on_altered = env.kafka_args();
+    let at = on_altered.iter().position(|a| a == "--ledger-topic").unwrap() + 1;
+    on_altered[at] = altered_topic.clone();
+    let cosign_topic = format!("{}.cosign", env.ledger_topic.trim_end_matches(".ledger"));
+    on_altered.extend(["--cosign-topic".into(), cosign_topic]);
+    let refused = Node::start_with_args(&c_dir, Start::Existing, &args_ref(&on_altered))
+        .expect_err("C served a log that differs from what it cosigned");
+    let message = format!("{refused:#}");
+    assert!(message.contains("differs from what this node cosigned"), "{message}");
+
+    // C again on the altered log, its data directory wiped: its own earlier
+    // cosignatures on the cosign topic name other roots, so it stops too.
+    let wiped = dir.path().join("c-wiped");
+    std::fs::create_dir_all(&wiped).unwrap();
+    std::fs::copy(c_dir.join("node.key"), wiped.join("node.key")).unwrap();
+    let stderr = match Node::start_with_args(&wiped, Start::Existing, &args_ref(&on_altered)) {
+        Ok(node) => {
+            let stopped = node.wait_exit(Duration::from_secs(60)).unwrap();
+            assert_eq!(stopped.status.code(), Some(70), "{}", stopped.stderr);
+            stopped.stderr
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(stderr.contains("own key cosigned another root"), "{stderr}");
+
+    // D on the same altered log: it cosigns the forged root of that height.
+    // A and B raise the alarm naming the height and D; D, seeing the others
+    // cosign other roots, never counts them, so no quorum ever holds the
+    // forged history; and a client given D's checkpoint refuses it under quorum.
+    let forked = Node::start_with_args(&d_dir, Start::Existing, &args_ref(&on_altered)).unwrap();
+    let forked_url = forked.url();
+    runtime().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let seen = loop {
+            let seen = agreement(&a_url).await;
+            if seen.divergences.iter().any(|d| d.height == height) {
+                break seen;
+            }
+            assert!(Instant::now() < deadline, "no divergence at height {height}: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let divergence = seen.divergences.iter().find(|d| d.height == height).unwrap();
+        assert_eq!(divergence.disagreeing, std::slice::from_ref(&d_address), "{divergence:?}");
+        let mut client = connect(&a_url).await.unwrap();
+        let checkpoint = client
+            .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0, quorum: true })
+            .await
+            .unwrap()
+            .into_inner();
+        let forked_block = {
+            let mut forked_client = connect(&forked_url).await.unwrap();
+            forked_client
+                .get_block(pb::GetBlockRequest { number: height })
+                .await
+                .unwrap()
+                .into_inner()
+        };
+        let real_block =
+            client.get_block(pb::GetBlockRequest { number: height }).await.unwrap().into_inner();
+        assert_eq!(forked_block.log_size, real_block.log_size);
+        assert_ne!(forked_block.log_root, real_block.log_root, "the altered log has the same root");
+        // The quorum checkpoint carries the consortium's root, never the forked one.
+        assert_ne!(checkpoint.root_hash, forked_block.log_root, "{checkpoint:?}");
+        if checkpoint.tree_size == real_block.log_size {
+            assert_eq!(checkpoint.root_hash, real_block.log_root, "{checkpoint:?}");
+        }
+        // D's side: the others' cosignatures of that height disagree with it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = agreement(&forked_url).await;
+            let others = |d: &pb::Divergence| {
+                d.height == height
+                    && d.disagreeing.len() >= 2
+                    && !d.disagreeing.contains(&d_address)
+            };
+            if seen.divergences.iter().any(others) {
+                assert!(!seen.confirmed, "{seen:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "D saw no divergence: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // D's newest quorum checkpoint, if any, ends before the forged block:
+        // only the history the others share reached quorum there.
+        let mut forked_client = connect(&forked_url).await.unwrap();
+        match forked_client
+            .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0, quorum: true })
+            .await
+        {
+            Ok(quorum) => {
+                let quorum = quorum.into_inner();
+                assert!(quorum.tree_size < forked_block.log_size, "{quorum:?}");
+            }
+            Err(refused) => {
+                assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}")
+            }
+        }
+    });
+    let note = dir.path().join("forked.note");
+    let _ = cairn(["checkpoint", "--node", &forked_url, "--out", note.to_str().unwrap()])
+        .assert_success();
+    let quorum = anchor_chaincode::checkpoint::Quorum::parse(&text).unwrap();
+    let forked_note = std::fs::read_to_string(&note).unwrap();
+    let e = anchor_chaincode::checkpoint::open_checkpoint_with_quorum(&forked_note, &quorum)
+        .expect_err("a checkpoint only the forked node signed passed a quorum of 2");
+    assert!(e.to_string().contains("2 needed"), "{e}");
+    drop((a, b, forked));
+}
+
+/// Copies records 0..=`last` of `from` to a new topic `to`, with the first
+/// transaction of record `last` changed (one bit of its creator signature).
+fn copy_altered(brokers: &str, from: &str, to: &str, last: u64) {
+    use connectors::log::LedgerLog as _;
+    use prost::Message as _;
+    let config = KafkaConfig::new(brokers.to_owned());
+    runtime().block_on(async {
+        let spec = connectors::kafka::TopicSpec {
+            name: to.to_owned(),
+            partitions: 1,
+            exact: true,
+            configs: vec![("max.message.bytes".into(), (8 * 1024 * 1024).to_string())],
+        };
+        let _ = connectors::kafka::ensure_topics(&config, &[spec]).await.unwrap();
+    });
+    let source = connectors::kafka::KafkaLog::open(&config, from).unwrap();
+    let target = connectors::kafka::KafkaLog::open(&config, to).unwrap();
+    let mut next = 0;
+    while next <= last {
+        let records = source.read(next, 64).unwrap();
+        assert!(!records.is_empty(), "the ledger topic ends before record {last}");
+        for record in records.into_iter().filter(|r| r.offset <= last) {
+            let bytes = if record.offset == last {
+                let mut decoded = pb::LogRecord::decode(record.bytes.as_slice()).unwrap();
+                let Some(pb::log_record::Kind::Batch(batch)) = decoded.kind.as_mut() else {
+                    panic!("record {last} is not a batch")
+                };
+                let mut envelope =
+                    pb::TxEnvelope::decode(batch.transactions[0].as_slice()).unwrap();
+                envelope.signature[0] ^= 1;
+                batch.transactions[0] = envelope.encode_to_vec();
+                decoded.encode_to_vec()
+            } else {
+                record.bytes
+            };
+            let _ = target.append(&[&bytes]).unwrap();
+            next = record.offset + 1;
+        }
+    }
 }
 
 const CHAIN_ORIGIN: &str = "cairn.local/cairn-demo";
