@@ -3,7 +3,9 @@
 //! records on the access-event topic and against A's own anchor, under a
 //! quorum of two of three nodes; a made-up event is refused by B (not signed
 //! by A, or signed by A but never anchored), and a proof whose event was
-//! swapped for a made-up one fails at the verifier.
+//! swapped for a made-up one fails at the verifier. A verifier's statement
+//! of queries A logged is served with proofs by B (its PostgreSQL
+//! projection holds the lines) after A is killed, and checks offline.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -266,4 +268,170 @@ fn an_event_logged_on_a_dead_node_is_proven_by_another_under_quorum() {
     prove(&"0".repeat(32), &b_url, None, &keys, root)
         .assert_failure_with("nor among the records other nodes signed");
     drop((b, c));
+}
+
+/// `cairn ARGS --node URL`, asserting success.
+fn on(url: &str, args: &[&str]) -> CliOutput {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--node", url]);
+    cairn(all)
+}
+
+#[test]
+fn a_statement_of_a_dead_nodes_lines_is_proven_by_another_node() {
+    let Some(env) = Env::new("anybill") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let anchor = ["--audit-anchor-interval".to_string(), "300ms".into()];
+    let a_args = [env.kafka_args(), anchor.to_vec()].concat();
+    let b_args = [env.all_args(), anchor.to_vec()].concat();
+    let a = Node::start_with_args(&root.join("a"), Start::Demo, &args_ref(&a_args)).unwrap();
+    let b = Node::start_with_args(&root.join("b"), Start::Existing, &args_ref(&b_args)).unwrap();
+    let (a_url, b_url) = (a.url(), b.url());
+    let demo = |name: &str| root.join(format!("a/demo/{name}.key"));
+    let ca = KeyPair::load(&demo("org-ca")).unwrap();
+    runtime().block_on(register_node(&a_url, &root.join("b"), "dept-health", &ca));
+    // A verifier with an account, whose queries A logs and meters.
+    let verifier_key = root.join("verifier.key");
+    cairn(["key", "new", "--out", verifier_key.to_str().unwrap()]).assert_success();
+    let verifier = KeyPair::load(&verifier_key).unwrap().address().to_string();
+    on(
+        &a_url,
+        &[
+            "identity",
+            "register",
+            "--key",
+            verifier_key.to_str().unwrap(),
+            "--name",
+            "v",
+            "--org",
+            "verifier-co",
+            "--role",
+            "verifier",
+            "--endorser-key",
+            demo("org-ca").to_str().unwrap(),
+        ],
+    )
+    .assert_success();
+    on(
+        &a_url,
+        &[
+            "billing",
+            "account",
+            "open",
+            "--holder",
+            &verifier,
+            "--payment",
+            "postpaid",
+            "--price-per-query",
+            "5",
+            "--key",
+            demo("hub-operator").to_str().unwrap(),
+        ],
+    )
+    .assert_success();
+    let csv = root.join("a/demo/clinic-registry.csv");
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        let out = on(
+            &a_url,
+            &[
+                "verify",
+                "hash",
+                ASSET,
+                "--file",
+                csv.to_str().unwrap(),
+                "--key",
+                verifier_key.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        events.push(out.assert_success().json()["event_id"].as_str().unwrap().to_string());
+    }
+    // Both nodes' keys, read while A is up.
+    let keys = root.join("trusted.keys");
+    let mut text = String::new();
+    for (url, name) in [(&a_url, "a.keys"), (&b_url, "b.keys")] {
+        let path = root.join(name);
+        on(url, &["node", "info", "--trusted-keys-out", path.to_str().unwrap()]).assert_success();
+        text.push_str(&std::fs::read_to_string(&path).unwrap());
+    }
+    std::fs::write(&keys, text).unwrap();
+    // A anchors both events; B's projection holds both lines.
+    let auditor = demo("auditor");
+    let month = asset_registry::billing::Month::of_ms(cairn_tests::now_ms()).to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let anchored = on(
+            &a_url,
+            &[
+                "audit",
+                "prove",
+                &events[1],
+                "--key",
+                auditor.to_str().unwrap(),
+                "--out",
+                root.join("last.json").to_str().unwrap(),
+            ],
+        )
+        .success();
+        let statement = on(
+            &b_url,
+            &[
+                "billing",
+                "statement",
+                "--verifier",
+                &verifier,
+                "--month",
+                &month,
+                "--key",
+                auditor.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        let lines = if statement.success() {
+            statement.json()["lines"].as_array().map_or(0, Vec::len)
+        } else {
+            0
+        };
+        if anchored && lines == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not anchored or projected: {}", statement.describe());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // A goes down; B serves the statement with A's lines proven, and it checks offline.
+    let _ = a.kill().unwrap();
+    let file = root.join("statement.json");
+    let statement = on(
+        &b_url,
+        &[
+            "billing",
+            "statement",
+            "--verifier",
+            &verifier,
+            "--month",
+            &month,
+            "--key",
+            auditor.to_str().unwrap(),
+            "--proofs",
+            "--out",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let statement = statement.assert_success().json();
+    assert_eq!(statement["total"], 10, "{statement}");
+    let checked = cairn([
+        "billing",
+        "check",
+        file.to_str().unwrap(),
+        "--trusted-keys",
+        keys.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = checked.assert_success().json();
+    assert_eq!(report["valid"], true, "{report:#}");
+    drop(b);
 }
