@@ -97,6 +97,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             Some(crate::node::gate::metering(&node)),
         )?;
         let reads = reads(&scale, &node, &access).await?;
+        let relay = relay(&scale, &node).await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -143,6 +144,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             )?),
             cosigning: cosigning.clone(),
             reads,
+            relay,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut serving = tokio::spawn(server::serve(services, listener, async {
@@ -224,6 +226,30 @@ async fn open_on_kafka(
     _: Option<&[u8]>,
 ) -> anyhow::Result<OnKafka> {
     match *kafka {}
+}
+
+/// The other nodes' access-event logs, followed on the access-event topic
+/// when the node is on Kafka.
+#[cfg(feature = "kafka")]
+async fn relay(
+    scale: &crate::node::scale::Scale,
+    node: &Node,
+) -> anyhow::Result<Option<crate::node::access_relay::AccessRelay>> {
+    match &scale.kafka {
+        Some(kafka) => Ok(Some(
+            crate::node::access_relay::AccessRelay::follow(kafka, node.key().address()).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// No access-event topic to follow in a build without the kafka feature.
+#[cfg(not(feature = "kafka"))]
+async fn relay(
+    _: &crate::node::scale::Scale,
+    _: &Node,
+) -> anyhow::Result<Option<crate::node::access_relay::AccessRelay>> {
+    Ok(None)
 }
 
 /// What the read services answer from: the PostgreSQL projections, projected

@@ -391,6 +391,7 @@ pub(crate) fn end_to_end(
             request_window: Duration::from_secs(60),
             tls: None,
             store: Arc::new(ods_frontend::store::SealedStore::from_url("memory://", &[])?),
+            relay: None,
         };
         let _server = tokio::spawn(crate::rpc::serve(services, listener, async {
             let _ = stopped.await;

@@ -85,10 +85,17 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
-    /// Fetch the proof that an access event was recorded and anchored, for offline checking.
+    /// Fetch the proof that an access event was recorded and anchored, for
+    /// offline checking, from any node: one that did not log the event
+    /// proves it from the logging node's signed records on the access-event
+    /// topic, against that node's own anchor.
     Prove {
         /// The event id.
         event_id: String,
+        /// The address of the node that logged the event: the proof must be
+        /// under that node's anchor (default: whichever node logged it).
+        #[arg(long)]
+        owner: Option<String>,
         /// The proof file to write (check it with `cairn proof verify`).
         #[arg(long)]
         out: PathBuf,
@@ -322,19 +329,54 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        AuditCommand::Prove { event_id, out, checkpoint_out, trusted_keys, key, node } => {
+        AuditCommand::Prove { event_id, owner, out, checkpoint_out, trusted_keys, key, node } => {
             let quorum = trusted_keys.as_deref().map(crate::cli::proof::read_quorum).transpose()?;
+            if let Some(owner) = &owner {
+                let _ = owner
+                    .parse::<anchor_chaincode::Address>()
+                    .map_err(|e| format_err!("--owner {owner:?} is not a node address: {e}"))?;
+            }
             let key = KeyPair::load(&key)?;
+            // Under a quorum, the proof is for the newest checkpoint the
+            // consortium cosigned, and that cosigned note is the one kept.
+            let cosigned = match &quorum {
+                None => None,
+                Some(_) => quorum_checkpoint(&node).await?,
+            };
             let mut client = connect_as::<AccessClient<_>>(&node, &key).await?;
-            let request = pb::ProveAccessEventRequest { event_id: event_id.clone() };
+            let request = pb::ProveAccessEventRequest {
+                event_id: event_id.clone(),
+                node: owner.clone().unwrap_or_default(),
+                tree_size: cosigned.as_ref().map_or(0, |c| c.tree_size),
+            };
             let response = client.prove_access_event(request).await.map_err(status)?.into_inner();
+            if let Some(owner) = &owner
+                && response.node != *owner
+            {
+                bail!(
+                    "the node answered with an event of node {:?}, not of the owner {owner}",
+                    response.node
+                );
+            }
+            let (logged_by, relayed) = (response.node.clone(), response.relayed);
             let event_proof =
                 response.event_proof.ok_or_else(|| format_err!("the node sent no event proof"))?;
             let anchor =
                 response.anchor.ok_or_else(|| format_err!("the node sent no anchor proof"))?;
             let anchor_proof =
                 anchor.proof.ok_or_else(|| format_err!("the node sent no anchor proof"))?;
-            let checkpoint = anchor.checkpoint.map(|c| c.signed_note).unwrap_or_default();
+            let anchored_by = anchor_creator(&anchor_proof.leaf)?;
+            if let Some(owner) = &owner
+                && anchored_by != *owner
+            {
+                bail!(
+                    "the proof of access event {event_id} is under an anchor made by {anchored_by}, not by its owner {owner}"
+                );
+            }
+            let checkpoint = match cosigned {
+                Some(cosigned) => cosigned.signed_note,
+                None => anchor.checkpoint.map(|c| c.signed_note).unwrap_or_default(),
+            };
             if let Some(path) = &checkpoint_out {
                 std::fs::write(path, &checkpoint)
                     .with_context(|| format!("cannot write {}", path.display()))?;
@@ -370,18 +412,52 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 signed_by = report.signatures().cloned();
             }
             crate::cli::proof::write_json(&out, &file)?;
-            let view = serde_json::json!({"out": out, "event_index": file.event_index, "anchor_tx_id": file.anchor_tx_id, "signed_by": signed_by});
+            let view = serde_json::json!({
+                "out": out,
+                "event_index": file.event_index,
+                "anchor_tx_id": file.anchor_tx_id,
+                "signed_by": signed_by,
+                "logged_by": logged_by,
+                "anchored_by": anchored_by,
+                "relayed": relayed,
+            });
             print(node.json, &view, || {
                 format!(
-                    "wrote the proof of access event {} (position {} of the anchored {}; anchor tx {}) to {}",
+                    "wrote the proof of access event {} (position {} of node {}'s anchored log of {}; anchor tx {}{}) to {}",
                     event_id,
                     file.event_index,
+                    anchored_by,
                     file.event_tree_size,
                     file.anchor_tx_id,
+                    if relayed { "; relayed from the access-event topic" } else { "" },
                     out.display()
                 )
             });
             Ok(())
         }
+    }
+}
+
+/// The address of the creator of the transaction in a ledger leaf (the node
+/// that anchored an access-event log).
+fn anchor_creator(leaf: &[u8]) -> anyhow::Result<String> {
+    let leaf = anchor_chaincode::ledger::parse_leaf(leaf)
+        .map_err(|e| format_err!("the node sent an anchor leaf that does not parse: {e}"))?;
+    let transaction = anchor_chaincode::tx::Transaction::decode(&leaf.envelope).map_err(|e| {
+        format_err!("the node sent an anchor transaction that does not decode: {}", e.message)
+    })?;
+    Ok(transaction.creator_address().to_string())
+}
+
+/// The newest checkpoint a quorum of the consortium cosigned, as the node
+/// answers it; `None` when the node has none to give (the proof is then for
+/// the node's own checkpoint, and the quorum check below says whether that
+/// is enough).
+async fn quorum_checkpoint(node: &NodeArgs) -> anyhow::Result<Option<pb::Checkpoint>> {
+    let mut ledger = connect::<LedgerClient<_>>(node).await?;
+    match ledger.get_checkpoint(pb::GetCheckpointRequest { tree_size: 0, quorum: true }).await {
+        Ok(checkpoint) => Ok(Some(checkpoint.into_inner())),
+        Err(refused) if refused.code() == tonic::Code::FailedPrecondition => Ok(None),
+        Err(refused) => Err(status(refused)),
     }
 }

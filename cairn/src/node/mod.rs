@@ -33,6 +33,7 @@ use connectors::log::LedgerLog;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) mod access_log;
+pub(crate) mod access_relay;
 pub(crate) mod anchor;
 pub(crate) mod cosign;
 pub(crate) mod demo;

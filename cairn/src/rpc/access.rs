@@ -9,8 +9,11 @@ use access_control::policy::{
     AccessRequest, Action, Decision as PolicyDecision, Resource, RolePolicy,
 };
 use access_control::request::VerifiedCaller;
-use anchor_chaincode::ledger::{AssetRecord, AssetVersionRecord};
-use asset_registry::audit::{Action as EventAction, AuditFilter, Decision, asset_resource};
+use anchor_chaincode::Address;
+use anchor_chaincode::ledger::{AccessAnchor, AssetRecord, AssetVersionRecord};
+use asset_registry::audit::{
+    AccessEvent, Action as EventAction, AuditFilter, Decision, asset_resource,
+};
 use asset_registry::billing::Units;
 use asset_registry::read::AuditLog as _;
 use cairn_schemas::v1 as pb;
@@ -19,6 +22,7 @@ use tonic::{Request, Response, Status};
 
 use crate::node::Node;
 use crate::node::access_log::{AccessLog, new_event_id};
+use crate::node::access_relay::{AccessRelay, Refusal};
 use crate::node::gate::RateLimit;
 use crate::rpc::decision::{Event, Who, signed_call};
 
@@ -35,6 +39,9 @@ pub(crate) struct AccessService {
     /// What audit queries read: with PostgreSQL the projection, whose audit
     /// log holds every node's access events.
     pub(crate) reads: crate::node::reads::Reads,
+    /// The other nodes' access-event logs as read from the access-event
+    /// topic, when the node follows one.
+    pub(crate) relay: Option<AccessRelay>,
 }
 
 fn version_to_pb(v: &AssetVersionRecord) -> pb::AssetVersion {
@@ -505,43 +512,164 @@ impl Access for AccessService {
     ) -> Result<Response<pb::ProveAccessEventResponse>, Status> {
         let started = Instant::now();
         let (caller, method) = signed_call(&request)?;
-        let event_id = request.into_inner().event_id;
-        let (offset, subject) = {
+        let request = request.into_inner();
+        let event_id = request.event_id;
+        let owner = if request.node.is_empty() {
+            None
+        } else {
+            Some(request.node.parse::<Address>().map_err(|e| {
+                Status::invalid_argument(format!(
+                    "node {:?} is not a node address: {e}",
+                    request.node
+                ))
+            })?)
+        };
+        let own_address = self.node.key().address();
+        let own = if owner.is_none_or(|owner| owner == own_address) {
             let state = self.access.state();
-            let offset = state.projection.offset_of(&event_id);
-            (
-                offset,
-                offset
-                    .and_then(|o| state.projection.event(o))
-                    .map(|e| e.identity.clone())
-                    .unwrap_or_default(),
-            )
+            state.projection.offset_of(&event_id).map(|offset| {
+                let subject =
+                    state.projection.event(offset).map(|e| e.identity.clone()).unwrap_or_default();
+                (offset, subject)
+            })
+        } else {
+            None
         };
-        let decision = match offset {
-            None => PolicyDecision {
-                allowed: false,
-                reason: format!("no access event {event_id}"),
-                rule: None,
-            },
-            Some(_) => self.audit_decision(&caller, &subject),
-        };
-        let recorded = self
-            .record(Event {
+        let record = |allowed: bool, reason: String| {
+            self.record(Event {
                 who: Who::Verified(&caller),
                 action: EventAction::ReadAudit,
                 resource: format!("access-event:{event_id}"),
-                allowed: decision.allowed,
-                reason: decision.reason.clone(),
+                allowed,
+                reason,
                 method: method.clone(),
                 started: Some(started),
                 bytes: 0,
             })
-            .await?;
-        let Some(offset) = offset.filter(|_| decision.allowed) else {
-            return Err(denied(&decision.reason, &recorded));
         };
-        Ok(Response::new(prove_event(&self.node, &self.access, offset, 0)?))
+        if let Some((offset, subject)) = own {
+            let decision = self.audit_decision(&caller, &subject);
+            let recorded = record(decision.allowed, decision.reason.clone()).await?;
+            if !decision.allowed {
+                return Err(denied(&decision.reason, &recorded));
+            }
+            return Ok(Response::new(prove_event(
+                &self.node,
+                &self.access,
+                offset,
+                request.tree_size,
+            )?));
+        }
+        // Another node's event: the proof is built (from that node's signed
+        // records and against its own anchor) before the decision, which
+        // needs the event's subject.
+        match self.relayed(&event_id, owner.as_ref(), request.tree_size).await {
+            Err(status) => {
+                let recorded = record(false, status.message().to_string()).await?;
+                Err(Status::new(
+                    status.code(),
+                    format!("{} (access event {recorded})", status.message()),
+                ))
+            }
+            Ok(response) => {
+                let subject = AccessEvent::decode(&response.event)
+                    .map(|event| event.identity)
+                    .unwrap_or_default();
+                let decision = self.audit_decision(&caller, &subject);
+                let recorded = record(decision.allowed, decision.reason.clone()).await?;
+                if !decision.allowed {
+                    return Err(denied(&decision.reason, &recorded));
+                }
+                Ok(Response::new(response))
+            }
+        }
     }
+}
+
+impl AccessService {
+    /// The proof of an event another node logged, from the copy of that
+    /// node's log this node read from the access-event topic.
+    async fn relayed(
+        &self,
+        event_id: &str,
+        owner: Option<&Address>,
+        tree_size: u64,
+    ) -> Result<pb::ProveAccessEventResponse, Status> {
+        let not_found = |why: &str| {
+            Status::not_found(match owner {
+                Some(owner) => format!(
+                    "no access event {event_id} of node {owner} on this node: not among the records node {owner} signed on the access-event topic{why}"
+                ),
+                None => format!(
+                    "no access event {event_id} on this node: not in its own log, nor among the records other nodes signed on the access-event topic{why}"
+                ),
+            })
+        };
+        let Some(relay) = &self.relay else {
+            return Err(not_found(" (this node follows no access-event topic)"));
+        };
+        let candidates = relay.copies().find(event_id, owner);
+        let mut refusal = None;
+        for (node, leaf) in candidates {
+            match prove_relayed(&self.node, relay, &node, leaf, tree_size).await {
+                Ok(response) => return Ok(response),
+                Err(status) => refusal = Some(status),
+            }
+        }
+        Err(refusal.unwrap_or_else(|| not_found("")))
+    }
+}
+
+/// The proof of leaf `leaf` of `owner`'s access-event log, from the copy of
+/// that log this node read from the access-event topic, against `owner`'s
+/// newest anchor the copy holds in full and the ledger holds at `tree_size`
+/// (0: now).
+pub(crate) async fn prove_relayed(
+    node: &Node,
+    relay: &AccessRelay,
+    owner: &Address,
+    leaf: u64,
+    tree_size: u64,
+) -> Result<pb::ProveAccessEventResponse, Status> {
+    let anchors = anchors_within(node, owner, tree_size);
+    let located = relay.copies().locate(owner, leaf, &anchors).map_err(refusal_status)?;
+    let event =
+        relay.read_back(located.position, located.leaf_hash).await.map_err(refusal_status)?;
+    let anchor = crate::rpc::ledger::inclusion_proof(node, &located.anchor.tx_id, tree_size)?;
+    Ok(pb::ProveAccessEventResponse {
+        event: event.clone(),
+        event_proof: Some(pb::InclusionProof {
+            leaf_index: located.leaf,
+            tree_size: located.anchor.tree_size,
+            leaf: event,
+            hashes: located.hashes.iter().map(|h| h.to_vec()).collect(),
+        }),
+        anchor: Some(anchor),
+        node: located.owner.to_string(),
+        relayed: true,
+    })
+}
+
+/// The status of a relayed proof that cannot be given.
+fn refusal_status(refusal: Refusal) -> Status {
+    match refusal {
+        Refusal::Unknown(why) => Status::not_found(why),
+        Refusal::NotYet(why) | Refusal::Mismatch(why) => Status::failed_precondition(why),
+        Refusal::Unavailable(why) => Status::unavailable(why),
+    }
+}
+
+/// The anchors of `owner`'s access-event log whose transactions the ledger
+/// holds at `tree_size` (0: now), oldest first.
+fn anchors_within(node: &Node, owner: &Address, tree_size: u64) -> Vec<AccessAnchor> {
+    let ledger = node.ledger();
+    let size = if tree_size == 0 { ledger.merkle_log().size() } else { tree_size };
+    ledger
+        .access_anchors(owner)
+        .iter()
+        .filter(|anchor| ledger.receipt(&anchor.tx_id).is_some_and(|r| r.leaf_index < size))
+        .cloned()
+        .collect()
 }
 
 /// The proof that the event at `offset` of the node's access-event log was
@@ -554,13 +682,16 @@ pub(crate) fn prove_event(
     tree_size: u64,
 ) -> Result<pb::ProveAccessEventResponse, Status> {
     let node_address = node.key().address();
-    let anchor = {
-        let ledger = node.ledger();
-        ledger.access_anchors(&node_address).iter().find(|a| a.tree_size > offset).cloned()
-    };
+    let anchor =
+        anchors_within(node, &node_address, tree_size).into_iter().find(|a| a.tree_size > offset);
     let Some(anchor) = anchor else {
         return Err(Status::failed_precondition(format!(
-            "the access event at position {offset} is recorded but not anchored on the ledger yet; try again after the next anchor"
+            "the access event at position {offset} is recorded but not anchored on the ledger yet{}; try again after the next anchor",
+            if tree_size == 0 {
+                String::new()
+            } else {
+                format!(" under the checkpoint of size {tree_size}")
+            }
         )));
     };
     let hashes = access
@@ -579,5 +710,7 @@ pub(crate) fn prove_event(
             hashes: hashes.iter().map(|h| h.to_vec()).collect(),
         }),
         anchor: Some(anchor_proof),
+        node: node_address.to_string(),
+        relayed: false,
     })
 }

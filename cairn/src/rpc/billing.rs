@@ -48,6 +48,9 @@ pub(crate) struct BillingService {
     /// What accounts, usage and statements are read from: with PostgreSQL
     /// the projection, which meters every node's events.
     pub(crate) reads: crate::node::reads::Reads,
+    /// Other nodes' access-event logs from the access-event topic: the
+    /// proofs of lines other nodes logged.
+    pub(crate) relay: Option<crate::node::access_relay::AccessRelay>,
 }
 
 fn projection_error(e: asset_registry::Error) -> Status {
@@ -191,13 +194,20 @@ impl BillingService {
         account: &AccountRecord,
     ) -> Result<(), Status> {
         let node_address = self.node.key().address().to_string();
-        if let Some(line) = statement.lines.iter().find(|line| line.node != node_address) {
+        if self.relay.is_none()
+            && let Some(line) = statement.lines.iter().find(|line| line.node != node_address)
+        {
             return Err(Status::failed_precondition(format!(
-                "line {} (access event {}) was logged by node {}, not by this node {node_address}; ask that node for its proofs",
+                "line {} (access event {}) was logged by node {}, not by this node {node_address}, and this node follows no access-event topic; ask that node for its proofs",
                 line.number, line.event_id, line.node
             )));
         }
-        let last = statement.lines.iter().map(|line| line.leaf_index).max();
+        let last = statement
+            .lines
+            .iter()
+            .filter(|line| line.node == node_address)
+            .map(|line| line.leaf_index)
+            .max();
         let anchored = {
             let ledger = self.node.ledger();
             ledger.access_anchors(&self.node.key().address()).last().map_or(0, |a| a.tree_size)
@@ -212,12 +222,43 @@ impl BillingService {
         }
         let tree_size = self.node.ledger().merkle_log().size();
         for line in &mut statement.lines {
-            line.proof = Some(crate::rpc::access::prove_event(
-                &self.node,
-                &self.access,
-                line.leaf_index,
-                tree_size,
-            )?);
+            line.proof = Some(match &self.relay {
+                // Another node's line: from that node's signed records on
+                // the access-event topic, under its own anchor.
+                Some(relay) if line.node != node_address => {
+                    let owner: anchor_chaincode::Address = line.node.parse().map_err(|e| {
+                        Status::internal(format!(
+                            "line {} names node {:?}: {e}",
+                            line.number, line.node
+                        ))
+                    })?;
+                    crate::rpc::access::prove_relayed(
+                        &self.node,
+                        relay,
+                        &owner,
+                        line.leaf_index,
+                        tree_size,
+                    )
+                    .await
+                    .map_err(|status| {
+                        Status::new(
+                            status.code(),
+                            format!(
+                                "line {} (access event {}): {}",
+                                line.number,
+                                line.event_id,
+                                status.message()
+                            ),
+                        )
+                    })?
+                }
+                _ => crate::rpc::access::prove_event(
+                    &self.node,
+                    &self.access,
+                    line.leaf_index,
+                    tree_size,
+                )?,
+            });
         }
         statement.plan_proofs = account
             .plans

@@ -55,6 +55,8 @@ pub(crate) struct Services {
     pub(crate) reads: crate::node::reads::Reads,
     /// The consortium's cosignatures.
     pub(crate) cosigning: crate::node::cosign::Cosigning,
+    /// Other nodes' access-event logs from the access-event topic, when followed.
+    pub(crate) relay: Option<crate::node::access_relay::AccessRelay>,
 }
 
 /// Serves the ledger and access services on `listener` until `shutdown` resolves.
@@ -63,8 +65,18 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Services { node, access, anchorer, policy, request_window, tls, store, reads, cosigning } =
-        services;
+    let Services {
+        node,
+        access,
+        anchorer,
+        policy,
+        request_window,
+        tls,
+        store,
+        reads,
+        cosigning,
+        relay,
+    } = services;
     // Both reflection versions: grpcurl asks for v1, older clients for v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cairn_schemas::FILE_DESCRIPTOR_SET)
@@ -106,6 +118,7 @@ pub(crate) async fn serve(
             policy: policy.clone(),
             anchorer: anchorer.clone(),
             reads: reads.clone(),
+            relay: relay.clone(),
         },
     )
     .max_encoding_message_size(256 * 1024 * 1024);
@@ -117,6 +130,7 @@ pub(crate) async fn serve(
             store,
             gate,
             reads: reads.clone(),
+            relay,
         })
         .max_decoding_message_size(2 * access_control::request::MAX_REQUEST_BYTES);
     let service = LedgerServer::new(ledger::LedgerService { node, reads, cosigning, readers })

@@ -9,6 +9,9 @@
 //! - Three nodes cosign checkpoints; a quorum of two makes them final, a node
 //!   that is down does not block it, and a forged cosignature raises the
 //!   divergence alarm.
+//! - An access event logged and anchored by a node that is then killed is
+//!   proven by another node from the first one's signed records on the
+//!   access-event topic, under quorum; made-up events are refused.
 //! - The broker is killed and restarted (on PostgreSQL storage) while
 //!   transactions are submitted: no acknowledged transaction is lost.
 //!
@@ -16,6 +19,7 @@
 //! `CAIRN_REQUIRE_SERVICES=1` a missing broker or database fails the tests;
 //! otherwise they are skipped with a loud message.
 
+mod access_any_node;
 mod consortium;
 mod env;
 mod ledger;
