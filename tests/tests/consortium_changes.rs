@@ -226,6 +226,24 @@ fn adding_an_organisation_and_rotating_its_key_need_their_endorsements() {
     let shown = consortium(&node);
     assert_eq!(shown["nodes"], 2, "the demo's node and dept-tax's: {shown}");
 
+    // The quorum follows the ledger: never above the registered nodes, and
+    // what the node reports (and cosigns under) once changed.
+    let current: [(&str, &Path); 4] =
+        [("ca", &ca), ("operator", &operator), ("audit", &audit), ("dept-tax", &tax2)];
+    let too_high = propose(&node, dir.path(), "quorum-3.tx", &["set-quorum", "--k", "3"], &current);
+    let _ = refused(
+        &node,
+        &too_high,
+        "invalid_argument",
+        "quorum 3 must be at least 1 and at most the 2 registered, unrevoked node identities",
+    );
+    let two = propose(&node, dir.path(), "quorum-2.tx", &["set-quorum", "--k", "2"], &current);
+    let _ = on(&node, &["consortium", "submit", arg(&two)]).assert_success();
+    let agreement = on(&node, &["node", "agreement", "--json"]).assert_success().json();
+    assert_eq!(agreement["quorum"], 2, "the cosigning loop's quorum: {agreement}");
+    let shown = consortium(&node);
+    assert_eq!(shown["quorum"], 2, "{shown}");
+
     // The text view names the change and who endorsed it.
     let text = on(&node, &["consortium", "show"]).assert_success().stdout.clone();
     assert!(text.contains("dept-tax"), "{text}");
