@@ -16,6 +16,13 @@
 //! | `issue_certificate`, `renew_certificate`, `revoke_certificate` | the `issuer` role of an organisation listed for the certificate type (renew and revoke: the certificate's issuing organisation) | — |
 //! | `anchor_access_events`, `anchor_channels` | the `node` role of any department | — |
 //! | `open_account`, `top_up`, `change_plan` | the `operator` role of the operator's organisation | — |
+//! | `change_consortium` | any role but `public` and `verifier`, of any member organisation | the current keys of the change policy's number of member organisations (by default a strict majority; see [`crate::consortium`]) |
+//!
+//! A `node` registration must also be endorsed by the node's own
+//! organisation: its current organisation key, or a registered identity of
+//! that organisation whose role the `register_identity` rule names for
+//! [`OrgRef::Owner`] (which, for a registration, stands for the organisation
+//! the identity joins).
 //!
 //! `public` and `verifier` never create nor endorse anything but their own
 //! registration. An endorsement counts for a principal when its key is a
@@ -64,11 +71,13 @@ pub enum TxType {
     TopUp,
     /// `ChangePlan`.
     ChangePlan,
+    /// `ChangeConsortium`.
+    ChangeConsortium,
 }
 
 impl TxType {
     /// Every transaction type, in a fixed order.
-    pub const ALL: [TxType; 12] = [
+    pub const ALL: [TxType; 13] = [
         TxType::RegisterIdentity,
         TxType::RevokeIdentity,
         TxType::PublishAsset,
@@ -81,6 +90,7 @@ impl TxType {
         TxType::OpenAccount,
         TxType::TopUp,
         TxType::ChangePlan,
+        TxType::ChangeConsortium,
     ];
 
     /// The type of a transaction body.
@@ -98,6 +108,7 @@ impl TxType {
             TxBody::OpenAccount(_) => TxType::OpenAccount,
             TxBody::TopUp(_) => TxType::TopUp,
             TxBody::ChangePlan(_) => TxType::ChangePlan,
+            TxBody::ChangeConsortium(_) => TxType::ChangeConsortium,
         }
     }
 
@@ -116,6 +127,7 @@ impl TxType {
             TxType::OpenAccount => "open_account",
             TxType::TopUp => "top_up",
             TxType::ChangePlan => "change_plan",
+            TxType::ChangeConsortium => "change_consortium",
         }
     }
 }
@@ -271,6 +283,32 @@ pub fn ceiling(tx_type: TxType) -> Rule {
         TxType::OpenAccount | TxType::TopUp | TxType::ChangePlan => {
             Rule { create: create(Operator, Role::Operator), endorse: Vec::new() }
         }
+        // Creating a change grants nothing: the organisations' endorsements,
+        // counted by `consortium::check_change`, decide.
+        TxType::ChangeConsortium => Rule {
+            create: Role::ALL
+                .into_iter()
+                .filter(|role| !matches!(role, Role::Public | Role::Verifier))
+                .map(|role| Principal::new(AnyDepartment, role))
+                .collect(),
+            endorse: Vec::new(),
+        },
+    }
+}
+
+impl std::str::FromStr for TxType {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        TxType::ALL.into_iter().find(|t| t.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = TxType::ALL.iter().map(|t| t.as_str()).collect();
+            Error::Parse {
+                reason: format!(
+                    "unknown transaction type {text:?}; expected one of {}",
+                    names.join(", ")
+                ),
+            }
+        })
     }
 }
 

@@ -85,13 +85,36 @@ pub struct Genesis {
     /// treat it as final; 0 or absent means 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub quorum: u32,
+    /// How many member organisations must endorse a consortium change
+    /// (`change_consortium`) with their organisation keys; 0 or absent means
+    /// a strict majority of the current members. Never below that majority
+    /// and never above the number of organisations.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consortium_changes: u32,
 }
 
 fn is_zero(value: &u32) -> bool {
     *value == 0
 }
 
-/// A checked genesis configuration with its keys decoded.
+/// A member organisation as the consortium currently records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Human-readable description.
+    pub description: String,
+    /// The organisation's current Ed25519 public key: only this key speaks
+    /// for the organisation.
+    pub public_key: [u8; 32],
+    /// The block that admitted it (0: the genesis).
+    pub since_block: u64,
+    /// The block from which `public_key` is its key (0: the genesis).
+    pub key_since_block: u64,
+}
+
+/// The consortium: the genesis configuration, checked, with the changes
+/// that valid `change_consortium` transactions made since (members, keys,
+/// authority rules, quorum, change policy). The ledger holds the current one;
+/// `genesis` and `bytes` never change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consortium {
     /// The configuration as given.
@@ -100,8 +123,8 @@ pub struct Consortium {
     pub bytes: Vec<u8>,
     /// The checkpoint origin.
     pub origin: String,
-    /// Organisation name → public key.
-    pub organisation_keys: BTreeMap<String, [u8; 32]>,
+    /// The current member organisations, by name.
+    pub organisations: BTreeMap<String, Member>,
     /// The effective authority rule of every transaction type, in the order
     /// of [`TxType::ALL`].
     pub rules: Vec<Rule>,
@@ -109,16 +132,44 @@ pub struct Consortium {
     pub operator: String,
     /// The holders' organisation.
     pub holders: String,
+    /// The current quorum k as configured (0 means 1).
+    pub quorum_k: u32,
+    /// The current consortium-change policy as configured (0: majority).
+    pub change_policy: u32,
+}
+
+/// A strict majority of `n` organisations.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
 }
 
 impl Consortium {
     /// How many node cosignatures make a checkpoint final (at least 1).
     pub fn quorum(&self) -> usize {
-        usize::try_from(self.genesis.quorum.max(1)).unwrap_or(usize::MAX)
+        usize::try_from(self.quorum_k.max(1)).unwrap_or(usize::MAX)
+    }
+
+    /// An organisation's current key, if it is a member.
+    pub fn organisation_key(&self, name: &str) -> Option<&[u8; 32]> {
+        self.organisations.get(name).map(|member| &member.public_key)
+    }
+
+    /// Whether `name` is a current member organisation.
+    pub fn is_member(&self, name: &str) -> bool {
+        self.organisations.contains_key(name)
+    }
+
+    /// How many member organisations must endorse a consortium change now:
+    /// the configured number, never below a strict majority of the current
+    /// members.
+    pub fn change_endorsements(&self) -> usize {
+        let configured = usize::try_from(self.change_policy).unwrap_or(usize::MAX);
+        configured.max(majority(self.organisations.len()))
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether a chain or organisation name is 1 to 64 characters of letters, digits, `-`, `_` or `.`.
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
@@ -170,6 +221,7 @@ impl Consortium {
             )));
         }
         let mut organisation_keys = BTreeMap::new();
+        let mut organisations = BTreeMap::new();
         for organisation in &genesis.organisations {
             if !valid_name(&organisation.name) {
                 return Err(GenesisError::Invalid(format!(
@@ -196,6 +248,26 @@ impl Consortium {
                     organisation.name
                 )));
             }
+            let _ = organisations.insert(
+                organisation.name.clone(),
+                Member {
+                    description: organisation.description.clone(),
+                    public_key: key,
+                    since_block: 0,
+                    key_since_block: 0,
+                },
+            );
+        }
+        let n_organisations = organisations.len();
+        if genesis.consortium_changes != 0
+            && !(majority(n_organisations)..=n_organisations)
+                .contains(&usize::try_from(genesis.consortium_changes).unwrap_or(usize::MAX))
+        {
+            return Err(GenesisError::Invalid(format!(
+                "consortium_changes {} must be 0 (a strict majority) or between a strict majority ({}) and the number of organisations ({n_organisations})",
+                genesis.consortium_changes,
+                majority(n_organisations)
+            )));
         }
         let ca = &genesis.certification_authority;
         if !organisation_keys.contains_key(ca) {
@@ -280,14 +352,18 @@ impl Consortium {
                 "origin {origin:?} must be one line without surrounding spaces"
             )));
         }
+        let quorum_k = genesis.quorum;
+        let change_policy = genesis.consortium_changes;
         Ok(Consortium {
             genesis,
             bytes: bytes.to_vec(),
             origin,
-            organisation_keys,
+            organisations,
             rules,
             operator,
             holders,
+            quorum_k,
+            change_policy,
         })
     }
 
@@ -325,6 +401,11 @@ impl Consortium {
     pub fn rule(&self, tx_type: TxType) -> &Rule {
         // `from_bytes` puts a rule for every type, in the order of `TxType::ALL`.
         &self.rules[tx_type as usize]
+    }
+
+    /// Replaces the rule of a transaction type (a checked consortium change).
+    pub fn set_rule(&mut self, tx_type: TxType, rule: Rule) {
+        self.rules[tx_type as usize] = rule;
     }
 
     /// The organisations allowed to issue certificates of a type.
@@ -405,5 +486,19 @@ mod tests {
             err.to_string().contains("\"nowhere\", which is not one of the organisations"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_change_policy_lies_between_a_majority_and_every_organisation() {
+        let mut config: Genesis = serde_json::from_slice(&genesis("ca", BTreeMap::new())).unwrap();
+        let consortium = Consortium::from_bytes(&config.to_bytes()).unwrap();
+        assert_eq!(consortium.change_endorsements(), 2, "a strict majority of 2");
+        for too_few_or_many in [1, 3] {
+            config.consortium_changes = too_few_or_many;
+            let err = Consortium::from_bytes(&config.to_bytes()).unwrap_err();
+            assert!(err.to_string().contains("between a strict majority (2)"), "{err}");
+        }
+        config.consortium_changes = 2;
+        assert_eq!(Consortium::from_bytes(&config.to_bytes()).unwrap().change_policy, 2);
     }
 }

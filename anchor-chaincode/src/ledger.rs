@@ -48,6 +48,7 @@ const BLOCK_LABEL: &[u8] = b"cairn-block-v1\n";
 mod billing;
 mod certs;
 mod check;
+mod consortium;
 mod execute;
 mod log_record;
 mod records;
@@ -56,6 +57,7 @@ mod tests;
 
 pub use billing::{AccountRecord, PlanPeriod, TopUpRecord};
 pub use certs::{CertificateRecord, Channel, HeadAnchor};
+pub use consortium::{ConsortiumChangeRecord, MAX_DESCRIPTION, MAX_RULE_JSON, change_summary};
 pub use log_record::{
     Leaf, batch_envelopes, batch_record, genesis_record, leaf_data, parse_leaf, signature_items,
 };
@@ -92,6 +94,8 @@ pub struct Ledger {
     certs: certs::CertState,
     /// Verifier accounts, by holder.
     accounts: BTreeMap<Address, AccountRecord>,
+    /// Every valid consortium change, oldest first.
+    consortium_history: Vec<ConsortiumChangeRecord>,
 }
 
 /// A state change that passed validation.
@@ -117,6 +121,7 @@ enum Effect {
     },
     Cert(certs::CertEffect),
     Billing(billing::BillingEffect),
+    Consortium(consortium::ConsortiumEffect),
 }
 
 type Failure = (ValidationCode, String);
@@ -147,8 +152,8 @@ impl Ledger {
         let consortium = Consortium::from_bytes(&genesis_bytes)?;
         let mut commitment = Commitment::new();
         commitment.put(b"genesis", &Sha256::digest(&genesis_bytes));
-        for (name, key) in &consortium.organisation_keys {
-            commitment.put(&[b"org/".as_slice(), name.as_bytes()].concat(), key);
+        for (name, member) in &consortium.organisations {
+            commitment.put(&[b"org/".as_slice(), name.as_bytes()].concat(), &member.public_key);
         }
         let log = MerkleLog::new();
         let header = BlockHeader {
@@ -173,10 +178,12 @@ impl Ledger {
             access_anchors: BTreeMap::new(),
             certs: certs::CertState::default(),
             accounts: BTreeMap::new(),
+            consortium_history: Vec::new(),
         })
     }
 
-    /// The consortium configuration.
+    /// The consortium as it is now: the genesis configuration with every
+    /// valid consortium change applied.
     pub fn consortium(&self) -> &Consortium {
         &self.consortium
     }

@@ -189,6 +189,70 @@ pub struct ChangePlan {
     pub plan: Plan,
 }
 
+/// A consortium change (`ChangeConsortium`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsortiumChange {
+    /// Admit an organisation.
+    AddOrganisation {
+        /// Its name.
+        name: String,
+        /// Its description.
+        description: String,
+        /// Its Ed25519 public key.
+        #[serde(with = "hex_array")]
+        public_key: [u8; 32],
+    },
+    /// Remove an organisation and revoke its identities.
+    RemoveOrganisation {
+        /// Its name.
+        name: String,
+    },
+    /// Replace an organisation's key.
+    RotateOrganisationKey {
+        /// Its name.
+        name: String,
+        /// The new Ed25519 public key.
+        #[serde(with = "hex_array")]
+        new_public_key: [u8; 32],
+    },
+    /// Replace the authority rule of a transaction type.
+    SetAuthorityRule {
+        /// The transaction type, as named in the genesis.
+        tx_type: String,
+        /// The rule, as genesis JSON.
+        rule_json: String,
+    },
+    /// Set the quorum k.
+    SetQuorum {
+        /// How many node cosignatures make a checkpoint final.
+        k: u32,
+    },
+    /// Set the consortium-change policy.
+    SetChangePolicy {
+        /// How many organisations must endorse a change (0: a strict majority).
+        organisations: u32,
+    },
+}
+
+mod hex_array {
+    pub(super) fn serialize<S: serde::Serializer>(
+        bytes: &[u8; 32],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<[u8; 32], D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(bytes)
+    }
+}
+
 /// The body of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,6 +281,8 @@ pub enum TxBody {
     TopUp(TopUp),
     /// Change a verifier account's plan.
     ChangePlan(ChangePlan),
+    /// Change the consortium.
+    ChangeConsortium(ConsortiumChange),
 }
 
 impl TxBody {
@@ -431,6 +497,9 @@ impl Transaction {
                 plan: plan_from_pb_reason(change.plan).map_err(malformed)?,
                 holder: change.holder,
             }),
+            Some(pb::tx_payload::Body::ChangeConsortium(change)) => {
+                TxBody::ChangeConsortium(decode_change(change).map_err(malformed)?)
+            }
         };
         Ok(Transaction {
             id,
@@ -461,6 +530,66 @@ impl Transaction {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+fn decode_change(change: pb::ChangeConsortium) -> Result<ConsortiumChange, String> {
+    use pb::change_consortium::Change;
+    Ok(match change.change {
+        None => return Err("change_consortium names no change".into()),
+        Some(Change::AddOrganisation(add)) => ConsortiumChange::AddOrganisation {
+            public_key: fixed::<32>(&add.public_key, "organisation public key")?,
+            name: add.name,
+            description: add.description,
+        },
+        Some(Change::RemoveOrganisation(remove)) => {
+            ConsortiumChange::RemoveOrganisation { name: remove.name }
+        }
+        Some(Change::RotateOrganisationKey(rotate)) => ConsortiumChange::RotateOrganisationKey {
+            new_public_key: fixed::<32>(&rotate.new_public_key, "new organisation public key")?,
+            name: rotate.name,
+        },
+        Some(Change::SetAuthorityRule(rule)) => {
+            ConsortiumChange::SetAuthorityRule { tx_type: rule.tx_type, rule_json: rule.rule_json }
+        }
+        Some(Change::SetQuorum(quorum)) => ConsortiumChange::SetQuorum { k: quorum.k },
+        Some(Change::SetChangePolicy(policy)) => {
+            ConsortiumChange::SetChangePolicy { organisations: policy.organisations }
+        }
+    })
+}
+
+/// The protobuf form of a consortium change, for building a transaction.
+pub fn change_to_pb(change: &ConsortiumChange) -> pb::ChangeConsortium {
+    use pb::change_consortium::Change;
+    let change = match change {
+        ConsortiumChange::AddOrganisation { name, description, public_key } => {
+            Change::AddOrganisation(pb::AddOrganisation {
+                name: name.clone(),
+                description: description.clone(),
+                public_key: public_key.to_vec(),
+            })
+        }
+        ConsortiumChange::RemoveOrganisation { name } => {
+            Change::RemoveOrganisation(pb::RemoveOrganisation { name: name.clone() })
+        }
+        ConsortiumChange::RotateOrganisationKey { name, new_public_key } => {
+            Change::RotateOrganisationKey(pb::RotateOrganisationKey {
+                name: name.clone(),
+                new_public_key: new_public_key.to_vec(),
+            })
+        }
+        ConsortiumChange::SetAuthorityRule { tx_type, rule_json } => {
+            Change::SetAuthorityRule(pb::SetAuthorityRule {
+                tx_type: tx_type.clone(),
+                rule_json: rule_json.clone(),
+            })
+        }
+        ConsortiumChange::SetQuorum { k } => Change::SetQuorum(pb::SetQuorum { k: *k }),
+        ConsortiumChange::SetChangePolicy { organisations } => {
+            Change::SetChangePolicy(pb::SetChangePolicy { organisations: *organisations })
+        }
+    };
+    pb::ChangeConsortium { change: Some(change) }
 }
 
 fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String> {

@@ -137,6 +137,15 @@ pub fn block_changes(ledger: &Ledger, block: &Block, envelopes: &[Vec<u8>]) -> B
             TxBody::SetSharingRules(rules) => {
                 let _ = assets.insert(rules.asset_id.clone());
             }
+            // Removing an organisation revokes its identities.
+            TxBody::ChangeConsortium(
+                anchor_chaincode::tx::ConsortiumChange::RemoveOrganisation { name },
+            ) => {
+                identities.extend(
+                    ledger.identities().filter(|i| i.organisation == *name).map(|i| i.address),
+                );
+            }
+            TxBody::ChangeConsortium(_) => {}
             // Certificates stay in their channels; the directory does not list them.
             TxBody::AnchorAccessEvents(_)
             | TxBody::IssueCertificate(_)

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::identity::IdentityCommand,
     },
+    /// The consortium: show it, and propose, endorse and submit changes.
+    Consortium {
+        #[command(subcommand)]
+        command: cli::consortium::ConsortiumCommand,
+    },
     /// Publish asset versions, set sharing rules, look up assets.
     Asset {
         #[command(subcommand)]
@@ -147,6 +152,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench { command } => bench::run(command),
         Command::Proof { command } => cli::proof::run(command),
         Command::Identity { command } => cli::run_async(cli::identity::run(command)),
+        Command::Consortium { command } => cli::run_async(cli::consortium::run(command)),
         Command::Asset { command } => cli::run_async(cli::asset::run(command)),
         Command::Tx { command } => cli::run_async(cli::tx::tx(command)),
         Command::Block { command } => cli::run_async(cli::tx::block(command)),

@@ -158,7 +158,7 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
         if node.ledger().identity(&node.key().address()).is_none() {
             tracing::warn!(
                 address = %node.key().address(),
-                "the node identity is not registered, so access events are recorded but not anchored; register {} with `cairn identity register --role node` in a department (not the certification authority's organisation)",
+                "the node identity is not registered, so access events are recorded but not anchored; register {} with `cairn identity register --role node --org-key ORG.key` in a department (not the certification authority's organisation), endorsed by that department's organisation key",
                 config.node_key_path().display()
             );
         }

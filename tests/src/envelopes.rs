@@ -48,6 +48,27 @@ pub fn register_envelope(
     seal(chain_id, identity, b"register", body, &[(endorser_org, endorser)])
 }
 
+/// A `RegisterIdentity` of `identity` as a `node` of `organisation`, endorsed
+/// by the certification authority (`ca`, its organisation key) and by the
+/// node's own organisation (`own`, its organisation key).
+pub fn register_node_envelope(
+    chain_id: &str,
+    identity: &KeyPair,
+    name: &str,
+    organisation: &str,
+    ca: &KeyPair,
+    own: &KeyPair,
+) -> Envelope {
+    let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
+        name: name.to_string(),
+        organisation: organisation.to_string(),
+        role: tx::role_to_pb(Role::Node).into(),
+        signing_public_key: identity.signing_public_key().to_vec(),
+        encryption_public_key: identity.encryption_public_key().to_vec(),
+    });
+    seal(chain_id, identity, b"register", body, &[("ca", ca), (organisation, own)])
+}
+
 /// A `PublishAsset` of `asset_id` at `version`, signed by `publisher`; `nonce`
 /// makes equal bodies distinct.
 pub fn publish_envelope(

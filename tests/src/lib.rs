@@ -27,7 +27,10 @@ pub use cli::{
     COMMAND_TIMEOUT, CliOutput, arg, cairn, cairn_bin, cairn_command, cairn_with_timeout, on,
     parse_json, workspace_dir,
 };
-pub use envelopes::{Envelope, VALID, anchor_access_envelope, publish_envelope, register_envelope};
+pub use envelopes::{
+    Envelope, VALID, anchor_access_envelope, publish_envelope, register_envelope,
+    register_node_envelope,
+};
 pub use grpc::{connect, sign_request, target, verify_data_hash_many};
 pub use node::{Node, START_TIMEOUT, Start, Stopped};
 

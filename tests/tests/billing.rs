@@ -63,7 +63,9 @@ impl World {
         let path = self.dir.path().join(format!("{name}.key"));
         cairn(["key", "new", "--out", arg(&path)]).assert_success();
         let ca = self.demo_key("org-ca");
-        self.on(&[
+        // A node is also endorsed by its own organisation's key.
+        let own = self.demo_key(&format!("org-{organisation}"));
+        let mut args = vec![
             "identity",
             "register",
             "--key",
@@ -76,8 +78,11 @@ impl World {
             role,
             "--endorser-key",
             arg(&ca),
-        ])
-        .assert_success();
+        ];
+        if role == "node" {
+            args.extend(["--org-key", arg(&own)]);
+        }
+        self.on(&args).assert_success();
         let pair = KeyPair::load(&path).unwrap();
         (path, pair)
     }

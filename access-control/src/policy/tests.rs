@@ -397,6 +397,7 @@ fn write_of(tx_type: TxType) -> (&'static str, Action) {
         TxType::OpenAccount | TxType::TopUp | TxType::ChangePlan => {
             ("account", Action::ManageAccounts)
         }
+        TxType::ChangeConsortium => unreachable!("no role policy speaks for consortium changes"),
     }
 }
 
@@ -407,7 +408,9 @@ fn write_of(tx_type: TxType) -> (&'static str, Action) {
 async fn the_role_policy_agrees_with_the_chaincode_on_every_write() {
     let policy = RolePolicy::builtin().await.unwrap();
     let caller = address(0x1a);
-    for tx_type in TxType::ALL {
+    // A consortium change is decided by the organisations' endorsements,
+    // counted by the chaincode; no request in front of the node stands for it.
+    for tx_type in TxType::ALL.into_iter().filter(|t| *t != TxType::ChangeConsortium) {
         let rule = authority::ceiling(tx_type);
         for role in Role::ALL {
             let chaincode = rule.create.iter().chain(&rule.endorse).any(|p| p.role == role);

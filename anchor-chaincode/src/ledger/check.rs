@@ -10,7 +10,7 @@ use super::{
 use crate::authority::{self, Orgs, Principal, TxType};
 use crate::merkle;
 use crate::tx::{self, Transaction, TxBody};
-use crate::types::{Address, ValidationCode};
+use crate::types::{Address, Role, ValidationCode};
 
 fn valid_asset_id(asset_id: &str) -> bool {
     !asset_id.is_empty()
@@ -31,7 +31,7 @@ impl Ledger {
         if !principal.organisation.matches(organisation, orgs) {
             return false;
         }
-        if self.consortium.organisation_keys.get(organisation) == Some(&endorsement.public_key) {
+        if self.consortium.organisation_key(organisation) == Some(&endorsement.public_key) {
             return authority::genesis_key_acts_as(organisation, principal.role, orgs);
         }
         self.identities.get(&Address::of_public_key(&endorsement.public_key)).is_some_and(
@@ -91,7 +91,7 @@ impl Ledger {
                             .get(&Address::of_public_key(&e.public_key))
                             .map_or_else(
                                 || {
-                                    if self.consortium.organisation_keys.get(&e.organisation)
+                                    if self.consortium.organisation_key(&e.organisation)
                                         == Some(&e.public_key)
                                     {
                                         "the organisation's genesis key".to_owned()
@@ -122,6 +122,47 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// A node joins an organisation only with that organisation's consent:
+    /// an endorsement by its current organisation key, or by a registered,
+    /// unrevoked identity of it whose role the `register_identity` rule names
+    /// for the owning organisation.
+    fn check_own_organisation_endorses(
+        &self,
+        transaction: &Transaction,
+        organisation: &str,
+    ) -> Result<(), Failure> {
+        let rule = self.consortium.rule(TxType::RegisterIdentity);
+        let endorses = |endorsement: &tx::Endorsement| {
+            endorsement.organisation == organisation
+                && (self.consortium.organisation_key(organisation) == Some(&endorsement.public_key)
+                    || self
+                        .identities
+                        .get(&Address::of_public_key(&endorsement.public_key))
+                        .is_some_and(|identity| {
+                            identity.organisation == organisation
+                                && identity.revoked.is_none()
+                                && rule.endorse.iter().any(|p| {
+                                    p.organisation == authority::OrgRef::Owner
+                                        && p.role == identity.role
+                                })
+                        }))
+        };
+        if transaction.endorsements.iter().any(endorses) {
+            return Ok(());
+        }
+        Err(failure(
+            ValidationCode::EndorsementPolicyFailure,
+            format!(
+                "register_identity of a node requires endorsement by its own organisation {organisation:?}: its current organisation key{}",
+                if rule.endorse.iter().any(|p| p.organisation == authority::OrgRef::Owner) {
+                    " or a member whose role the register_identity rule names for the owning organisation"
+                } else {
+                    ""
+                }
+            ),
+        ))
     }
 
     pub(super) fn registered_creator(
@@ -206,13 +247,13 @@ impl Ledger {
                         "name must be 1 to 128 bytes without control characters",
                     ));
                 }
-                if !self.consortium.organisation_keys.contains_key(&register.organisation)
+                if !self.consortium.is_member(&register.organisation)
                     && register.organisation != self.consortium.holders()
                 {
                     return Err(failure(
                         ValidationCode::UnknownOrganisation,
                         format!(
-                            "organisation {:?} is neither in the genesis configuration nor the holders' organisation {:?}",
+                            "organisation {:?} is neither a member of the consortium nor the holders' organisation {:?}",
                             register.organisation,
                             self.consortium.holders()
                         ),
@@ -240,7 +281,10 @@ impl Ledger {
                         ),
                     ));
                 }
-                self.authorise(transaction, None, None)?;
+                self.authorise(transaction, None, Some(&register.organisation))?;
+                if register.role == Role::Node {
+                    self.check_own_organisation_endorses(transaction, &register.organisation)?;
+                }
                 Ok(Effect::Register(IdentityRecord {
                     address,
                     name: register.name.clone(),
@@ -480,6 +524,7 @@ impl Ledger {
             TxBody::OpenAccount(open) => self.check_open_account(transaction, open),
             TxBody::TopUp(top_up) => self.check_top_up(transaction, top_up),
             TxBody::ChangePlan(change) => self.check_change_plan(transaction, change),
+            TxBody::ChangeConsortium(change) => self.check_change_consortium(transaction, change),
         }
     }
 }

@@ -64,7 +64,18 @@ impl Fixture {
             (NODE, "health", Role::Node),
             (CIVIL_NODE, "civil", Role::Node),
         ] {
-            let envelope = fixture.register(seed, organisation, role, &[("ca", CA_ORG)]);
+            // A node is also endorsed by its own organisation's key.
+            let own = match organisation {
+                "health" => HEALTH_ORG,
+                "civil" => CIVIL_ORG,
+                _ => CA_ORG,
+            };
+            let endorsers: &[(&str, u8)] = if role == Role::Node {
+                &[("ca", CA_ORG), (organisation, own)]
+            } else {
+                &[("ca", CA_ORG)]
+            };
+            let envelope = fixture.register(seed, organisation, role, endorsers);
             fixture.expect(envelope, ValidationCode::Valid, "");
         }
         let envelope = fixture.publish(PROVIDER, "health/clinics", 1);
@@ -460,3 +471,4 @@ fn access_event_anchors_only_grow_consistently() {
 mod authority;
 mod billing;
 mod certificates;
+mod consortium;

@@ -84,6 +84,8 @@ pub(crate) struct Fixture {
     pub(crate) dir: PathBuf,
     genesis: Vec<u8>,
     ca: KeyPair,
+    /// The department's organisation key: it endorses its nodes.
+    dept: KeyPair,
     provider: KeyPair,
     officer: KeyPair,
     member_role: Role,
@@ -130,6 +132,7 @@ impl Fixture {
             dir: dir.to_path_buf(),
             genesis,
             ca,
+            dept,
             provider: KeyPair::generate()?,
             officer: KeyPair::generate()?,
             member_role,
@@ -179,8 +182,14 @@ impl Fixture {
             timestamp_ms: now_ms(),
             body,
         };
-        let endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
+        let mut endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
             if endorse { vec![("ca", self.ca.signing_key())] } else { vec![] };
+        // A node joins its department with the department's consent.
+        if let pb::tx_payload::Body::RegisterIdentity(register) = &draft.body
+            && register.role == i32::from(tx::role_to_pb(Role::Node))
+        {
+            endorsers.push(("dept", self.dept.signing_key()));
+        }
         Ok(tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers))
     }
 

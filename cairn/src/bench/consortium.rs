@@ -127,7 +127,7 @@ fn start(
     let registrations: Vec<Vec<u8>> = consortium
         .nodes
         .iter()
-        .map(|(node, _)| node_registration("bench", &ca, node.key()))
+        .map(|(node, _)| node_registration("bench", &ca, &dept, node.key()))
         .collect();
     consortium.signers = (0..64).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
     let publishers = bench_registrations("bench", &ca, &consortium.signers);

@@ -163,8 +163,13 @@ fn raw_produce_consume(
 
 #[cfg(feature = "kafka")]
 /// A `RegisterIdentity` of `key` with the `node` role in the bench's
-/// department, endorsed by the certification authority.
-pub(super) fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> Vec<u8> {
+/// department, endorsed by the certification authority and the department.
+pub(super) fn node_registration(
+    chain_id: &str,
+    ca: &KeyPair,
+    dept: &KeyPair,
+    key: &KeyPair,
+) -> Vec<u8> {
     use anchor_chaincode::tx::{self, TxDraft};
     use cairn_schemas::v1 as pb;
     let draft = TxDraft {
@@ -182,7 +187,7 @@ pub(super) fn node_registration(chain_id: &str, ca: &KeyPair, key: &KeyPair) -> 
     tx::seal(
         draft.payload(&key.signing_public_key()),
         key.signing_key(),
-        &[("ca", ca.signing_key())],
+        &[("ca", ca.signing_key()), ("dept", dept.signing_key())],
     )
 }
 
@@ -250,7 +255,7 @@ fn projection(
         let log = Arc::new(KafkaLog::open(&kafka.config, &kafka.ledger_topic)?);
         let genesis = bench_genesis(&ca, &dept).to_bytes();
         let node = Node::open_on(&node_config, log, Some(&genesis), true)?;
-        let registration = vec![node_registration("bench", &ca, &logger)];
+        let registration = vec![node_registration("bench", &ca, &dept, &logger)];
         let (valid, _) = runtime.block_on(submit_all(&node, registration, 1))?;
         if valid != 1 {
             bail!("the bench's logging node could not be registered");

@@ -67,7 +67,7 @@ struct Round {
 fn envelope(
     chain_id: &str,
     signer: &KeyPair,
-    endorser: Option<&KeyPair>,
+    endorsers: &[(&str, &KeyPair)],
     body: pb::tx_payload::Body,
 ) -> anyhow::Result<Vec<u8>> {
     let draft = TxDraft {
@@ -77,13 +77,15 @@ fn envelope(
         body,
     };
     let endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
-        endorser.map(|e| vec![("ca", e.signing_key())]).unwrap_or_default();
+        endorsers.iter().map(|(org, key)| (*org, key.signing_key())).collect();
     Ok(tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers))
 }
 
+/// A registration endorsed by `endorsers` (the certification authority
+/// first; a node's own organisation too).
 fn register(
     chain_id: &str,
-    ca: &KeyPair,
+    endorsers: &[(&str, &KeyPair)],
     pair: &KeyPair,
     organisation: &str,
     role: Role,
@@ -91,7 +93,7 @@ fn register(
     envelope(
         chain_id,
         pair,
-        Some(ca),
+        endorsers,
         pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
             name: "bench".into(),
             organisation: organisation.into(),
@@ -146,13 +148,19 @@ fn round(
     let holders: Vec<KeyPair> =
         (0..args.holders.max(1)).map(|_| KeyPair::generate()).collect::<Result<_, _>>()?;
     let mut setup = vec![
-        register(chain_id, &ca, &issuer, "university", Role::Issuer)?,
-        register(chain_id, &ca, node.key(), "university", Role::Node)?,
+        register(chain_id, &[("ca", &ca)], &issuer, "university", Role::Issuer)?,
+        register(
+            chain_id,
+            &[("ca", &ca), ("university", &university)],
+            node.key(),
+            "university",
+            Role::Node,
+        )?,
     ];
     for holder in &holders {
         setup.push(register(
             chain_id,
-            &ca,
+            &[("ca", &ca)],
             holder,
             anchor_chaincode::genesis::DEFAULT_HOLDERS,
             Role::Public,
@@ -198,7 +206,7 @@ fn round(
         issues.push(envelope(
             chain_id,
             &issuer,
-            None,
+            &[],
             pb::tx_payload::Body::IssueCertificate(body),
         )?);
     }
@@ -219,7 +227,7 @@ fn round(
             envelope(
                 chain_id,
                 &issuer,
-                None,
+                &[],
                 pb::tx_payload::Body::RevokeCertificate(pb::RevokeCertificate {
                     certificate_id: id.to_vec(),
                     reason: "bench revocation".into(),

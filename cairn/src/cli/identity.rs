@@ -15,7 +15,8 @@ use super::{NodeArgs, print};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum IdentityCommand {
-    /// Register the identity of a key file, endorsed by the certification authority.
+    /// Register the identity of a key file, endorsed by the certification authority
+    /// (and, for a node, by its own organisation's key: --org-key).
     Register {
         /// The identity's key file (from `cairn key new`).
         #[arg(long)]
@@ -26,7 +27,7 @@ pub(crate) enum IdentityCommand {
         /// Organisation, as in the genesis configuration.
         #[arg(long)]
         org: String,
-        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor or public.
+        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor, operator, node or public.
         #[arg(long)]
         role: Role,
         /// The certification authority's key file (its organisation key or a registered member's).
@@ -35,6 +36,10 @@ pub(crate) enum IdentityCommand {
         /// The endorsing organisation; defaults to the chain's certification authority.
         #[arg(long)]
         endorser_org: Option<String>,
+        /// The identity's own organisation's key file (its organisation key), which must
+        /// also endorse a `node` registration.
+        #[arg(long)]
+        org_key: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -68,9 +73,19 @@ pub(crate) enum IdentityCommand {
 
 pub(crate) async fn run(command: IdentityCommand) -> anyhow::Result<()> {
     match command {
-        IdentityCommand::Register { key, name, org, role, endorser_key, endorser_org, node } => {
+        IdentityCommand::Register {
+            key,
+            name,
+            org,
+            role,
+            endorser_key,
+            endorser_org,
+            org_key,
+            node,
+        } => {
             let pair = KeyPair::load(&key)?;
             let endorser = KeyPair::load(&endorser_key)?;
+            let own = org_key.as_deref().map(KeyPair::load).transpose()?;
             let mut client = connect::<LedgerClient<_>>(&node).await?;
             let info = node_info(&mut client).await?;
             let endorser_org = match endorser_org {
@@ -79,17 +94,18 @@ pub(crate) async fn run(command: IdentityCommand) -> anyhow::Result<()> {
             };
             let body = pb::tx_payload::Body::RegisterIdentity(pb::RegisterIdentity {
                 name,
-                organisation: org,
+                organisation: org.clone(),
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
             });
             let draft = draft(&info.chain_id, body)?;
-            let envelope = tx::seal(
-                draft.payload(&pair.signing_public_key()),
-                pair.signing_key(),
-                &[(endorser_org.as_str(), endorser.signing_key())],
-            );
+            let mut endorsers = vec![(endorser_org.as_str(), endorser.signing_key())];
+            if let Some(own) = &own {
+                endorsers.push((org.as_str(), own.signing_key()));
+            }
+            let envelope =
+                tx::seal(draft.payload(&pair.signing_public_key()), pair.signing_key(), &endorsers);
             let _ = submit_and_print(&mut client, envelope, node.json).await?;
             Ok(())
         }

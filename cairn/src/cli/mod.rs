@@ -12,6 +12,7 @@ pub(crate) mod access;
 pub(crate) mod asset;
 pub(crate) mod billing;
 pub(crate) mod cert;
+pub(crate) mod consortium;
 pub(crate) mod genesis;
 pub(crate) mod identity;
 pub(crate) mod key;

@@ -139,7 +139,10 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
             signing_public_key: node_key.signing_public_key().to_vec(),
             encryption_public_key: node_key.encryption_public_key().to_vec(),
         });
-        let _ = submit(node, &node_key, &[("ca", &ca_org)], body).await?;
+        // A node joins its organisation with that organisation's consent.
+        let operator_org = KeyPair::load(&dir.join("org-operator.key"))?;
+        let _ =
+            submit(node, &node_key, &[("ca", &ca_org), ("operator", &operator_org)], body).await?;
     }
     let csv_path = dir.join("clinic-registry.csv");
     std::fs::write(&csv_path, SAMPLE_CSV)
@@ -233,6 +236,7 @@ pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
         "\nCairn demo chain {CHAIN_ID:?} is up on {address}: {} blocks, {} transactions.\n\
          Demo keys are in {}.\n\nTry, in another terminal:\n\
          \x20 cairn node info{node_flag} --trusted-keys-out trusted.keys\n\
+         \x20 cairn consortium show{node_flag}\n\
          \x20 cairn asset show {ASSET_ID}{node_flag}\n\
          \x20 cairn identity show {consumer}{node_flag}\n\
          \x20 cairn tx show {publish_tx}{node_flag}\n\

@@ -187,3 +187,51 @@ pub(crate) fn submit_response(receipt: &Receipt) -> pb::SubmitResponse {
         response_json: receipt.response.clone(),
     }
 }
+
+/// The current consortium and the history of its changes.
+pub(crate) fn consortium_to_pb(ledger: &anchor_chaincode::Ledger) -> pb::ConsortiumState {
+    let consortium = ledger.consortium();
+    let authority: serde_json::Map<String, serde_json::Value> =
+        anchor_chaincode::authority::TxType::ALL
+            .into_iter()
+            .map(|tx_type| {
+                (
+                    tx_type.as_str().to_owned(),
+                    serde_json::to_value(consortium.rule(tx_type)).unwrap_or_default(),
+                )
+            })
+            .collect();
+    pb::ConsortiumState {
+        height: ledger.height(),
+        organisations: consortium
+            .organisations
+            .iter()
+            .map(|(name, member)| pb::ConsortiumOrganisation {
+                name: name.clone(),
+                description: member.description.clone(),
+                public_key: member.public_key.to_vec(),
+                since_block: member.since_block,
+                key_since_block: member.key_since_block,
+            })
+            .collect(),
+        certification_authority: consortium.certification_authority().to_owned(),
+        operator: consortium.operator().to_owned(),
+        holders: consortium.holders().to_owned(),
+        quorum: u32::try_from(consortium.quorum()).unwrap_or(u32::MAX),
+        nodes: u32::try_from(ledger.active_nodes().count()).unwrap_or(u32::MAX),
+        change_policy: consortium.change_policy,
+        change_endorsements: u32::try_from(consortium.change_endorsements()).unwrap_or(u32::MAX),
+        authority_json: serde_json::Value::Object(authority).to_string(),
+        history: ledger
+            .consortium_history()
+            .iter()
+            .map(|record| pb::ConsortiumChangeRecord {
+                block_number: record.block_number,
+                tx_id: record.tx_id.to_string(),
+                change_json: serde_json::to_string(&record.change).unwrap_or_default(),
+                creator_address: record.creator.to_string(),
+                endorsed_by: record.endorsed_by.clone(),
+            })
+            .collect(),
+    }
+}

@@ -20,8 +20,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::signed_reader;
 use super::convert::{
-    HIDDEN, agreement_to_pb, asset_to_pb, checkpoint_to_pb, code_to_pb, header_to_pb,
-    identity_to_pb, may_see_sharing, quorum_checkpoint_to_pb, submit_response,
+    HIDDEN, agreement_to_pb, asset_to_pb, checkpoint_to_pb, code_to_pb, consortium_to_pb,
+    header_to_pb, identity_to_pb, may_see_sharing, quorum_checkpoint_to_pb, submit_response,
 };
 use super::decision::{internal, submit_status};
 use crate::node::Node;
@@ -371,6 +371,15 @@ impl Ledger for LedgerService {
             cosigner_key: self.cosigning.verifier_key(),
             quorum: u32::try_from(consortium.quorum()).unwrap_or(u32::MAX),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_consortium(
+        &self,
+        _request: Request<pb::GetConsortiumRequest>,
+    ) -> Result<Response<pb::ConsortiumState>, Status> {
+        let ledger = self.node.ledger();
+        Ok(Response::new(consortium_to_pb(&ledger)))
     }
 
     #[tracing::instrument(skip_all)]

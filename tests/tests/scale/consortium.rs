@@ -17,7 +17,9 @@ use access_control::keys::KeyPair;
 use anchor_chaincode::Role;
 use anchor_chaincode::checkpoint::{Checkpoint, CosignatureSigner};
 use cairn_schemas::v1 as pb;
-use cairn_tests::{Node, Start, VALID, cairn, connect, register_envelope, runtime};
+use cairn_tests::{
+    Node, Start, VALID, cairn, connect, register_envelope, register_node_envelope, runtime,
+};
 use connectors::kafka::{KafkaConfig, KafkaProducer, OutRecord};
 
 use crate::env::{CHAIN, Env, args_ref};
@@ -29,11 +31,14 @@ async fn submit(url: &str, envelope: Vec<u8>) -> u64 {
     answer.block_number
 }
 
-/// Registers the node key in `dir` as a `node` identity of `organisation`.
+/// Registers the node key in `dir` as a `node` identity of `organisation`,
+/// endorsed by the certification authority and the organisation's key (in
+/// the demo's key directory beside `ca`).
 async fn register_node(url: &str, dir: &Path, organisation: &str, ca: &KeyPair) -> KeyPair {
     let key = KeyPair::load(&dir.join("node.key")).unwrap();
-    let envelope =
-        register_envelope(CHAIN, &key, organisation, organisation, Role::Node, ("ca", ca));
+    let demo = dir.parent().unwrap().join("a/demo");
+    let own = KeyPair::load(&demo.join(format!("org-{organisation}.key"))).unwrap();
+    let envelope = register_node_envelope(CHAIN, &key, organisation, organisation, ca, &own);
     let _ = submit(url, envelope.bytes).await;
     key
 }

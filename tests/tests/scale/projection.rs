@@ -332,6 +332,8 @@ fn the_audit_log_of_a_node_with_postgres_holds_every_nodes_events() {
         "node",
         "--endorser-key",
         org_ca.to_str().unwrap(),
+        "--org-key",
+        demo.join("org-operator.key").to_str().unwrap(),
         "--node",
         &a.url(),
     ])
