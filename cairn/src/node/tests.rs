@@ -55,7 +55,7 @@ fn open_with_keys(dir: &Path, max_block_bytes: Option<usize>) -> (Node, KeyPair,
 
 /// A node on a new chain whose own key is registered as a `node` of `dept`.
 async fn open_registered(dir: &Path) -> Node {
-    let (node, ca, _dept) = open_with_keys(dir, None);
+    let (node, ca, dept) = open_with_keys(dir, None);
     let key = node.key().clone();
     let draft = TxDraft {
         chain_id: CHAIN.into(),
@@ -72,7 +72,7 @@ async fn open_registered(dir: &Path) -> Node {
     let envelope = tx::seal(
         draft.payload(&key.signing_public_key()),
         key.signing_key(),
-        &[("ca", ca.signing_key())],
+        &[("ca", ca.signing_key()), ("dept", dept.signing_key())],
     );
     let submitted = node.submit(envelope).await.unwrap();
     assert_eq!(

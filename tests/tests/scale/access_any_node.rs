@@ -11,10 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
-use anchor_chaincode::Role;
 use base64::Engine;
 use cairn_schemas::v1 as pb;
-use cairn_tests::{CliOutput, Node, Start, VALID, cairn, connect, register_envelope, runtime};
+use cairn_tests::{CliOutput, Node, Start, VALID, cairn, connect, register_node_envelope, runtime};
 use connectors::kafka::{KafkaConfig, KafkaProducer, OutRecord};
 
 use crate::env::{CHAIN, Env, args_ref, node_key, synthetic_events};
@@ -30,8 +29,10 @@ async fn submit(url: &str, envelope: Vec<u8>) {
 /// Registers the node key in `dir` as a `node` identity of `organisation`.
 async fn register_node(url: &str, dir: &Path, organisation: &str, ca: &KeyPair) {
     let key = KeyPair::load(&dir.join("node.key")).unwrap();
-    let envelope =
-        register_envelope(CHAIN, &key, organisation, organisation, Role::Node, ("ca", ca));
+    // A node joins with its own organisation's endorsement too (the demo keeps its key).
+    let demo = dir.parent().unwrap().join("a/demo");
+    let own = KeyPair::load(&demo.join(format!("org-{organisation}.key"))).unwrap();
+    let envelope = register_node_envelope(CHAIN, &key, organisation, organisation, ca, &own);
     submit(url, envelope.bytes).await;
 }
 
