@@ -21,6 +21,7 @@ mod cli;
 mod envelopes;
 mod grpc;
 mod node;
+mod witness;
 
 pub use broker::Broker;
 pub use cli::{
@@ -33,6 +34,7 @@ pub use envelopes::{
 };
 pub use grpc::{connect, sign_request, target, verify_data_hash_many};
 pub use node::{Node, START_TIMEOUT, Start, Stopped};
+pub use witness::{WITNESS_NAME, Witness};
 
 /// SplitMix64: a small deterministic generator, so that a failing round can be
 /// reproduced from its seed.

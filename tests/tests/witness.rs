@@ -4,51 +4,14 @@
 //! checkpoint of the cosigned size with another root, signed with the
 //! node's own key, is refused: a split view caught by the witness.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use access_control::keys::KeyPair;
 use anchor_chaincode::checkpoint::{Checkpoint, NoteSigner};
-use cairn_tests::{Node, Start, arg, cairn_command, on};
+use cairn_tests::{Node, Start, WITNESS_NAME, Witness, arg, on};
 use serde_json::Value;
-
-/// A child process killed and reaped when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cairn witness serve` on `listen` and returns it with its vkey and address.
-fn start_witness(dir: &std::path::Path, log_vkey: &str, listen: &str) -> (Guard, String, String) {
-    let mut child = cairn_command()
-        .args(["witness", "serve", "--listen", listen, "--name", "auditor.example/witness"])
-        .arg("--key")
-        .arg(dir.join("witness.key"))
-        .args(["--log", log_vkey])
-        .arg("--state-dir")
-        .arg(dir.join("witness-state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cairn witness serve starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let guard = Guard(child);
-    let mut line = String::new();
-    let _ = BufReader::new(stdout).read_line(&mut line).expect("reads the first line");
-    // `witness <vkey> listening on <addr>`
-    let words: Vec<&str> = line.split_whitespace().collect();
-    assert!(
-        words.len() == 5 && words[0] == "witness" && words[2] == "listening",
-        "unexpected first line {line:?}"
-    );
-    (guard, words[1].to_owned(), words[4].to_owned())
-}
 
 /// Posts a raw `add-checkpoint` body and returns the status and body.
 fn post(addr: &str, body: &str) -> (u16, String) {
@@ -79,8 +42,8 @@ fn an_outside_witness_cosigns_and_catches_a_split_view() {
     let log_vkey = info["verifier_key"].as_str().expect("verifier key").to_owned();
     let origin = info["origin"].as_str().expect("origin").to_owned();
 
-    let (_witness, witness_vkey, witness_addr) =
-        start_witness(dir.path(), &log_vkey, "127.0.0.1:0");
+    let witness = Witness::start(dir.path(), &[&log_vkey], "127.0.0.1:0").expect("witness");
+    let (witness_vkey, witness_addr) = (witness.vkey().to_owned(), witness.addr().to_owned());
 
     // The consortium's cosigner keys (the demo node alone), the witness, quorum 2.
     let consortium = dir.path().join("consortium.keys");
@@ -125,7 +88,7 @@ fn an_outside_witness_cosigns_and_catches_a_split_view() {
     };
     let signers = view["verified_signers"].as_array().expect("verified signers");
     assert_eq!(signers.len(), 2, "{view}");
-    assert!(signers.iter().any(|s| s == "auditor.example/witness"), "{view}");
+    assert!(signers.iter().any(|s| s == WITNESS_NAME), "{view}");
     let note = std::fs::read_to_string(&out).expect("the witnessed note");
     assert!(note.contains("\n— auditor.example/witness "), "{note}");
     let size = view["tree_size"].as_u64().expect("size");
@@ -224,8 +187,9 @@ fn a_node_pushes_its_quorum_checkpoints_to_its_witness() {
     let log_vkey = info.assert_success().json()["verifier_key"].as_str().expect("key").to_owned();
     // Nothing cosigned by the witness yet: it is not even up.
     std::thread::sleep(Duration::from_secs(2));
-    let (_witness, witness_vkey, _) =
-        start_witness(dir.path(), &log_vkey, &format!("127.0.0.1:{port}"));
+    let witness =
+        Witness::start(dir.path(), &[&log_vkey], &format!("127.0.0.1:{port}")).expect("witness");
+    let witness_vkey = witness.vkey().to_owned();
     let trusted = trusted_with_witness(&node, dir.path(), &witness_vkey);
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -243,7 +207,7 @@ fn a_node_pushes_its_quorum_checkpoints_to_its_witness() {
         std::thread::sleep(Duration::from_millis(500));
     };
     let signers = view["verified_signers"].as_array().expect("verified signers");
-    assert!(signers.iter().any(|s| s == "auditor.example/witness"), "{view}");
+    assert!(signers.iter().any(|s| s == WITNESS_NAME), "{view}");
     assert_eq!(signers.len(), 2, "{view}");
 
     // New transactions: the witness cosigns the larger checkpoint too, from

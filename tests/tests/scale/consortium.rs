@@ -1,6 +1,7 @@
 //! Three department nodes on one ledger topic cosign checkpoints: a quorum
 //! (2 of 3) makes them final, a proof of a transaction submitted to one node
-//! is served under quorum by another, a node that is down does not block the
+//! is served under quorum by another and verifies offline with the
+//! consortium's keys, an outside witness cosigns what one node pushes to it, a node that is down does not block the
 //! quorum and cosigns again once restarted, and a node that cosigns a forged root raises the divergence alarm
 //! on the others and is never counted. Last, one node's log is altered after
 //! the fact (a copy of the topic with one record changed): restarted on it,
@@ -18,7 +19,8 @@ use anchor_chaincode::Role;
 use anchor_chaincode::checkpoint::{Checkpoint, CosignatureSigner};
 use cairn_schemas::v1 as pb;
 use cairn_tests::{
-    Node, Start, VALID, cairn, connect, register_envelope, register_node_envelope, runtime,
+    Node, Start, VALID, WITNESS_NAME, Witness, cairn, connect, register_envelope,
+    register_node_envelope, runtime,
 };
 use connectors::kafka::{KafkaConfig, KafkaProducer, OutRecord};
 
@@ -77,10 +79,18 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
     let Some(env) = Env::new("quorum") else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut args = env.kafka_args();
+    // A pushes its quorum checkpoints to an outside witness, which starts later.
+    let witness_port = cairn_tests::free_port();
+    let a_extra = vec![
+        "--demo-quorum".into(),
+        "2".into(),
+        "--witness".into(),
+        format!("http://127.0.0.1:{witness_port}"),
+    ];
     let a = Node::start_with_args(
         &dir.path().join("a"),
         Start::Demo,
-        &args_ref(&[args.clone(), vec!["--demo-quorum".into(), "2".into()]].concat()),
+        &args_ref(&[args.clone(), a_extra].concat()),
     )
     .unwrap();
     let b =
@@ -144,6 +154,95 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
     ]);
     let verified = checked.assert_success().json()["verified_signers"].as_array().unwrap().len();
     assert!(verified >= 2, "{}", checked.describe());
+
+    // The outside witness comes up. A transaction submitted to B is proven
+    // by A, and the proof verifies offline with the consortium's keys (2 of
+    // 3); with the witness's key and `quorum 3`, A's checkpoint carries the
+    // witness's cosignature, pushed by A, and it is counted.
+    let a_vkey =
+        cairn(["node", "info", "--node", &a_url, "--json"]).assert_success().json()["verifier_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let witness_dir = dir.path().join("witness");
+    std::fs::create_dir_all(&witness_dir).unwrap();
+    let witness =
+        Witness::start(&witness_dir, &[&a_vkey], &format!("127.0.0.1:{witness_port}")).unwrap();
+    let tx_id = runtime().block_on(async {
+        let mut client = connect(&b_url).await.unwrap();
+        let answer = client
+            .submit(pb::SubmitRequest { envelope: consumer(5, &ca) })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.validation_code, VALID, "{answer:?}");
+        let _ = quorum_at_least(&a_url, tree_size(&b_url).await).await;
+        answer.tx_id
+    });
+    let mut with_witness = String::from("quorum 3\n");
+    for line in text.lines().filter(|l| l.contains('+')) {
+        with_witness.push_str(line);
+        with_witness.push('\n');
+    }
+    with_witness.push_str(witness.vkey());
+    with_witness.push('\n');
+    let with_witness_path = dir.path().join("with-witness.keys");
+    std::fs::write(&with_witness_path, &with_witness).unwrap();
+    let checkpoint_path = dir.path().join("quorum-checkpoint.txt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let witnessed = loop {
+        let run = cairn([
+            "checkpoint",
+            "--quorum",
+            "--trusted-keys",
+            with_witness_path.to_str().unwrap(),
+            "--node",
+            &a_url,
+            "--out",
+            checkpoint_path.to_str().unwrap(),
+            "--json",
+        ]);
+        let witnessed = run.success()
+            && run.json()["verified_signers"]
+                .as_array()
+                .is_some_and(|signers| signers.iter().any(|s| s == WITNESS_NAME));
+        if witnessed {
+            break run.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A never served a witnessed checkpoint: {}",
+            run.describe()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let signers = witnessed["verified_signers"].as_array().unwrap();
+    assert!(signers.iter().any(|s| s == WITNESS_NAME), "{witnessed}");
+    assert!(signers.len() >= 3, "{witnessed}");
+    let proof_path = dir.path().join("proof.json");
+    let _ = cairn([
+        "proof",
+        "inclusion",
+        &tx_id,
+        "--checkpoint",
+        checkpoint_path.to_str().unwrap(),
+        "--node",
+        &a_url,
+        "--out",
+        proof_path.to_str().unwrap(),
+    ])
+    .assert_success();
+    let verified = cairn([
+        "proof",
+        "verify",
+        proof_path.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint_path.to_str().unwrap(),
+        "--trusted-keys",
+        keys.to_str().unwrap(),
+    ]);
+    let report = verified.assert_success().stdout.clone();
+    assert!(report.contains("(quorum 2)"), "{report}");
 
     // C goes down: A and B still reach quorum on what follows.
     let _ = c.kill().unwrap();
@@ -424,7 +523,7 @@ fn three_nodes_cosign_and_a_quorum_of_two_makes_checkpoints_final() {
     let e = anchor_chaincode::checkpoint::open_checkpoint_with_quorum(&forked_note, &quorum)
         .expect_err("a checkpoint only the forked node signed passed a quorum of 2");
     assert!(e.to_string().contains("2 needed"), "{e}");
-    drop((a, b, forked));
+    drop((a, b, forked, witness));
 }
 
 /// Copies records 0..=`last` of `from` to a new topic `to`, with the first
