@@ -50,15 +50,27 @@ async fn quorum_of(url: &str, members: u32) {
     }
 }
 
-/// `cairn audit prove` of `event` on `node`, checked under `keys`.
+/// `cairn audit prove` of `event` on `node` by the demo's auditor, checked under `keys`.
 fn prove(event: &str, node: &str, owner: Option<&str>, keys: &Path, dir: &Path) -> CliOutput {
-    let auditor = dir.join("a/demo/auditor.key");
+    prove_as("auditor", event, node, owner, keys, dir)
+}
+
+/// `cairn audit prove` signed by the demo identity `who` (its key file stem).
+fn prove_as(
+    who: &str,
+    event: &str,
+    node: &str,
+    owner: Option<&str>,
+    keys: &Path,
+    dir: &Path,
+) -> CliOutput {
+    let key = dir.join(format!("a/demo/{who}.key"));
     let mut args = vec![
         "audit".to_string(),
         "prove".into(),
         event.into(),
         "--key".into(),
-        auditor.to_str().unwrap().into(),
+        key.to_str().unwrap().into(),
         "--node".into(),
         node.into(),
         "--out".into(),
@@ -196,6 +208,15 @@ fn an_event_logged_on_a_dead_node_is_proven_by_another_under_quorum() {
     let signers = from_b["signed_by"]["signers"].as_array().map_or(0, Vec::len);
     assert!(signers >= 2, "not under a quorum of 2: {from_b}");
     assert_eq!(from_b["signed_by"]["quorum"], 2, "{from_b}");
+    // Who may have a relayed proof: the event's own identity (the verifier
+    // that queried) and auditors, as for the node's own events; a provider
+    // of another department is refused, and the refusal is itself recorded.
+    let own = prove_as("verifier", &event, &b_url, Some(&a_address), &keys, root);
+    assert_eq!(own.assert_success().json()["relayed"], true, "{}", own.describe());
+    let refused = prove_as("health-provider", &event, &b_url, Some(&a_address), &keys, root);
+    assert!(!refused.success(), "{}", refused.describe());
+    assert!(refused.stderr.contains("access event"), "{}", refused.describe());
+    assert!(!refused.stderr.contains("no access event"), "{}", refused.describe());
     // Without --owner, B finds the owner itself.
     let found = prove_when_anchored(&event, &b_url, None, &keys, root);
     assert_eq!(found["logged_by"], a_address.as_str(), "{found}");
