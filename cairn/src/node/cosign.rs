@@ -20,7 +20,7 @@
 //! root this node computed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anchor_chaincode::checkpoint::{
@@ -34,6 +34,12 @@ use ed25519_zebra::{Signature, VerificationKey};
 use serde::{Deserialize, Serialize};
 
 use super::Node;
+
+mod kept;
+mod topic;
+
+use kept::Cosigned;
+pub(crate) use topic::CosignTopic;
 
 /// How many cosigned sizes are kept (the newest); older ones are forgotten
 /// except the newest that reached quorum.
@@ -628,78 +634,6 @@ impl Cosigning {
     }
 }
 
-/// The largest checkpoint a node cosigned, as kept in its data directory.
-#[derive(Debug, Serialize, Deserialize)]
-struct Cosigned {
-    /// The log size.
-    size: u64,
-    /// The block that ends there.
-    height: u64,
-    /// The log root there (hex).
-    log_root: String,
-}
-
-impl Cosigned {
-    fn load(path: &Path) -> anyhow::Result<Option<Cosigned>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("{} does not hold a cosigned checkpoint", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
-    }
-
-    /// Written to a temporary file, synced, then renamed over the old one.
-    fn store(&self, path: &Path) -> anyhow::Result<()> {
-        use std::io::Write as _;
-        let temporary = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&temporary)
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        file.write_all(&serde_json::to_vec(self)?)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
-    }
-
-    /// Checks that `ledger` holds this checkpoint: at least `size` entries,
-    /// with the same root at `size`. Answers the size and root.
-    fn check(&self, ledger: &Ledger, path: &Path) -> anyhow::Result<(u64, Hash)> {
-        let root = parse_hash(&self.log_root)
-            .with_context(|| format!("{} does not hold a cosigned checkpoint", path.display()))?;
-        let held = ledger.head().header.log_size;
-        if held < self.size {
-            bail!(
-                "the ledger log holds {held} entries, fewer than the {} this node cosigned (block {}, root {}): the log was cut short or replaced, and this node stops rather than serve a fork; the cosigned checkpoint is in {}",
-                self.size,
-                self.height,
-                self.log_root,
-                path.display()
-            );
-        }
-        let ours = ledger.merkle_log().root_at(self.size)?;
-        if ours != root {
-            tracing::error!(
-                size = self.size,
-                height = self.height,
-                cosigned = %self.log_root,
-                now = %hex::encode(ours),
-                "DIVERGENCE: the ledger log differs from what this node cosigned"
-            );
-            bail!(
-                "the ledger log differs from what this node cosigned: at size {} (block {}) its root is {}, but this node cosigned {}; it stops rather than serve a fork (the cosigned checkpoint is in {})",
-                self.size,
-                self.height,
-                hex::encode(ours),
-                self.log_root,
-                path.display()
-            );
-        }
-        Ok((self.size, root))
-    }
-}
-
 fn own_address(node: &Node) -> String {
     node.key().address().to_string()
 }
@@ -719,7 +653,7 @@ fn own_fork(record: &CosignRecord, ours: Option<(Hash, Hash)>) -> ! {
     std::process::exit(70)
 }
 
-fn parse_hash(text: &str) -> anyhow::Result<Hash> {
+pub(super) fn parse_hash(text: &str) -> anyhow::Result<Hash> {
     let mut hash = [0u8; 32];
     hex::decode_to_slice(text, &mut hash)
         .context("a root in a cosign record is not 64 hex digits")?;
@@ -761,97 +695,5 @@ impl Cosigning {
                 Err(_) => {}
             }
         }
-    }
-}
-
-/// The cosign topic: none in a build without the kafka feature.
-#[cfg(not(feature = "kafka"))]
-pub(crate) enum CosignTopic {}
-
-#[cfg(not(feature = "kafka"))]
-impl CosignTopic {
-    fn publish(&self, _: &[CosignRecord]) -> anyhow::Result<()> {
-        match *self {}
-    }
-
-    pub(crate) fn follow(&self, _: Cosigning) -> anyhow::Result<()> {
-        match *self {}
-    }
-}
-
-/// The cosign topic of a Kafka consortium: one partition, every node's records.
-#[cfg(feature = "kafka")]
-pub(crate) struct CosignTopic {
-    producer: connectors::kafka::KafkaProducer,
-    config: connectors::kafka::KafkaConfig,
-    topic: String,
-}
-
-#[cfg(feature = "kafka")]
-impl CosignTopic {
-    /// Publishes on and reads `topic`.
-    pub(crate) fn new(
-        config: &connectors::kafka::KafkaConfig,
-        topic: &str,
-    ) -> anyhow::Result<CosignTopic> {
-        Ok(CosignTopic {
-            producer: connectors::kafka::KafkaProducer::new(config)?,
-            config: config.clone(),
-            topic: topic.to_owned(),
-        })
-    }
-
-    fn publish(&self, records: &[CosignRecord]) -> anyhow::Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let payloads: Vec<(Vec<u8>, Vec<u8>)> =
-            records.iter().map(|r| (r.node.clone().into_bytes(), r.to_bytes())).collect();
-        let out: Vec<connectors::kafka::OutRecord<'_>> = payloads
-            .iter()
-            .map(|(key, payload)| connectors::kafka::OutRecord {
-                key: Some(key),
-                payload,
-                headers: &[],
-                partition: Some(0),
-            })
-            .collect();
-        let _ = self.producer.send_all(&self.topic, &out)?;
-        Ok(())
-    }
-
-    /// Reads every record of the topic from the start, on a thread of its
-    /// own, and hands each to `cosigning`.
-    pub(crate) fn follow(&self, cosigning: Cosigning) -> anyhow::Result<()> {
-        let reader = connectors::kafka::TopicReader::new(
-            &self.config,
-            &self.topic,
-            &BTreeMap::from([(0, 0)]),
-        )?;
-        let _thread = std::thread::Builder::new()
-            .name("cairn-cosign-reader".into())
-            .spawn(move || {
-                let mut warned = false;
-                loop {
-                    match reader.poll(256, std::time::Duration::from_millis(500)) {
-                        Ok(records) => {
-                            warned = false;
-                            for record in records {
-                                match CosignRecord::from_bytes(&record.payload) {
-                                    Ok(parsed) => cosigning.receive(parsed),
-                                    Err(e) => tracing::warn!(offset = record.offset, error = %e, "cosign record ignored"),
-                                }
-                            }
-                        }
-                        Err(e) if !warned => {
-                            tracing::warn!(error = %e, "cannot read the cosign topic; retrying");
-                            warned = true;
-                        }
-                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
-                    }
-                }
-            })
-            .context("cannot start the cosign reader thread")?;
-        Ok(())
     }
 }
