@@ -243,6 +243,8 @@ fn adding_an_organisation_and_rotating_its_key_need_their_endorsements() {
     assert_eq!(agreement["quorum"], 2, "the cosigning loop's quorum: {agreement}");
     let shown = consortium(&node);
     assert_eq!(shown["quorum"], 2, "{shown}");
+    let info = on(&node, &["node", "info", "--json"]).assert_success().json();
+    assert_eq!(info["quorum"], 2, "node info's quorum: {info}");
 
     // The text view names the change and who endorsed it.
     let text = on(&node, &["consortium", "show"]).assert_success().stdout.clone();

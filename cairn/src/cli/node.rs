@@ -265,17 +265,21 @@ pub(crate) async fn run(command: NodeCommand) -> anyhow::Result<()> {
         "state_root": hex::encode(&info.state_root),
         "verifier_key": info.verifier_key,
         "node_address": info.node_address,
+        "cosigner_key": info.cosigner_key,
+        "quorum": info.quorum,
     });
     print(node.json, &view, || {
         format!(
-            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}\nnode address  {}",
+            "chain         {}\norigin        {}\nheight        {} blocks\ntransactions  {}\nstate root    {}\nverifier key  {}\nnode address  {}\ncosigner key  {}\nquorum        {} node cosignatures",
             info.chain_id,
             info.origin,
             info.height,
             info.tree_size,
             hex::encode(&info.state_root),
             info.verifier_key,
-            info.node_address
+            info.node_address,
+            info.cosigner_key,
+            info.quorum
         )
     });
     Ok(())

@@ -218,8 +218,7 @@ pub(crate) fn cosigner_name(address: &Address) -> String {
 /// The consortium's nodes: registered, unrevoked identities with the role `node`.
 fn members(ledger: &Ledger) -> BTreeMap<String, (String, [u8; 32])> {
     ledger
-        .identities()
-        .filter(|identity| identity.role == Role::Node && identity.revoked.is_none())
+        .active_nodes()
         .map(|identity| {
             (
                 identity.address.to_string(),
