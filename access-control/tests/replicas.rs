@@ -80,6 +80,7 @@ fn envelopes(ops: &[Op]) -> Vec<Vec<u8>> {
                     role: pb::Role::Provider.into(),
                     signing_public_key: public(seed).to_vec(),
                     encryption_public_key: vec![seed; 32],
+                    reviewer_role: String::new(),
                 });
                 // Endorser 0..3 is an organisation key claiming to be the CA; 3 means none.
                 let endorser_key = key(*endorser + 1);

@@ -16,6 +16,8 @@
 //! | `issue_certificate`, `renew_certificate`, `revoke_certificate` | the `issuer` role of an organisation listed for the certificate type (renew and revoke: the certificate's issuing organisation) | — |
 //! | `anchor_access_events`, `anchor_channels` | the `node` role of any department | — |
 //! | `open_account`, `top_up`, `change_plan` | the `operator` role of the operator's organisation | — |
+//! | `define_service` | the `provider` role of the service's owning organisation, with that organisation's key endorsing | — |
+//! | `case_action` | a `public` identity of the holders' organisation (apply, supply, withdraw, appeal, only on its own case) or a `reviewer` of a department (checks, steps, decisions, payments, only where the case's service names its organisation and reviewer role) | — |
 //! | `change_consortium` | any role but `public` and `verifier`, of any member organisation | the current keys of the change policy's number of member organisations (by default a strict majority; see [`crate::consortium`]) |
 //!
 //! A `node` registration must also be endorsed by the node's own
@@ -73,11 +75,15 @@ pub enum TxType {
     ChangePlan,
     /// `ChangeConsortium`.
     ChangeConsortium,
+    /// `DefineService`.
+    DefineService,
+    /// `CaseAction`.
+    CaseAction,
 }
 
 impl TxType {
     /// Every transaction type, in a fixed order.
-    pub const ALL: [TxType; 13] = [
+    pub const ALL: [TxType; 15] = [
         TxType::RegisterIdentity,
         TxType::RevokeIdentity,
         TxType::PublishAsset,
@@ -91,6 +97,8 @@ impl TxType {
         TxType::TopUp,
         TxType::ChangePlan,
         TxType::ChangeConsortium,
+        TxType::DefineService,
+        TxType::CaseAction,
     ];
 
     /// The type of a transaction body.
@@ -109,6 +117,8 @@ impl TxType {
             TxBody::TopUp(_) => TxType::TopUp,
             TxBody::ChangePlan(_) => TxType::ChangePlan,
             TxBody::ChangeConsortium(_) => TxType::ChangeConsortium,
+            TxBody::DefineService(_) => TxType::DefineService,
+            TxBody::CaseAction(_) => TxType::CaseAction,
         }
     }
 
@@ -128,6 +138,8 @@ impl TxType {
             TxType::TopUp => "top_up",
             TxType::ChangePlan => "change_plan",
             TxType::ChangeConsortium => "change_consortium",
+            TxType::DefineService => "define_service",
+            TxType::CaseAction => "case_action",
         }
     }
 }
@@ -154,6 +166,8 @@ pub enum OrgRef {
     AnyDepartment,
     /// One named organisation.
     Named(String),
+    /// The holders' organisation (citizens).
+    Holders,
 }
 
 impl fmt::Display for OrgRef {
@@ -166,6 +180,7 @@ impl fmt::Display for OrgRef {
             OrgRef::Owner => f.write_str("the owning organisation"),
             OrgRef::AnyDepartment => f.write_str("any department"),
             OrgRef::Named(name) => write!(f, "organisation {name:?}"),
+            OrgRef::Holders => f.write_str("the holders' organisation"),
         }
     }
 }
@@ -228,6 +243,7 @@ impl OrgRef {
             OrgRef::Owner => orgs.owner == Some(organisation),
             OrgRef::AnyDepartment => organisation != orgs.holders,
             OrgRef::Named(name) => organisation == name,
+            OrgRef::Holders => organisation == orgs.holders,
         }
     }
 
@@ -285,6 +301,21 @@ pub fn ceiling(tx_type: TxType) -> Rule {
         }
         // Creating a change grants nothing: the organisations' endorsements,
         // counted by `consortium::check_change`, decide.
+        // The service's owning organisation, whose key must also endorse
+        // (checked with the definition, see `ledger::cases`).
+        TxType::DefineService => {
+            Rule { create: create(Owner, Role::Provider), endorse: Vec::new() }
+        }
+        // Applicants act on their own cases, reviewers on the steps a
+        // service names for them; `ledger::cases` checks each action
+        // against the case's definition and state.
+        TxType::CaseAction => Rule {
+            create: vec![
+                Principal::new(Holders, Role::Public),
+                Principal::new(AnyDepartment, Role::Reviewer),
+            ],
+            endorse: Vec::new(),
+        },
         TxType::ChangeConsortium => Rule {
             create: Role::ALL
                 .into_iter()

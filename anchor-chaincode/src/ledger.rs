@@ -46,6 +46,7 @@ pub const MAX_AUTHORISED: usize = 10_000;
 const BLOCK_LABEL: &[u8] = b"cairn-block-v1\n";
 
 mod billing;
+mod cases;
 mod certs;
 mod check;
 mod consortium;
@@ -56,6 +57,10 @@ mod records;
 mod tests;
 
 pub use billing::{AccountRecord, PlanPeriod, TopUpRecord};
+pub use cases::{
+    Acted, CaseRecord, DecisionRecord, HistoryEntry, PaymentRecord, ServiceVersionRecord,
+    StepRecord, Verdict, ready_step_names, ready_steps,
+};
 pub use certs::{CertificateRecord, Channel, HeadAnchor};
 pub use consortium::{ConsortiumChangeRecord, MAX_DESCRIPTION, MAX_RULE_JSON, change_summary};
 pub use log_record::{
@@ -96,6 +101,8 @@ pub struct Ledger {
     accounts: BTreeMap<Address, AccountRecord>,
     /// Every valid consortium change, oldest first.
     consortium_history: Vec<ConsortiumChangeRecord>,
+    /// Social-security services and their cases.
+    cases: cases::CaseBook,
 }
 
 /// A state change that passed validation.
@@ -122,6 +129,7 @@ enum Effect {
     Cert(certs::CertEffect),
     Billing(billing::BillingEffect),
     Consortium(consortium::ConsortiumEffect),
+    Case(cases::CaseEffect),
 }
 
 type Failure = (ValidationCode, String);
@@ -179,6 +187,7 @@ impl Ledger {
             certs: certs::CertState::default(),
             accounts: BTreeMap::new(),
             consortium_history: Vec::new(),
+            cases: cases::CaseBook::default(),
         })
     }
 

@@ -38,6 +38,7 @@
 
 pub mod authority;
 pub mod billing;
+pub mod case;
 pub mod cert;
 pub mod checkpoint;
 pub mod commitment;
@@ -45,6 +46,7 @@ mod error;
 pub mod genesis;
 pub mod ledger;
 pub mod merkle;
+pub mod service;
 pub mod sig;
 pub mod tx;
 pub mod types;

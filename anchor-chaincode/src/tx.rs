@@ -54,6 +54,17 @@ pub struct RegisterIdentity {
     /// X25519 public key that data keys are wrapped to.
     #[serde(serialize_with = "hex_bytes")]
     pub encryption_public_key: [u8; 32],
+    /// For role reviewer: the department-defined reviewer role; else empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reviewer_role: String,
+}
+
+/// `DefineService`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DefineService {
+    /// The definition's JSON bytes, exactly as signed.
+    #[serde(serialize_with = "text_or_hex")]
+    pub definition_json: Vec<u8>,
 }
 
 /// `PublishAsset`.
@@ -283,6 +294,10 @@ pub enum TxBody {
     ChangePlan(ChangePlan),
     /// Change the consortium.
     ChangeConsortium(ConsortiumChange),
+    /// Define a service or a new version of one.
+    DefineService(DefineService),
+    /// Act on a case.
+    CaseAction(crate::case::CaseAction),
 }
 
 impl TxBody {
@@ -405,6 +420,7 @@ impl Transaction {
                     .map_err(malformed)?,
                     name: r.name,
                     organisation: r.organisation,
+                    reviewer_role: r.reviewer_role,
                 })
             }
             Some(pb::tx_payload::Body::PublishAsset(p)) => TxBody::PublishAsset(PublishAsset {
@@ -499,6 +515,12 @@ impl Transaction {
             }),
             Some(pb::tx_payload::Body::ChangeConsortium(change)) => {
                 TxBody::ChangeConsortium(decode_change(change).map_err(malformed)?)
+            }
+            Some(pb::tx_payload::Body::DefineService(define)) => {
+                TxBody::DefineService(DefineService { definition_json: define.definition_json })
+            }
+            Some(pb::tx_payload::Body::CaseAction(action)) => {
+                TxBody::CaseAction(crate::case::decode(action).map_err(malformed)?)
             }
         };
         Ok(Transaction {
@@ -651,6 +673,7 @@ fn role_from_pb(number: i32) -> Result<Role, String> {
         Ok(pb::Role::Public) => Role::Public,
         Ok(pb::Role::Operator) => Role::Operator,
         Ok(pb::Role::Node) => Role::Node,
+        Ok(pb::Role::Reviewer) => Role::Reviewer,
         _ => return Err(format!("role {number} is not a known role")),
     })
 }
@@ -667,6 +690,7 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::Public => pb::Role::Public,
         Role::Operator => pb::Role::Operator,
         Role::Node => pb::Role::Node,
+        Role::Reviewer => pb::Role::Reviewer,
     }
 }
 

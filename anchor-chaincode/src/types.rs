@@ -125,11 +125,15 @@ pub enum Role {
     /// A department's node: anchors access-event logs and certificate
     /// channels. Never a member of the certification authority.
     Node,
+    /// A department's reviewer: performs the case steps that service
+    /// definitions name for its organisation and its department-defined
+    /// reviewer role, and nothing else.
+    Reviewer,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::Provider,
         Role::Consumer,
         Role::Verifier,
@@ -139,6 +143,7 @@ impl Role {
         Role::Public,
         Role::Operator,
         Role::Node,
+        Role::Reviewer,
     ];
 
     /// The name used in configuration, JSON and the CLI.
@@ -153,6 +158,7 @@ impl Role {
             Role::Public => "public",
             Role::Operator => "operator",
             Role::Node => "node",
+            Role::Reviewer => "reviewer",
         }
     }
 }
@@ -261,6 +267,15 @@ pub enum ValidationCode {
     /// The creator's role and organisation may not create this transaction
     /// type, or may not act on the object it names.
     NotAuthorised = 50,
+    /// No such service, or no such version of it.
+    UnknownService = 60,
+    /// No such case.
+    UnknownCase = 61,
+    /// The person already has an open case for this service.
+    DuplicateApplication = 62,
+    /// The case is not in a state that allows the action, or the action
+    /// comes out of the order the service defines.
+    CaseStateConflict = 63,
 }
 
 impl ValidationCode {
@@ -289,6 +304,10 @@ impl ValidationCode {
             ValidationCode::UnknownAccount => "unknown_account",
             ValidationCode::AccountExists => "account_exists",
             ValidationCode::NotAuthorised => "not_authorised",
+            ValidationCode::UnknownService => "unknown_service",
+            ValidationCode::UnknownCase => "unknown_case",
+            ValidationCode::DuplicateApplication => "duplicate_application",
+            ValidationCode::CaseStateConflict => "case_state_conflict",
         }
     }
 
@@ -323,6 +342,10 @@ impl ValidationCode {
             UnknownAccount,
             AccountExists,
             NotAuthorised,
+            UnknownService,
+            UnknownCase,
+            DuplicateApplication,
+            CaseStateConflict,
         ]
         .into_iter()
         .find(|code| code.number() == number)

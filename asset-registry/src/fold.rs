@@ -152,6 +152,8 @@ pub fn block_changes(ledger: &Ledger, block: &Block, envelopes: &[Vec<u8>]) -> B
             | TxBody::RenewCertificate(_)
             | TxBody::RevokeCertificate(_)
             | TxBody::AnchorChannels(_) => {}
+            // Services and cases are read from the node's ledger replica.
+            TxBody::DefineService(_) | TxBody::CaseAction(_) => {}
             TxBody::OpenAccount(anchor_chaincode::tx::OpenAccount { holder, .. })
             | TxBody::TopUp(anchor_chaincode::tx::TopUp { holder, .. })
             | TxBody::ChangePlan(anchor_chaincode::tx::ChangePlan { holder, .. }) => {

@@ -23,3 +23,24 @@ pub mod v1 {
 /// The encoded `FileDescriptorSet` of every `cairn.v1` file, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/cairn_v1_descriptor.bin"));
+
+/// The service definitions of the four social-security services of the seed
+/// paper (`services/*.json`), as `(file name, JSON text)`.
+pub mod services {
+    /// Minimum living guarantee: threshold minus per-capita income, times the members.
+    pub const MINIMUM_LIVING_GUARANTEE: &str =
+        include_str!("../services/minimum-living-guarantee.json");
+    /// Social assistance (Algorithm 2, Figure 6 of the seed paper).
+    pub const SOCIAL_ASSISTANCE: &str = include_str!("../services/social-assistance.json");
+    /// Social insurance enrolment (Algorithm 1, Figure 5).
+    pub const SOCIAL_INSURANCE: &str = include_str!("../services/social-insurance.json");
+    /// Social welfare for injury on duty (Algorithm 3, Figure 7).
+    pub const SOCIAL_WELFARE: &str = include_str!("../services/social-welfare.json");
+    /// Every definition, by file name.
+    pub const ALL: [(&str, &str); 4] = [
+        ("social-insurance.json", SOCIAL_INSURANCE),
+        ("social-assistance.json", SOCIAL_ASSISTANCE),
+        ("social-welfare.json", SOCIAL_WELFARE),
+        ("minimum-living-guarantee.json", MINIMUM_LIVING_GUARANTEE),
+    ];
+}

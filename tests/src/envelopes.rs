@@ -44,6 +44,7 @@ pub fn register_envelope(
         role: tx::role_to_pb(role).into(),
         signing_public_key: identity.signing_public_key().to_vec(),
         encryption_public_key: identity.encryption_public_key().to_vec(),
+        reviewer_role: String::new(),
     });
     seal(chain_id, identity, b"register", body, &[(endorser_org, endorser)])
 }
@@ -65,6 +66,7 @@ pub fn register_node_envelope(
         role: tx::role_to_pb(Role::Node).into(),
         signing_public_key: identity.signing_public_key().to_vec(),
         encryption_public_key: identity.encryption_public_key().to_vec(),
+        reviewer_role: String::new(),
     });
     seal(chain_id, identity, b"register", body, &[("ca", ca), (organisation, own)])
 }

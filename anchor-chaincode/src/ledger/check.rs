@@ -282,7 +282,29 @@ impl Ledger {
                     ));
                 }
                 self.authorise(transaction, None, Some(&register.organisation))?;
-                if register.role == Role::Node {
+                if register.role == Role::Reviewer
+                    && !crate::service::valid_reviewer_role(&register.reviewer_role)
+                {
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        format!(
+                            "a reviewer needs a reviewer role of 1 to 64 characters of a-z, 0-9, _ and -, not {:?}",
+                            register.reviewer_role
+                        ),
+                    ));
+                }
+                if register.role != Role::Reviewer && !register.reviewer_role.is_empty() {
+                    return Err(failure(
+                        ValidationCode::InvalidArgument,
+                        format!(
+                            "only role reviewer takes a reviewer role; {} does not",
+                            register.role
+                        ),
+                    ));
+                }
+                // A node or a reviewer acts for its organisation, so it joins
+                // only with that organisation's consent.
+                if matches!(register.role, Role::Node | Role::Reviewer) {
                     self.check_own_organisation_endorses(transaction, &register.organisation)?;
                 }
                 Ok(Effect::Register(IdentityRecord {
@@ -292,6 +314,7 @@ impl Ledger {
                     role: register.role,
                     signing_public_key: register.signing_public_key,
                     encryption_public_key: register.encryption_public_key,
+                    reviewer_role: register.reviewer_role.clone(),
                     registered_in_block: self.height(),
                     registered_by_tx: transaction.id,
                     revoked: None,
@@ -525,6 +548,8 @@ impl Ledger {
             TxBody::TopUp(top_up) => self.check_top_up(transaction, top_up),
             TxBody::ChangePlan(change) => self.check_change_plan(transaction, change),
             TxBody::ChangeConsortium(change) => self.check_change_consortium(transaction, change),
+            TxBody::DefineService(define) => self.check_define_service(transaction, define),
+            TxBody::CaseAction(action) => self.check_case_action(transaction, action),
         }
     }
 }

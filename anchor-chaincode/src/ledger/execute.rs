@@ -97,6 +97,7 @@ impl Ledger {
             Effect::Cert(effect) => self.execute_cert(effect),
             Effect::Billing(effect) => self.execute_billing(effect),
             Effect::Consortium(effect) => self.execute_consortium(effect),
+            Effect::Case(effect) => self.execute_case(effect),
         };
         response.to_string()
     }

@@ -23,6 +23,8 @@ pub struct IdentityRecord {
     pub signing_public_key: [u8; 32],
     /// X25519 public key.
     pub encryption_public_key: [u8; 32],
+    /// For role reviewer: the department-defined reviewer role; else empty.
+    pub reviewer_role: String,
     /// Block that registered it.
     pub registered_in_block: u64,
     /// Transaction that registered it.

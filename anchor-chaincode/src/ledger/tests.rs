@@ -119,6 +119,7 @@ impl Fixture {
             role: crate::tx::role_to_pb(role).into(),
             signing_public_key: public(&key(seed)).to_vec(),
             encryption_public_key: vec![seed; 32],
+            reviewer_role: if role == Role::Reviewer { "clerk".into() } else { String::new() },
         });
         self.sealed(seed, endorsers, body)
     }
@@ -470,5 +471,6 @@ fn access_event_anchors_only_grow_consistently() {
 
 mod authority;
 mod billing;
+mod cases;
 mod certificates;
 mod consortium;

@@ -209,6 +209,7 @@ impl Fixture {
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
+                reviewer_role: String::new(),
             }),
         )
     }

@@ -21,6 +21,7 @@ use clap::{Args, Subcommand};
 use crate::node::{Node, NodeConfig};
 
 mod access;
+mod cases;
 mod consortium;
 mod metering;
 mod ods;
@@ -44,6 +45,8 @@ pub(crate) enum BenchCommand {
     Verify(self::verify::VerifyBenchArgs),
     /// Metered verification queries per second vs the same queries with metering switched off.
     Metering(self::metering::MeteringBenchArgs),
+    /// Complete social-security cases per second, in transactions, vs the plain commit rate.
+    Cases(self::cases::CasesBenchArgs),
     /// The load process of `bench access` (started by it).
     #[command(hide = true)]
     AccessLoad(self::access::AccessLoadArgs),
@@ -81,6 +84,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::AccessLoad(args) => self::access::load(args),
         BenchCommand::Scale(args) => self::scale::run(args),
         BenchCommand::Consortium(args) => self::consortium::run(args),
+        BenchCommand::Cases(args) => self::cases::run(args),
     }
 }
 
@@ -319,6 +323,7 @@ pub(crate) fn bench_registrations(
                     role: tx::role_to_pb(Role::Provider).into(),
                     signing_public_key: pair.signing_public_key().to_vec(),
                     encryption_public_key: pair.encryption_public_key().to_vec(),
+                    reviewer_role: String::new(),
                 }),
             };
             tx::seal(

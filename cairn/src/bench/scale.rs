@@ -182,6 +182,7 @@ pub(super) fn node_registration(
             role: tx::role_to_pb(anchor_chaincode::Role::Node).into(),
             signing_public_key: key.signing_public_key().to_vec(),
             encryption_public_key: key.encryption_public_key().to_vec(),
+            reviewer_role: String::new(),
         }),
     };
     tx::seal(

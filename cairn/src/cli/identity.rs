@@ -98,6 +98,7 @@ pub(crate) async fn run(command: IdentityCommand) -> anyhow::Result<()> {
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
+                reviewer_role: String::new(),
             });
             let draft = draft(&info.chain_id, body)?;
             let mut endorsers = vec![(endorser_org.as_str(), endorser.signing_key())];

@@ -123,6 +123,7 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
+                reviewer_role: String::new(),
             });
             let _ = submit(node, &pair, &[("ca", &ca_org)], body).await?;
         }
@@ -138,6 +139,7 @@ pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()>
             role: tx::role_to_pb(Role::Node).into(),
             signing_public_key: node_key.signing_public_key().to_vec(),
             encryption_public_key: node_key.encryption_public_key().to_vec(),
+            reviewer_role: String::new(),
         });
         // A node joins its organisation with that organisation's consent.
         let operator_org = KeyPair::load(&dir.join("org-operator.key"))?;

@@ -67,6 +67,7 @@ async fn open_registered(dir: &Path) -> Node {
             role: tx::role_to_pb(anchor_chaincode::Role::Node).into(),
             signing_public_key: key.signing_public_key().to_vec(),
             encryption_public_key: key.encryption_public_key().to_vec(),
+            reviewer_role: String::new(),
         }),
     };
     let envelope = tx::seal(
@@ -97,6 +98,7 @@ fn registration(chain_id: &str, size: usize, salt: u8) -> (KeyPair, Vec<u8>) {
             role: tx::role_to_pb(anchor_chaincode::Role::Provider).into(),
             signing_public_key: pair.signing_public_key().to_vec(),
             encryption_public_key: pair.encryption_public_key().to_vec(),
+            reviewer_role: String::new(),
         }),
     };
     let envelope = tx::seal(draft.payload(&pair.signing_public_key()), pair.signing_key(), &[]);

@@ -574,6 +574,7 @@ async fn register_user(args: RegisterUserArgs) -> anyhow::Result<()> {
         role: tx::role_to_pb(Role::Public).into(),
         signing_public_key: pair.signing_public_key().to_vec(),
         encryption_public_key: pair.encryption_public_key().to_vec(),
+        reviewer_role: String::new(),
     });
     let envelope = tx::seal(
         draft(&info.chain_id, body)?.payload(&pair.signing_public_key()),
