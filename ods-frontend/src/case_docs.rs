@@ -105,7 +105,7 @@ use sha2::{Digest, Sha256};
 
 use self::error::opening_failed;
 pub use self::error::{DocumentRef, Error, Result};
-use crate::aead::{DataKey, default_cipher};
+use crate::aead::{ChunkCipher, DataKey, default_cipher};
 use crate::format::ObjectWriter;
 use crate::pipeline::{PipelineConfig, SealSummary, content_hash, seal_stream};
 use crate::store::SealedStore;
@@ -305,7 +305,7 @@ where
         chunk_hashes: manifest.chunk_hashes,
         content_hash: *expected_hash,
     };
-    let cipher = Arc::from(default_cipher(&data_key));
+    let cipher: Arc<dyn ChunkCipher> = Arc::from(default_cipher(&data_key));
     let object = object_path(&document, &manifest.seal_id);
     let (summary, out) = open_from_store(store, &object, cipher, expected, out)
         .await
@@ -391,7 +391,7 @@ async fn seal(
         wrapped_keys.push((key_path(document, &seal_id, address), wrapped));
     }
     let object = object_path(document, &seal_id);
-    let cipher = Arc::from(default_cipher(&data_key));
+    let cipher: Arc<dyn ChunkCipher> = Arc::from(default_cipher(&data_key));
     let config = PipelineConfig::with_chunk_size(DOCUMENT_CHUNK_SIZE);
     let summary = match input {
         Input::Small(bytes) => {

@@ -84,9 +84,10 @@ pub enum Error {
         /// Its content hash.
         content_hash: [u8; 32],
     },
-    /// No sealed copy of the document has the expected content hash.
+    /// No sealed copy of the document has the expected content hash (the
+    /// hash is wrong, or the document was never sealed).
     #[error(
-        "{document} has no sealed copy with the anchored hash {}",
+        "{document} does not match its anchored hash: no sealed copy of it has hash {}",
         hex::encode(.content_hash)
     )]
     NotSealed {
