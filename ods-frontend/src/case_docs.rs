@@ -347,7 +347,7 @@ pub async fn add_recipients(
     let recipients = checked_recipients(&document, recipients)?;
     let manifest = load_manifest(store, &document, content_hash).await?;
     let data_key = unwrap_key(store, &document, &manifest.seal_id, by).await?;
-    let read = |source| Error::Read { document: document.clone(), source };
+    let read = |source| Error::Read { document: document.clone(), source: Box::new(source) };
     let mut added = Vec::new();
     for (address, public_key) in &recipients {
         let path = key_path(&document, &manifest.seal_id, address);
@@ -381,7 +381,7 @@ async fn seal(
     recipients: &BTreeMap<Address, [u8; 32]>,
     input: Input,
 ) -> Result<SealedDocument> {
-    let failed = |source| Error::Seal { document: document.clone(), source };
+    let failed = |source| Error::Seal { document: document.clone(), source: Box::new(source) };
     let seal_id = random_seal_id().map_err(failed)?;
     let data_key = DataKey::generate().map_err(failed)?;
     // Wrap first: a recipient with an unusable key stops the seal before anything is stored.
@@ -464,7 +464,7 @@ async fn refuse_if_sealed(
     let exists = store
         .exists(&manifest_path(document, content_hash))
         .await
-        .map_err(|source| Error::Seal { document: document.clone(), source })?;
+        .map_err(|source| Error::Seal { document: document.clone(), source: Box::new(source) })?;
     if exists {
         return Err(Error::AlreadySealed {
             document: document.clone(),
@@ -486,8 +486,10 @@ fn wrap_to(
     let wrapped = wrap::wrap(public_key, data_key.as_bytes(), &context).map_err(|source| {
         Error::RecipientKey { document: document.clone(), address: *address, source }
     })?;
-    let json = serde_json::to_vec(&wrapped)
-        .map_err(|e| Error::Seal { document: document.clone(), source: crate::Error::Encode(e) })?;
+    let json = serde_json::to_vec(&wrapped).map_err(|e| Error::Seal {
+        document: document.clone(),
+        source: Box::new(crate::Error::Encode(e)),
+    })?;
     Ok(Bytes::from(json))
 }
 
@@ -504,7 +506,9 @@ async fn unwrap_key(
         Err(crate::Error::NotFound { .. }) => {
             return Err(Error::NotARecipient { document: document.clone(), address });
         }
-        Err(source) => return Err(Error::Read { document: document.clone(), source }),
+        Err(source) => {
+            return Err(Error::Read { document: document.clone(), source: Box::new(source) });
+        }
     };
     let does_not_open =
         |source| Error::KeyDoesNotOpen { document: document.clone(), address, source };
@@ -531,7 +535,9 @@ async fn load_manifest(
                 content_hash: *content_hash,
             });
         }
-        Err(source) => return Err(Error::Read { document: document.clone(), source }),
+        Err(source) => {
+            return Err(Error::Read { document: document.clone(), source: Box::new(source) });
+        }
     };
     let mismatch = |reason: String| Error::DoesNotMatch {
         document: document.clone(),

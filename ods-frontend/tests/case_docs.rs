@@ -197,10 +197,7 @@ async fn no_plaintext_reaches_the_store() {
 
     let files = files_under(&root);
     // A manifest, an object and a key per recipient for each document: 1 + 1 + 3, then 1 + 1 + 1.
-    assert_eq!(
-        files.iter().filter(|f| f.to_string_lossy().contains("/cases/")).count(),
-        5 + 3
-    );
+    assert_eq!(files.iter().filter(|f| f.to_string_lossy().contains("/cases/")).count(), 5 + 3);
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         assert!(!contains(&bytes, MARKER), "{} holds plaintext", file.display());

@@ -135,7 +135,7 @@ pub enum Error {
         document: DocumentRef,
         /// Why.
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     /// Reading the document from the store, or writing its plaintext out, failed.
     #[error("reading {document} failed")]
@@ -144,7 +144,7 @@ pub enum Error {
         document: DocumentRef,
         /// Why.
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
 }
 
@@ -185,6 +185,6 @@ pub(super) fn opening_failed(document: &DocumentRef, error: crate::Error) -> Err
     if mismatch {
         Error::DoesNotMatch { document: document.clone(), source: Box::new(error) }
     } else {
-        Error::Read { document: document.clone(), source: error }
+        Error::Read { document: document.clone(), source: Box::new(error) }
     }
 }
