@@ -99,6 +99,7 @@ use std::sync::Arc;
 use access_control::keys::KeyPair;
 use access_control::wrap::{self, WrapError, WrappedKey};
 use anchor_chaincode::Address;
+use anchor_chaincode::ledger::IdentityRecord;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -126,6 +127,9 @@ const KEY_CONTEXT_LABEL: &str = "cairn-case-document-key-v1";
 
 /// Someone a document is sealed to: an identity's address and its X25519
 /// encryption public key, as registered on the ledger.
+///
+/// The caller chooses the recipients (the case's participants); this module
+/// seals to exactly those given, revoked or not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recipient {
     /// The identity's address.
@@ -138,6 +142,16 @@ impl Recipient {
     /// The recipient for a key pair one holds (its address and encryption public key).
     pub fn of(keys: &KeyPair) -> Recipient {
         Recipient { address: keys.address(), encryption_public_key: keys.encryption_public_key() }
+    }
+}
+
+impl From<&IdentityRecord> for Recipient {
+    /// The recipient for an identity registered on the ledger.
+    fn from(identity: &IdentityRecord) -> Recipient {
+        Recipient {
+            address: identity.address,
+            encryption_public_key: identity.encryption_public_key,
+        }
     }
 }
 

@@ -244,7 +244,7 @@ impl std::io::Write for Hashing {
 
 #[tokio::test]
 async fn a_document_of_several_chunks_streams_both_ways() {
-    let (_dir, _root, store) = local_store();
+    let (_dir, root, store) = local_store();
     let applicant = keys();
     let size = 2 * DOCUMENT_CHUNK_SIZE as u64 + 12_345;
     let pattern = || Pattern { remaining: size, position: 0 };
@@ -272,6 +272,17 @@ async fn a_document_of_several_chunks_streams_both_ways() {
     assert_eq!(opened.size_bytes, size);
     assert_eq!(sink.1, size);
     assert_eq!(sha2::Digest::finalize(sink.0), expected_sha256);
+
+    // Cut after the second chunk's record, where the format alone sees nothing wrong.
+    let object = only_file_ending(&root.join("cases"), ".ods");
+    let file = std::fs::OpenOptions::new().write(true).open(&object).unwrap();
+    file.set_len(14 + 2 * (4 + DOCUMENT_CHUNK_SIZE as u64 + 16)).unwrap();
+    drop(file);
+    let err = open_document(&store, CASE, "medical_record", &sealed.content_hash, &applicant)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DoesNotMatch { .. }), "{err}");
+    assert!(err.to_string().starts_with("document \"medical_record\" of case"), "{err}");
 }
 
 #[tokio::test]
