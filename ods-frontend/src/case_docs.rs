@@ -387,8 +387,8 @@ enum Input {
     Stream(Box<dyn Read + Send>),
 }
 
-/// Seals `input` to `recipients`: wrapped keys, the sealed object, then the
-/// manifest (the commit point).
+/// Seals `input` to `recipients`: the sealed object, the wrapped keys, then
+/// the manifest (the commit point).
 async fn seal(
     store: &SealedStore,
     document: &DocumentRef,
@@ -437,7 +437,7 @@ async fn seal(
     let writes = wrapped_keys
         .into_iter()
         .map(|(path, wrapped)| async move { store.put_small(&path, wrapped).await });
-    let _ = futures_util::future::try_join_all(writes).await.map_err(failed)?;
+    futures_util::future::try_join_all(writes).await.map_err(failed)?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         case_id: document.case_id.clone(),
