@@ -20,7 +20,8 @@ use connectors::testing::support;
 /// Whether poppler's tools are installed; skips loudly, or fails in CI,
 /// when they are not.
 fn poppler_installed() -> bool {
-    let runs = |tool: &str| Command::new(tool).arg("-v").output().is_ok_and(|out| out.status.success());
+    let runs =
+        |tool: &str| Command::new(tool).arg("-v").output().is_ok_and(|out| out.status.success());
     if ["pdftotext", "pdftoppm", "pdfinfo"].into_iter().all(runs) {
         return true;
     }
@@ -87,11 +88,10 @@ fn render_and_read(dir: &Path, signed: &SignedDecision, expected_text: &[&str]) 
     let (width, height) = page.dimensions();
     // A4 at 150 dpi.
     assert_eq!((width, height), (1240, 1754));
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
-        width as usize,
-        height as usize,
-        |x, y| page.get_pixel(x as u32, y as u32).0[0],
-    );
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(width as usize, height as usize, |x, y| {
+            page.get_pixel(x as u32, y as u32).0[0]
+        });
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code on the page");
     let (_meta, content) = grids[0].decode().unwrap();

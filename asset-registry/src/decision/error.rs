@@ -27,7 +27,9 @@ pub enum DecisionError {
         message: String,
     },
     /// The decision file does not carry the label of this format.
-    #[error("not a Cairn decision file: its format label is {found:?}, expected \"cairn-decision-v1\"")]
+    #[error(
+        "not a Cairn decision file: its format label is {found:?}, expected \"cairn-decision-v1\""
+    )]
     WrongLabel {
         /// The label found, or `(none)` when the file has none.
         found: String,

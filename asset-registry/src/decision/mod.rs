@@ -289,11 +289,17 @@ impl DecisionDocument {
                 if self.outcome != Outcome::Approved {
                     return Err(invalid(
                         "amount_minor",
-                        format!("only an approval carries an amount, not a decision {}", self.outcome),
+                        format!(
+                            "only an approval carries an amount, not a decision {}",
+                            self.outcome
+                        ),
                     ));
                 }
                 if amount < 0 {
-                    return Err(invalid("amount_minor", "an amount granted is never negative".into()));
+                    return Err(invalid(
+                        "amount_minor",
+                        "an amount granted is never negative".into(),
+                    ));
                 }
                 if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
                     return Err(invalid(
@@ -306,7 +312,10 @@ impl DecisionDocument {
                 return Err(invalid("currency", "an amount needs its currency".into()));
             }
             (None, Some(_)) => {
-                return Err(invalid("amount_minor", "a currency is given without an amount".into()));
+                return Err(invalid(
+                    "amount_minor",
+                    "a currency is given without an amount".into(),
+                ));
             }
         }
         if self.outcome != Outcome::Approved && self.reasons.is_empty() {
@@ -338,7 +347,10 @@ impl DecisionDocument {
             if reason.chars().any(char::is_control) {
                 return Err(invalid(
                     "reasons",
-                    format!("reason {} holds a control character (line break or tab)", reason_idx + 1),
+                    format!(
+                        "reason {} holds a control character (line break or tab)",
+                        reason_idx + 1
+                    ),
                 ));
             }
         }
@@ -474,9 +486,13 @@ impl SignedDecision {
         self.document.validate()?;
         let canonical = self.document.canonical_bytes();
         let document_hash: [u8; 32] = Sha256::digest(&canonical).into();
-        let key = ed25519_zebra::VerificationKey::try_from(self.signer_public_key).map_err(|e| {
-            DecisionError::BadKey { key: hex::encode(self.signer_public_key), reason: e.to_string() }
-        })?;
+        let key =
+            ed25519_zebra::VerificationKey::try_from(self.signer_public_key).map_err(|e| {
+                DecisionError::BadKey {
+                    key: hex::encode(self.signer_public_key),
+                    reason: e.to_string(),
+                }
+            })?;
         let signature = ed25519_zebra::Signature::from_bytes(&self.signature);
         key.verify(&signature, &signed_message(&canonical)).map_err(|_| {
             DecisionError::BadSignature {

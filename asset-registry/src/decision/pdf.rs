@@ -49,7 +49,14 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
     let mut content = Content::new();
 
     // The heading.
-    text(&mut content, BOLD, 18.0, MARGIN, 786.0, &win_ansi("Decision on a social-security application"));
+    text(
+        &mut content,
+        BOLD,
+        18.0,
+        MARGIN,
+        786.0,
+        &win_ansi("Decision on a social-security application"),
+    );
     content.set_fill_gray(0.35);
     text(
         &mut content,
@@ -57,7 +64,9 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
         9.0,
         MARGIN,
         770.0,
-        &win_ansi("Signed decision document (cairn-decision-v1). Keep this page with its decision file."),
+        &win_ansi(
+            "Signed decision document (cairn-decision-v1). Keep this page with its decision file.",
+        ),
     );
     content.set_fill_gray(0.0);
     rule(&mut content, 760.0);
@@ -77,7 +86,11 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
         Outcome::Rejected => "Rejected",
         Outcome::Returned => "Returned for more material",
     };
-    let outcome = if document.appeal { format!("{outcome} (decided on appeal)") } else { outcome.to_string() };
+    let outcome = if document.appeal {
+        format!("{outcome} (decided on appeal)")
+    } else {
+        outcome.to_string()
+    };
     rows.row("Outcome", Font::Bold, 11.0, &outcome);
     let amount = match (document.amount_minor, &document.currency) {
         (Some(amount_minor), Some(currency)) => format_amount(amount_minor, currency),
@@ -139,7 +152,11 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
     let page_id = Ref::new(3);
     let content_id = Ref::new(4);
     let info_id = Ref::new(5);
-    let font_ids = [(REGULAR, Ref::new(6), "Helvetica"), (BOLD, Ref::new(7), "Helvetica-Bold"), (MONO, Ref::new(8), "Courier")];
+    let font_ids = [
+        (REGULAR, Ref::new(6), "Helvetica"),
+        (BOLD, Ref::new(7), "Helvetica-Bold"),
+        (MONO, Ref::new(8), "Courier"),
+    ];
 
     pdf.catalog(catalog_id).pages(page_tree_id);
     pdf.pages(page_tree_id).kids([page_id]).count(1);
@@ -244,7 +261,9 @@ impl Rows {
         let indent = 16.0;
         let width = PAGE_WIDTH - MARGIN - VALUE_X - indent;
         self.line(Font::Regular, size, VALUE_X, 14.0, win_ansi(&format!("{number}.")));
-        for (line_idx, line) in wrap(&win_ansi(paragraph), Font::Regular, size, width).into_iter().enumerate() {
+        for (line_idx, line) in
+            wrap(&win_ansi(paragraph), Font::Regular, size, width).into_iter().enumerate()
+        {
             let advance = if line_idx == 0 { 0.0 } else { size + 3.0 };
             self.line(Font::Regular, size, VALUE_X + indent, advance, line);
         }
@@ -256,7 +275,8 @@ impl Rows {
         let mut y = top + 16.0;
         for (line_idx, line) in self.lines.iter().enumerate() {
             if y - line.advance < bottom {
-                let n_left = self.lines[line_idx..].iter().filter(|line| !line.text.is_empty()).count();
+                let n_left =
+                    self.lines[line_idx..].iter().filter(|line| !line.text.is_empty()).count();
                 let note = format!(
                     "{n_left} more lines do not fit on this page; the decision file holds the full text."
                 );
@@ -344,7 +364,9 @@ fn wrap(text: &[u8], font: Font, size: f32, width: f32) -> Vec<Vec<u8>> {
         }
         // The word starts a line; split it where it alone is too wide.
         for &byte in word {
-            if !current.is_empty() && font.measure(&current, size) + font.measure(&[byte], size) > width {
+            if !current.is_empty()
+                && font.measure(&current, size) + font.measure(&[byte], size) > width
+            {
                 lines.push(std::mem::take(&mut current));
             }
             current.push(byte);
@@ -399,11 +421,16 @@ fn win_ansi(text: &str) -> Vec<u8> {
 /// Helvetica's advance widths (from its AFM) for the printable ASCII
 /// characters 32 to 126, in thousandths of the font size.
 const HELVETICA_ASCII: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' ' to '/'
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // '0' to '?'
-    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // '@' to 'O'
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // 'P' to '_'
-    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // '`' to 'o'
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278,
+    278, // ' ' to '/'
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584,
+    556, // '0' to '?'
+    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722,
+    778, // '@' to 'O'
+    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469,
+    556, // 'P' to '_'
+    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556,
+    556, // '`' to 'o'
     556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // 'p' to '~'
 ];
 
@@ -452,8 +479,18 @@ fn format_amount(amount_minor: i64, currency: &str) -> String {
 /// Hinnant's algorithm), without a clock or a time zone database.
 fn format_date(ms_since_epoch: u64) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let (year, month, day) = civil_from_days(ms_since_epoch / 86_400_000);
     let month_name = MONTHS[(month - 1) as usize];
@@ -467,7 +504,8 @@ fn civil_from_days(days: u64) -> (u64, u32, u32) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
@@ -514,7 +552,8 @@ mod tests {
 
     #[test]
     fn wrapping_keeps_lines_inside_the_width() {
-        let text = win_ansi(&"The household's per-capita income is above the local threshold. ".repeat(5));
+        let text =
+            win_ansi(&"The household's per-capita income is above the local threshold. ".repeat(5));
         let lines = wrap(&text, Font::Regular, 10.0, 200.0);
         assert!(lines.len() > 3, "{lines:?}");
         for line in &lines {
