@@ -86,8 +86,9 @@ fn render_and_read(dir: &Path, signed: &SignedDecision, expected_text: &[&str]) 
     run("pdftoppm", &["-png", "-r", "150", "-singlefile", pdf, png_base.to_str().unwrap()]);
     let page = image::open(dir.join("page.png")).unwrap().to_luma8();
     let (width, height) = page.dimensions();
-    // A4 at 150 dpi.
-    assert_eq!((width, height), (1240, 1754));
+    // A4 at 150 dpi (842 points make 1754.2 pixels, which poppler rounds up).
+    assert_eq!(width, 1240);
+    assert!((1754..=1755).contains(&height), "{height} pixels high");
     let mut prepared =
         rqrr::PreparedImage::prepare_from_greyscale(width as usize, height as usize, |x, y| {
             page.get_pixel(x as u32, y as u32).0[0]
@@ -155,6 +156,32 @@ fn a_rejection_on_appeal_prints_its_reasons_with_escaping() {
             "Declared income (tax office, 2026) is above the threshold \\ limit.",
             "Café: the committee’s survey found a second property – see evidence 2.",
             "None",
+        ],
+    );
+    assert_eq!(parse_qr_payload(&content).unwrap(), signed.verify().unwrap());
+}
+
+#[test]
+fn a_decision_too_long_for_a_page_is_cut_with_a_note_and_keeps_its_qr_code() {
+    if !poppler_installed() {
+        return;
+    }
+    let mut document = document();
+    document.reasons = (1..=asset_registry::decision::MAX_REASONS)
+        .map(|number| {
+            format!("Reason {number}: {}", "the survey and the accounts agree. ".repeat(20))
+        })
+        .collect();
+    document.evidence = vec!["5e".repeat(32); asset_registry::decision::MAX_EVIDENCE];
+    let key = ed25519_zebra::SigningKey::from([23u8; 32]);
+    let signed = SignedDecision::sign(document, &key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let content = render_and_read(
+        dir.path(),
+        &signed,
+        &[
+            "Reason 1: the survey",
+            "more lines do not fit on this page; the decision file holds the full text.",
         ],
     );
     assert_eq!(parse_qr_payload(&content).unwrap(), signed.verify().unwrap());

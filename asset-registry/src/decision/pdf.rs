@@ -107,7 +107,9 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
     } else {
         rows.label("Reasons");
         for (reason_idx, reason) in document.reasons.iter().enumerate() {
-            rows.numbered(reason_idx + 1, reason);
+            // The first reason starts on the label's baseline.
+            let advance = if reason_idx == 0 { 0.0 } else { 16.0 };
+            rows.numbered(reason_idx + 1, reason, advance);
         }
     }
     rows.gap(8.0);
@@ -115,8 +117,10 @@ pub fn render_pdf(signed: &SignedDecision) -> Result<Vec<u8>> {
         rows.row("Evidence relied on", Font::Regular, 10.0, "None.");
     } else {
         rows.label("Evidence relied on");
-        for hash in &document.evidence {
-            rows.line(Font::Mono, 8.0, VALUE_X, 11.0, win_ansi(hash));
+        for (hash_idx, hash) in document.evidence.iter().enumerate() {
+            // The first hash sits on the label's baseline.
+            let advance = if hash_idx == 0 { 0.0 } else { 11.0 };
+            rows.line(Font::Mono, 8.0, VALUE_X, advance, win_ansi(hash));
         }
     }
 
@@ -255,12 +259,13 @@ impl Rows {
         }
     }
 
-    /// A numbered paragraph in the value column.
-    fn numbered(&mut self, number: usize, paragraph: &str) {
+    /// A numbered paragraph in the value column, `advance` points below the
+    /// previous line.
+    fn numbered(&mut self, number: usize, paragraph: &str, advance: f32) {
         let size = 10.0;
         let indent = 16.0;
         let width = PAGE_WIDTH - MARGIN - VALUE_X - indent;
-        self.line(Font::Regular, size, VALUE_X, 14.0, win_ansi(&format!("{number}.")));
+        self.line(Font::Regular, size, VALUE_X, advance, win_ansi(&format!("{number}.")));
         for (line_idx, line) in
             wrap(&win_ansi(paragraph), Font::Regular, size, width).into_iter().enumerate()
         {
@@ -459,7 +464,7 @@ fn format_amount(amount_minor: i64, currency: &str) -> String {
     let major = (magnitude / divisor).to_string();
     let mut grouped = String::with_capacity(major.len() + major.len() / 3);
     for (digit_idx, digit) in major.chars().enumerate() {
-        if digit_idx > 0 && (major.len() - digit_idx) % 3 == 0 {
+        if digit_idx > 0 && (major.len() - digit_idx).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);

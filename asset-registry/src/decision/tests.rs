@@ -265,7 +265,9 @@ fn unreadable_files_are_named() {
 
 #[test]
 fn broken_rules_name_the_field() {
-    let cases: Vec<(&str, fn(&mut DecisionDocument), &str)> = vec![
+    /// The field named, a change that breaks its rule, and words of the reason.
+    type Case = (&'static str, fn(&mut DecisionDocument), &'static str);
+    let cases: Vec<Case> = vec![
         ("case_id", |d| d.case_id = "c-0123".into(), "not c- followed by 32 lower-case hex digits"),
         ("case_id", |d| d.case_id = d.case_id.to_uppercase(), "not c- followed by"),
         ("service_id", |d| d.service_id = " ".into(), "empty"),
