@@ -32,6 +32,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod decision;
 mod error;
 pub mod fold;
 #[cfg(feature = "pg")]

@@ -35,6 +35,7 @@
 
 pub mod aead;
 pub mod bench;
+pub mod case_docs;
 mod error;
 pub mod fetch;
 pub mod format;
