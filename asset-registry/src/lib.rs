@@ -34,6 +34,7 @@ pub mod audit;
 pub mod billing;
 mod error;
 pub mod fold;
+pub mod payments;
 #[cfg(feature = "pg")]
 pub mod pg;
 pub mod read;
