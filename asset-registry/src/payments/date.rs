@@ -310,7 +310,7 @@ impl From<Period> for String {
 }
 
 fn is_leap(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 /// The value of a run of ASCII digits, or `None` if any byte is not one.

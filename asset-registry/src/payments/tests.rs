@@ -497,7 +497,8 @@ fn pain_008_collects_under_mandates() {
 #[test]
 fn bad_batches_name_what_is_wrong() {
     let at = "instructions[0] (C-02FAPL4N1AZS5KKWZRXA98BN3-202612)";
-    let cases: Vec<(Box<dyn Fn(&mut Batch)>, String)> = vec![
+    type Breaker = Box<dyn Fn(&mut Batch)>;
+    let cases: Vec<(Breaker, String)> = vec![
         (Box::new(|b| b.instructions[0].amount_minor = 0), format!("{at}.amount_minor: amount 0 minor units is out of range: it must be between 1 and 999999999999 (9999999999.99)")),
         (Box::new(|b| b.instructions[0].iban = "DE88370400440532013000".into()), format!("{at}.iban: invalid IBAN: the check digits do not match (mod-97 check failed)")),
         (Box::new(|b| b.instructions[0].bic = Some("BANK".into())), format!("{at}.bic: invalid BIC: it must be 8 or 11 characters, 6 letters, then 2 letters or digits (the second not O), then optionally 3 letters or digits")),
