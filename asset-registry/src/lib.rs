@@ -35,6 +35,7 @@ pub mod billing;
 pub mod decision;
 mod error;
 pub mod fold;
+pub mod payments;
 #[cfg(feature = "pg")]
 pub mod pg;
 pub mod read;
