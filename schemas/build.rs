@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "proto/cairn/v1/billing_tx.proto",
     "proto/cairn/v1/billing.proto",
     "proto/cairn/v1/case_tx.proto",
+    "proto/cairn/v1/case.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

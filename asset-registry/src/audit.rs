@@ -71,6 +71,9 @@ pub enum Action {
     /// Read an account, its usage or a statement.
     #[serde(rename = "read_bills")]
     ReadBills,
+    /// Read a social-security case or the services (`/cairn.v1.Cases/…`).
+    #[serde(rename = "read_case")]
+    ReadCase,
     /// The summary of unauthenticated requests refused without an event each.
     #[serde(rename = "unauthenticated_refusals")]
     UnauthenticatedRefusals,
@@ -84,7 +87,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in a fixed order.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Verify,
         Action::VerifyCertificate,
         Action::RequestData,
@@ -93,6 +96,7 @@ impl Action {
         Action::UnauthenticatedRefusals,
         Action::Unknown,
         Action::VerifyDataHash,
+        Action::ReadCase,
     ];
 
     /// The name stored in the log, in PostgreSQL and in JSON.
@@ -103,6 +107,7 @@ impl Action {
             Action::RequestData => "request_data",
             Action::ReadAudit => "read_audit",
             Action::ReadBills => "read_bills",
+            Action::ReadCase => "read_case",
             Action::UnauthenticatedRefusals => "unauthenticated_refusals",
             Action::Unknown => "unknown",
             Action::VerifyDataHash => "verify_data_hash",
@@ -126,6 +131,7 @@ impl std::str::FromStr for Action {
             "request_data" => Ok(Action::RequestData),
             "read_audit" => Ok(Action::ReadAudit),
             "read_bills" => Ok(Action::ReadBills),
+            "read_case" => Ok(Action::ReadCase),
             "unauthenticated_refusals" => Ok(Action::UnauthenticatedRefusals),
             "unknown" => Ok(Action::Unknown),
             "verify_data_hash" => Ok(Action::VerifyDataHash),
@@ -438,6 +444,7 @@ mod tests {
             Action::UnauthenticatedRefusals => 5,
             Action::Unknown => 6,
             Action::VerifyDataHash => 7,
+            Action::ReadCase => 8,
         };
         let positions: Vec<usize> = Action::ALL.into_iter().map(position).collect();
         assert_eq!(positions, (0..Action::ALL.len()).collect::<Vec<_>>());

@@ -170,6 +170,7 @@ pub fn is_query(action: Action) -> bool {
         Action::RequestData
         | Action::ReadAudit
         | Action::ReadBills
+        | Action::ReadCase
         | Action::UnauthenticatedRefusals
         | Action::Unknown
         | Action::VerifyDataHash => false,
@@ -202,6 +203,12 @@ pub fn methods_of(action: Action) -> &'static [&'static str] {
             "/cairn.v1.Billing/GetAccount",
             "/cairn.v1.Billing/GetUsage",
             "/cairn.v1.Billing/GetStatement",
+        ],
+        Action::ReadCase => &[
+            "/cairn.v1.Cases/ListServices",
+            "/cairn.v1.Cases/GetService",
+            "/cairn.v1.Cases/GetCase",
+            "/cairn.v1.Cases/ListCases",
         ],
         Action::UnauthenticatedRefusals | Action::Unknown | Action::VerifyDataHash => &[],
     }

@@ -1103,3 +1103,48 @@ pub fn ready_step_names<'a>(service: &'a Service, case: &CaseRecord) -> Vec<&'a 
         .map(|s| s.name.as_str())
         .collect()
 }
+
+/// Who must act next on a case: the reviewer groups whose work is waiting
+/// (empty when the applicant or nobody is to act).
+pub fn awaiting(service: &Service, case: &CaseRecord) -> Vec<Actor> {
+    let definition = &service.definition;
+    match case.state {
+        CaseState::Submitted => vec![definition.checks.clone()],
+        CaseState::Checked | CaseState::InReview => {
+            let all_recorded =
+                definition.steps.iter().all(|s| case.step_of_round(&s.name).is_some());
+            let failed = case.current_steps().any(|s| !s.passed);
+            if all_recorded || failed {
+                vec![service.decider()]
+            } else {
+                ready_steps(service, case)
+            }
+        }
+        CaseState::Appealed => vec![definition.appeal.clone()],
+        CaseState::Approved | CaseState::Paid => definition
+            .payment
+            .iter()
+            .map(|p| Actor { organisation: p.organisation.clone(), role: p.role.clone() })
+            .collect(),
+        CaseState::Returned | CaseState::Rejected | CaseState::Closed | CaseState::Withdrawn => {
+            Vec::new()
+        }
+    }
+}
+
+/// Every reviewer group a service names: the case's participants beside the
+/// applicant.
+pub fn participants(service: &Service) -> Vec<Actor> {
+    let definition = &service.definition;
+    let mut actors = vec![definition.checks.clone(), service.decider(), definition.appeal.clone()];
+    actors.extend(definition.steps.iter().map(|s| s.actor()));
+    actors.extend(
+        definition
+            .payment
+            .iter()
+            .map(|p| Actor { organisation: p.organisation.clone(), role: p.role.clone() }),
+    );
+    actors.sort();
+    actors.dedup();
+    actors
+}

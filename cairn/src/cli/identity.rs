@@ -27,9 +27,13 @@ pub(crate) enum IdentityCommand {
         /// Organisation, as in the genesis configuration.
         #[arg(long)]
         org: String,
-        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor, operator, node or public.
+        /// Role: provider, consumer, verifier, issuer, certification_authority, auditor, operator, node, reviewer or public.
         #[arg(long)]
         role: Role,
+        /// For role reviewer: the department-defined reviewer role a service
+        /// definition names (e.g. household_surveyor); needs --org-key.
+        #[arg(long, default_value = "")]
+        reviewer_role: String,
         /// The certification authority's key file (its organisation key or a registered member's).
         #[arg(long)]
         endorser_key: PathBuf,
@@ -78,6 +82,7 @@ pub(crate) async fn run(command: IdentityCommand) -> anyhow::Result<()> {
             name,
             org,
             role,
+            reviewer_role,
             endorser_key,
             endorser_org,
             org_key,
@@ -98,7 +103,7 @@ pub(crate) async fn run(command: IdentityCommand) -> anyhow::Result<()> {
                 role: tx::role_to_pb(role).into(),
                 signing_public_key: pair.signing_public_key().to_vec(),
                 encryption_public_key: pair.encryption_public_key().to_vec(),
-                reviewer_role: String::new(),
+                reviewer_role,
             });
             let draft = draft(&info.chain_id, body)?;
             let mut endorsers = vec![(endorser_org.as_str(), endorser.signing_key())];

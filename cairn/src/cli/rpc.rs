@@ -23,6 +23,7 @@ use base64::Engine;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::access_client::AccessClient;
 use cairn_schemas::v1::billing_client::BillingClient;
+use cairn_schemas::v1::cases_client::CasesClient;
 use cairn_schemas::v1::certificate_check_client::CertificateCheckClient;
 use cairn_schemas::v1::certificates_client::CertificatesClient;
 use cairn_schemas::v1::ledger_client::LedgerClient;
@@ -110,7 +111,14 @@ macro_rules! clients {
         })*
     };
 }
-clients!(LedgerClient, AccessClient, BillingClient, CertificatesClient, CertificateCheckClient);
+clients!(
+    LedgerClient,
+    AccessClient,
+    BillingClient,
+    CertificatesClient,
+    CertificateCheckClient,
+    CasesClient
+);
 
 /// A client of the node at `node`; its requests are not signed.
 pub(crate) async fn connect<C: Client>(node: &NodeArgs) -> anyhow::Result<C> {

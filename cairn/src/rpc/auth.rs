@@ -49,11 +49,15 @@ pub(crate) const CERT_CHECK_PREFIX: &str = "/cairn.v1.CertificateCheck/";
 /// The method prefix of the billing service, signed the same way.
 pub(crate) const BILLING_PREFIX: &str = "/cairn.v1.Billing/";
 
+/// The method prefix of the cases service, signed the same way.
+pub(crate) const CASES_PREFIX: &str = "/cairn.v1.Cases/";
+
 /// Whether a method needs a signed request.
 fn is_protected(path: &str) -> bool {
     path.starts_with(PROTECTED_PREFIX)
         || path.starts_with(CERT_CHECK_PREFIX)
         || path.starts_with(BILLING_PREFIX)
+        || path.starts_with(CASES_PREFIX)
 }
 
 /// At most this many refusals of unauthenticated requests a second are
@@ -233,6 +237,9 @@ pub(crate) fn action_of(method: &str) -> Action {
     }
     if method.starts_with(BILLING_PREFIX) {
         return Action::ReadBills;
+    }
+    if method.starts_with(CASES_PREFIX) {
+        return Action::ReadCase;
     }
     match method.strip_prefix(PROTECTED_PREFIX) {
         Some("RequestAccess") => Action::RequestData,

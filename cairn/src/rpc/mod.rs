@@ -14,6 +14,7 @@ use crate::node::Node;
 pub(crate) mod access;
 pub(crate) mod auth;
 pub(crate) mod billing;
+pub(crate) mod cases;
 pub(crate) mod certificates;
 pub(crate) mod convert;
 pub(crate) mod decision;
@@ -122,6 +123,12 @@ pub(crate) async fn serve(
         },
     )
     .max_encoding_message_size(256 * 1024 * 1024);
+    let cases_service =
+        cairn_schemas::v1::cases_server::CasesServer::new(crate::rpc::cases::CasesService {
+            node: node.clone(),
+            access: access.clone(),
+        })
+        .max_encoding_message_size(64 * 1024 * 1024);
     let access_service =
         cairn_schemas::v1::access_server::AccessServer::new(crate::rpc::access::AccessService {
             node: node.clone(),
@@ -159,6 +166,7 @@ pub(crate) async fn serve(
         .add_service(cairn_schemas::v1::certificates_server::CertificatesServer::new(cert_service))
         .add_service(check_service)
         .add_service(billing_service)
+        .add_service(cases_service)
         // Small gRPC answers must not wait for Nagle's algorithm (40 ms with delayed ACKs).
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
