@@ -24,6 +24,13 @@
 //!   takes plain row structs, so this crate does not depend on the
 //!   chaincode. Without the feature the crate links no PostgreSQL driver,
 //!   pool or async runtime.
+//! - [`cases`]: the client side of a social-security case: the form checked
+//!   against its service's JSON Schema, the facts taken from it, the keyed
+//!   person hash, and the offline audit that recomputes every automatic
+//!   verdict and the amount.
+//! - [`decision`]: the signed decision document, its PDF and QR code.
+//! - [`payments`]: ISO 20022 `pain.001` and `pain.008` files of monthly
+//!   payments.
 //! - [`verify`]: the offline verifiers of proof files, statements and
 //!   channel anchors, and the JSON file formats they read; pure functions of
 //!   their inputs, for any program that checks Cairn's proofs without a node.
@@ -32,6 +39,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod cases;
 pub mod decision;
 mod error;
 pub mod fold;

@@ -47,6 +47,16 @@ enum Command {
         #[command(subcommand)]
         command: cli::consortium::ConsortiumCommand,
     },
+    /// Social-security services: define them from files, list and show them.
+    Service {
+        #[command(subcommand)]
+        command: cli::service::ServiceCommand,
+    },
+    /// Social-security cases: apply, supply, check, step, decide, appeal, pay, follow, audit.
+    Case {
+        #[command(subcommand)]
+        command: cli::case::CaseCommand,
+    },
     /// Publish asset versions, set sharing rules, look up assets.
     Asset {
         #[command(subcommand)]
@@ -154,6 +164,8 @@ fn main() -> std::process::ExitCode {
         Command::Identity { command } => cli::run_async(cli::identity::run(command)),
         Command::Consortium { command } => cli::run_async(cli::consortium::run(command)),
         Command::Asset { command } => cli::run_async(cli::asset::run(command)),
+        Command::Service { command } => cli::run_async(cli::service::run(command)),
+        Command::Case { command } => cli::run_async(cli::case::run(command)),
         Command::Tx { command } => cli::run_async(cli::tx::tx(command)),
         Command::Block { command } => cli::run_async(cli::tx::block(command)),
         Command::Checkpoint(args) => cli::run_async(cli::node::checkpoint(args)),

@@ -11,6 +11,7 @@ use clap::Args;
 pub(crate) mod access;
 pub(crate) mod asset;
 pub(crate) mod billing;
+pub(crate) mod case;
 pub(crate) mod cert;
 pub(crate) mod consortium;
 pub(crate) mod genesis;
@@ -20,6 +21,7 @@ pub(crate) mod node;
 pub(crate) mod ods;
 pub(crate) mod proof;
 pub(crate) mod rpc;
+pub(crate) mod service;
 pub(crate) mod tx;
 
 /// Where the node is.

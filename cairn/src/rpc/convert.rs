@@ -38,6 +38,7 @@ pub(crate) fn identity_to_pb(identity: &IdentityRecord) -> pb::Identity {
         registered_by_tx: identity.registered_by_tx.to_string(),
         revoked_reason: identity.revoked.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
         revoked_in_block: identity.revoked.as_ref().map_or(0, |r| r.block_number),
+        reviewer_role: identity.reviewer_role.clone(),
     }
 }
 
