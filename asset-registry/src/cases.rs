@@ -125,7 +125,9 @@ pub fn form_facts(
                     parse_fact(fact.kind, text).map_err(|e| format!("form field {field:?}: {e}"))?
                 }
                 _ => {
-                    return Err(format!("form field {field:?} is not a number, flag, list or date"));
+                    return Err(format!(
+                        "form field {field:?} is not a number, flag, list or date"
+                    ));
                 }
             }
         } else {

@@ -606,3 +606,18 @@ fn replicas_agree_on_cases() {
     );
     let _ = Outcome::Returned;
 }
+
+#[test]
+fn the_four_seed_definitions_are_valid() {
+    for (file, json) in [
+        ("social-insurance", include_str!("../../../../schemas/services/social-insurance.json")),
+        ("social-assistance", include_str!("../../../../schemas/services/social-assistance.json")),
+        ("social-welfare", include_str!("../../../../schemas/services/social-welfare.json")),
+        ("minimum-living-guarantee", MLG),
+    ] {
+        let service = crate::service::Service::parse(json.as_bytes(), &|org| org != "holders")
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(service.definition.service_id, file);
+        assert!(!service.definition.steps.is_empty(), "{file} has review steps");
+    }
+}
