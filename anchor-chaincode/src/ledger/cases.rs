@@ -829,7 +829,8 @@ impl Ledger {
                             "case {case_id} cannot be approved: a review step did not pass"
                         )));
                     }
-                    if !missing.is_empty() && !(failed && *outcome == Outcome::Rejected) {
+                    let rejecting_a_failed_step = failed && *outcome == Outcome::Rejected;
+                    if !missing.is_empty() && !rejecting_a_failed_step {
                         return Err(conflict(format!(
                             "case {case_id} cannot be decided before its steps: {} not recorded",
                             missing.join(", ")
