@@ -34,11 +34,15 @@ use asset_registry::decision::{self, DecisionDocument, SignedDecision};
 use cairn_schemas::v1 as pb;
 use ods_frontend::case_docs::{self, Recipient};
 use ods_frontend::store::SealedStore;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use super::{CHAIN_ID, keys_dir, load_or_create};
 use crate::clock::now_ms;
 use crate::node::Node;
+
+mod applications;
+
+use applications::{Application, application};
 
 /// The departments of the seed paper, added to the demo genesis beside the
 /// demo's first organisations.
@@ -100,136 +104,6 @@ fn provider_stem(organisation: &str) -> String {
 /// The key file stem of the citizen who applies to a service.
 pub(super) fn citizen_stem(service_id: &str) -> String {
     format!("citizen-{service_id}")
-}
-
-/// What one demo citizen applies with and what the reviewers find. All of
-/// it is fictional; the form is sealed and never printed.
-struct Application {
-    /// The application form.
-    form: Json,
-    /// The flag fact that says whether the form is complete, which the
-    /// intake officer reads off the sealed form itself.
-    completeness_fact: &'static str,
-    /// The other facts of the automatic checks, with the ID card's expiry
-    /// as days from today.
-    facts: Vec<(&'static str, i64)>,
-    /// Each review step's outputs and reason.
-    steps: Vec<(&'static str, Vec<(&'static str, i64)>, &'static str)>,
-}
-
-fn application(service_id: &str, today: i64) -> anyhow::Result<Application> {
-    // The ID card is valid for about four more years.
-    let id_card_expires_on = today + 1_500;
-    let bank_account = |holder: &str| json!({"iban": "DE89370400440532013000", "holder": holder});
-    Ok(match service_id {
-        "social-insurance" => Application {
-            form: json!({
-                "id_number": "110101199212120033",
-                "name": "Chen Jie (demo)",
-                "employer": "Harbour Logistics Co.",
-                "declared_monthly_income": 800_000,
-                "payment_ratio_bp": 1_000,
-                "bank_account": bank_account("Chen Jie (demo)"),
-            }),
-            completeness_fact: "register_form_complete",
-            facts: vec![
-                ("id_card_expires_on", id_card_expires_on),
-                ("declared_monthly_income", 800_000),
-                ("payment_ratio_bp", 1_000),
-                ("bank_balance", 500_000),
-            ],
-            steps: vec![(
-                "background_check",
-                vec![],
-                "No open arrears or duplicate enrolment found",
-            )],
-        },
-        "social-assistance" => Application {
-            form: json!({
-                "id_number": "110101198505050022",
-                "name": "Zhao Lei (demo)",
-                "family": [{"relation": "self"}, {"relation": "mother"}],
-                "monthly_income": 80_000,
-                "property": 500_000,
-                "employment_status": "not_employed",
-                "bank_account": bank_account("Zhao Lei (demo)"),
-            }),
-            completeness_fact: "family_information_complete",
-            facts: vec![
-                ("id_card_expires_on", id_card_expires_on),
-                ("monthly_income_per_person", 40_000),
-                ("property", 500_000),
-                ("employed", 0),
-            ],
-            steps: vec![
-                ("household_survey", vec![], "Visited the household; the certificates are genuine"),
-                (
-                    "income_accounting",
-                    vec![("assistance_amount", 60_000)],
-                    "Income and property accounted; assistance amount set",
-                ),
-                ("democratic_review", vec![], "No objection at the democratic review"),
-            ],
-        },
-        "social-welfare" => Application {
-            form: json!({
-                "id_number": "110101197803030044",
-                "name": "Liu Min (demo)",
-                "employment_status": "employed",
-                "monthly_income": 100_000,
-                "injury": {
-                    "time_of_injury": "2026-09-14",
-                    "type_of_injury": "fracture of the left forearm",
-                    "approving_unit": "County Labour Bureau",
-                },
-                "bank_account": bank_account("Liu Min (demo)"),
-            }),
-            completeness_fact: "personal_information_complete",
-            facts: vec![
-                ("medical_records_valid", 1),
-                ("injury_proof_valid", 1),
-                ("id_card_expires_on", id_card_expires_on),
-                ("monthly_income", 100_000),
-            ],
-            steps: vec![
-                ("county_acceptance", vec![], "Accepted: the application and proofs are complete"),
-                (
-                    "medical_consultation",
-                    vec![("disability_grade", 8)],
-                    "Examined by the consultation team; disability grade concluded",
-                ),
-            ],
-        },
-        "minimum-living-guarantee" => Application {
-            form: json!({
-                "id_number": "110101199001010011",
-                "name": "Wang Fang (demo)",
-                "address": "12 Riverside Lane, North District",
-                "household_members": [
-                    {"relation": "self"}, {"relation": "spouse"}, {"relation": "child"}
-                ],
-                "declared_monthly_income": 90_000,
-                "bank_account": bank_account("Wang Fang (demo)"),
-            }),
-            completeness_fact: "form_complete",
-            facts: vec![
-                ("id_card_expires_on", id_card_expires_on),
-                ("household_members", 3),
-                ("household_monthly_income", 90_000),
-                ("household_property", 10_000),
-            ],
-            steps: vec![
-                ("household_survey", vec![], "Visited the household at the registered address"),
-                (
-                    "income_accounting",
-                    vec![("household_monthly_income", 90_000), ("members", 3)],
-                    "Household income accounted for its members",
-                ),
-                ("democratic_review", vec![], "No objection at the democratic review"),
-            ],
-        },
-        other => bail!("the demo has no application for service {other:?}"),
-    })
 }
 
 /// The keyed hash of an identity document number: HMAC-SHA256 under the
@@ -319,11 +193,7 @@ impl Demo<'_> {
         };
         let endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
             endorsers.iter().map(|(org, pair)| (*org, pair.signing_key())).collect();
-        Ok(tx::seal(
-            draft.payload(&signer.signing_public_key()),
-            signer.signing_key(),
-            &endorsers,
-        ))
+        Ok(tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers))
     }
 
     /// Submits an envelope and fails unless it is valid.
@@ -398,7 +268,8 @@ impl Demo<'_> {
     async fn apply(&self, service: &Service, application: &Application) -> anyhow::Result<String> {
         let definition = &service.definition;
         let citizen = self.key(&citizen_stem(&definition.service_id))?;
-        let mut documents = vec![("form".to_owned(), serde_json::to_vec_pretty(&application.form)?)];
+        let mut documents =
+            vec![("form".to_owned(), serde_json::to_vec_pretty(&application.form)?)];
         for spec in definition.documents.iter().filter(|d| d.required && d.name != "form") {
             let text = format!(
                 "{}: a fictional sample for the Cairn demo's application to {:?}.\n",
@@ -407,9 +278,9 @@ impl Demo<'_> {
             );
             documents.push((spec.name.clone(), text.into_bytes()));
         }
-        let id_number = application.form["id_number"]
-            .as_str()
-            .ok_or_else(|| format_err!("the demo form for {} has no id_number", service_id(service)))?;
+        let id_number = application.form["id_number"].as_str().ok_or_else(|| {
+            format_err!("the demo form for {} has no id_number", service_id(service))
+        })?;
         let action = CaseAction::Apply {
             service_id: definition.service_id.clone(),
             service_version: definition.version,
@@ -493,21 +364,19 @@ impl Demo<'_> {
             .step(step)
             .ok_or_else(|| format_err!("service {} has no step {step:?}", service_id(service)))?;
         let reviewer = self.key(&reviewer_stem(&spec.actor()))?;
-        let (outputs, reason) = application
+        let finding = application
             .steps
             .iter()
-            .find(|(name, ..)| *name == step)
-            .map(|(_, outputs, reason)| {
-                (outputs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(), *reason)
-            })
-            .ok_or_else(|| format_err!("the demo has no outcome for step {step:?}"))?;
+            .find(|finding| finding.step == step)
+            .ok_or_else(|| format_err!("the demo has no finding for step {step:?}"))?;
+        let outputs = finding.outputs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         let action = CaseAction::Step {
             case_id: case.case_id.clone(),
             step: step.into(),
             passed: true,
             outputs,
             evidence: case.documents.clone(),
-            reason: reason.into(),
+            reason: finding.reason.into(),
         };
         self.act(reviewer, action, now_ms(), &format!("step {step}")).await
     }
@@ -521,9 +390,8 @@ impl Demo<'_> {
         let officer = self.key(&reviewer_stem(&decider))?;
         let decided_at_ms = now_ms();
         let amount = amount(service, case, decided_at_ms)?;
-        let reasons = vec![
-            "Every automatic check and every review step of the service passed.".to_owned(),
-        ];
+        let reasons =
+            vec!["Every automatic check and every review step of the service passed.".to_owned()];
         let document = DecisionDocument {
             case_id: case.case_id.clone(),
             service_id: case.service_id.clone(),
@@ -629,7 +497,8 @@ impl Demo<'_> {
             match case.state {
                 CaseState::Submitted => self.check(&service, &case, &application).await?,
                 CaseState::Checked | CaseState::InReview => {
-                    let next = chain::ready_step_names(&service, &case).first().map(|s| s.to_string());
+                    let next =
+                        chain::ready_step_names(&service, &case).first().map(|s| s.to_string());
                     match next {
                         Some(step) => self.step(&service, &case, &application, &step).await?,
                         None => self.approve(&service, &case).await?,
@@ -876,10 +745,8 @@ pub(super) fn walkthrough(node: &Node, data_dir: &Path, node_flag: &str) -> Stri
     let key = |stem: &str| dir.join(format!("{stem}.key")).display().to_string();
     let citizen = key(&citizen_stem(&first.service_id));
     let store = ods_frontend::layout::default_store(data_dir).unwrap_or_default();
-    let clerk = key(&reviewer_stem(&Actor {
-        organisation: "bank".into(),
-        role: "payment_clerk".into(),
-    }));
+    let clerk =
+        key(&reviewer_stem(&Actor { organisation: "bank".into(), role: "payment_clerk".into() }));
     let surveyor = key(&reviewer_stem(&Actor {
         organisation: "neighbourhood-committee".into(),
         role: "household_surveyor".into(),

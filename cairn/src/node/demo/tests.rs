@@ -75,16 +75,13 @@ async fn the_demo_leaves_one_approved_case_per_service_and_runs_once() {
 
         // The documents open for the applicant and for a reviewer, against
         // the hashes on the ledger.
-        let citizen = KeyPair::load(&dir.join(format!(
-            "{}.key",
-            cases::citizen_stem(&case.service_id)
-        )))
-        .unwrap();
+        let citizen =
+            KeyPair::load(&dir.join(format!("{}.key", cases::citizen_stem(&case.service_id))))
+                .unwrap();
         assert_eq!(case.applicant, citizen.address());
-        let intake = KeyPair::load(
-            &dir.join(format!("{}.key", cases::reviewer_stem(&definition.checks))),
-        )
-        .unwrap();
+        let intake =
+            KeyPair::load(&dir.join(format!("{}.key", cases::reviewer_stem(&definition.checks))))
+                .unwrap();
         let required = definition.documents.iter().filter(|d| d.required).count();
         assert_eq!(case.documents.len(), required);
         for document in &case.documents {
