@@ -19,6 +19,22 @@ fn open(data_dir: &Path) -> Node {
     Node::open(&NodeConfig::new(data_dir), Some(&genesis)).unwrap()
 }
 
+/// Opens the data directory again once the dropped node's committer has
+/// released the log, as a restart of `cairn up --demo` does.
+async fn reopen(data_dir: &Path) -> Node {
+    let genesis = prepare(data_dir, 1).unwrap();
+    for _ in 0..100 {
+        match Node::open(&NodeConfig::new(data_dir), Some(&genesis)) {
+            Ok(node) => return node,
+            Err(e) if e.to_string().contains("in use by another process") => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot reopen the demo node: {e:#}"),
+        }
+    }
+    panic!("the dropped node kept its log locked for ten seconds")
+}
+
 fn demo_cases(node: &Node) -> Vec<CaseRecord> {
     node.ledger().cases().cloned().collect()
 }
@@ -128,7 +144,7 @@ async fn the_demo_leaves_one_approved_case_per_service_and_runs_once() {
     populate(&node, data_dir.path()).await.unwrap();
     assert_eq!(node.ledger().merkle_log().size(), size);
     drop(node);
-    let node = open(data_dir.path());
+    let node = reopen(data_dir.path()).await;
     populate(&node, data_dir.path()).await.unwrap();
     assert_eq!(node.ledger().merkle_log().size(), size);
     assert_eq!(demo_cases(&node).len(), 4);
