@@ -1,6 +1,7 @@
 //! `cairn up --demo`: a small consortium (a certification authority, two
 //! departments, a commercial verifier), their identities, a sample asset
-//! shared with one department, and what to try next.
+//! shared with one department, and what to try next; and the seed paper's
+//! social-security departments with one case per service ([`cases`]).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
 use crate::node::Node;
+
+mod cases;
+#[cfg(test)]
+mod tests;
 
 const CHAIN_ID: &str = "cairn-demo";
 const ASSET_ID: &str = "health/clinic-registry";
@@ -63,7 +68,7 @@ pub(crate) fn prepare(data_dir: &Path, quorum: u32) -> anyhow::Result<Vec<u8>> {
     let dir = keys_dir(data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut organisations = Vec::new();
-    for (name, description) in ORGANISATIONS {
+    for (name, description) in ORGANISATIONS.into_iter().chain(cases::ORGANISATIONS) {
         let pair = load_or_create(&dir.join(format!("org-{name}.key")))?;
         organisations.push(Organisation {
             name: name.into(),
@@ -79,6 +84,9 @@ pub(crate) fn prepare(data_dir: &Path, quorum: u32) -> anyhow::Result<Vec<u8>> {
     genesis.quorum = if quorum <= 1 { 0 } else { quorum };
     for (channel, organisation) in ISSUERS {
         genesis.issuers.entry(channel.into()).or_default().push(organisation.into());
+    }
+    for (channel, organisation) in cases::certificate_issuers()? {
+        genesis.issuers.entry(channel).or_default().push(organisation);
     }
     Ok(genesis.to_bytes())
 }
@@ -106,11 +114,18 @@ async fn submit(
     Ok(receipt.tx_id.to_string())
 }
 
-/// Registers the demo identities and publishes and shares the sample asset, once.
+/// Registers the demo identities, publishes and shares the sample asset and
+/// walks the social-security cases, each once.
 pub(crate) async fn populate(node: &Node, data_dir: &Path) -> anyhow::Result<()> {
-    if node.ledger().asset(ASSET_ID).is_some() {
-        return Ok(());
+    let sample_shared = node.ledger().asset(ASSET_ID).is_some();
+    if !sample_shared {
+        populate_sample(node, data_dir).await?;
     }
+    cases::populate(node, data_dir).await
+}
+
+/// Registers the demo identities and publishes and shares the sample asset.
+async fn populate_sample(node: &Node, data_dir: &Path) -> anyhow::Result<()> {
     let dir = keys_dir(data_dir);
     let ca_org = KeyPair::load(&dir.join("org-ca.key"))?;
     let mut pairs = Vec::new();
@@ -270,4 +285,7 @@ pub(crate) fn print_next_steps(node: &Node, data_dir: &Path, address: &str) {
         dir.join("verifier.key").display(),
         dir.join("verifier.key").display(),
     );
+    // The walkthrough reads the ledger again: release this read first.
+    drop(ledger);
+    print!("{}", cases::walkthrough(node, data_dir, &node_flag));
 }
