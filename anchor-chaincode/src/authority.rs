@@ -43,7 +43,7 @@ use crate::tx::TxBody;
 use crate::types::Role;
 
 /// The most endorsements one transaction may carry.
-pub const MAX_ENDORSEMENTS: usize = 8;
+pub const MAX_ENDORSEMENTS: usize = 16;
 
 /// Every transaction type, as named in the genesis configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -532,7 +532,7 @@ fn definitions_are_endorsed_by_the_owner_and_versioned() {
     let envelope = f.define(PROVIDER, &v3, &[("civil-affairs", CIVIL)]);
     f.expect(envelope, ValidationCode::VersionConflict, "the next version must be 2");
     let bad = MLG
-        .replace("{\"const\": \"local_threshold\"}", "{\"const\": \"nowhere\"}")
+        .replacen("\"const\": \"local_threshold\"", "\"const\": \"nowhere\"", 1)
         .replace("\"version\": 1", "\"version\": 2");
     let envelope = f.define(PROVIDER, &bad, &[("civil-affairs", CIVIL)]);
     f.expect(envelope, ValidationCode::InvalidArgument, "const \"nowhere\" is not defined");

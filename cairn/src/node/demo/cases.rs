@@ -106,16 +106,7 @@ pub(super) fn citizen_stem(service_id: &str) -> String {
     format!("citizen-{service_id}")
 }
 
-/// The keyed hash of an identity document number: HMAC-SHA256 under the
-/// consortium's person-hash key, so the ledger can match a second
-/// application by the same person without ever holding the number.
-fn person_hash(person_key: &[u8; 32], id_number: &str) -> [u8; 32] {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, person_key);
-    let tag = ring::hmac::sign(&key, id_number.as_bytes());
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(tag.as_ref());
-    hash
-}
+use asset_registry::cases::person_hash;
 
 /// Reads the person-hash key, or makes one (mode 0600) on the first start.
 fn load_or_create_person_key(path: &Path) -> anyhow::Result<[u8; 32]> {
@@ -143,13 +134,9 @@ fn load_or_create_person_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     Ok(key)
 }
 
-/// Whether every field the form's JSON Schema requires is present.
+/// Whether the form satisfies its JSON Schema (as the CLI's checks decide).
 fn form_complete(schema: &Json, form: &Json) -> bool {
-    schema["required"].as_array().is_some_and(|required| {
-        required.iter().all(|field| {
-            field.as_str().is_some_and(|name| form.get(name).is_some_and(|v| !v.is_null()))
-        })
-    })
+    asset_registry::cases::validate_form(schema, form).is_ok_and(|problems| problems.is_empty())
 }
 
 /// Minor units as major units with two decimals (`150000` → `1500.00`).

@@ -74,7 +74,7 @@ pub(super) fn application(service_id: &str, today: i64) -> anyhow::Result<Applic
                 "family": [{"relation": "self"}, {"relation": "mother"}],
                 "monthly_income": 80_000,
                 "property": 500_000,
-                "employment_status": "not_employed",
+                "employed": false,
                 "bank_account": bank_account("Zhao Lei (demo)"),
             }),
             completeness_fact: "family_information_complete",
@@ -140,6 +140,7 @@ pub(super) fn application(service_id: &str, today: i64) -> anyhow::Result<Applic
                     {"relation": "self"}, {"relation": "spouse"}, {"relation": "child"}
                 ],
                 "declared_monthly_income": 90_000,
+                "household_property": 10_000,
                 "bank_account": bank_account("Wang Fang (demo)"),
             }),
             completeness_fact: "form_complete",
