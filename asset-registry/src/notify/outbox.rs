@@ -394,7 +394,7 @@ impl Outbox {
             .execute(
                 &self.sql(sql::NOTIFICATIONS_INSERT),
                 &[
-                    &columns.id,
+                    &columns.id as &(dyn ToSql + Sync),
                     &columns.ledger_offset,
                     &columns.block_number,
                     &columns.tx_index,
@@ -407,7 +407,7 @@ impl Outbox {
                     &columns.service_version,
                     &columns.action,
                     &columns.state,
-                ] as &[&(dyn ToSql + Sync)],
+                ],
             )
             .await
             .map_err(self.sql_error("inserting notifications"))?;
