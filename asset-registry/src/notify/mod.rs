@@ -33,8 +33,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anchor_chaincode::ledger::{Block, Receipt};
 use anchor_chaincode::ValidationCode;
+use anchor_chaincode::ledger::{Block, Receipt};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -359,9 +359,11 @@ impl CaseChange {
                 {
                     Recipient::Address(address)
                 }
-                RawRecipient { address: None, organisation: Some(organisation), role: Some(role) }
-                    if is_name(&organisation) && is_name(&role) =>
-                {
+                RawRecipient {
+                    address: None,
+                    organisation: Some(organisation),
+                    role: Some(role),
+                } if is_name(&organisation) && is_name(&role) => {
                     Recipient::Group { organisation, role }
                 }
                 _ => {

@@ -88,8 +88,11 @@ struct Migration {
 }
 
 /// The migrations, in order. Never edit one that has shipped; add another.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "notify offsets and outbox", sql: include_str!("ddl/001-outbox.sql") }];
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "notify offsets and outbox",
+    sql: include_str!("ddl/001-outbox.sql"),
+}];
 
 /// A notification waiting for delivery, with the attempts made so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,7 +176,12 @@ fn is_identifier(name: &str) -> bool {
 /// chain of causes otherwise; never a password.
 fn describe(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
-        return format!("{error}: {} {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        return format!(
+            "{error}: {} {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
     }
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -239,9 +247,12 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 }
 
 /// Parses a vocabulary column.
-fn parse<T: std::str::FromStr>(text: &str, column: &'static str, expected: &'static str) -> Result<T> {
-    text.parse()
-        .map_err(|_| Error::Corrupt { column, value: text.to_owned(), expected })
+fn parse<T: std::str::FromStr>(
+    text: &str,
+    column: &'static str,
+    expected: &'static str,
+) -> Result<T> {
+    text.parse().map_err(|_| Error::Corrupt { column, value: text.to_owned(), expected })
 }
 
 impl Outbox {
@@ -291,9 +302,11 @@ impl Outbox {
     /// Takes the sender's lock of this outbox, waiting while another process
     /// holds it; `on_wait` is called once if it has to wait.
     pub async fn lock(&self, on_wait: impl FnOnce()) -> Result<OutboxLock> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|error| {
-            Error::Connect { target: self.target.clone(), message: describe(&error) }
-        })?;
+        let (client, connection) =
+            self.config.connect(self.tls.clone()).await.map_err(|error| Error::Connect {
+                target: self.target.clone(),
+                message: describe(&error),
+            })?;
         let driver = tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(error = %describe(&error), "the outbox lock's connection ended with an error");
@@ -326,7 +339,10 @@ impl Outbox {
             .await
             .map_err(self.sql_error("reading the ledger offset"))?;
         match row {
-            Some(row) => to_unsigned(get(&row, 0, "notify_offsets.next_offset")?, "notify_offsets.next_offset"),
+            Some(row) => to_unsigned(
+                get(&row, 0, "notify_offsets.next_offset")?,
+                "notify_offsets.next_offset",
+            ),
             None => Ok(0),
         }
     }
@@ -348,8 +364,9 @@ impl Outbox {
                 message: format!("the batch ends at {to}, before it starts at {from}"),
             });
         }
-        if let Some(outside) =
-            notifications.iter().find(|n| n.origin.ledger_offset < from || n.origin.ledger_offset >= to)
+        if let Some(outside) = notifications
+            .iter()
+            .find(|n| n.origin.ledger_offset < from || n.origin.ledger_offset >= to)
         {
             return Err(Error::BadBatch {
                 stream: LEDGER_STREAM.into(),
@@ -523,8 +540,10 @@ impl Outbox {
         let mut client = self.client().await?;
         let lock_key = advisory_key("migrate", &self.schema);
         let lock = "SELECT pg_advisory_xact_lock($1)";
-        let transaction =
-            client.transaction().await.map_err(self.sql_error("starting the schema transaction"))?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(self.sql_error("starting the schema transaction"))?;
         let _ = transaction
             .execute(lock, &[&lock_key])
             .await
@@ -677,12 +696,24 @@ fn pending_from_row(row: &Row) -> Result<Pending> {
         notification: Notification {
             id: get(row, 0, "notifications.id")?,
             origin: Origin {
-                ledger_offset: to_unsigned(get(row, 1, "notifications.ledger_offset")?, "notifications.ledger_offset")?,
-                block_number: to_unsigned(get(row, 2, "notifications.block_number")?, "notifications.block_number")?,
-                tx_index: to_unsigned(i64::from(get::<i32>(row, 3, "notifications.tx_index")?), "notifications.tx_index")?,
+                ledger_offset: to_unsigned(
+                    get(row, 1, "notifications.ledger_offset")?,
+                    "notifications.ledger_offset",
+                )?,
+                block_number: to_unsigned(
+                    get(row, 2, "notifications.block_number")?,
+                    "notifications.block_number",
+                )?,
+                tx_index: to_unsigned(
+                    i64::from(get::<i32>(row, 3, "notifications.tx_index")?),
+                    "notifications.tx_index",
+                )?,
                 tx_id: get(row, 5, "notifications.tx_id")?,
             },
-            seq: to_unsigned(i64::from(get::<i32>(row, 4, "notifications.seq")?), "notifications.seq")?,
+            seq: to_unsigned(
+                i64::from(get::<i32>(row, 4, "notifications.seq")?),
+                "notifications.seq",
+            )?,
             channel: parse::<Channel>(&channel, "notifications.channel", "email or webhook")?,
             recipient: Recipient::from_key(&recipient).map_err(|_| Error::Corrupt {
                 column: "notifications.recipient",
@@ -692,11 +723,17 @@ fn pending_from_row(row: &Row) -> Result<Pending> {
             summary: CaseSummary {
                 case_id: get(row, 8, "notifications.case_id")?,
                 service_id: get(row, 9, "notifications.service_id")?,
-                service_version: to_unsigned(get(row, 10, "notifications.service_version")?, "notifications.service_version")?,
+                service_version: to_unsigned(
+                    get(row, 10, "notifications.service_version")?,
+                    "notifications.service_version",
+                )?,
                 action: parse(&action, "notifications.action", "a case action")?,
                 state: parse(&state, "notifications.state", "a case state")?,
             },
         },
-        attempts: to_unsigned(i64::from(get::<i32>(row, 13, "notifications.attempts")?), "notifications.attempts")?,
+        attempts: to_unsigned(
+            i64::from(get::<i32>(row, 13, "notifications.attempts")?),
+            "notifications.attempts",
+        )?,
     })
 }

@@ -104,8 +104,11 @@ fn other_transactions_and_invalid_case_actions_give_nothing() {
         vec![]
     );
     assert_eq!(
-        receipt_notifications(0, &receipt(CASE_ACTION_TX, ValidationCode::Malformed, String::new()))
-            .unwrap(),
+        receipt_notifications(
+            0,
+            &receipt(CASE_ACTION_TX, ValidationCode::Malformed, String::new())
+        )
+        .unwrap(),
         vec![]
     );
 }
@@ -166,7 +169,8 @@ fn the_email_says_the_case_state_and_action_and_names_nobody() {
     assert!(!body.contains(APPLICANT), "the e-mail body names the applicant's address: {body}");
     assert_eq!(email.message_id("cairn.example"), format!("<{}@cairn.example>", email.id));
 
-    let webhook: serde_json::Value = serde_json::from_slice(&notifications[1].webhook_body()).unwrap();
+    let webhook: serde_json::Value =
+        serde_json::from_slice(&notifications[1].webhook_body()).unwrap();
     assert_eq!(webhook["id"], notifications[1].id.as_str());
     assert_eq!(webhook["case_id"], CASE);
     assert_eq!(webhook["state"], "returned");
@@ -185,7 +189,9 @@ fn vocabularies_round_trip() {
     for channel in Channel::ALL {
         assert_eq!(channel.as_str().parse::<Channel>(), Ok(*channel));
     }
-    assert!("sms".parse::<Channel>().unwrap_err().to_string().contains("expected one of email webhook"));
+    assert!(
+        "sms".parse::<Channel>().unwrap_err().to_string().contains("expected one of email webhook")
+    );
     for recipient in [
         Recipient::Address(APPLICANT.into()),
         Recipient::Group { organisation: "county welfare".into(), role: "acceptance".into() },
@@ -245,7 +251,9 @@ mod pg {
             ValidationCode::Valid,
             response(
                 "approved",
-                &format!(r#"[{{"address":"{APPLICANT}"}},{{"organisation":"bank","role":"payer"}}]"#),
+                &format!(
+                    r#"[{{"address":"{APPLICANT}"}},{{"organisation":"bank","role":"payer"}}]"#
+                ),
             ),
         );
         receipt.tx_id = TxId([tx; 32]);
@@ -272,7 +280,10 @@ mod pg {
         // A notification outside its batch is refused.
         assert!(matches!(outbox.record(5, 6, &at(9, 4)).await, Err(Error::BadBatch { .. })));
         assert_eq!(outbox.next_offset().await.unwrap(), 5);
-        assert_eq!(outbox.counts().await.unwrap(), StatusCounts { pending: 8, ..Default::default() });
+        assert_eq!(
+            outbox.counts().await.unwrap(),
+            StatusCounts { pending: 8, ..Default::default() }
+        );
         outbox.drop_schema().await.unwrap();
     }
 
@@ -281,7 +292,10 @@ mod pg {
         let Some(outbox) = outbox().await else { return };
         let first = at(1, 1);
         let second = at(2, 2);
-        assert_eq!(outbox.record(0, 3, &[first.clone(), second.clone()].concat()).await.unwrap(), 8);
+        assert_eq!(
+            outbox.record(0, 3, &[first.clone(), second.clone()].concat()).await.unwrap(),
+            8
+        );
         let due = outbox.due(1000, 100).await.unwrap();
         let ids: Vec<&str> = due.iter().map(|p| p.notification.id.as_str()).collect();
         let expected: Vec<&str> = first.iter().chain(&second).map(|n| n.id.as_str()).collect();

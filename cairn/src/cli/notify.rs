@@ -17,7 +17,13 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub(crate) struct NotifyArgs {
     /// The node's data directory: its ledger log (DIR/ledger.log) is followed read-only.
-    #[arg(long = "log", env = "CAIRN_NOTIFY_LOG", value_name = "DIR", required_unless_present = "kafka", conflicts_with = "kafka")]
+    #[arg(
+        long = "log",
+        env = "CAIRN_NOTIFY_LOG",
+        value_name = "DIR",
+        required_unless_present = "kafka",
+        conflicts_with = "kafka"
+    )]
     log: Option<PathBuf>,
     /// Kafka bootstrap servers (host:port,…): follow the ledger topic instead of a log file.
     #[arg(long, env = "CAIRN_KAFKA", value_name = "BROKERS")]
@@ -66,7 +72,9 @@ pub(crate) struct NotifyArgs {
 /// Runs `cairn notify`.
 #[cfg(feature = "pg")]
 pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
-    use crate::node::notifier::{self, EmailSettings, NotifierConfig, RetryPolicy, WebhookSettings};
+    use crate::node::notifier::{
+        self, EmailSettings, NotifierConfig, RetryPolicy, WebhookSettings,
+    };
 
     let config = NotifierConfig {
         source: source(&args)?,
@@ -81,10 +89,14 @@ pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
             (Some(smtp_url), Some(from)) => {
                 if crate::secrets::from_command_line(Some(smtp_url), "CAIRN_SMTP")
                     && smtp_url.split_once("://").is_some_and(|(_, rest)| {
-                        rest.split(['/', '?']).next().is_some_and(|authority| authority.contains('@'))
+                        rest.split(['/', '?'])
+                            .next()
+                            .is_some_and(|authority| authority.contains('@'))
                     })
                 {
-                    anyhow::bail!("--smtp holds credentials, and other users of this machine can read the command line: give it in CAIRN_SMTP instead");
+                    anyhow::bail!(
+                        "--smtp holds credentials, and other users of this machine can read the command line: give it in CAIRN_SMTP instead"
+                    );
                 }
                 Some(EmailSettings { smtp_url: smtp_url.clone(), from: from.clone() })
             }
@@ -97,7 +109,10 @@ pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let secret = text.lines().next().unwrap_or_default().trim().as_bytes().to_vec();
                 if secret.is_empty() {
-                    anyhow::bail!("{} is empty: put the webhook's shared secret on its first line", file.display());
+                    anyhow::bail!(
+                        "{} is empty: put the webhook's shared secret on its first line",
+                        file.display()
+                    );
                 }
                 Some(WebhookSettings { url: url.clone(), secret })
             }
@@ -108,8 +123,7 @@ pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
                 crate::secrets::check_private(file, "e-mail addresses")?;
                 let text = std::fs::read_to_string(file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                notifier::Contacts::parse(&text)
-                    .with_context(|| format!("{}", file.display()))?
+                notifier::Contacts::parse(&text).with_context(|| format!("{}", file.display()))?
             }
             None => notifier::Contacts::default(),
         },
@@ -120,7 +134,8 @@ pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
         },
         until_caught_up: args.until_caught_up,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let summary = runtime.block_on(notifier::run(config))?;
     if args.until_caught_up {
         println!(

@@ -149,21 +149,20 @@ impl Contacts {
         })?;
         let mut contacts = Contacts::default();
         for (address, entry) in file.addresses {
-            Recipient::from_key(&format!("address:{address}"))
-                .map_err(|_| format_err!("contacts: {address:?} is not an address (40 lower-case hex digits)"))?;
-            let mailbox = entry
-                .email
-                .parse::<Mailbox>()
-                .map_err(|_| format_err!("contacts: the e-mail address of {address} does not parse"))?;
+            Recipient::from_key(&format!("address:{address}")).map_err(|_| {
+                format_err!("contacts: {address:?} is not an address (40 lower-case hex digits)")
+            })?;
+            let mailbox = entry.email.parse::<Mailbox>().map_err(|_| {
+                format_err!("contacts: the e-mail address of {address} does not parse")
+            })?;
             let _ = contacts.addresses.insert(address, mailbox);
         }
         for (group, entry) in file.groups {
             Recipient::from_key(&format!("group:{group}"))
                 .map_err(|_| format_err!("contacts: group {group:?} is not ORGANISATION/ROLE"))?;
-            let mailbox = entry
-                .email
-                .parse::<Mailbox>()
-                .map_err(|_| format_err!("contacts: the e-mail address of group {group} does not parse"))?;
+            let mailbox = entry.email.parse::<Mailbox>().map_err(|_| {
+                format_err!("contacts: the e-mail address of group {group} does not parse")
+            })?;
             let _ = contacts.groups.insert(group, mailbox);
         }
         Ok(contacts)
@@ -285,19 +284,25 @@ pub(crate) async fn run(config: NotifierConfig) -> anyhow::Result<Summary> {
         channels.push(Channel::Webhook);
     }
     if channels.is_empty() {
-        bail!("nothing to deliver with: give --smtp and --from, --webhook and --webhook-secret-file, or both");
+        bail!(
+            "nothing to deliver with: give --smtp and --from, --webhook and --webhook-secret-file, or both"
+        );
     }
     let sender = Sender::new(&config)?;
     let outbox = Outbox::connect(&config.postgres_url, &config.schema).await?;
     let lock = outbox
-        .lock(|| tracing::warn!(schema = outbox.schema(), "another notifier holds this outbox; waiting for it to stop"))
+        .lock(|| {
+            tracing::warn!(
+                schema = outbox.schema(),
+                "another notifier holds this outbox; waiting for it to stop"
+            )
+        })
         .await?;
     let log = open_log(&config.source)?;
     let wake = Arc::new(Notify::new());
     tracing::info!(schema = outbox.schema(), channels = ?channels, "notifier started");
     if config.until_caught_up {
-        let next_offset =
-            record_ledger(log, outbox.clone(), channels, true, wake.clone()).await?;
+        let next_offset = record_ledger(log, outbox.clone(), channels, true, wake.clone()).await?;
         send_pending(&sender, &outbox, &lock, &wake, true).await?;
         let counts = outbox.counts().await?;
         return Ok(Summary { next_offset, sent: counts.sent, undeliverable: counts.undeliverable });
@@ -377,7 +382,8 @@ async fn replay(
 ) -> anyhow::Result<Ledger> {
     let mut waited = false;
     let genesis = loop {
-        let first = tokio::task::block_in_place(|| log.read_wait(0, 1, Duration::from_millis(500)))?;
+        let first =
+            tokio::task::block_in_place(|| log.read_wait(0, 1, Duration::from_millis(500)))?;
         if let Some(genesis) = first.into_iter().next() {
             break genesis;
         }
@@ -419,7 +425,9 @@ async fn send_pending(
 ) -> anyhow::Result<()> {
     loop {
         if !lock.is_held() {
-            bail!("lost the connection that holds the outbox's lock; stopping so that no other notifier sends alongside");
+            bail!(
+                "lost the connection that holds the outbox's lock; stopping so that no other notifier sends alongside"
+            );
         }
         let due = outbox.due(now_ms(), SEND_BATCH).await?;
         for pending in &due {
@@ -432,12 +440,14 @@ async fn send_pending(
                 }
                 Delivery::Retry(error) if pending.attempts + 1 < sender.retry.max_attempts => {
                     let wait = sender.retry.backoff(pending.attempts);
-                    let at = now_ms().saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+                    let at = now_ms()
+                        .saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
                     let _ = outbox.mark_retry(&notification.id, at, &error).await?;
                     tracing::warn!(id = %notification.id, channel = %notification.channel, attempts = pending.attempts + 1, retry_in = ?wait, error = %error, "delivery failed; will retry");
                 }
                 Delivery::Retry(error) => {
-                    let reason = format!("gave up after {} attempts: {error}", pending.attempts + 1);
+                    let reason =
+                        format!("gave up after {} attempts: {error}", pending.attempts + 1);
                     let _ = outbox.mark_undeliverable(&notification.id, &reason).await?;
                     tracing::error!(id = %notification.id, channel = %notification.channel, reason = %reason, "undeliverable");
                 }
@@ -515,7 +525,10 @@ impl Sender {
             }
         };
         tokio::time::timeout(DELIVERY_TIMEOUT, attempt).await.unwrap_or_else(|_| {
-            Delivery::Retry(format!("no answer within {}", humantime::format_duration(DELIVERY_TIMEOUT)))
+            Delivery::Retry(format!(
+                "no answer within {}",
+                humantime::format_duration(DELIVERY_TIMEOUT)
+            ))
         })
     }
 }
@@ -566,7 +579,9 @@ impl Mailer {
                 "the SMTP server refused it for now (code {})",
                 e.status().map_or_else(|| "unknown".to_owned(), |code| code.to_string())
             )),
-            Err(e) if e.is_timeout() => Delivery::Retry("the SMTP server did not answer in time".into()),
+            Err(e) if e.is_timeout() => {
+                Delivery::Retry("the SMTP server did not answer in time".into())
+            }
             Err(e) if e.is_tls() => Delivery::Retry("TLS with the SMTP server failed".into()),
             Err(_) => Delivery::Retry("cannot talk to the SMTP server".into()),
         }

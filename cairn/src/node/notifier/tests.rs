@@ -122,7 +122,15 @@ impl SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let spawned = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string(), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &addr.to_string(),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir.path().join("mail"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -152,7 +160,10 @@ impl SmtpServer {
                     "run: python3 -m pip install aiosmtpd",
                 );
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "aiosmtpd did not listen on {addr}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not listen on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(server)
@@ -219,7 +230,8 @@ async fn webhook_receiver(
                         let signature = header(notify::SIGNATURE_HEADER);
                         let body = request.into_body().collect().await?.to_bytes().to_vec();
                         let mut seen = seen.lock().unwrap();
-                        let failures = seen.iter().filter(|h| h.key == key && h.status == 500).count();
+                        let failures =
+                            seen.iter().filter(|h| h.key == key && h.status == 500).count();
                         let status = if key == flaky && failures < fail { 500 } else { 200 };
                         seen.push(Hook { key, signature, body, status, at: Instant::now() });
                         let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
@@ -302,7 +314,10 @@ async fn every_notification_arrives_once_by_email_and_signed_webhook_with_retrie
             smtp_url: format!("smtp://{}", smtp.addr),
             from: "Cairn <notify@cairn.example>".into(),
         }),
-        webhook: Some(WebhookSettings { url: "http://127.0.0.1:25251/hooks/cairn".into(), secret: SECRET.to_vec() }),
+        webhook: Some(WebhookSettings {
+            url: "http://127.0.0.1:25251/hooks/cairn".into(),
+            secret: SECRET.to_vec(),
+        }),
         contacts,
         retry: RetryPolicy {
             base: Duration::from_millis(300),
@@ -333,7 +348,8 @@ async fn every_notification_arrives_once_by_email_and_signed_webhook_with_retrie
     expected.sort();
     assert_eq!(message_ids, expected, "each e-mail exactly once");
     for (headers, body) in &messages {
-        let id = headers["message-id"].trim_matches(['<', '>']).split('@').next().unwrap().to_owned();
+        let id =
+            headers["message-id"].trim_matches(['<', '>']).split('@').next().unwrap().to_owned();
         let notification = notifications.iter().find(|n| n.id == id).unwrap();
         assert_eq!(headers["subject"], notification.subject());
         assert!(body.contains(&notification.summary.case_id), "{body}");
@@ -386,7 +402,10 @@ async fn a_webhook_that_keeps_failing_is_given_up_after_the_last_attempt() {
         postgres_url: String::new(),
         schema: outbox.schema().to_owned(),
         email: None,
-        webhook: Some(WebhookSettings { url: "http://127.0.0.1:25252/".into(), secret: SECRET.to_vec() }),
+        webhook: Some(WebhookSettings {
+            url: "http://127.0.0.1:25252/".into(),
+            secret: SECRET.to_vec(),
+        }),
         contacts: Contacts::default(),
         retry: RetryPolicy {
             base: Duration::from_millis(50),
