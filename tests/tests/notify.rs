@@ -34,12 +34,13 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 const CHAIN: &str = "notify-e2e";
-const ORGS: [&str; 5] = [
+const ORGS: [&str; 6] = [
     "ca",
     "civil-affairs",
     "neighbourhood-committee",
     "sub-district-accounting",
     "democratic-review",
+    "bank",
 ];
 const SMTP_PORT: u16 = 25253;
 const WEBHOOK_PORT: u16 = 25254;

@@ -307,10 +307,20 @@ pub(crate) async fn run(config: NotifierConfig) -> anyhow::Result<Summary> {
         let counts = outbox.counts().await?;
         return Ok(Summary { next_offset, sent: counts.sent, undeliverable: counts.undeliverable });
     }
-    let recorder = record_ledger(log, outbox.clone(), channels, false, wake.clone());
+    // The recorder runs as a task of its own: it blocks its thread while it
+    // waits for the log, which must not hold up deliveries.
+    let recorder = tokio::spawn(record_ledger(log, outbox.clone(), channels, false, wake.clone()));
     let sending = send_pending(&sender, &outbox, &lock, &wake, false);
-    let (next_offset, ()) = tokio::try_join!(recorder, sending)?;
-    Ok(Summary { next_offset, ..Summary::default() })
+    tokio::select! {
+        recorded = recorder => {
+            let next_offset = recorded.context("the recorder stopped unexpectedly")??;
+            Ok(Summary { next_offset, ..Summary::default() })
+        }
+        sent = sending => {
+            sent?;
+            Ok(Summary::default())
+        }
+    }
 }
 
 /// Opens the ledger log for reading.
@@ -662,8 +672,10 @@ impl Webhook {
 ///
 /// It reads the frames the embedded log documents (`CRN1`, length,
 /// checksums, payload) and serves only complete frames whose checksums
-/// hold; a frame being written is not served until it is whole. A checksum
-/// that still fails once later frames exist is corruption, and an error.
+/// hold: a frame being written is not served until it is whole, and a torn
+/// or damaged one is waited on until the node's recovery (which truncates a
+/// torn tail on restart) or its owner resolves it; nothing after it is
+/// served meanwhile.
 #[derive(Debug)]
 pub(crate) struct TailLog {
     path: PathBuf,
