@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -559,4 +559,10 @@ async fn each_case_change_is_notified_once_across_a_killed_notifier() {
     let stdout = String::from_utf8_lossy(&last.stdout);
     assert!(stdout.contains("caught up"), "{stdout}");
     drop(node);
+    let (client, connection) =
+        tokio_postgres::connect(&postgres, tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.unwrap();
+    drop(client);
+    let _ = driver.await;
 }

@@ -34,7 +34,10 @@ async fn the_follower_serves_whole_frames_appended_by_the_owner() {
     let _ = owner.append(&[b"zero", b"one"]).unwrap();
     assert_eq!(follower.next_offset(), 2);
     let records = follower.read(0, 10).unwrap();
-    assert_eq!(records.iter().map(|r| r.bytes.as_slice()).collect::<Vec<_>>(), [b"zero".as_slice(), b"one".as_slice()]);
+    assert_eq!(
+        records.iter().map(|r| r.bytes.as_slice()).collect::<Vec<_>>(),
+        [b"zero".as_slice(), b"one".as_slice()]
+    );
     let _ = owner.append(&[b"two"]).unwrap();
     assert_eq!(follower.read(2, 10).unwrap()[0].bytes, b"two");
     assert_eq!(follower.read(1, 1).unwrap().len(), 1);
