@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 /// `cairn notify`.
 #[derive(Args, Debug)]
+#[cfg_attr(not(feature = "pg"), allow(dead_code))]
 pub(crate) struct NotifyArgs {
     /// The node's data directory: its ledger log (DIR/ledger.log) is followed read-only.
     #[arg(
@@ -38,7 +38,7 @@ pub(crate) struct NotifyArgs {
     #[arg(long, env = "CAIRN_POSTGRES", value_name = "URL")]
     postgres: String,
     /// The PostgreSQL schema of the outbox.
-    #[arg(long, env = "CAIRN_NOTIFY_SCHEMA", default_value = asset_registry::notify::outbox::DEFAULT_SCHEMA)]
+    #[arg(long, env = "CAIRN_NOTIFY_SCHEMA", default_value = "cairn_notify")]
     postgres_schema: String,
     /// The SMTP server: smtp://host:port, smtp://host:port?tls=required (STARTTLS) or smtps://host:port.
     #[arg(long, env = "CAIRN_SMTP", value_name = "URL", requires = "from")]
@@ -72,6 +72,8 @@ pub(crate) struct NotifyArgs {
 /// Runs `cairn notify`.
 #[cfg(feature = "pg")]
 pub(crate) fn run(args: NotifyArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+
     use crate::node::notifier::{
         self, EmailSettings, NotifierConfig, RetryPolicy, WebhookSettings,
     };
