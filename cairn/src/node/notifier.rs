@@ -268,7 +268,7 @@ pub(crate) struct NotifierConfig {
 pub(crate) struct Summary {
     /// The ledger offset recorded up to.
     pub(crate) next_offset: u64,
-    /// Notifications in the outbox, by status.
+    /// Notifications delivered.
     pub(crate) sent: u64,
     /// Notifications given up on.
     pub(crate) undeliverable: u64,
