@@ -31,6 +31,10 @@
 //! - [`decision`]: the signed decision document, its PDF and QR code.
 //! - [`payments`]: ISO 20022 `pain.001` and `pain.008` files of monthly
 //!   payments.
+//! - [`notify`]: case changes on the ledger mapped to notifications (one per
+//!   recipient and channel, with stable ids), the webhook signature, and,
+//!   with `pg`, the PostgreSQL outbox written exactly once with the ledger
+//!   offset.
 //! - [`verify`]: the offline verifiers of proof files, statements and
 //!   channel anchors, and the JSON file formats they read; pure functions of
 //!   their inputs, for any program that checks Cairn's proofs without a node.
@@ -43,6 +47,7 @@ pub mod cases;
 pub mod decision;
 mod error;
 pub mod fold;
+pub mod notify;
 pub mod payments;
 #[cfg(feature = "pg")]
 pub mod pg;

@@ -135,6 +135,8 @@ enum Command {
     Project(node::project_args::ProjectArgs),
     /// Rebuild every projection from the logs into fresh tables and compare them with the live ones.
     Replay(node::project_args::ReplayArgs),
+    /// Notify applicants and reviewers of case changes by e-mail and signed webhook, once (needs --postgres).
+    Notify(cli::notify::NotifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -142,7 +144,11 @@ fn main() -> std::process::ExitCode {
     // The node logs its progress; client commands only warnings, so their output stays readable.
     let default_level = if matches!(
         cli.command,
-        Command::Up(_) | Command::Bench { .. } | Command::Project(_) | Command::Witness { .. }
+        Command::Up(_)
+            | Command::Bench { .. }
+            | Command::Project(_)
+            | Command::Notify(_)
+            | Command::Witness { .. }
     ) {
         "info"
     } else {
@@ -195,6 +201,7 @@ fn main() -> std::process::ExitCode {
         Command::Cert { command } => cli::run_async(cli::cert::run(command)),
         Command::Billing { command } => cli::run_async(cli::billing::run(command)),
         Command::Witness { command } => witness::run(command),
+        Command::Notify(args) => cli::notify::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -18,6 +18,7 @@ pub(crate) mod genesis;
 pub(crate) mod identity;
 pub(crate) mod key;
 pub(crate) mod node;
+pub(crate) mod notify;
 pub(crate) mod ods;
 pub(crate) mod proof;
 pub(crate) mod rpc;

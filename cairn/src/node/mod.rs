@@ -39,6 +39,8 @@ pub(crate) mod cosign;
 pub(crate) mod demo;
 pub(crate) mod gate;
 #[cfg(feature = "pg")]
+pub(crate) mod notifier;
+#[cfg(feature = "pg")]
 pub(crate) mod project;
 pub(crate) mod project_args;
 pub(crate) mod reads;

@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM {schema}.notifications GROUP BY status ORDER BY status

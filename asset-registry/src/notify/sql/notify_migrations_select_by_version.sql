@@ -1,0 +1,1 @@
+SELECT 1 FROM {schema}.notify_migrations WHERE version = $1

@@ -1,0 +1,1 @@
+SELECT next_offset FROM {schema}.notify_offsets WHERE stream = $1

@@ -1,0 +1,1 @@
+UPDATE {schema}.notify_offsets SET next_offset = $2 WHERE stream = $1
