@@ -159,7 +159,7 @@ fn adding_an_organisation_and_rotating_its_key_need_their_endorsements() {
     let tax_member = members.iter().find(|o| o["name"] == "dept-tax").expect("dept-tax added");
     assert_eq!(tax_member["public_key"], tax_public.as_str(), "{after_add}");
     assert_eq!(tax_member["description"], "Tax office", "{after_add}");
-    let majority_after = (n_members + 1) / 2 + 1;
+    let majority_after = n_members.div_ceil(2) + 1;
     assert_eq!(
         after_add["change_endorsements"],
         majority_after,
