@@ -406,7 +406,11 @@ fn too_many_or_repeated_endorsements_are_malformed() {
     let mut world = World::new();
     let endorsers: Vec<(&str, u8)> = (0..17).map(|i| (CA, 200 + i)).collect();
     let envelope = world.f.register(250, OTHER, Role::Consumer, &endorsers);
-    world.f.expect(envelope, ValidationCode::Malformed, "17 endorsements, more than the limit of 16");
+    world.f.expect(
+        envelope,
+        ValidationCode::Malformed,
+        "17 endorsements, more than the limit of 16",
+    );
     let envelope = world.f.register(250, OTHER, Role::Consumer, &[(CA, 1), (OPS, 1)]);
     world.f.expect(envelope, ValidationCode::Malformed, "repeats the key");
 }
