@@ -717,7 +717,15 @@ fn refusals_returns_appeals_tampering_and_a_fifth_service() {
         ["apply", "check", "supply", "check", "step", "step", "step", "decide", "appeal", "decide"]
     );
 
-    // Case reads are for the applicant, the service's reviewers and auditors.
+    // Case reads are for the applicant, the service's reviewers and auditors:
+    // another citizen lists none of this person's cases, and an unregistered
+    // key reads nothing, not even the services.
+    let others = w.ok(&["case", "list", "--key", arg(&w.key("lucy"))]);
+    assert!(!others.to_string().contains(&returned), "{others}");
+    let stranger = w.path("stranger.key");
+    let _ = cairn(["key", "new", "--out", arg(&stranger)]).assert_success();
+    let _ = w.run(&["service", "list", "--key", arg(&stranger)]).assert_failure_with("no identity with this address is registered");
+    let _ = w.run(&["case", "show", &returned, "--key", arg(&stranger)]).assert_failure_with("no identity with this address is registered");
     let _ = w
         .run(&["case", "show", &returned, "--key", arg(&w.key("lucy"))])
         .assert_failure_with("only the applicant");
