@@ -7,7 +7,7 @@
 //! validated against the published XSDs and recorded back on the cases.
 //! Then every refusal the issue names, a fifth service defined at run time,
 //! a tampered document named on fetch and an audit that flags a verdict
-//! changed by hand.
+//! changed by hand, and a case that survives its node being killed.
 
 use std::path::{Path, PathBuf};
 
@@ -724,8 +724,12 @@ fn refusals_returns_appeals_tampering_and_a_fifth_service() {
     assert!(!others.to_string().contains(&returned), "{others}");
     let stranger = w.path("stranger.key");
     let _ = cairn(["key", "new", "--out", arg(&stranger)]).assert_success();
-    let _ = w.run(&["service", "list", "--key", arg(&stranger)]).assert_failure_with("no identity with this address is registered");
-    let _ = w.run(&["case", "show", &returned, "--key", arg(&stranger)]).assert_failure_with("no identity with this address is registered");
+    let _ = w
+        .run(&["service", "list", "--key", arg(&stranger)])
+        .assert_failure_with("no identity with this address is registered");
+    let _ = w
+        .run(&["case", "show", &returned, "--key", arg(&stranger)])
+        .assert_failure_with("no identity with this address is registered");
     let _ = w
         .run(&["case", "show", &returned, "--key", arg(&w.key("lucy"))])
         .assert_failure_with("only the applicant");
@@ -832,4 +836,33 @@ fn find_sealed(root: &Path, case: &str, name: &str) -> PathBuf {
         .map(|entry| entry.path())
         .find(|path| path.is_file())
         .unwrap_or_else(|| panic!("no sealed object under {}", dir.display()))
+}
+
+#[test]
+fn a_case_survives_a_killed_node() {
+    let w = start();
+    let case = w.apply("minimum-living-guarantee", "li", &mlg_form("BAG500", 90000), &MLG_DOCS);
+    assert_eq!(w.check(&case, "ca-intake", &["id_card_expires_on=2030-01-01"])["state"], "checked");
+    let _ = w.step(&case, "household_survey", "surveyor", &[]);
+    let before = w.case(&case, "auditor");
+    // SIGKILL mid-flow: every acknowledged action is on disk.
+    let World { dir, node, store, person_key } = w;
+    let _ = node.kill().expect("kill the node");
+    let node = Node::start(&dir.path().join("data"), Start::Existing).expect("restart the node");
+    let w = World { dir, node, store, person_key };
+    let after = w.case(&case, "auditor");
+    assert_eq!(
+        after, before,
+        "the case after the restart differs from the one acknowledged before the kill"
+    );
+    let _ = w.step(&case, "democratic_review", "democratic", &[]);
+    let _ = w.step(
+        &case,
+        "income_accounting",
+        "accountant",
+        &["household_monthly_income=90000", "members=3"],
+    );
+    assert_eq!(w.decide(&case, "ca-officer", "--approve")["amount"], 150000);
+    let history = w.case(&case, "auditor")["history"].as_array().map(Vec::len);
+    assert_eq!(history, Some(6), "apply, check, three steps and the decision");
 }
