@@ -124,7 +124,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// A node joins an organisation only with that organisation's consent:
+    /// A node or a reviewer joins an organisation only with that organisation's consent:
     /// an endorsement by its current organisation key, or by a registered,
     /// unrevoked identity of it whose role the `register_identity` rule names
     /// for the owning organisation.
@@ -132,6 +132,7 @@ impl Ledger {
         &self,
         transaction: &Transaction,
         organisation: &str,
+        role: Role,
     ) -> Result<(), Failure> {
         let rule = self.consortium.rule(TxType::RegisterIdentity);
         let endorses = |endorsement: &tx::Endorsement| {
@@ -155,7 +156,7 @@ impl Ledger {
         Err(failure(
             ValidationCode::EndorsementPolicyFailure,
             format!(
-                "register_identity of a node requires endorsement by its own organisation {organisation:?}: its current organisation key{}",
+                "register_identity of a {role} requires endorsement by its own organisation {organisation:?}: its current organisation key{}",
                 if rule.endorse.iter().any(|p| p.organisation == authority::OrgRef::Owner) {
                     " or a member whose role the register_identity rule names for the owning organisation"
                 } else {
@@ -305,7 +306,11 @@ impl Ledger {
                 // A node or a reviewer acts for its organisation, so it joins
                 // only with that organisation's consent.
                 if matches!(register.role, Role::Node | Role::Reviewer) {
-                    self.check_own_organisation_endorses(transaction, &register.organisation)?;
+                    self.check_own_organisation_endorses(
+                        transaction,
+                        &register.organisation,
+                        register.role,
+                    )?;
                 }
                 Ok(Effect::Register(IdentityRecord {
                     address,
