@@ -16,6 +16,7 @@ use serde::Serialize;
 use cairn_schemas::v1 as pb;
 
 use crate::service::Direction;
+use crate::tx::IssueCertificate;
 
 /// The longest reason or note.
 pub const MAX_REASON: usize = 1000;
@@ -124,6 +125,29 @@ pub(crate) mod hex32 {
     }
 }
 
+pub(crate) mod hex32_opt {
+    pub(crate) fn serialize<S: serde::Serializer>(
+        bytes: &Option<[u8; 32]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => s.serialize_some(&hex::encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(text) = <Option<String> as serde::Deserialize>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(Some(bytes))
+    }
+}
+
 /// A decision's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,6 +225,8 @@ pub enum CaseAction {
         /// SHA-256 of the signed decision document.
         #[serde(with = "hex32")]
         decision_document_hash: [u8; 32],
+        /// The certificate an approval produces, when the service names one.
+        certificate: Option<Box<IssueCertificate>>,
     },
     /// An appeal by the applicant.
     Appeal {
@@ -350,6 +376,10 @@ pub fn decode(action: pb::CaseAction) -> Result<CaseAction, String> {
             },
             evidence: named(d.evidence, "evidence")?,
             decision_document_hash: hash32(&d.decision_document_hash, "decision document hash")?,
+            certificate: match d.certificate {
+                Some(issue) => Some(Box::new(crate::tx::decode_issue(issue)?)),
+                None => None,
+            },
             case_id: d.case_id,
             reasons: d.reasons,
         },
@@ -426,20 +456,26 @@ pub fn to_pb(action: &CaseAction) -> pb::CaseAction {
                 reason: reason.clone(),
             })
         }
-        CaseAction::Decide { case_id, outcome, reasons, evidence, decision_document_hash } => {
-            Action::Decide(pb::DecideCase {
-                case_id: case_id.clone(),
-                outcome: match outcome {
-                    Outcome::Approved => pb::CaseOutcome::Approved,
-                    Outcome::Rejected => pb::CaseOutcome::Rejected,
-                    Outcome::Returned => pb::CaseOutcome::Returned,
-                }
-                .into(),
-                reasons: reasons.clone(),
-                evidence: named_to_pb(evidence),
-                decision_document_hash: decision_document_hash.to_vec(),
-            })
-        }
+        CaseAction::Decide {
+            case_id,
+            outcome,
+            reasons,
+            evidence,
+            decision_document_hash,
+            certificate,
+        } => Action::Decide(pb::DecideCase {
+            case_id: case_id.clone(),
+            outcome: match outcome {
+                Outcome::Approved => pb::CaseOutcome::Approved,
+                Outcome::Rejected => pb::CaseOutcome::Rejected,
+                Outcome::Returned => pb::CaseOutcome::Returned,
+            }
+            .into(),
+            reasons: reasons.clone(),
+            evidence: named_to_pb(evidence),
+            decision_document_hash: decision_document_hash.to_vec(),
+            certificate: certificate.as_deref().map(crate::tx::issue_to_pb),
+        }),
         CaseAction::Appeal { case_id, reason } => {
             Action::Appeal(pb::AppealCase { case_id: case_id.clone(), reason: reason.clone() })
         }

@@ -614,7 +614,7 @@ pub fn change_to_pb(change: &ConsortiumChange) -> pb::ChangeConsortium {
     pb::ChangeConsortium { change: Some(change) }
 }
 
-fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String> {
+pub(crate) fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String> {
     let content = issue.content.unwrap_or_default();
     Ok(IssueCertificate {
         issuer_signature: fixed::<64>(&issue.issuer_signature, "issuer signature")?,
@@ -622,6 +622,18 @@ fn decode_issue(issue: pb::IssueCertificate) -> Result<IssueCertificate, String>
         content_enc: content.enc,
         content_ciphertext: content.ciphertext,
     })
+}
+
+/// The protobuf form of a certificate issuance.
+pub fn issue_to_pb(issue: &IssueCertificate) -> pb::IssueCertificate {
+    pb::IssueCertificate {
+        statement: issue.statement.clone(),
+        issuer_signature: issue.issuer_signature.to_vec(),
+        content: Some(pb::EncryptedContent {
+            enc: issue.content_enc.clone(),
+            ciphertext: issue.content_ciphertext.clone(),
+        }),
+    }
 }
 
 /// A plan from its protobuf form; a missing plan or payment mode is malformed.

@@ -27,6 +27,14 @@ const ORGS: [&str; 11] = [
     "hospital-consultation",
     "bank",
 ];
+/// The certificate types the services' approvals issue, with their issuers.
+const ISSUERS: [&str; 5] = [
+    "heating-allowance=civil-affairs",
+    "social-insurance-participation=social-insurance-agency",
+    "social-assistance=civil-affairs",
+    "social-welfare=welfare-institute",
+    "minimum-living-guarantee=civil-affairs",
+];
 /// (key name, organisation, reviewer role)
 const REVIEWERS: [(&str, &str, &str); 16] = [
     ("ca-intake", "civil-affairs", "intake_officer"),
@@ -221,6 +229,9 @@ fn start() -> World {
     for org in ORGS {
         args.extend(["--org", org]);
     }
+    for issuer in ISSUERS {
+        args.extend(["--issuer", issuer]);
+    }
     let _ = cairn(args).assert_success();
     let data = dir.path().join("data");
     let node =
@@ -265,6 +276,25 @@ fn start() -> World {
         register(citizen, "holders", "public", None);
     }
     register("auditor", "ca", "auditor", None);
+    // The node anchors the certificate channels the approvals issue into, so
+    // that holders can present their certificates.
+    let node_key = world.node.data_dir().join("node.key");
+    let _ = world.ok(&[
+        "identity",
+        "register",
+        "--key",
+        arg(&node_key),
+        "--name",
+        "civil affairs node",
+        "--org",
+        "civil-affairs",
+        "--role",
+        "node",
+        "--endorser-key",
+        arg(&ca),
+        "--org-key",
+        arg(&world.org_key("civil-affairs")),
+    ]);
     for (file, _) in cairn_schemas::services::ALL {
         let definition = cairn_tests::workspace_dir().join("schemas/services").join(file);
         let owner: Value =
@@ -344,7 +374,7 @@ fn the_four_services_from_application_to_payment() {
     );
     let decided = w.decide(&mlg, "ca-officer", "--approve");
     assert_eq!(decided["amount"], 150000, "{decided}");
-    approved.push((mlg, "credit"));
+    approved.push((mlg, "credit", "li", "minimum-living-guarantee"));
 
     // Social assistance (Algorithm 2): the accounting team sets the amount.
     let form = json!({
@@ -363,7 +393,7 @@ fn the_four_services_from_application_to_payment() {
     let _ = w.step(&sa, "income_accounting", "accountant", &["assistance_amount=30000"]);
     let _ = w.step(&sa, "democratic_review", "democratic", &[]);
     assert_eq!(w.decide(&sa, "ca-officer", "--approve")["amount"], 30000);
-    approved.push((sa, "credit"));
+    approved.push((sa, "credit", "lily", "social-assistance"));
 
     // Social welfare (Algorithm 3): county acceptance, then the hospital team's conclusion.
     let form = json!({
@@ -385,7 +415,7 @@ fn the_four_services_from_application_to_payment() {
     let _ = w.step(&sw, "medical_consultation", "doctor", &["disability_grade=6"]);
     // max(0, 1500.00 − 200.00) + 200.00 × (11 − 6).
     assert_eq!(w.decide(&sw, "wi-officer", "--approve")["amount"], 230000);
-    approved.push((sw, "credit"));
+    approved.push((sw, "credit", "mark", "social-welfare"));
 
     // Social insurance (Algorithm 1): premiums withheld at the payment ratio.
     let form = json!({
@@ -402,14 +432,49 @@ fn the_four_services_from_application_to_payment() {
     assert_eq!(w.check(&si, "si-intake", &[valid_id, "bank_balance=100000"])["state"], "checked");
     let _ = w.step(&si, "background_check", "si-checker", &[]);
     assert_eq!(w.decide(&si, "si-officer", "--approve")["amount"], 40000);
-    approved.push((si, "debit"));
+    approved.push((si, "debit", "lucy", "social-insurance-participation"));
 
     // Each decision verifies offline and against the ledger.
-    for (case, _) in &approved {
+    for (case, _, _, _) in &approved {
         let file = w.path("decisions").join(format!("{case}-decision.json"));
         let shown = w.ok(&["case", "verify-decision", arg(&file), "--key", arg(&w.key("auditor"))]);
         assert_eq!(shown["valid"], true, "{shown}");
         assert!(w.path("decisions").join(format!("{case}-decision.pdf")).exists());
+    }
+
+    // Each approval issued its service's certificate to the applicant, in
+    // the certificate channels: the holder lists it, presents it, and a
+    // verifier checks the presentation.
+    for (case, _, citizen, certificate_type) in &approved {
+        let shown = w.case(case, citizen);
+        let certificate_id =
+            shown["decisions"][0]["certificate_id"].as_str().expect("certificate id");
+        let listed = w.ok(&["cert", "list", "--key", arg(&w.key(citizen))]);
+        let listed = listed.as_array().expect("a list");
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["certificate_id"], certificate_id);
+        assert_eq!(listed[0]["type"], *certificate_type);
+        let presentation = w.path(&format!("{citizen}-presentation.txt"));
+        let _ = w
+            .run(&[
+                "cert",
+                "present",
+                certificate_id,
+                "--key",
+                arg(&w.key(citizen)),
+                "--out",
+                arg(&presentation),
+            ])
+            .assert_success();
+        let verified = w.ok(&[
+            "cert",
+            "verify",
+            "--presentation",
+            arg(&presentation),
+            "--type",
+            certificate_type,
+        ]);
+        assert_eq!(verified["valid"], true, "{verified}");
     }
 
     // The bank's clerk writes the month's files and records the payments.
@@ -440,7 +505,7 @@ fn the_four_services_from_application_to_payment() {
     for (file, xsd) in [("pain.001", "pain.001.001.03.xsd"), ("pain.008", "pain.008.001.02.xsd")] {
         validate_xsd(&out.join(format!("{file}-{MONTH}.xml")), xsd);
     }
-    for (case, direction) in &approved {
+    for (case, direction, _, _) in &approved {
         let shown = w.case(case, "auditor");
         assert_eq!(shown["state"], "paid", "{shown}");
         assert_eq!(shown["payments"][0]["direction"], *direction, "{shown}");

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use access_control::credential::issue::{self, Terms};
 use access_control::keys::KeyPair;
 use anchor_chaincode::Role;
 use anchor_chaincode::case::{self, CaseAction, NamedHash, Outcome};
@@ -66,12 +67,15 @@ fn envelope(
     let draft = TxDraft {
         chain_id: CHAIN.into(),
         nonce: [n.to_be_bytes(), signer.signing_public_key()[..8].try_into().unwrap()].concat(),
-        timestamp_ms: 1_796_342_400_000 + n,
+        timestamp_ms: BASE_MS + n,
         body,
     };
     let endorsers: Vec<_> = endorsers.iter().map(|(org, key)| (*org, key.signing_key())).collect();
     tx::seal(draft.payload(&signer.signing_public_key()), signer.signing_key(), &endorsers)
 }
+
+/// The transactions' clock: 2026-12-04, plus a step number.
+const BASE_MS: u64 = 1_796_342_400_000;
 
 fn act(signer: &KeyPair, n: u64, action: &CaseAction) -> Vec<u8> {
     envelope(signer, n, pb::tx_payload::Body::CaseAction(case::to_pb(action)), &[])
@@ -106,7 +110,10 @@ impl Actors {
                 public_key: hex::encode(key.signing_public_key()),
             })
             .collect();
-        Genesis::new(CHAIN, organisations, "ca").to_bytes()
+        let mut genesis = Genesis::new(CHAIN, organisations, "ca");
+        genesis.issuers =
+            [("minimum-living-guarantee".to_owned(), vec!["civil-affairs".to_owned()])].into();
+        genesis.to_bytes()
     }
 
     /// The identities and the service definition.
@@ -246,6 +253,21 @@ impl Actors {
                     reasons: Vec::new(),
                     evidence: Vec::new(),
                     decision_document_hash: Sha256::digest(case_id.as_bytes()).into(),
+                    certificate: Some(Box::new(
+                        issue::issue(
+                            &self.officer,
+                            Terms {
+                                channel: "minimum-living-guarantee".into(),
+                                issuer_organisation: "civil-affairs".into(),
+                                holder: self.citizens[i].address(),
+                                valid_from_ms: BASE_MS + n(6),
+                                valid_until_ms: BASE_MS + n(6) + 365 * 86_400_000,
+                            },
+                            &self.citizens[i].encryption_public_key(),
+                            case_id.as_bytes(),
+                        )
+                        .unwrap(),
+                    )),
                 },
             ),
         ]

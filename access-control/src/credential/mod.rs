@@ -28,6 +28,7 @@
 //! assert_eq!(decode(&text).unwrap(), presentation);
 //! ```
 
+pub mod issue;
 pub mod presentation;
 #[cfg(feature = "qr")]
 pub mod qr;

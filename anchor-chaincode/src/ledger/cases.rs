@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Effect, Failure, IdentityRecord, Ledger, encode, failure, valid_text};
+use super::certs::{CertEffect, CertificateRecord};
+use super::{Effect, Failure, IdentityRecord, Ledger, Revocation, encode, failure, valid_text};
 use crate::case::{self, CaseAction, CaseState, MAX_REASON, NamedHash, Outcome};
+use crate::cert::{CertId, Statement};
 use crate::service::expr::Inputs;
-use crate::service::{Actor, Direction, FactKind, OnFail, Service};
-use crate::tx::{DefineService, Transaction};
+use crate::service::{Actor, Direction, FactKind, OnFail, Service, ServiceDefinition};
+use crate::tx::{DefineService, IssueCertificate, Transaction};
 use crate::types::{Address, Role, TxId, ValidationCode};
 
 const DAY_MS: u64 = 86_400_000;
@@ -102,6 +104,9 @@ pub struct DecisionRecord {
     pub document_hash: [u8; 32],
     /// Whether it decided an appeal.
     pub on_appeal: bool,
+    /// The certificate the approval issued, when the service names one.
+    #[serde(default, with = "crate::case::hex32_opt")]
+    pub certificate_id: Option<[u8; 32]>,
     /// Who decided.
     pub by: Acted,
 }
@@ -209,7 +214,15 @@ pub(super) struct CaseBook {
 /// A checked change of services or cases.
 pub(super) enum CaseEffect {
     Define(Box<ServiceVersionRecord>),
-    Put { record: Box<CaseRecord>, action: &'static str, notify: Vec<Actor> },
+    Put {
+        record: Box<CaseRecord>,
+        action: &'static str,
+        notify: Vec<Actor>,
+        certificate: Option<Box<CertificateRecord>>,
+        /// The case's earlier certificate, revoked by this action: an
+        /// appeal decision supersedes it, a closing ends it.
+        revoke: Option<(CertId, Revocation)>,
+    },
 }
 
 fn service_key(service_id: &str, version: u64) -> Vec<u8> {
@@ -335,6 +348,20 @@ impl Ledger {
                     "define_service requires endorsement by the owning organisation {owner:?} with its current organisation key"
                 ),
             ));
+        }
+        if let Some(outcome) = &service.definition.outcome {
+            let issuers = self.consortium.issuers_of(&outcome.certificate_type);
+            for actor in [service.decider(), service.definition.appeal.clone()] {
+                if !issuers.contains(&actor.organisation) {
+                    return Err(not_authorised(format!(
+                        "an approval of service {:?} issues a {:?} certificate, which the genesis lets only {issuers:?} issue, not {:?}, whose {} decides",
+                        service.definition.service_id,
+                        outcome.certificate_type,
+                        actor.organisation,
+                        actor.role
+                    )));
+                }
+            }
         }
         let id = &service.definition.service_id;
         let version = service.definition.version;
@@ -574,6 +601,8 @@ impl Ledger {
             Ok(())
         };
         let mut notify = Vec::new();
+        let mut certificate_issued = None;
+        let mut revoke = None;
         let name = action.name();
         let mut hashes = Vec::new();
         let mut reasons = Vec::new();
@@ -682,6 +711,7 @@ impl Ledger {
                         evidence: evidence.clone(),
                         document_hash: [0; 32],
                         on_appeal: false,
+                        certificate_id: None,
                         by: by.clone(),
                     });
                 } else if !give_back.is_empty() {
@@ -778,6 +808,7 @@ impl Ledger {
                 reasons: given_reasons,
                 evidence,
                 decision_document_hash,
+                certificate,
                 ..
             } => {
                 let on_appeal = state == CaseState::Appealed;
@@ -868,6 +899,14 @@ impl Ledger {
                 } else {
                     None
                 };
+                let issued = self.approval_certificate(
+                    transaction,
+                    creator,
+                    case,
+                    definition,
+                    *outcome,
+                    certificate.as_deref(),
+                )?;
                 record.decisions.push(DecisionRecord {
                     outcome: *outcome,
                     amount,
@@ -875,8 +914,18 @@ impl Ledger {
                     evidence: evidence.clone(),
                     document_hash: *decision_document_hash,
                     on_appeal,
+                    certificate_id: issued.as_ref().map(|c| c.id),
                     by: by.clone(),
                 });
+                let certificate_id = issued.as_ref().map(|c| c.id);
+                certificate_issued = issued;
+                if on_appeal {
+                    revoke = self.revoke_case_certificate(
+                        transaction,
+                        case,
+                        "was decided again on appeal",
+                    );
+                }
                 record.state = match outcome {
                     Outcome::Approved => CaseState::Approved,
                     Outcome::Rejected => CaseState::Rejected,
@@ -898,6 +947,14 @@ impl Ledger {
                     hashes.push(NamedHash {
                         name: "decision_document".into(),
                         hash: *decision_document_hash,
+                        asset_id: String::new(),
+                        asset_version: 0,
+                    });
+                }
+                if let Some(id) = certificate_id {
+                    hashes.push(NamedHash {
+                        name: "certificate".into(),
+                        hash: id,
                         asset_id: String::new(),
                         asset_version: 0,
                     });
@@ -1007,6 +1064,7 @@ impl Ledger {
                     )));
                 }
                 check_reason(reason, "reason", true)?;
+                revoke = self.revoke_case_certificate(transaction, case, "was closed");
                 record.state = CaseState::Closed;
                 reasons.push(reason.clone());
             }
@@ -1018,7 +1076,92 @@ impl Ledger {
             hashes,
             reasons,
         });
-        Ok(put(record, name, notify))
+        Ok(Effect::Case(CaseEffect::Put {
+            record: Box::new(record),
+            action: name,
+            notify,
+            certificate: certificate_issued,
+            revoke,
+        }))
+    }
+
+    /// The certificate the case's last approval issued, unless revoked.
+    fn live_certificate(&self, case: &CaseRecord) -> Option<CertId> {
+        let id = case.decisions.iter().rev().find_map(|d| d.certificate_id)?;
+        let record = self.certs.certificates.get(&id)?;
+        record.revoked.is_none().then_some(id)
+    }
+
+    fn revoke_case_certificate(
+        &self,
+        transaction: &Transaction,
+        case: &CaseRecord,
+        why: &str,
+    ) -> Option<(CertId, Revocation)> {
+        self.live_certificate(case).map(|id| {
+            (
+                id,
+                Revocation {
+                    reason: format!("case {} {why}", case.case_id),
+                    block_number: self.height(),
+                    tx_id: transaction.id,
+                },
+            )
+        })
+    }
+
+    /// The certificate a decision issues: exactly when it approves a case
+    /// whose service names a certificate type, of that type, to the
+    /// applicant, by the decider (whose organisation the genesis must list
+    /// as an issuer of the type), checked as any issuance is.
+    fn approval_certificate(
+        &self,
+        transaction: &Transaction,
+        creator: &IdentityRecord,
+        case: &CaseRecord,
+        definition: &ServiceDefinition,
+        outcome: Outcome,
+        given: Option<&IssueCertificate>,
+    ) -> Result<Option<Box<CertificateRecord>>, Failure> {
+        let spec = definition.outcome.as_ref().filter(|_| outcome == Outcome::Approved);
+        let (spec, issue) = match (spec, given) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => {
+                return Err(invalid(format!(
+                    "only an approval of a service that names a certificate carries one; service {:?} {}",
+                    definition.service_id,
+                    if definition.outcome.is_some() {
+                        "names one, but this decision is not an approval"
+                    } else {
+                        "names none"
+                    }
+                )));
+            }
+            (Some(spec), None) => {
+                return Err(invalid(format!(
+                    "an approval of service {:?} must carry the {:?} certificate it issues to the applicant",
+                    definition.service_id, spec.certificate_type
+                )));
+            }
+            (Some(spec), Some(issue)) => (spec, issue),
+        };
+        let statement = Statement::parse(&issue.statement)
+            .map_err(|e| invalid(format!("the approval's certificate: {e}")))?;
+        if statement.channel != spec.certificate_type {
+            return Err(invalid(format!(
+                "the approval's certificate is of type {:?}; service {:?} issues {:?}",
+                statement.channel, definition.service_id, spec.certificate_type
+            )));
+        }
+        if statement.holder != case.applicant {
+            return Err(invalid(format!(
+                "the approval's certificate is for {}, not the applicant {}",
+                statement.holder, case.applicant
+            )));
+        }
+        let _ = self.allowed_issuer(&statement.channel, &statement.issuer_organisation)?;
+        let record = self.checked_issue(transaction, creator, statement, issue, false)?;
+        Ok(Some(Box::new(record)))
     }
 
     pub(super) fn execute_case(&mut self, effect: CaseEffect) -> serde_json::Value {
@@ -1037,7 +1180,18 @@ impl Ledger {
                 self.cases.services.entry(definition.service_id.clone()).or_default().push(*record);
                 response
             }
-            CaseEffect::Put { record, action, notify } => {
+            CaseEffect::Put { record, action, notify, certificate, revoke } => {
+                // The new certificate first: its leaf index was taken at
+                // the check, before the revocation adds its own leaf.
+                let certificate_id = certificate.map(|certificate| {
+                    let id = hex::encode(certificate.id);
+                    let _ = self.execute_cert(CertEffect::Issue(certificate));
+                    id
+                });
+                let revoked = revoke.map(|(id, revocation)| {
+                    let _ = self.execute_cert(CertEffect::Revoke { id, revocation });
+                    hex::encode(id)
+                });
                 let key = (record.service_id.clone(), record.person_hash);
                 if record.state.is_open() {
                     let _ = self.cases.open.insert(key, record.case_id.clone());
@@ -1054,7 +1208,7 @@ impl Ledger {
                         seen.push(actor);
                     }
                 }
-                let response = serde_json::json!({
+                let mut response = serde_json::json!({
                     "case_id": record.case_id,
                     "service_id": record.service_id,
                     "service_version": record.service_version,
@@ -1063,6 +1217,12 @@ impl Ledger {
                     "applicant": record.applicant.to_string(),
                     "notify": recipients,
                 });
+                if let Some(id) = certificate_id {
+                    response["certificate_id"] = serde_json::Value::String(id);
+                }
+                if let Some(id) = revoked {
+                    response["revoked_certificate_id"] = serde_json::Value::String(id);
+                }
                 let _ = self.cases.cases.insert(record.case_id.clone(), *record);
                 response
             }
@@ -1071,7 +1231,13 @@ impl Ledger {
 }
 
 fn put(record: CaseRecord, action: &'static str, notify: Vec<Actor>) -> Effect {
-    Effect::Case(CaseEffect::Put { record: Box::new(record), action, notify })
+    Effect::Case(CaseEffect::Put {
+        record: Box::new(record),
+        action,
+        notify,
+        certificate: None,
+        revoke: None,
+    })
 }
 
 /// The steps of the current round that may be recorded now: not recorded,

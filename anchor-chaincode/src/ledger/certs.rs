@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{Effect, Failure, Ledger, Revocation, encode, failure, valid_text};
+use super::{Effect, Failure, IdentityRecord, Ledger, Revocation, encode, failure, valid_text};
 use crate::cert::{self, CertId, Statement, StatusList};
 use crate::merkle::{self, Hash, MerkleLog};
 use crate::tx::{AnchorChannels, IssueCertificate, RevokeCertificate, Transaction};
@@ -158,7 +158,7 @@ impl Ledger {
     /// The organisation whose issuers may issue a certificate of `channel`
     /// naming `issuer_organisation`: that organisation when the genesis lists
     /// it for the type, else a failure naming who may.
-    fn allowed_issuer<'a>(
+    pub(super) fn allowed_issuer<'a>(
         &self,
         channel: &str,
         issuer_organisation: &'a str,
@@ -192,6 +192,21 @@ impl Ledger {
             .map_err(|e| failure(ValidationCode::InvalidArgument, e))?;
         let owner = self.allowed_issuer(&statement.channel, &statement.issuer_organisation)?;
         self.authorise(transaction, Some(creator), Some(owner))?;
+        let record = self.checked_issue(transaction, creator, statement, issue, renewal)?;
+        Ok(Effect::Cert(CertEffect::Issue(Box::new(record))))
+    }
+
+    /// The certificate an issuance by `creator` adds, once who may issue
+    /// the statement's type has been settled: by the `issue_certificate`
+    /// rule, or by a service whose approval produces it.
+    pub(super) fn checked_issue(
+        &self,
+        transaction: &Transaction,
+        creator: &IdentityRecord,
+        statement: Statement,
+        issue: &IssueCertificate,
+        renewal: bool,
+    ) -> Result<CertificateRecord, Failure> {
         if statement.issuer_organisation != creator.organisation {
             return Err(failure(
                 ValidationCode::NotIssuer,
@@ -348,7 +363,7 @@ impl Ledger {
         let channel_size = self.certs.channels.get(&statement.channel).map_or(0, |c| c.log.size());
         let status_index =
             self.certs.status_lists.get(&statement.issuer_organisation).map_or(0, |l| l.size);
-        Ok(Effect::Cert(CertEffect::Issue(Box::new(CertificateRecord {
+        Ok(CertificateRecord {
             id,
             statement,
             statement_bytes: issue.statement.clone(),
@@ -362,7 +377,7 @@ impl Ledger {
             status_index,
             revoked: None,
             renewed_by: None,
-        }))))
+        })
     }
 
     pub(super) fn check_revoke_certificate(

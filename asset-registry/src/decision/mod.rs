@@ -100,8 +100,11 @@
 use std::fmt;
 
 use serde::Deserialize;
+
+pub use certificate::{CertificateTerms, approval_certificate};
 use sha2::{Digest, Sha256};
 
+mod certificate;
 mod error;
 mod pdf;
 #[cfg(test)]

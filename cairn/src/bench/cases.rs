@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use access_control::credential::issue::{self, Terms};
 use access_control::keys::KeyPair;
 use anchor_chaincode::Role;
 use anchor_chaincode::case::{self, CaseAction, NamedHash, Outcome};
@@ -56,6 +57,10 @@ const ORGS: [&str; 6] = [
     "democratic-review",
     "bank",
 ];
+/// The transactions' clock: 2026-12-04, plus an action number.
+const BASE_MS: u64 = 1_796_342_400_000;
+/// The certificate the service's approval issues.
+const CERTIFICATE_TYPE: &str = "minimum-living-guarantee";
 /// The transactions of one complete case.
 const TXS_PER_CASE: usize = 6;
 
@@ -86,7 +91,7 @@ fn envelope(
         chain_id: CHAIN.into(),
         nonce: [n.to_be_bytes(), signer.signing_public_key()[..8].try_into().unwrap_or([0; 8])]
             .concat(),
-        timestamp_ms: 1_796_342_400_000 + n,
+        timestamp_ms: BASE_MS + n,
         body,
     };
     let endorsers: Vec<(&str, &ed25519_zebra::SigningKey)> =
@@ -149,7 +154,7 @@ fn definition(actors: &Actors) -> Vec<u8> {
 }
 
 /// The five waves of `n` cases, signed.
-fn waves(actors: &Actors, n: usize, document_bytes: usize) -> Vec<Vec<Vec<u8>>> {
+fn waves(actors: &Actors, n: usize, document_bytes: usize) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
     let mut document = vec![0u8; document_bytes];
     let applies: Vec<Vec<u8>> = (0..n)
         .map(|i| {
@@ -243,20 +248,37 @@ fn waves(actors: &Actors, n: usize, document_bytes: usize) -> Vec<Vec<Vec<u8>>> 
             step(&actors.reviewer, 5_000_000 + i as u64, c, "democratic_review", vec![], i),
         ]
     });
-    let decisions = case_ids.iter().enumerate().map(|(i, case_id)| {
-        act(
+    let mut decisions = Vec::with_capacity(case_ids.len());
+    for (i, case_id) in case_ids.iter().enumerate() {
+        // The approval issues the service's certificate to the applicant.
+        let decided_at_ms = 6_000_000 + i as u64;
+        let citizen = &actors.citizens[i];
+        let certificate = issue::issue(
             &actors.officer,
-            6_000_000 + i as u64,
+            Terms {
+                channel: CERTIFICATE_TYPE.into(),
+                issuer_organisation: "civil-affairs".into(),
+                holder: citizen.address(),
+                valid_from_ms: BASE_MS + decided_at_ms,
+                valid_until_ms: BASE_MS + decided_at_ms + 365 * 86_400_000,
+            },
+            &citizen.encryption_public_key(),
+            case_id.as_bytes(),
+        )?;
+        decisions.push(act(
+            &actors.officer,
+            decided_at_ms,
             &CaseAction::Decide {
                 case_id: case_id.clone(),
                 outcome: Outcome::Approved,
                 reasons: Vec::new(),
                 evidence: Vec::new(),
                 decision_document_hash: Sha256::digest(case_id.as_bytes()).into(),
+                certificate: Some(Box::new(certificate)),
             },
-        )
-    });
-    vec![applies, checks.collect(), surveys.collect(), parallel.collect(), decisions.collect()]
+        ));
+    }
+    Ok(vec![applies, checks.collect(), surveys.collect(), parallel.collect(), decisions])
 }
 
 fn genesis(orgs: &[KeyPair]) -> Genesis {
@@ -269,7 +291,9 @@ fn genesis(orgs: &[KeyPair]) -> Genesis {
             public_key: hex::encode(key.signing_public_key()),
         })
         .collect();
-    Genesis::new(CHAIN, organisations, "ca")
+    let mut genesis = Genesis::new(CHAIN, organisations, "ca");
+    genesis.issuers = [(CERTIFICATE_TYPE.to_owned(), vec!["civil-affairs".to_owned()])].into();
+    genesis
 }
 
 fn round(
@@ -306,7 +330,7 @@ fn round(
     if valid != 1 {
         bail!("the bench service definition was refused");
     }
-    let waves = waves(&actors, args.cases, args.document_bytes);
+    let waves = waves(&actors, args.cases, args.document_bytes)?;
     let start = Instant::now();
     let mut n_txs = 0;
     for (idx, wave) in waves.into_iter().enumerate() {

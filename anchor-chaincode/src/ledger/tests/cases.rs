@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::case::{self, CaseAction, CaseState, NamedHash, Outcome, case_id_of};
+use crate::cert::{self, Statement};
 use crate::service::Direction;
+use crate::tx::IssueCertificate;
 
 const MLG: &str = include_str!("../../../../schemas/services/minimum-living-guarantee.json");
 
@@ -65,7 +67,15 @@ fn world() -> Fixture {
             public_key: hex::encode(public(&key(*seed))),
         })
         .collect();
-    let genesis = Genesis::new("test-chain", organisations, "ca");
+    let mut genesis = Genesis::new("test-chain", organisations, "ca");
+    genesis.issuers = [
+        ("minimum-living-guarantee", "civil-affairs"),
+        ("social-assistance", "civil-affairs"),
+        ("social-welfare", "democratic-review"),
+    ]
+    .into_iter()
+    .map(|(channel, organisation)| (channel.to_owned(), vec![organisation.to_owned()]))
+    .collect();
     let ledger = Ledger::from_genesis_record(0, &genesis_record(&genesis)).unwrap();
     let mut f = Fixture { ledger, offset: 1, nonce: 0 };
     let org_seed = |name: &str| ORGS.iter().find(|(n, _)| *n == name).unwrap().1;
@@ -171,7 +181,24 @@ impl Fixture {
         )
     }
 
+    /// A decision; an approval carries the service's certificate, issued by
+    /// the decider to the applicant.
     fn decide(&mut self, who: u8, case_id: &str, outcome: Outcome) -> Vec<u8> {
+        let certificate = (outcome == Outcome::Approved).then(|| {
+            let applicant = self.ledger.case(case_id).map(|c| c.applicant);
+            let holder = applicant.unwrap_or_else(|| Address::of_public_key(&public(&key(who))));
+            self.certificate(who, holder, "minimum-living-guarantee")
+        });
+        self.decide_with(who, case_id, outcome, certificate)
+    }
+
+    fn decide_with(
+        &mut self,
+        who: u8,
+        case_id: &str,
+        outcome: Outcome,
+        certificate: Option<Box<IssueCertificate>>,
+    ) -> Vec<u8> {
         self.act(
             who,
             CaseAction::Decide {
@@ -180,8 +207,33 @@ impl Fixture {
                 reasons: if outcome == Outcome::Approved { vec![] } else { vec!["reasons".into()] },
                 evidence: vec![],
                 decision_document_hash: [70; 32],
+                certificate,
             },
         )
+    }
+
+    /// A certificate of `channel` by `issuer` of civil affairs to `holder`.
+    fn certificate(&self, issuer: u8, holder: Address, channel: &str) -> Box<IssueCertificate> {
+        let mut serial = [0; 16];
+        serial[..8].copy_from_slice(&self.nonce.to_be_bytes());
+        let statement = Statement {
+            channel: channel.into(),
+            issuer_organisation: "civil-affairs".into(),
+            holder,
+            issuer_public_key: public(&key(issuer)),
+            content_hash: cert::content_hash(&[1; 16], b"entitled"),
+            valid_from_ms: NOW_MS,
+            valid_until_ms: NOW_MS + 365 * DAY as u64,
+            previous: None,
+            serial,
+        };
+        let bytes = statement.to_bytes();
+        Box::new(IssueCertificate {
+            issuer_signature: key(issuer).sign(&cert::issuer_message(&bytes)).to_bytes(),
+            statement: bytes,
+            content_enc: vec![7; 32],
+            content_ciphertext: vec![8; 48],
+        })
     }
 
     fn case(&self, case_id: &str) -> &CaseRecord {
@@ -620,4 +672,89 @@ fn the_four_seed_definitions_are_valid() {
         assert_eq!(service.definition.service_id, file);
         assert!(!service.definition.steps.is_empty(), "{file} has review steps");
     }
+}
+
+#[test]
+fn an_approval_issues_the_services_certificate_into_its_channel() {
+    let mut f = world();
+    let case_id = f.apply(CITIZEN, 1);
+    reviewed(&mut f, &case_id);
+    let applicant = f.case(&case_id).applicant;
+    let stranger = Address::of_public_key(&public(&key(CITIZEN_2)));
+    // An approval must carry the certificate, of the service's type, to the
+    // applicant, signed by the decider itself.
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Approved, None);
+    f.expect(
+        envelope,
+        ValidationCode::InvalidArgument,
+        "must carry the \"minimum-living-guarantee\" certificate",
+    );
+    let wrong_type = f.certificate(OFFICER, applicant, "social-assistance");
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Approved, Some(wrong_type));
+    f.expect(envelope, ValidationCode::InvalidArgument, "issues \"minimum-living-guarantee\"");
+    let to_stranger = f.certificate(OFFICER, stranger, "minimum-living-guarantee");
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Approved, Some(to_stranger));
+    f.expect(envelope, ValidationCode::InvalidArgument, "not the applicant");
+    let signed_by_another = f.certificate(APPEAL, applicant, "minimum-living-guarantee");
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Approved, Some(signed_by_another));
+    f.expect(envelope, ValidationCode::InvalidArgument, "must be the creator's key");
+    let mut forged = f.certificate(OFFICER, applicant, "minimum-living-guarantee");
+    forged.issuer_signature[0] ^= 1;
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Approved, Some(forged));
+    f.expect(envelope, ValidationCode::BadSignature, "does not verify");
+    let on_rejection = f.certificate(OFFICER, applicant, "minimum-living-guarantee");
+    let envelope = f.decide_with(OFFICER, &case_id, Outcome::Rejected, Some(on_rejection));
+    f.expect(envelope, ValidationCode::InvalidArgument, "not an approval");
+    assert_eq!(f.ledger.holder_certificates(&applicant).count(), 0);
+
+    let envelope = f.decide(OFFICER, &case_id, Outcome::Approved);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let decision = f.case(&case_id).last_decision().unwrap().clone();
+    let id = decision.certificate_id.expect("the approval names its certificate");
+    let issued = f.ledger.certificate(&id).expect("the certificate is in its channel");
+    assert_eq!(issued.statement.channel, "minimum-living-guarantee");
+    assert_eq!(issued.statement.holder, applicant);
+    assert_eq!(issued.statement.issuer_organisation, "civil-affairs");
+    assert_eq!(issued.issuer_address, Address::of_public_key(&public(&key(OFFICER))));
+    assert!(issued.revoked.is_none());
+    let timeline = &f.case(&case_id).history;
+    assert!(
+        timeline.last().unwrap().hashes.iter().any(|h| h.name == "certificate" && h.hash == id)
+    );
+
+    // An appeal decided again supersedes the first certificate: revoked,
+    // and the new approval issues another.
+    let envelope =
+        f.act(CITIZEN, CaseAction::Appeal { case_id: case_id.clone(), reason: "amount".into() });
+    f.expect(envelope, ValidationCode::Valid, "");
+    let envelope = f.decide(APPEAL, &case_id, Outcome::Approved);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let first = f.ledger.certificate(&id).unwrap();
+    assert!(first.revoked.as_ref().unwrap().reason.contains("decided again on appeal"));
+    let second = f.case(&case_id).last_decision().unwrap().certificate_id.unwrap();
+    assert_ne!(second, id);
+    assert!(f.ledger.certificate(&second).unwrap().revoked.is_none());
+
+    // Closing the case ends the entitlement: its certificate is revoked.
+    let envelope =
+        f.act(OFFICER, CaseAction::Close { case_id: case_id.clone(), reason: "moved away".into() });
+    f.expect(envelope, ValidationCode::Valid, "");
+    let closed = f.ledger.certificate(&second).unwrap();
+    assert!(closed.revoked.as_ref().unwrap().reason.contains("was closed"));
+}
+
+#[test]
+fn a_service_whose_deciders_may_not_issue_its_certificate_is_refused() {
+    let mut f = world();
+    // Civil affairs is not an issuer of social-welfare certificates in this
+    // consortium.
+    let json = MLG
+        .replace(
+            "\"certificate_type\": \"minimum-living-guarantee\"",
+            "\"certificate_type\": \"social-welfare\"",
+        )
+        .replace("\"version\": 1", "\"version\": 2");
+    assert!(json.contains("\"certificate_type\": \"social-welfare\""), "the replacement took");
+    let envelope = f.define(PROVIDER, &json, &[("civil-affairs", CIVIL)]);
+    f.expect(envelope, ValidationCode::NotAuthorised, "lets only [\"democratic-review\"] issue");
 }

@@ -11,7 +11,7 @@ use anchor_chaincode::tx::{self, TxDraft};
 use anchor_chaincode::types::TxId;
 use anyhow::{Context, bail, format_err};
 use asset_registry::cases::{DAY_MS, form_facts, parse_fact, person_hash, validate_form};
-use asset_registry::decision::{self, DecisionDocument, SignedDecision};
+use asset_registry::decision::{self, CertificateTerms, DecisionDocument, SignedDecision};
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::cases_client::CasesClient;
 use cairn_schemas::v1::ledger_client::LedgerClient;
@@ -153,6 +153,10 @@ pub(crate) struct DecideArgs {
     /// Where the decision's JSON and PDF go.
     #[arg(long)]
     out: PathBuf,
+    /// How long the certificate an approval issues is valid (when the
+    /// service names one), for example "365d".
+    #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+    certificate_valid_for: std::time::Duration,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -466,6 +470,28 @@ pub(crate) async fn decide(args: DecideArgs) -> anyhow::Result<()> {
         encryption_public_key: <[u8; 32]>::try_from(applicant_key.encryption_public_key.as_slice())
             .map_err(|_| format_err!("the applicant has no 32-byte encryption key"))?,
     };
+    let certificate = match (&service.definition.outcome, outcome) {
+        (Some(produces), Outcome::Approved) => {
+            let terms = CertificateTerms {
+                certificate_type: &produces.certificate_type,
+                title: &produces.title,
+                holder: record.applicant,
+                holder_encryption_key: applicant.encryption_public_key,
+                valid_for_ms: u64::try_from(args.certificate_valid_for.as_millis())
+                    .unwrap_or(u64::MAX),
+            };
+            Some(Box::new(decision::approval_certificate(
+                &pair,
+                &signed.document,
+                &document_hash,
+                &terms,
+            )?))
+        }
+        _ => None,
+    };
+    let certificate_id = certificate
+        .as_ref()
+        .map(|c| hex::encode(anchor_chaincode::cert::certificate_id(&c.statement)));
     let name = format!("decision-{}", record.decisions.len() + 1);
     let sealed = case_docs::seal_document(
         &store,
@@ -487,6 +513,7 @@ pub(crate) async fn decide(args: DecideArgs) -> anyhow::Result<()> {
             asset_version: 0,
         }],
         decision_document_hash: if outcome == Outcome::Returned { [0; 32] } else { document_hash },
+        certificate,
     };
     let body = pb::tx_payload::Body::CaseAction(case::to_pb(&action));
     let draft = TxDraft { body, ..placeholder };
@@ -501,6 +528,7 @@ pub(crate) async fn decide(args: DecideArgs) -> anyhow::Result<()> {
             "document_hash": hex::encode(document_hash),
             "json": json_path.display().to_string(),
             "pdf": pdf_path.display().to_string(),
+            "certificate_id": certificate_id,
         }),
     );
     Ok(())

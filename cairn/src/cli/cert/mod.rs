@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use access_control::credential::issue::{self, Terms};
 use access_control::credential::presentation::{self, Presentation};
 use access_control::credential::status::{
     RevokedEntry, RevokedIdentity, SignedRevokedIdentities, SignedStatusList,
@@ -620,12 +621,6 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
         .as_slice()
         .try_into()
         .map_err(|_| format_err!("the holder's encryption key is not 32 bytes"))?;
-    let salt = random_bytes::<16>()?;
-    let wrapped = access_control::wrap::wrap(
-        &encryption_key,
-        &[salt.as_slice(), &content].concat(),
-        &cert::content_context(&args.cert_type, &holder),
-    )?;
     let valid_from_ms = match &args.valid_from {
         Some(text) => parse_time(text)?,
         None => now_ms(),
@@ -635,22 +630,14 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
         (None, Some(duration)) => valid_from_ms + duration.as_millis() as u64,
         (None, None) => bail!("give --valid-until or --valid-for"),
     };
-    let statement = Statement {
+    let terms = Terms {
         channel: args.cert_type.clone(),
         issuer_organisation: issuer_keys.organisation,
         holder,
-        issuer_public_key: issuer.signing_public_key(),
-        content_hash: cert::content_hash(&salt, &content),
         valid_from_ms,
         valid_until_ms,
-        previous: None,
-        serial: random_bytes::<16>()?,
     };
-    let body = issue_body(
-        &issuer,
-        &statement,
-        pb::EncryptedContent { enc: wrapped.enc, ciphertext: wrapped.ciphertext },
-    );
+    let body = tx::issue_to_pb(&issue::issue(&issuer, terms, &encryption_key, &content)?);
     let envelope = tx::seal(
         draft(&info.chain_id, pb::tx_payload::Body::IssueCertificate(body))?
             .payload(&issuer.signing_public_key()),

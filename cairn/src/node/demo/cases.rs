@@ -30,7 +30,7 @@ use anchor_chaincode::service::{Actor, Direction, Service};
 use anchor_chaincode::tx::{self, Transaction, TxDraft};
 use anchor_chaincode::{Role, ValidationCode};
 use anyhow::{Context, bail, format_err};
-use asset_registry::decision::{self, DecisionDocument, SignedDecision};
+use asset_registry::decision::{self, CertificateTerms, DecisionDocument, SignedDecision};
 use cairn_schemas::v1 as pb;
 use ods_frontend::case_docs::{self, Recipient};
 use ods_frontend::store::SealedStore;
@@ -409,6 +409,21 @@ impl Demo<'_> {
         std::fs::write(&pdf_path, &pdf)
             .with_context(|| format!("cannot write {}", pdf_path.display()))?;
         let applicant = self.key(&citizen_stem(&case.service_id))?;
+        let certificate = match &definition.outcome {
+            Some(produces) => Some(Box::new(decision::approval_certificate(
+                officer,
+                &signed.document,
+                &signed.document.document_hash(),
+                &CertificateTerms {
+                    certificate_type: &produces.certificate_type,
+                    title: &produces.title,
+                    holder: applicant.address(),
+                    holder_encryption_key: applicant.encryption_public_key(),
+                    valid_for_ms: 365 * DAY_MS,
+                },
+            )?)),
+            None => None,
+        };
         let recipients = self.recipients(service, applicant);
         let _ = case_docs::seal_document(
             &self.store,
@@ -425,6 +440,7 @@ impl Demo<'_> {
             reasons,
             evidence: case.documents.clone(),
             decision_document_hash: signed.document.document_hash(),
+            certificate,
         };
         self.act(officer, action, decided_at_ms, "decision").await
     }
