@@ -58,8 +58,8 @@ mod tests;
 
 pub use billing::{AccountRecord, PlanPeriod, TopUpRecord};
 pub use cases::{
-    Acted, CaseRecord, DecisionRecord, HistoryEntry, PaymentRecord, ServiceVersionRecord,
-    StepRecord, Verdict, awaiting, participants, ready_step_names, ready_steps,
+    Acted, CaseRecord, Deadline, DecisionRecord, HistoryEntry, PaymentRecord, ServiceVersionRecord,
+    StepRecord, Verdict, awaiting, open_deadlines, participants, ready_step_names, ready_steps,
 };
 pub use certs::{CertificateRecord, Channel, HeadAnchor};
 pub use consortium::{ConsortiumChangeRecord, MAX_DESCRIPTION, MAX_RULE_JSON, change_summary};

@@ -363,6 +363,25 @@ fn the_four_services_from_application_to_payment() {
     assert_eq!(w.check(&mlg, "ca-intake", &[valid_id])["state"], "checked");
     let queue = w.ok(&["case", "list", "--queue", "--key", arg(&w.key("surveyor"))]);
     assert_eq!(queue["cases"].as_array().map(Vec::len), Some(1), "{queue}");
+    // The survey is due 15 days after the checks: not overdue now, overdue
+    // in a year, when the case heads the escalation list.
+    let overdue = |who: &str, as_of: &str| {
+        let mut args = vec!["case", "list", "--overdue", "--key"];
+        let key = w.key(who);
+        args.push(arg(&key));
+        if !as_of.is_empty() {
+            args.extend(["--as-of", as_of]);
+        }
+        w.ok(&args)["cases"].as_array().cloned().unwrap_or_default()
+    };
+    assert!(overdue("ca-officer", "").is_empty());
+    let late = overdue("ca-officer", "2099-01-01T00:00:00Z");
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0]["case_id"], mlg.as_str());
+    assert_eq!(late[0]["overdue"][0]["step"], "household_survey");
+    assert_eq!(late[0]["overdue"][0]["actor"], "neighbourhood-committee/household_surveyor");
+    // A citizen with no case sees no one's.
+    assert!(overdue("lily", "2099-01-01T00:00:00Z").is_empty());
     let _ = w.step(&mlg, "household_survey", "surveyor", &[]);
     // The two steps after the survey run in either order.
     let _ = w.step(&mlg, "democratic_review", "democratic", &[]);

@@ -1256,6 +1256,45 @@ pub fn ready_steps(service: &Service, case: &CaseRecord) -> Vec<Actor> {
         .collect()
 }
 
+/// A ready step's deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deadline {
+    /// The step.
+    pub step: String,
+    /// Who is to record it.
+    pub actor: Actor,
+    /// When it is due (ms since the epoch): its deadline counted from the
+    /// time it became ready (the checks, or its last prerequisite).
+    pub due_ms: u64,
+}
+
+/// The deadlines of the steps that may be recorded now, for the steps whose
+/// definition sets one.
+pub fn open_deadlines(service: &Service, case: &CaseRecord) -> Vec<Deadline> {
+    if !matches!(case.state, CaseState::Checked | CaseState::InReview) {
+        return Vec::new();
+    }
+    let checked_at = case.checked_at_ms.unwrap_or(case.applied_at_ms);
+    service
+        .definition
+        .steps
+        .iter()
+        .filter(|s| s.deadline_days > 0 && case.step_of_round(&s.name).is_none())
+        .filter_map(|s| {
+            let mut ready_at = checked_at;
+            for before in &s.after {
+                let done = case.step_of_round(before).filter(|d| d.passed)?;
+                ready_at = ready_at.max(done.by.at_ms);
+            }
+            Some(Deadline {
+                step: s.name.clone(),
+                actor: s.actor(),
+                due_ms: ready_at.saturating_add(u64::from(s.deadline_days) * DAY_MS),
+            })
+        })
+        .collect()
+}
+
 /// The names of the steps of the current round that may be recorded now.
 pub fn ready_step_names<'a>(service: &'a Service, case: &CaseRecord) -> Vec<&'a str> {
     if !matches!(case.state, CaseState::Checked | CaseState::InReview) {

@@ -12,12 +12,15 @@ use std::time::Instant;
 
 use access_control::request::VerifiedCaller;
 use anchor_chaincode::Role;
-use anchor_chaincode::ledger::{CaseRecord, Ledger, ServiceVersionRecord, awaiting, participants};
+use anchor_chaincode::ledger::{
+    CaseRecord, Ledger, ServiceVersionRecord, awaiting, open_deadlines, participants,
+};
 use anchor_chaincode::service::Actor;
 use cairn_schemas::v1 as pb;
 use cairn_schemas::v1::cases_server::Cases;
 use tonic::{Request, Response, Status};
 
+use crate::clock::now_ms;
 use crate::node::Node;
 use crate::node::access_log::AccessLog;
 use crate::rpc::decision::{Event, Who, record, signed_call};
@@ -58,11 +61,21 @@ fn service_view(ledger: &Ledger, record: &ServiceVersionRecord) -> pb::ServiceVi
     }
 }
 
-fn case_view(ledger: &Ledger, case: &CaseRecord) -> pb::CaseView {
-    let awaiting = ledger
-        .service_version(&case.service_id, case.service_version)
-        .map(|s| awaiting(&s.service, case))
-        .unwrap_or_default();
+/// A case as the API shows it, its overdue steps judged at `now_ms`.
+fn case_view(ledger: &Ledger, case: &CaseRecord, now_ms: u64) -> pb::CaseView {
+    let service = ledger.service_version(&case.service_id, case.service_version);
+    let awaiting = service.map(|s| awaiting(&s.service, case)).unwrap_or_default();
+    let overdue = service
+        .map(|s| open_deadlines(&s.service, case))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.due_ms < now_ms)
+        .map(|d| pb::OverdueStep {
+            step: d.step,
+            actor: format!("{}/{}", d.actor.organisation, d.actor.role),
+            due_ms: d.due_ms,
+        })
+        .collect();
     pb::CaseView {
         case_id: case.case_id.clone(),
         service_id: case.service_id.clone(),
@@ -71,6 +84,7 @@ fn case_view(ledger: &Ledger, case: &CaseRecord) -> pb::CaseView {
         applicant: case.applicant.to_string(),
         case_json: serde_json::to_string(case).unwrap_or_default(),
         awaiting: awaiting.iter().map(|a| format!("{}/{}", a.organisation, a.role)).collect(),
+        overdue,
     }
 }
 
@@ -206,7 +220,9 @@ impl Cases for CasesService {
             let ledger = self.node.ledger();
             match ledger.case(&case_id) {
                 None => (None, None),
-                Some(case) => (Some(case_view(&ledger, case)), may_read(&ledger, &caller, case)),
+                Some(case) => {
+                    (Some(case_view(&ledger, case, now_ms())), may_read(&ledger, &caller, case))
+                }
             }
         };
         let Some(view) = view else {
@@ -236,6 +252,7 @@ impl Cases for CasesService {
         let started = Instant::now();
         let (caller, method) = signed_call(&request)?;
         let request = request.into_inner();
+        let as_of_ms = if request.as_of_ms == 0 { now_ms() } else { request.as_of_ms };
         let cases: Vec<pb::CaseView> = {
             let ledger = self.node.ledger();
             let actor = actor_of(&ledger, &caller);
@@ -258,13 +275,18 @@ impl Cases for CasesService {
                     }
                     may_read(&ledger, &caller, case).is_some()
                 })
-                .map(|case| case_view(&ledger, case))
+                .map(|case| case_view(&ledger, case, as_of_ms))
+                .filter(|view| !request.overdue || !view.overdue.is_empty())
                 .collect()
         };
         self.event(
             &caller,
             &method,
-            if request.queue { "cases:queue".into() } else { "cases".into() },
+            match (request.queue, request.overdue) {
+                (true, _) => "cases:queue".into(),
+                (false, true) => "cases:overdue".into(),
+                (false, false) => "cases".into(),
+            },
             true,
             "each caller lists only the cases it may read".into(),
             started,

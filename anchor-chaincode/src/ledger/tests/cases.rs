@@ -758,3 +758,28 @@ fn a_service_whose_deciders_may_not_issue_its_certificate_is_refused() {
     let envelope = f.define(PROVIDER, &json, &[("civil-affairs", CIVIL)]);
     f.expect(envelope, ValidationCode::NotAuthorised, "lets only [\"democratic-review\"] issue");
 }
+
+#[test]
+fn deadlines_count_from_when_a_step_became_ready() {
+    let mut f = world();
+    let case_id = f.apply(CITIZEN, 1);
+    let service = f.ledger.service("minimum-living-guarantee").unwrap().service.clone();
+    assert!(
+        open_deadlines(&service, f.case(&case_id)).is_empty(),
+        "nothing is due before the checks"
+    );
+    let envelope = f.check(&case_id, &good_facts());
+    f.expect(envelope, ValidationCode::Valid, "");
+    let checked_at = f.case(&case_id).checked_at_ms.unwrap();
+    let due = open_deadlines(&service, f.case(&case_id));
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0].step, "household_survey");
+    assert_eq!(due[0].due_ms, checked_at + 15 * DAY as u64);
+    let envelope = f.step(SURVEYOR, &case_id, "household_survey", &[]);
+    f.expect(envelope, ValidationCode::Valid, "");
+    let surveyed_at = f.case(&case_id).steps[0].by.at_ms;
+    let due = open_deadlines(&service, f.case(&case_id));
+    let names: Vec<&str> = due.iter().map(|d| d.step.as_str()).collect();
+    assert_eq!(names, ["income_accounting", "democratic_review"]);
+    assert!(due.iter().all(|d| d.due_ms == surveyed_at + 10 * DAY as u64), "{due:?}");
+}

@@ -93,6 +93,12 @@ pub(crate) struct ListArgs {
     /// Only cases in this state.
     #[arg(long, default_value = "")]
     state: String,
+    /// Only cases with a step past its deadline (the escalation list).
+    #[arg(long)]
+    overdue: bool,
+    /// Judge the deadlines at this time (RFC 3339) rather than now.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    as_of: Option<std::time::SystemTime>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -382,6 +388,11 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             queue: args.queue,
             service_id: args.service,
             state: args.state,
+            overdue: args.overdue,
+            as_of_ms: args
+                .as_of
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         })
         .await
         .map_err(status)?
@@ -391,6 +402,9 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         "cases": cases.iter().map(|c| serde_json::json!({
             "case_id": c.case_id, "service_id": c.service_id, "service_version": c.service_version,
             "state": c.state, "awaiting": c.awaiting,
+            "overdue": c.overdue.iter().map(|o| serde_json::json!({
+                "step": o.step, "actor": o.actor, "due": crate::clock::rfc3339(o.due_ms),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     print(args.node.json, &value, || {
@@ -403,6 +417,14 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                 c.state,
                 c.awaiting.join(", ")
             ));
+            for o in &c.overdue {
+                text.push_str(&format!(
+                    "\n    overdue: {} by {} since {}",
+                    o.step,
+                    o.actor,
+                    crate::clock::rfc3339(o.due_ms)
+                ));
+            }
         }
         text
     });
