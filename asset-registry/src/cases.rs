@@ -15,6 +15,7 @@
 //!   the form), with each difference named.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anchor_chaincode::ledger::CaseRecord;
 use anchor_chaincode::service::expr::Inputs;
@@ -146,6 +147,35 @@ pub fn person_hash(key: &[u8; 32], id_number: &str) -> [u8; 32] {
     let mut hash = [0u8; 32];
     hash.copy_from_slice(tag.as_ref());
     hash
+}
+
+/// Makes a new person-hash key file at `path`: 32 random bytes as 64 hex
+/// digits, mode 0600, never overwriting a file that exists.
+pub fn create_person_key(path: &Path) -> Result<[u8; 32], String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let key = access_control::keys::random_bytes::<32>()
+        .map_err(|e| format!("cannot draw a person key: {e}"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(format!("{}\n", hex::encode(key)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(key)
+}
+
+/// Reads a person-hash key file (64 hex digits).
+pub fn read_person_key(path: &Path) -> Result<[u8; 32], String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the person key {}: {e}", path.display()))?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| format!("{} is not a person key (64 hex digits)", path.display()))?;
+    Ok(key)
 }
 
 /// One difference an audit found.

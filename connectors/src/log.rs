@@ -19,11 +19,13 @@ use crate::{Error, Result};
 
 pub mod embedded;
 pub mod memory;
+pub mod tail;
 #[cfg(test)]
 mod tests;
 
 pub use embedded::EmbeddedLog;
 pub use memory::MemoryLog;
+pub use tail::TailLog;
 
 /// The largest record payload a log accepts: 64 MiB.
 ///

@@ -34,6 +34,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{CaseSummary, Channel, Notification, Origin, Recipient};
+use crate::pg::{Migration, MigrationSet, describe, get};
 use crate::{Error, Result};
 
 /// The stream under which the ledger's next offset is stored.
@@ -78,13 +79,6 @@ mod sql {
         include_str!("sql/notifications_update_undeliverable.sql");
     pub(super) const NOTIFICATIONS_COUNT_BY_STATUS: &str =
         include_str!("sql/notifications_count_by_status.sql");
-}
-
-/// One numbered DDL file.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
 }
 
 /// The migrations, in order. Never edit one that has shipped; add another.
@@ -172,27 +166,6 @@ fn is_identifier(name: &str) -> bool {
         && bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
 }
 
-/// Describes a driver error: the server's message when it sent one, the
-/// chain of causes otherwise; never a password.
-fn describe(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        return format!(
-            "{error}: {} {} (SQLSTATE {})",
-            db.severity(),
-            db.message(),
-            db.code().code()
-        );
-    }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// `user@host:port/database`; never the password.
 fn describe_target(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
@@ -230,19 +203,6 @@ fn to_unsigned<T: TryFrom<i64>>(value: i64, column: &'static str) -> Result<T> {
         column,
         value: value.to_string(),
         expected: "a non-negative integer",
-    })
-}
-
-/// Reads a column, naming it when the type does not fit.
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    idx: usize,
-    column: &'static str,
-) -> Result<T> {
-    row.try_get(idx).map_err(|error| Error::Corrupt {
-        column,
-        value: describe(&error),
-        expected: std::any::type_name::<T>(),
     })
 }
 
@@ -538,77 +498,18 @@ impl Outbox {
 
     async fn migrate(&self) -> Result<()> {
         let mut client = self.client().await?;
-        let lock_key = advisory_key("migrate", &self.schema);
-        let lock = "SELECT pg_advisory_xact_lock($1)";
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(self.sql_error("starting the schema transaction"))?;
-        let _ = transaction
-            .execute(lock, &[&lock_key])
-            .await
-            .map_err(self.sql_error("taking the migration lock"))?;
-        transaction
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", self.schema))
-            .await
-            .map_err(self.sql_error("creating the schema"))?;
-        transaction
-            .batch_execute(&self.sql(sql::NOTIFY_MIGRATIONS_CREATE))
-            .await
-            .map_err(self.sql_error("creating notify_migrations"))?;
-        transaction.commit().await.map_err(self.sql_error("committing the schema"))?;
-
-        for migration in MIGRATIONS {
-            let failed = |message: String| Error::Migration {
-                schema: self.schema.clone(),
-                version: migration.version,
-                name: migration.name,
-                message,
-            };
-            let transaction =
-                client.transaction().await.map_err(|error| failed(describe(&error)))?;
-            let _ = transaction
-                .execute(lock, &[&lock_key])
-                .await
-                .map_err(|error| failed(describe(&error)))?;
-            let applied = transaction
-                .query_opt(
-                    &self.sql(sql::NOTIFY_MIGRATIONS_SELECT_BY_VERSION),
-                    &[&migration.version],
-                )
-                .await
-                .map_err(|error| failed(describe(&error)))?
-                .is_some();
-            if applied {
-                transaction.rollback().await.map_err(|error| failed(describe(&error)))?;
-                continue;
-            }
-            transaction
-                .batch_execute(&self.sql(migration.sql))
-                .await
-                .map_err(|error| failed(describe(&error)))?;
-            let _ = transaction
-                .execute(
-                    &self.sql(sql::NOTIFY_MIGRATIONS_INSERT),
-                    &[&migration.version, &migration.name],
-                )
-                .await
-                .map_err(|error| failed(describe(&error)))?;
-            transaction.commit().await.map_err(|error| failed(describe(&error)))?;
+        MigrationSet {
+            schema: &self.schema,
+            lock_key: advisory_key("migrate", &self.schema),
+            table: "notify_migrations.version",
+            create: sql::NOTIFY_MIGRATIONS_CREATE,
+            select_by_version: sql::NOTIFY_MIGRATIONS_SELECT_BY_VERSION,
+            insert: sql::NOTIFY_MIGRATIONS_INSERT,
+            select_max: sql::NOTIFY_MIGRATIONS_SELECT_MAX,
+            migrations: MIGRATIONS,
         }
-
-        let known = MIGRATIONS.iter().map(|migration| migration.version).max().unwrap_or(0);
-        let row = client
-            .query_one(&self.sql(sql::NOTIFY_MIGRATIONS_SELECT_MAX), &[])
-            .await
-            .map_err(self.sql_error("reading notify_migrations"))?;
-        let found: Option<i32> = get(&row, 0, "notify_migrations.version")?;
-        match found {
-            Some(found) if found > known => {
-                Err(Error::SchemaTooNew { schema: self.schema.clone(), found, known })
-            }
-            _ => Ok(()),
-        }
+        .apply(&mut client)
+        .await
     }
 
     /// A closure that wraps a driver error with what was being done.

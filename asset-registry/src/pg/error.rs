@@ -4,7 +4,7 @@
 
 /// Describes a driver error: its kind, plus the server's message, detail
 /// and hint when the server reported it, or the chain of causes otherwise.
-pub(super) fn describe(error: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         let mut text =
             format!("{error}: {} {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());

@@ -15,10 +15,10 @@ fn advisory_key(schema: &str) -> i64 {
 }
 
 /// One numbered DDL file.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
 }
 
 /// The migrations, in order. Never edit one that has shipped; add another.
@@ -36,40 +36,79 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "billing projections", sql: include_str!("ddl/003-billing.sql") },
 ];
 
-impl Projections {
-    pub(super) async fn migrate(&self) -> Result<()> {
-        let mut client = self.client().await?;
-        let lock_key = advisory_key(&self.schema);
-        let lock = "SELECT pg_advisory_xact_lock($1)";
+/// A list of migrations of one schema and the table that records which ran.
+/// Statements are templates where `{schema}` stands for the quoted schema.
+pub(crate) struct MigrationSet<'a> {
+    /// The schema.
+    pub(crate) schema: &'a str,
+    /// The advisory lock that serialises migrations of this set.
+    pub(crate) lock_key: i64,
+    /// The table that records the migrations run, for messages.
+    pub(crate) table: &'static str,
+    /// Creates that table if it is missing.
+    pub(crate) create: &'static str,
+    /// Selects the row of a version (`$1`).
+    pub(crate) select_by_version: &'static str,
+    /// Records a version (`$1`) and its name (`$2`).
+    pub(crate) insert: &'static str,
+    /// Selects the highest version recorded.
+    pub(crate) select_max: &'static str,
+    /// The migrations, in order.
+    pub(crate) migrations: &'a [Migration],
+}
 
+impl MigrationSet<'_> {
+    fn sql(&self, template: &str) -> String {
+        template.replace("{schema}", &format!("\"{}\"", self.schema))
+    }
+
+    fn query_error(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
+        move |error| Error::Query {
+            schema: self.schema.to_owned(),
+            context: context.into(),
+            message: describe(&error),
+            code: error.code().map(|code| code.code().to_owned()),
+        }
+    }
+
+    /// Creates the schema if needed and runs each migration not yet run, each
+    /// in its own transaction under the set's advisory lock; refuses a schema
+    /// that a newer build migrated further.
+    pub(crate) async fn apply(&self, client: &mut tokio_postgres::Client) -> Result<()> {
+        let lock = "SELECT pg_advisory_xact_lock($1)";
         let transaction = client
             .transaction()
             .await
-            .map_err(self.sql_error("starting the schema transaction"))?;
+            .map_err(self.query_error("starting the schema transaction"))?;
         let _ = transaction
-            .execute(lock, &[&lock_key])
+            .execute(lock, &[&self.lock_key])
             .await
-            .map_err(self.sql_error("taking the migration lock"))?;
+            .map_err(self.query_error("taking the migration lock"))?;
+        // Looked up first: a role that may use an existing schema need not
+        // have the right to create schemas.
         let exists = transaction
             .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&self.schema])
             .await
-            .map_err(self.sql_error("looking for the schema"))?
+            .map_err(self.query_error("looking for the schema"))?
             .is_some();
         if !exists {
             transaction
                 .batch_execute(&format!("CREATE SCHEMA \"{}\"", self.schema))
                 .await
-                .map_err(self.sql_error("creating the schema"))?;
+                .map_err(self.query_error("creating the schema"))?;
         }
         transaction
-            .batch_execute(&self.sql(sql::SCHEMA_MIGRATIONS_CREATE))
+            .batch_execute(&self.sql(self.create))
             .await
-            .map_err(self.sql_error("creating schema_migrations"))?;
-        transaction.commit().await.map_err(self.sql_error("committing the schema"))?;
+            .map_err(self.query_error("creating the migrations table"))?;
+        transaction.commit().await.map_err(self.query_error("committing the schema"))?;
 
-        for migration in MIGRATIONS {
+        for migration in self.migrations {
             let failed = |message: String| Error::Migration {
-                schema: self.schema.clone(),
+                schema: self.schema.to_owned(),
                 version: migration.version,
                 name: migration.name,
                 message,
@@ -77,14 +116,11 @@ impl Projections {
             let transaction =
                 client.transaction().await.map_err(|error| failed(describe(&error)))?;
             let _ = transaction
-                .execute(lock, &[&lock_key])
+                .execute(lock, &[&self.lock_key])
                 .await
                 .map_err(|error| failed(describe(&error)))?;
             let applied = transaction
-                .query_opt(
-                    &self.sql(sql::SCHEMA_MIGRATIONS_SELECT_BY_VERSION),
-                    &[&migration.version],
-                )
+                .query_opt(&self.sql(self.select_by_version), &[&migration.version])
                 .await
                 .map_err(|error| failed(describe(&error)))?
                 .is_some();
@@ -97,32 +133,48 @@ impl Projections {
                 .await
                 .map_err(|error| failed(describe(&error)))?;
             let _ = transaction
-                .execute(
-                    &self.sql(sql::SCHEMA_MIGRATIONS_INSERT),
-                    &[&migration.version, &migration.name],
-                )
+                .execute(&self.sql(self.insert), &[&migration.version, &migration.name])
                 .await
                 .map_err(|error| failed(describe(&error)))?;
             transaction.commit().await.map_err(|error| failed(describe(&error)))?;
             tracing::info!(
                 schema = %self.schema,
+                table = self.table,
                 version = migration.version,
                 name = migration.name,
                 "applied migration"
             );
         }
 
-        let known = MIGRATIONS.iter().map(|migration| migration.version).max().unwrap_or(0);
+        let known = self.migrations.iter().map(|migration| migration.version).max().unwrap_or(0);
         let row = client
-            .query_one(&self.sql(sql::SCHEMA_MIGRATIONS_SELECT_MAX), &[])
+            .query_one(&self.sql(self.select_max), &[])
             .await
-            .map_err(self.sql_error("reading schema_migrations"))?;
-        let found: Option<i32> = get(&row, 0, "schema_migrations.version")?;
+            .map_err(self.query_error("reading the migrations table"))?;
+        let found: Option<i32> = get(&row, 0, self.table)?;
         match found {
             Some(found) if found > known => {
-                Err(Error::SchemaTooNew { schema: self.schema.clone(), found, known })
+                Err(Error::SchemaTooNew { schema: self.schema.to_owned(), found, known })
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl Projections {
+    pub(super) async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        MigrationSet {
+            schema: &self.schema,
+            lock_key: advisory_key(&self.schema),
+            table: "schema_migrations.version",
+            create: sql::SCHEMA_MIGRATIONS_CREATE,
+            select_by_version: sql::SCHEMA_MIGRATIONS_SELECT_BY_VERSION,
+            insert: sql::SCHEMA_MIGRATIONS_INSERT,
+            select_max: sql::SCHEMA_MIGRATIONS_SELECT_MAX,
+            migrations: MIGRATIONS,
+        }
+        .apply(&mut client)
+        .await
     }
 }

@@ -89,7 +89,8 @@ mod replay;
 #[cfg(test)]
 mod tests;
 
-use self::error::describe;
+pub(crate) use self::error::describe;
+pub(crate) use self::migrate::{Migration, MigrationSet};
 pub use crate::rows::{
     AccessApplied, AccessRecord, AccountRow, AssetRow, BlockChanges, BlockRow, DirectoryEntry,
     IdentityRow, PlanRow, RowDifference, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchQuery,
@@ -383,7 +384,7 @@ impl Projections {
 }
 
 /// Reads a column, naming it when the type does not fit.
-fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, column: &'static str) -> Result<T> {
+pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, column: &'static str) -> Result<T> {
     row.try_get(idx).map_err(|error| Error::Corrupt {
         column,
         value: describe(&error),

@@ -106,8 +106,7 @@ pub(crate) struct ListArgs {
 pub(crate) async fn run(command: CaseCommand) -> anyhow::Result<()> {
     match command {
         CaseCommand::PersonKey { file } => {
-            let key = access_control::keys::random_bytes::<32>()?;
-            write_secret(&file, hex::encode(key).as_bytes())?;
+            let _ = asset_registry::cases::create_person_key(&file).map_err(|e| format_err!(e))?;
             Ok(())
         }
         CaseCommand::Apply(args) => write::apply(args).await,
@@ -140,28 +139,9 @@ pub(crate) async fn run(command: CaseCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Writes a secret file readable by its owner only.
-pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)?;
-    Ok(())
-}
-
 /// Reads a person-hash key file (64 hex digits).
 pub(crate) fn read_person_key(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the person key {}", path.display()))?;
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut key)
-        .map_err(|_| format_err!("{} is not a person key (64 hex digits)", path.display()))?;
-    Ok(key)
+    asset_registry::cases::read_person_key(path).map_err(|e| format_err!(e))
 }
 
 /// A service version and its parsed definition.

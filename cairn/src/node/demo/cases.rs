@@ -110,28 +110,12 @@ use asset_registry::cases::person_hash;
 
 /// Reads the person-hash key, or makes one (mode 0600) on the first start.
 fn load_or_create_person_key(path: &Path) -> anyhow::Result<[u8; 32]> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut key).with_context(|| {
-            format!("{} does not hold 32 bytes in hex (64 hex digits)", path.display())
-        })?;
-        return Ok(key);
+        asset_registry::cases::read_person_key(path)
+    } else {
+        asset_registry::cases::create_person_key(path)
     }
-    let key = access_control::keys::random_bytes::<32>()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(format!("{}\n", hex::encode(key)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(key)
+    .map_err(|e| format_err!(e))
 }
 
 /// Whether the form satisfies its JSON Schema (as the CLI's checks decide).

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use anchor_chaincode::ledger::Receipt;
 use anchor_chaincode::{TxId, ValidationCode};
-use connectors::log::EmbeddedLog;
 use connectors::testing::support;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -23,39 +22,6 @@ use super::*;
 const APPLICANT: &str = "00112233445566778899aabbccddeeff00112233";
 const OTHER_APPLICANT: &str = "ffeeddccbbaa99887766554433221100ffeeddcc";
 const SECRET: &[u8] = b"webhook secret for the tests";
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_follower_serves_whole_frames_appended_by_the_owner() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.log");
-    let follower = TailLog::new(path.clone());
-    assert_eq!(follower.next_offset(), 0, "a missing file is an empty log");
-    let owner = EmbeddedLog::open(&path).unwrap();
-    let _ = owner.append(&[b"zero", b"one"]).unwrap();
-    assert_eq!(follower.next_offset(), 2);
-    let records = follower.read(0, 10).unwrap();
-    assert_eq!(
-        records.iter().map(|r| r.bytes.as_slice()).collect::<Vec<_>>(),
-        [b"zero".as_slice(), b"one".as_slice()]
-    );
-    let _ = owner.append(&[b"two"]).unwrap();
-    assert_eq!(follower.read(2, 10).unwrap()[0].bytes, b"two");
-    assert_eq!(follower.read(1, 1).unwrap().len(), 1);
-    assert!(follower.read(3, 10).unwrap().is_empty());
-    // A frame being written (a header whose payload is not there yet) is not served.
-    {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-        let mut header = Vec::from(FRAME_MAGIC);
-        header.extend_from_slice(&100u32.to_le_bytes());
-        let crc = crc32c::crc32c(&header);
-        header.extend_from_slice(&crc.to_le_bytes());
-        header.extend_from_slice(&0u32.to_le_bytes());
-        file.write_all(&header).unwrap();
-    }
-    assert_eq!(follower.next_offset(), 3);
-    assert!(follower.append(&[b"x"]).is_err(), "the follower is read-only");
-}
 
 #[test]
 fn contacts_parse_and_errors_never_quote_an_email_address() {
