@@ -112,7 +112,10 @@ pub(crate) mod hex32 {
         bytes: &[u8; 32],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
+        // On the stack: the chaincode encodes hashes on every case action.
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut text).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 
     pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(

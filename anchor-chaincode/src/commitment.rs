@@ -62,7 +62,14 @@ impl Commitment {
     /// Sets `key` to `value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         let bucket = bucket_of(key);
-        let _ = self.buckets[bucket].insert(key.to_vec(), Sha256::digest(value).into());
+        let value_hash: Hash = Sha256::digest(value).into();
+        // A key that is rewritten (a case on every action) is not copied again.
+        match self.buckets[bucket].get_mut(key) {
+            Some(hash) => *hash = value_hash,
+            None => {
+                let _ = self.buckets[bucket].insert(key.to_vec(), value_hash);
+            }
+        }
         let _ = self.dirty.insert(bucket);
     }
 

@@ -200,6 +200,32 @@ impl CaseRecord {
     pub fn last_decision(&self) -> Option<&DecisionRecord> {
         self.decisions.last()
     }
+
+    /// A copy without the timeline, for an action to change: an action only
+    /// appends to the timeline, so its effect carries just the entries it
+    /// appends and the recorded ones are moved over, never copied.
+    fn copy_without_history(&self) -> CaseRecord {
+        CaseRecord {
+            case_id: self.case_id.clone(),
+            service_id: self.service_id.clone(),
+            service_version: self.service_version,
+            applicant: self.applicant,
+            person_hash: self.person_hash,
+            state: self.state,
+            round: self.round,
+            applied_at_ms: self.applied_at_ms,
+            checked_at_ms: self.checked_at_ms,
+            documents: self.documents.clone(),
+            facts: self.facts.clone(),
+            check_evidence: self.check_evidence.clone(),
+            verdicts: self.verdicts.clone(),
+            steps: self.steps.clone(),
+            decisions: self.decisions.clone(),
+            appealed: self.appealed,
+            payments: self.payments.clone(),
+            history: Vec::new(),
+        }
+    }
 }
 
 /// The state of services and cases.
@@ -214,6 +240,8 @@ pub(super) struct CaseBook {
 /// A checked change of services or cases.
 pub(super) enum CaseEffect {
     Define(Box<ServiceVersionRecord>),
+    /// The case after the action, except that its `history` holds only the
+    /// entries the action appends to the recorded timeline.
     Put {
         record: Box<CaseRecord>,
         action: &'static str,
@@ -575,7 +603,7 @@ impl Ledger {
             })?
             .service;
         let definition = &service.definition;
-        let mut record = case.clone();
+        let mut record = case.copy_without_history();
         let state = case.state;
         let applicant_only = |what: &str| -> Result<(), Failure> {
             if creator.address != case.applicant {
@@ -1180,7 +1208,7 @@ impl Ledger {
                 self.cases.services.entry(definition.service_id.clone()).or_default().push(*record);
                 response
             }
-            CaseEffect::Put { record, action, notify, certificate, revoke } => {
+            CaseEffect::Put { mut record, action, notify, certificate, revoke } => {
                 // The new certificate first: its leaf index was taken at
                 // the check, before the revocation adds its own leaf.
                 let certificate_id = certificate.map(|certificate| {
@@ -1197,6 +1225,11 @@ impl Ledger {
                     let _ = self.cases.open.insert(key, record.case_id.clone());
                 } else if self.cases.open.get(&key) == Some(&record.case_id) {
                     let _ = self.cases.open.remove(&key);
+                }
+                if let Some(before) = self.cases.cases.get_mut(&record.case_id) {
+                    let mut history = std::mem::take(&mut before.history);
+                    history.append(&mut record.history);
+                    record.history = history;
                 }
                 self.commitment.put(&case_key(&record.case_id), &encode(&*record));
                 let mut recipients =

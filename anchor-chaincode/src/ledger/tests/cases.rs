@@ -783,3 +783,51 @@ fn deadlines_count_from_when_a_step_became_ready() {
     assert_eq!(names, ["income_accounting", "democratic_review"]);
     assert!(due.iter().all(|d| d.due_ms == surveyed_at + 10 * DAY as u64), "{due:?}");
 }
+
+/// Applies an envelope that must be valid; answers its log record and the
+/// state root after it.
+fn commit(f: &mut Fixture, envelope: Vec<u8>) -> (Vec<u8>, crate::merkle::Hash) {
+    let record = batch_record(vec![envelope]);
+    let block = f.ledger.apply_record(f.offset, &record).clone();
+    f.offset += 1;
+    assert_eq!(block.receipts[0].code, ValidationCode::Valid, "{}", block.receipts[0].message);
+    (record, block.header.state_root)
+}
+
+#[test]
+fn replicas_agree_on_the_state_root_after_every_case_action() {
+    let mut f = world();
+    let mut applied = Vec::new();
+    let envelope = f.act(CITIZEN, apply(1, documents()));
+    let case_id = case_id_of(&Transaction::decode(&envelope).unwrap().id);
+    applied.push(commit(&mut f, envelope));
+    let envelopes = [
+        f.check(&case_id, &good_facts()),
+        f.step(SURVEYOR, &case_id, "household_survey", &[]),
+        f.step(REVIEWER, &case_id, "democratic_review", &[]),
+        f.step(
+            ACCOUNTANT,
+            &case_id,
+            "income_accounting",
+            &[("household_monthly_income", 90_000), ("members", 3)],
+        ),
+        f.decide(OFFICER, &case_id, Outcome::Approved),
+    ];
+    for envelope in envelopes {
+        applied.push(commit(&mut f, envelope));
+    }
+    let case = f.case(&case_id);
+    assert_eq!(case.state, CaseState::Approved);
+    let actions: Vec<&str> = case.history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(actions, ["apply", "check", "step", "step", "step", "decide"]);
+    let roots: Vec<_> = applied.iter().map(|(_, root)| *root).collect();
+    assert!(roots.windows(2).all(|w| w[0] != w[1]), "every action moves the state root");
+
+    let mut replica = world();
+    for (record, root) in &applied {
+        let block = replica.ledger.apply_record(replica.offset, record).clone();
+        replica.offset += 1;
+        assert_eq!(&block.header.state_root, root);
+    }
+    assert_eq!(replica.case(&case_id), case);
+}
