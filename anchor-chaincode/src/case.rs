@@ -107,12 +107,18 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A 32-byte hash as 64 hex digits in human-readable formats (JSON for
+/// people and the API) and as 32 raw bytes in binary ones (the postcard the
+/// state commitment hashes, where text would only cost time).
 pub(crate) mod hex32 {
     pub(crate) fn serialize<S: serde::Serializer>(
         bytes: &[u8; 32],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        // On the stack: the chaincode encodes hashes on every case action.
+        if !s.is_human_readable() {
+            return serde::Serialize::serialize(bytes, s);
+        }
+        // On the stack: no heap string per hash.
         let mut text = [0u8; 64];
         hex::encode_to_slice(bytes, &mut text).map_err(serde::ser::Error::custom)?;
         s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
@@ -121,6 +127,9 @@ pub(crate) mod hex32 {
     pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<[u8; 32], D::Error> {
+        if !d.is_human_readable() {
+            return <[u8; 32] as serde::Deserialize>::deserialize(d);
+        }
         let text = <String as serde::Deserialize>::deserialize(d)?;
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
@@ -128,26 +137,22 @@ pub(crate) mod hex32 {
     }
 }
 
+/// [`hex32`] of an optional hash.
 pub(crate) mod hex32_opt {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Hash(#[serde(with = "super::hex32")] [u8; 32]);
+
     pub(crate) fn serialize<S: serde::Serializer>(
         bytes: &Option<[u8; 32]>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(bytes) => s.serialize_some(&hex::encode(bytes)),
-            None => s.serialize_none(),
-        }
+        serde::Serialize::serialize(&bytes.map(Hash), s)
     }
 
     pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<Option<[u8; 32]>, D::Error> {
-        let Some(text) = <Option<String> as serde::Deserialize>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
-        Ok(Some(bytes))
+        Ok(<Option<Hash> as serde::Deserialize>::deserialize(d)?.map(|Hash(bytes)| bytes))
     }
 }
 
@@ -504,4 +509,25 @@ pub fn to_pb(action: &CaseAction) -> pb::CaseAction {
         }
     };
     pb::CaseAction { action: Some(action) }
+}
+
+#[cfg(test)]
+mod hash_encoding_tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_hex_for_people_and_raw_bytes_for_the_commitment() {
+        let named = NamedHash {
+            name: "form".into(),
+            hash: [0xab; 32],
+            asset_id: String::new(),
+            asset_version: 0,
+        };
+        let json = serde_json::to_string(&named).unwrap();
+        assert!(json.contains(&"ab".repeat(32)), "{json}");
+        assert_eq!(serde_json::from_str::<NamedHash>(&json).unwrap(), named);
+        let binary = postcard::to_allocvec(&named).unwrap();
+        assert!(binary.len() < 40, "32 raw bytes, not 64 hex digits: {} bytes", binary.len());
+        assert!(binary.windows(32).any(|w| w == [0xab; 32]), "{binary:?}");
+    }
 }
