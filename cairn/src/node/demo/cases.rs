@@ -702,17 +702,20 @@ pub(super) fn walkthrough(node: &Node, data_dir: &Path, node_flag: &str) -> Stri
                     .decisions
                     .iter()
                     .find(|d| d.by.tx_id == entry.by.tx_id)
-                    .and_then(|d| d.amount)
-                    .map(|amount| {
+                    .and_then(|d| d.amount.map(|amount| (amount, d.certificate_id)))
+                    .map(|(amount, certificate)| {
                         let per_month = match definition.payment.as_ref().map(|p| p.direction) {
                             Some(Direction::Debit) => "premium a month",
                             _ => "a month",
                         };
                         format!(
-                            "{} {} {per_month}, decision {}",
+                            "{} {} {per_month}, decision {}{}",
                             money(amount),
                             definition.currency,
-                            decision_paths(&dir, &case.case_id).0.display()
+                            decision_paths(&dir, &case.case_id).0.display(),
+                            certificate
+                                .map(|id| format!(", certificate {}", hex::encode(id)))
+                                .unwrap_or_default()
                         )
                     })
                     .unwrap_or_default(),
@@ -750,7 +753,8 @@ pub(super) fn walkthrough(node: &Node, data_dir: &Path, node_flag: &str) -> Stri
          \x20 cairn case timeline {case_id}{node_flag} --key {surveyor}\n\
          \x20 cairn case fetch {case_id} --doc form{node_flag} --key {surveyor} --store {store} --out form.json\n\
          \x20 cairn case audit {case_id}{node_flag} --key {} --store {store} --person-key {}\n\
-         \x20 cairn case verify-decision {}{node_flag} --key {citizen}\n",
+         \x20 cairn case verify-decision {}{node_flag} --key {citizen}\n\
+         \x20 cairn cert list{node_flag} --key {citizen}   (the certificate each approval issued)\n",
         key("auditor"),
         dir.join(PERSON_KEY_FILE).display(),
         decision_paths(&dir, case_id).0.display(),
