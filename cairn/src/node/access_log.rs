@@ -362,7 +362,16 @@ impl AccessLog {
     }
 
     /// Appends an event; answers with its offset once it is durable.
+    /// Counts it in `cairn_access_decisions_total` once it is.
     pub(crate) async fn record(&self, event: AccessEvent) -> anyhow::Result<u64> {
+        let allowed = event.decision == asset_registry::audit::Decision::Allowed;
+        let offset = self.append(event).await?;
+        crate::web::metrics::metrics().decision(allowed);
+        Ok(offset)
+    }
+
+    /// Appends an event; answers with its offset once it is durable.
+    async fn append(&self, event: AccessEvent) -> anyhow::Result<u64> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((event, reply))
