@@ -362,16 +362,7 @@ impl AccessLog {
     }
 
     /// Appends an event; answers with its offset once it is durable.
-    /// Counts it in `cairn_access_decisions_total` once it is.
     pub(crate) async fn record(&self, event: AccessEvent) -> anyhow::Result<u64> {
-        let allowed = event.decision == asset_registry::audit::Decision::Allowed;
-        let offset = self.append(event).await?;
-        crate::web::metrics::metrics().decision(allowed);
-        Ok(offset)
-    }
-
-    /// Appends an event; answers with its offset once it is durable.
-    async fn append(&self, event: AccessEvent) -> anyhow::Result<u64> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((event, reply))
@@ -453,6 +444,9 @@ impl Writer {
                     for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
                     {
                         let offset = first_offset + i as u64;
+                        // Every event, recorded or admitted, is counted once it is durable.
+                        crate::web::metrics::metrics()
+                            .decision(event.decision == asset_registry::audit::Decision::Allowed);
                         let _ = state.merkle.push(merkle::leaf_hash(bytes));
                         fold(&mut state, self.metering.as_ref(), &plans, offset, &event);
                         let result = state
