@@ -13,6 +13,7 @@ mod node;
 mod rpc;
 mod secrets;
 mod up;
+mod web;
 mod witness;
 
 /// Cairn: an event-sourced data-sharing hub with a signed, Merkle-proven ledger.

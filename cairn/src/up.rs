@@ -59,6 +59,15 @@ pub(crate) struct UpArgs {
     /// to the checkpoints this node serves. Repeat for more witnesses.
     #[arg(long = "witness", value_name = "URL")]
     witnesses: Vec<String>,
+    /// Serve the HTTP face (tlog tiles, /healthz, /readyz, /metrics) on this
+    /// address too (port 0 picks a free port and prints it); off unless given.
+    #[arg(long, env = "CAIRN_HTTP_LISTEN", value_name = "ADDR")]
+    http_listen: Option<String>,
+    /// Serve the log's entry bundles (`/tile/entries/…`) over HTTP to anyone:
+    /// every envelope, including the sharing rules that gRPC ledger reads show
+    /// only to signed, authorised callers.
+    #[arg(long, env = "CAIRN_HTTP_PUBLIC_ENTRIES", requires = "http_listen")]
+    http_public_entries: bool,
     #[command(flatten)]
     scale: crate::node::scale::ScaleArgs,
 }
@@ -102,6 +111,10 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = server::local_addr(&listener)?;
+        let http = match &args.http_listen {
+            Some(http_listen) => Some(crate::web::bind(http_listen).await?),
+            None => None,
+        };
         {
             let ledger = node.ledger();
             tracing::info!(
@@ -151,6 +164,18 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
             let _ = stopped.await;
         }));
         println!("listening on {address}{}", if args.tls_cert.is_some() { " (TLS)" } else { "" });
+        let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut http_serving = match http {
+            Some((listener, http_address)) => {
+                let state = crate::web::WebState::new(node.clone(), args.http_public_entries);
+                state.set_serving();
+                println!("http listening on {http_address}");
+                Some(tokio::spawn(crate::web::serve(listener, state, async {
+                    let _ = http_stopped.await;
+                })))
+            }
+            None => None,
+        };
         if args.demo {
             demo::populate(&node, &args.data_dir).await?;
             demo::print_next_steps(&node, &args.data_dir, &address.to_string());
@@ -168,14 +193,25 @@ pub(crate) fn run(args: UpArgs) -> anyhow::Result<()> {
                 tokio::spawn(crate::node::witnessing::run(cosigning.clone(), args.witnesses.clone()));
         }
         let _cosigning = tokio::spawn(cosigning.run(cosign_topic));
+        let http_failed = async {
+            match http_serving.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = shutdown.recv() => {}
             result = &mut serving => {
                 result.map_err(|e| format_err!("server task failed: {e}"))??;
                 return Ok(());
             }
+            result = http_failed => {
+                result.map_err(|e| format_err!("HTTP server task failed: {e}"))??;
+                return Ok(());
+            }
         }
         let _ = stop.send(());
+        let _ = http_stop.send(());
         // Clients that neither finish nor answer must not keep the node up.
         match tokio::time::timeout(std::time::Duration::from_secs(10), serving).await {
             Ok(result) => result.map_err(|e| format_err!("server task failed: {e}"))??,

@@ -34,6 +34,7 @@ pub enum Start<'a> {
 pub struct Node {
     guard: ChildGuard,
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     lines: mpsc::Receiver<String>,
     stdout: Arc<Mutex<String>>,
@@ -116,6 +117,7 @@ impl Node {
         let mut node = Node {
             guard,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: None,
             data_dir: data_dir.to_path_buf(),
             lines,
             stdout,
@@ -129,6 +131,15 @@ impl Node {
         node.addr = addr
             .parse()
             .with_context(|| format!("`cairn up` printed an unreadable address {addr:?}"))?;
+        if extra.contains(&"--http-listen") {
+            // Printed right after the gRPC address.
+            let line =
+                node.wait_for_line(|line| line.starts_with("http listening on "), START_TIMEOUT)?;
+            let addr = line.trim_start_matches("http listening on ").trim();
+            node.http_addr = Some(addr.parse().with_context(|| {
+                format!("`cairn up` printed an unreadable HTTP address {addr:?}")
+            })?);
+        }
         if matches!(start, Start::Demo) {
             let _ = node.wait_for_line(|line| line.contains(" is up on "), START_TIMEOUT)?;
         }
@@ -174,6 +185,11 @@ impl Node {
     /// The gRPC address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTP address, when it was started with `--http-listen`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The node URL for `--node` and gRPC clients.

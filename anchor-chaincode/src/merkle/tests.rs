@@ -581,3 +581,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn subtrees_are_the_roots_of_their_aligned_ranges() {
+    let (log, leaves) = numbered_log(1000);
+    for level in 0..10u32 {
+        let width = 1usize << level;
+        for index in 0..(1000 / width) {
+            let range = &leaves[index * width..(index + 1) * width];
+            assert_eq!(log.subtree(level, index as u64), Some(root_of(range)), "{level}/{index}");
+        }
+        // The first incomplete subtree of each level is not there.
+        assert_eq!(log.subtree(level, (1000 / width) as u64), None, "{level}");
+    }
+    assert_eq!(log.subtree(10, 0), None);
+    assert_eq!(log.subtree(u32::MAX, u64::MAX), None);
+}

@@ -61,6 +61,15 @@ impl MerkleLog {
         self.levels.first()?.get(index).copied()
     }
 
+    /// Returns the hash of the complete, aligned subtree at `level` and
+    /// `index`: the Merkle Tree Hash of leaves `[index·2^level,
+    /// (index+1)·2^level)`, or `None` if the log does not hold all of them
+    /// yet. Level 0 gives the leaf hashes. The C2SP tlog-tiles hashes are
+    /// exactly these at levels that are multiples of 8.
+    pub fn subtree(&self, level: u32, index: u64) -> Option<Hash> {
+        self.stored(level, index)
+    }
+
     /// Returns the root of the whole log, in O(log n) hash operations.
     pub fn root(&self) -> Hash {
         self.range_root(0, self.size())

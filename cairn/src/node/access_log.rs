@@ -444,6 +444,9 @@ impl Writer {
                     for (i, ((event, reply), bytes)) in batch.into_iter().zip(&encoded).enumerate()
                     {
                         let offset = first_offset + i as u64;
+                        // Every event, recorded or admitted, is counted once it is durable.
+                        crate::web::metrics::metrics()
+                            .decision(event.decision == asset_registry::audit::Decision::Allowed);
                         let _ = state.merkle.push(merkle::leaf_hash(bytes));
                         fold(&mut state, self.metering.as_ref(), &plans, offset, &event);
                         let result = state

@@ -38,6 +38,7 @@ pub(crate) mod anchor;
 pub(crate) mod cosign;
 pub(crate) mod demo;
 pub(crate) mod gate;
+mod leaves;
 #[cfg(feature = "pg")]
 pub(crate) mod notifier;
 #[cfg(feature = "pg")]
@@ -140,6 +141,19 @@ pub(crate) enum SubmitError {
     ShuttingDown,
 }
 
+impl SubmitError {
+    /// The `reason` label of `cairn_submissions_refused_total`.
+    fn metric_reason(&self) -> &'static str {
+        match self {
+            SubmitError::Rejected(_) => "rejected",
+            SubmitError::Unauthenticated(_) => "unauthenticated",
+            SubmitError::Revoked(_) => "revoked",
+            SubmitError::Log(_) => "log",
+            SubmitError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
 struct Submission {
     envelope: Vec<u8>,
     reply: oneshot::Sender<Result<Submitted, SubmitError>>,
@@ -153,6 +167,8 @@ pub(crate) struct Node {
     signer: Arc<NoteSigner>,
     key: Arc<access_control::keys::KeyPair>,
     queue: mpsc::Sender<Submission>,
+    /// What the follower applied, when the node follows a shared log.
+    applied: Option<Arc<Applied>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -262,7 +278,7 @@ impl Node {
             max_block_bytes: effective_block_bytes(config.max_block_bytes),
             applied: applied.clone(),
         };
-        if let Some(applied) = applied {
+        if let Some(applied) = applied.clone() {
             let follower = Follower { ledger: ledger.clone(), log: log.clone(), verifier, applied };
             let _thread = std::thread::Builder::new()
                 .name("cairn-follower".into())
@@ -273,7 +289,7 @@ impl Node {
             .name("cairn-committer".into())
             .spawn(move || committer.run(receiver))
             .context("cannot start the committer thread")?;
-        Ok(Node { ledger, log, signer: Arc::new(signer), key: Arc::new(key), queue })
+        Ok(Node { ledger, log, signer: Arc::new(signer), key: Arc::new(key), queue, applied })
     }
 
     /// The ledger log.
@@ -345,13 +361,40 @@ impl Node {
     /// Submits an envelope; answers once its block is durable and applied.
     /// An envelope [`Node::admit`] refuses is answered at once and never logged.
     pub(crate) async fn submit(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
+        let metrics = crate::web::metrics::metrics();
+        let started = std::time::Instant::now();
+        let result = self.queued(envelope).await;
+        match &result {
+            Ok(_) => metrics.committed_after(started.elapsed()),
+            Err(e) => metrics.refused(e.metric_reason()),
+        }
+        result
+    }
+
+    /// Admits an envelope and waits for the committer's answer.
+    async fn queued(&self, envelope: Vec<u8>) -> Result<Submitted, SubmitError> {
         let _transaction = self.admit(&envelope)?;
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Submission { envelope, reply })
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
+        crate::web::metrics::metrics().queued();
         answer.await.map_err(|_| SubmitError::ShuttingDown)?
+    }
+
+    /// How many log records the ledger has not applied yet: 0 for a node on
+    /// its own embedded log, which applies each record as it appends it;
+    /// for a node following a shared log, the records others appended that
+    /// its follower has not applied (asks the log for its end).
+    pub(crate) fn replica_lag(&self) -> u64 {
+        match &self.applied {
+            None => 0,
+            Some(applied) => {
+                let next = *applied.next.lock().unwrap_or_else(PoisonError::into_inner);
+                self.log.next_offset().saturating_sub(next)
+            }
+        }
     }
 
     /// A signed checkpoint at `size` (0: the current size), as signed-note text.
@@ -426,11 +469,12 @@ impl Follower {
                             if record.offset < next {
                                 continue;
                             }
-                            let _ = ledger.apply_record_with(
+                            let block = ledger.apply_record_with(
                                 record.offset,
                                 &record.bytes,
                                 &self.verifier,
                             );
+                            crate::web::metrics::metrics().block_applied(block, record.bytes.len());
                             next = record.offset + 1;
                         }
                     }
@@ -508,6 +552,7 @@ impl Committer {
                     Err(_) => break,
                 }
             }
+            crate::web::metrics::metrics().dequeued(batch.len());
             self.commit(batch);
         }
         tracing::info!("committer stopped");
@@ -575,7 +620,9 @@ impl Committer {
                     verdicts: std::sync::Mutex::new(Some(verdicts)),
                     fallback: &self.verifier,
                 };
-                ledger.apply_record_with(offset, &record, &verifier).receipts.clone()
+                let block = ledger.apply_record_with(offset, &record, &verifier);
+                crate::web::metrics::metrics().block_applied(block, record.len());
+                block.receipts.clone()
             }
             Some(applied) => match self.wait_applied(applied, offset) {
                 Ok(receipts) => receipts,
