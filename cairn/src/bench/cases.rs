@@ -276,7 +276,7 @@ fn signed_cases(actors: &Actors, n: usize, document_bytes: usize) -> anyhow::Res
     for (i, case_id) in case_ids.iter().enumerate() {
         // The approval issues the service's certificate to the applicant.
         let decided_at_ms = 6_000_000 + i as u64;
-        let citizen = &actors.citizens[i];
+        let citizen = &actors.citizens[i % actors.citizens.len()];
         let certificate = issue::issue(
             &actors.officer,
             Terms {
